@@ -1,0 +1,68 @@
+"""One settings object for the whole runtime, read from the environment (prefix TERRARIUM_).
+
+FLORA's own variables keep their names (FLORA_API_KEY, FLORA_BASE_URL), as does DATABASE_URL,
+so an operator who already has them set needs nothing new.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TERRARIUM_", extra="ignore")
+
+    # --- serving -------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".terrarium")
+
+    # --- storage -------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "TERRARIUM_DATABASE_URL")
+    )
+
+    # --- upstream FLORA ------------------------------------------------------------------
+    flora_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("FLORA_API_KEY", "TERRARIUM_FLORA_API_KEY")
+    )
+    flora_base_url: str = Field(
+        default="https://app.flora.ai/api/v1",
+        validation_alias=AliasChoices("FLORA_BASE_URL", "TERRARIUM_FLORA_BASE_URL"),
+    )
+
+    # --- built-in backend ----------------------------------------------------------------
+    # Multiplier on each model's estimated seconds; 0 completes runs at once (tests).
+    backend_speed: float = 0.02
+    backend_fail_pattern: str | None = None
+    backend_fail_rate: float = 0.0
+
+    # --- sandbox pool --------------------------------------------------------------------
+    pool_max: int = 64  # executions running at once
+    pool_warm: int = 8  # children forked ahead of demand
+    queue_max: int = 256  # executions waiting for a slot before 503
+
+    # --- limits: defaults, and the most a request may ask for ------------------------------
+    timeout_s: float = 30.0
+    max_timeout_s: float = 300.0
+    cpu_s: float = 30.0
+    max_cpu_s: float = 300.0
+    memory_mb: int = 256
+    max_memory_mb: int = 1024
+    stdout_bytes: int = 64 * 1024
+    result_bytes: int = 1024 * 1024
+    max_calls: int = 1000
+    code_bytes: int = 100 * 1024
+
+    require_isolation: str = ""  # comma-separated layer names that must be active
+
+    def database_url_or_default(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'terrarium.db').resolve()}"
