@@ -1,0 +1,433 @@
+"""The FLORA client: ``AsyncFlora`` and its sync twin ``Flora``, built from the table."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import inspect
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from client_surface.errors import (
+    APIConnectionError,
+    APIConnectionTimeoutError,
+    APIError,
+    ArgumentError,
+    FloraError,
+    error_for_status,
+)
+from client_surface.pagination import AsyncPage, AsyncPageRequest, SyncPage
+from client_surface.table import SURFACE, Method, check_arguments, suggest
+
+__all__ = ["AsyncFlora", "Flora", "DEFAULT_BASE_URL"]
+
+DEFAULT_BASE_URL = "https://app.flora.ai/api/v1"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 2
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 30.0
+MAX_RETRY_AFTER = 60.0
+RETRY_STATUSES = frozenset({408, 429})
+USER_AGENT = "terrarium-flora/0.1"
+
+
+def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
+    """Seconds asked for by a ``retry-after`` header (seconds or HTTP date), if any."""
+    if not headers:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def should_retry(status: int) -> bool:
+    return status in RETRY_STATUSES or status >= 500
+
+
+def bind_arguments(method: Method, args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseModel:
+    """Map positional arguments to names, then validate against the argument model."""
+    if len(args) > len(method.positional):
+        allowed = ", ".join(method.positional) or "none"
+        raise ArgumentError(
+            f"{method.full_name}() takes {len(method.positional)} positional argument(s) "
+            f"({allowed}) but {len(args)} were given; pass the others by keyword.",
+            "Pass arguments by keyword, e.g. " + (method.example or method.full_name + "(...)"),
+        )
+    merged = dict(kwargs)
+    for name, value in zip(method.positional, args, strict=False):
+        if name in merged:
+            raise ArgumentError(f"{method.full_name}() got multiple values for argument {name!r}.")
+        merged[name] = value
+    return check_arguments(method, merged)
+
+
+class _Resource:
+    """A namespace of client methods, such as ``client.techniques.runs``."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        public = [k for k in vars(self) if not k.startswith("_")]
+        guess = suggest(name, public)
+        text = f"{self._path}.{name} is not a method."
+        if guess:
+            text += f" Did you mean {self._path}.{guess}?"
+        else:
+            text += " Available: " + ", ".join(sorted(public)) + "."
+        raise AttributeError(text)
+
+    def __repr__(self) -> str:
+        return f"<{self._path}>"
+
+
+def _signature(method: Method) -> inspect.Signature:
+    params = []
+    for name, field in method.args.model_fields.items():
+        kind = (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD
+            if name in method.positional
+            else inspect.Parameter.KEYWORD_ONLY
+        )
+        default = inspect.Parameter.empty if field.is_required() else field.default
+        params.append(inspect.Parameter(name, kind, default=default, annotation=field.annotation))
+    params.sort(key=lambda p: p.kind)
+    return inspect.Signature(params)
+
+
+class _BaseClient:
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        default_headers: dict[str, str] | None = None,
+    ) -> None:
+        api_key = api_key or os.environ.get("FLORA_API_KEY")
+        if not api_key:
+            raise FloraError(
+                "No FLORA API key: pass api_key=... or set the FLORA_API_KEY environment variable."
+            )
+        self._api_key = api_key
+        self.base_url = (base_url or os.environ.get("FLORA_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._default_headers = dict(default_headers or {})
+        self._random = random.random
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def _build_resources(self, make: Callable[[Method], Callable[..., Any]]) -> None:
+        for method in SURFACE:
+            node: Any = self
+            path = "client"
+            for part in method.resource.split("."):
+                path += "." + part
+                child = vars(node).get(part)
+                if child is None:
+                    child = _Resource(path)
+                    setattr(node, part, child)
+                node = child
+            fn = make(method)
+            fn.__name__ = method.name
+            fn.__qualname__ = f"{path}.{method.name}"
+            fn.__doc__ = method.summary + (" (deprecated)" if method.deprecated else "")
+            fn.__signature__ = _signature(method)  # type: ignore[attr-defined]
+            setattr(node, method.name, fn)
+            camel = method.camel_name.rsplit(".", 1)[-1]
+            if camel != method.name:
+                setattr(node, camel, fn)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        roots = sorted({m.resource.split(".")[0] for m in SURFACE})
+        guess = suggest(name, roots)
+        text = f"client.{name} does not exist."
+        text += f" Did you mean client.{guess}?" if guess else " Available: " + ", ".join(roots)
+        raise AttributeError(text)
+
+    # -- request building -------------------------------------------------------
+
+    @staticmethod
+    def _idempotency_key(method: Method) -> str | None:
+        return f"idem_{uuid.uuid4().hex}" if method.idempotency else None
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self._api_key}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            **self._default_headers,
+        }
+
+    def _build_request(
+        self,
+        http: httpx.Client | httpx.AsyncClient,
+        method: Method,
+        args: BaseModel,
+        key: str | None,
+    ) -> httpx.Request:
+        data = args.model_dump(mode="json", exclude_none=True)
+        path = method.path
+        for name in method.path_params:
+            path = path.replace("{" + name + "}", quote(str(data.pop(name)), safe=""))
+        headers = self._headers()
+        params: dict[str, Any] | None = None
+        body: dict[str, Any] | None = None
+        if method.verb == "GET":
+            params = {k: _query_value(v) for k, v in data.items()}
+        else:
+            body = data
+            if method.idempotency == "body" and key and not body.get("idempotency_key"):
+                body["idempotency_key"] = key
+        if method.idempotency == "header" and key:
+            headers["Idempotency-Key"] = key
+        return http.build_request(
+            method.verb,
+            self.base_url + path,
+            params=params,
+            json=body,
+            headers=headers,
+            timeout=self.timeout,
+        )
+
+    def _retry_delay(self, attempt: int, headers: httpx.Headers | None) -> float:
+        asked = retry_after_seconds(headers)
+        if asked is not None and asked <= MAX_RETRY_AFTER:
+            return asked
+        delay = min(INITIAL_RETRY_DELAY * (2**attempt), MAX_RETRY_DELAY)
+        return delay * (1 - 0.25 * self._random())
+
+    @staticmethod
+    def _parse(method: Method, response: httpx.Response) -> BaseModel:
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        try:
+            data = response.json() if response.content else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise APIError(
+                f"{method.full_name}: the API answered {response.status_code} with a body that "
+                "is not JSON.",
+                status=response.status_code,
+                code="invalid_response",
+                request_id=headers.get("request-id"),
+                headers=headers,
+            ) from None
+        try:
+            return method.response.model_validate(data)
+        except ValidationError as exc:
+            raise APIError(
+                f"{method.full_name}: the API response did not have the expected shape "
+                f"({exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}).",
+                status=response.status_code,
+                code="invalid_response",
+                request_id=headers.get("request-id"),
+                headers=headers,
+            ) from None
+
+    @staticmethod
+    def _status_error(response: httpx.Response) -> APIError:
+        return error_for_status(response.status_code, response.content, response.headers)
+
+    @staticmethod
+    def _connection_error(exc: Exception) -> APIConnectionError:
+        if isinstance(exc, httpx.TimeoutException):
+            return APIConnectionTimeoutError(f"Request to the FLORA API timed out ({exc}).")
+        return APIConnectionError(
+            f"Could not reach the FLORA API: {type(exc).__name__}: {exc}".rstrip(": ")
+        )
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
+class AsyncFlora(_BaseClient):
+    """Async FLORA client: ``await client.generations.create(...)``."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        default_headers: dict[str, str] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+    ) -> None:
+        super().__init__(
+            api_key,
+            base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._sleep = sleep or asyncio.sleep
+        self._build_resources(self._make_method)
+
+    def _make_method(self, method: Method) -> Callable[..., Any]:
+        if method.items_key:
+
+            def list_method(*args: Any, **kwargs: Any) -> AsyncPageRequest:
+                validated = bind_arguments(method, args, kwargs)
+                return AsyncPageRequest(lambda: self._fetch_page(method, validated))
+
+            return list_method
+
+        async def call(*args: Any, **kwargs: Any) -> BaseModel:
+            return await self._request(method, bind_arguments(method, args, kwargs))
+
+        return call
+
+    async def _fetch_page(self, method: Method, args: BaseModel) -> AsyncPage:
+        response = await self._request(method, args)
+        return AsyncPage(method, args, response, self._fetch_page)
+
+    async def _request(self, method: Method, args: BaseModel) -> BaseModel:
+        """Send one logical request (retried on 408/429/5xx/connection errors)."""
+        key = self._idempotency_key(method)
+        attempt = 0
+        while True:
+            request = self._build_request(self._http, method, args, key)
+            try:
+                response = await self._http.send(request)
+            except httpx.TransportError as exc:
+                if attempt < self.max_retries:
+                    await self._sleep(self._retry_delay(attempt, None))
+                    attempt += 1
+                    continue
+                raise self._connection_error(exc) from None
+            if response.is_success:
+                return self._parse(method, response)
+            if should_retry(response.status_code) and attempt < self.max_retries:
+                await response.aclose()
+                await self._sleep(self._retry_delay(attempt, response.headers))
+                attempt += 1
+                continue
+            raise self._status_error(response)
+
+    async def close(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    aclose = close
+
+    async def __aenter__(self) -> AsyncFlora:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Flora(_BaseClient):
+    """Sync FLORA client: ``client.generations.create(...)``."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+        default_headers: dict[str, str] | None = None,
+        sleep: Callable[[float], Any] | None = None,
+    ) -> None:
+        super().__init__(
+            api_key,
+            base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(transport=transport, timeout=timeout)
+        self._sleep = sleep or time.sleep
+        self._build_resources(self._make_method)
+
+    def _make_method(self, method: Method) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            validated = bind_arguments(method, args, kwargs)
+            if method.items_key:
+                return self._fetch_page(method, validated)
+            return self._request(method, validated)
+
+        return call
+
+    def _fetch_page(self, method: Method, args: BaseModel) -> SyncPage:
+        return SyncPage(method, args, self._request(method, args), self._fetch_page)
+
+    def _request(self, method: Method, args: BaseModel) -> BaseModel:
+        """Send one logical request (retried on 408/429/5xx/connection errors)."""
+        key = self._idempotency_key(method)
+        attempt = 0
+        while True:
+            request = self._build_request(self._http, method, args, key)
+            try:
+                response = self._http.send(request)
+            except httpx.TransportError as exc:
+                if attempt < self.max_retries:
+                    self._sleep(self._retry_delay(attempt, None))
+                    attempt += 1
+                    continue
+                raise self._connection_error(exc) from None
+            if response.is_success:
+                return self._parse(method, response)
+            if should_retry(response.status_code) and attempt < self.max_retries:
+                response.close()
+                self._sleep(self._retry_delay(attempt, response.headers))
+                attempt += 1
+                continue
+            raise self._status_error(response)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Flora:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

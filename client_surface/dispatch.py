@@ -1,0 +1,51 @@
+"""Host-side dispatcher for ``client.*`` calls made by a sandboxed script.
+
+The sandbox sends a method name and a kwargs dict (plain JSON). This module checks
+them against the table, performs exactly one HTTP request, and returns plain JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from client_surface._client import AsyncFlora
+from client_surface.errors import ArgumentError
+from client_surface.table import check_arguments, find, suggest_method
+
+__all__ = ["ArgumentError", "dispatch_call"]
+
+
+async def dispatch_call(client: AsyncFlora, method: str, arguments: dict[str, Any]) -> Any:
+    """Run one ``client.<method>(**arguments)`` call and return its result as plain JSON.
+
+    Bad method names or arguments raise ``ArgumentError`` before any request; FLORA
+    failures raise the matching ``APIError`` subclass. A paged list returns the one
+    page asked for, ``{items_key: [...], "meta": {"next_cursor": ...}}``.
+    """
+    if not isinstance(method, str):
+        raise ArgumentError("The method name must be a string such as 'generations.create'.")
+    spec = find(method)
+    if spec is None:
+        shown = method.removeprefix("client.")
+        guess = suggest_method(shown)
+        hint = f"Did you mean client.{guess}?" if guess else None
+        text = f"client.{shown} is not a method."
+        text += f" {hint}" if hint else " Use search_docs to list the available methods."
+        raise ArgumentError(text, hint)
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        raise ArgumentError(f"{spec.full_name}() takes keyword arguments only.")
+    bad_keys = [k for k in arguments if not isinstance(k, str)]
+    if bad_keys:
+        raise ArgumentError(f"{spec.full_name}(): argument names must be strings.")
+    validated = check_arguments(spec, arguments)
+    response = await client._request(spec, validated)
+    if spec.items_key:
+        items = getattr(response, spec.items_key) or []
+        meta = getattr(response, "meta", None)
+        return {
+            spec.items_key: [item.model_dump(mode="json", exclude_unset=True) for item in items],
+            "meta": {"next_cursor": getattr(meta, "next_cursor", None)},
+        }
+    return response.model_dump(mode="json", exclude_unset=True)
