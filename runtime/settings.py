@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     backend_speed: float = 0.02
     backend_fail_pattern: str | None = None
     backend_fail_rate: float = 0.0
+    # Where generated files are served from: outputs' `url` fields start with this.
+    backend_public_url: str = "http://127.0.0.1:8000"
+    backend_initial_credits: int = 100_000  # per new workspace; 1 credit is about $0.001
+    backend_rate_limit_per_minute: int = 0  # requests per API key per minute; 0 = off
+    backend_sweep_interval_s: float = 0.25  # how often due runs are finalized (callbacks)
+    # Let callback_url point at localhost/private addresses and use plain http (local dev).
+    backend_callbacks_allow_private: bool = False
 
     # --- sandbox pool --------------------------------------------------------------------
     pool_max: int = 64  # executions running at once
