@@ -1,0 +1,173 @@
+"""The table: required entries, names, argument placement and the sandbox spec."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from flora_mock import Recorder
+
+from client_surface import SURFACE, find
+from client_surface.table import sandbox_spec
+
+REQUIRED = {
+    "workspaces.list": ("GET", "/workspaces", None),
+    "projects.list": ("GET", "/projects", "projects"),
+    "projects.create": ("POST", "/projects", None),
+    "projects.retrieve": ("GET", "/projects/{project_id}", None),
+    "projects.list_nodes": ("GET", "/projects/{project_id}/nodes", "nodes"),
+    "models.list": ("GET", "/models", None),
+    "generations.create": ("POST", "/generate", None),
+    "generations.retrieve": ("GET", "/runs/{run_id}", None),
+    "generations.list": ("GET", "/generations", "generations"),
+    "techniques.list": ("GET", "/techniques", "techniques"),
+    "techniques.retrieve": ("GET", "/techniques/{id_or_slug}", None),
+    "techniques.runs.create": ("POST", "/techniques/{id_or_slug}/runs", None),
+    "techniques.runs.retrieve": ("GET", "/techniques/{technique_id}/runs/{run_id}", None),
+    "techniques.runs.list": ("GET", "/technique-runs", "technique_runs"),
+    "runs.start_technique": ("POST", "/runs/technique", None),
+    "runs.start_generation": ("POST", "/runs/generation", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_required_method_has_documented_verb_path_and_items_key(name):
+    method = find(name)
+    assert method is not None
+    assert (method.verb, method.path, method.items_key) == REQUIRED[name]
+
+
+def test_surface_has_no_duplicate_names():
+    names = [m.full_name for m in SURFACE]
+    assert len(names) == len(set(names))
+
+
+def test_find_accepts_camel_case_and_client_prefix():
+    assert find("projects.listNodes") is find("projects.list_nodes")
+    assert find("client.runs.startTechnique").full_name == "runs.start_technique"
+    assert find("projects.nope") is None
+
+
+def test_camel_name_camel_cases_each_segment():
+    assert find("projects.list_nodes").camel_name == "projects.listNodes"
+    assert find("runs.start_generation").camel_name == "runs.startGeneration"
+
+
+def test_generate_is_201_with_header_idempotency_and_technique_runs_use_body():
+    gen = find("generations.create")
+    assert (gen.success_status, gen.idempotency) == (201, "header")
+    assert find("techniques.runs.create").idempotency == "body"
+    assert find("runs.start_generation").deprecated
+
+
+def test_every_argument_has_a_description():
+    for method in SURFACE:
+        for name, field in method.args.model_fields.items():
+            assert field.description, f"{method.full_name}.{name} has no description"
+
+
+def test_type_arguments_are_enums_and_limit_is_bounded():
+    spec = sandbox_spec()["methods"]
+    gen_type = next(p for p in spec["generations.create"]["params"] if p["name"] == "type")
+    assert gen_type["enum"] == ["image", "video", "audio", "text"]
+    assert gen_type["required"] is True
+    models_type = next(p for p in spec["models.list"]["params"] if p["name"] == "type")
+    assert models_type["enum"] == ["image", "video", "audio", "text"]
+    assert models_type["required"] is False
+    schema = find("generations.list").args.model_json_schema()["properties"]["limit"]
+    bounds = next(v for v in schema["anyOf"] if v.get("type") == "integer")
+    assert (bounds["minimum"], bounds["maximum"]) == (1, 100)
+
+
+def test_sandbox_spec_is_plain_json_with_params_positional_and_errors():
+    spec = sandbox_spec()
+    assert json.loads(json.dumps(spec)) == spec
+    run_create = spec["methods"]["techniques.runs.create"]
+    assert run_create["positional"] == ["id_or_slug"]
+    assert run_create["camel"] == "techniques.runs.create"
+    assert run_create["items_key"] is None
+    inputs = next(p for p in run_create["params"] if p["name"] == "inputs")
+    assert inputs["type"] == "array" and inputs["required"]
+    assert spec["methods"]["generations.list"]["items_key"] == "generations"
+    assert {"FloraError", "APIError", "BadRequestError", "RateLimitError"} <= set(spec["errors"])
+    assert set(spec["methods"]) == {m.full_name for m in SURFACE}
+
+
+def test_path_fields_go_into_the_path_and_others_into_query_for_get(make_sync):
+    rec = Recorder(lambda r: httpx.Response(200, json={"run_id": "run_1"}))
+    make_sync(rec).techniques.runs.retrieve("run_1", technique_id="tech/9")
+    (req,) = rec.requests
+    assert req.url.raw_path == b"/api/v1/techniques/tech%2F9/runs/run_1"
+    assert req.url.query == b""
+
+
+def test_get_arguments_go_into_the_query_string(make_sync):
+    rec = Recorder(lambda r: httpx.Response(200, json={"models": []}))
+    make_sync(rec).models.list(type="video")
+    assert dict(rec.requests[0].url.params) == {"type": "video"}
+    assert rec.requests[0].content == b""
+
+
+def test_post_arguments_go_into_the_json_body_without_path_fields(make_sync):
+    rec = Recorder(lambda r: httpx.Response(200, json={"run_id": "run_1"}))
+    make_sync(rec).techniques.runs.create(
+        "thumbnail-v3", inputs=[{"id": "img", "type": "imageUrl", "value": "https://x/a.png"}]
+    )
+    (req,) = rec.requests
+    body = json.loads(req.content)
+    assert req.url.path == "/api/v1/techniques/thumbnail-v3/runs"
+    assert "id_or_slug" not in body
+    assert body["inputs"] == [{"id": "img", "type": "imageUrl", "value": "https://x/a.png"}]
+    assert body["mode"] == "async"
+
+
+def test_responses_keep_fields_flora_adds(make_sync):
+    rec = Recorder(
+        lambda r: httpx.Response(200, json={"project_id": "prj_1", "brand_new_field": [1, 2]})
+    )
+    project = make_sync(rec).projects.retrieve("prj_1")
+    assert project.project_id == "prj_1"
+    assert project.model_dump()["brand_new_field"] == [1, 2]
+
+
+def test_bearer_key_and_base_url_come_from_environment(monkeypatch):
+    from client_surface import Flora
+
+    monkeypatch.setenv("FLORA_API_KEY", "sk_env")
+    monkeypatch.setenv("FLORA_BASE_URL", "https://env.test/v9/")
+    rec = Recorder(lambda r: httpx.Response(200, json={"workspaces": []}))
+    Flora(transport=httpx.MockTransport(rec)).workspaces.list()
+    (req,) = rec.requests
+    assert req.headers["authorization"] == "Bearer sk_env"
+    assert str(req.url) == "https://env.test/v9/workspaces"
+
+
+def test_default_base_url_is_flora_production(monkeypatch):
+    from client_surface import Flora
+
+    monkeypatch.delenv("FLORA_BASE_URL", raising=False)
+    assert Flora("k").base_url == "https://app.flora.ai/api/v1"
+
+
+def test_missing_api_key_is_a_clear_error(monkeypatch):
+    from client_surface import Flora, FloraError
+
+    monkeypatch.delenv("FLORA_API_KEY", raising=False)
+    with pytest.raises(FloraError, match="FLORA_API_KEY"):
+        Flora()
+
+
+def test_camel_case_alias_is_callable_on_the_client(make_sync):
+    rec = Recorder(lambda r: httpx.Response(200, json={"nodes": [], "meta": {}}))
+    page = make_sync(rec).projects.listNodes("prj_1", limit=5)
+    assert page.items == []
+    assert rec.requests[0].url.path == "/api/v1/projects/prj_1/nodes"
+
+
+def test_unknown_client_attribute_suggests_the_nearest_method(make_sync):
+    client = make_sync(Recorder(lambda r: httpx.Response(500)))
+    with pytest.raises(AttributeError, match=r"Did you mean client\.generations\.create\?"):
+        client.generations.creat  # noqa: B018
+    with pytest.raises(AttributeError, match=r"Did you mean client\.techniques\?"):
+        client.technique  # noqa: B018
