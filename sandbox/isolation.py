@@ -579,6 +579,10 @@ def enter_child(channel_fd: int, statuses: dict[str, LayerStatus]) -> None:
         _landlock_restrict(_state["landlock_abi"])
     if on("privdrop") and _state["privdrop"]:
         _drop_privileges(_state["privdrop"])
+        # commit_creds() clears the parent-death signal when the euid/egid change: arm it again.
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if zygote is not None and os.getppid() != zygote:
+            raise RuntimeError("zygote exited while the child dropped privileges")
         if on("rlimits"):
             # Counted per uid: every child is nobody, so no child can fork. Root ignores it,
             # which is why it only goes on once the uid is no longer 0.
