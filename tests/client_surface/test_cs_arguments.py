@@ -86,3 +86,12 @@ def test_argument_error_is_a_type_error(client_and_requests):
     client, _ = client_and_requests
     with pytest.raises(TypeError):
         client.workspaces.list(bogus=1)
+
+
+def test_misspelled_required_argument_is_not_also_reported_missing(client_and_requests):
+    client, _ = client_and_requests
+    args = dict(GEN)
+    args["promt"] = args.pop("prompt")
+    with pytest.raises(ArgumentError) as info:
+        client.generations.create(**args)
+    assert "missing" not in info.value.message
