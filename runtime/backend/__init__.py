@@ -1,0 +1,250 @@
+"""The built-in FLORA-compatible backend: the embedded default that agents' scripts talk to
+when no FLORA_API_KEY is set, and a local FLORA for developing and testing agents.
+
+    backend = Backend(settings)
+    await backend.start()
+    workspace_id, api_key = await backend.default_credentials()
+    client = AsyncFlora(api_key=api_key, base_url="http://backend/api/v1",
+                        transport=backend.transport())
+    ...
+    await backend.stop()
+
+`backend.app` serves `/v1/...` and is meant to be mounted at `/api`;
+`backend.standalone_app()` is that mount on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from runtime.backend import catalog
+from runtime.backend.routes import RateLimiter, build_app
+from runtime.backend.runs import RunEngine
+from runtime.backend.store import ApiKey, Technique, Workspace, hash_key, new_api_key, new_id
+from runtime.db import create_engine, init_db, session_factory, utcnow
+from runtime.settings import Settings
+
+__all__ = ["Backend", "create_key", "default_credentials"]
+
+
+class Backend:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.data_dir = Path(self.settings.data_dir)
+        self.files_dir = self.data_dir / "files"
+        self.db: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self.engine: RunEngine | None = None
+        self.webhook_transport = webhook_transport
+        self.rate_limiter = RateLimiter(self.settings.backend_rate_limit_per_minute)
+        self.app: FastAPI = build_app(self)
+        self._ready = asyncio.Lock()
+        self._prepared = False
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def sessions(self) -> AsyncSession:
+        if self._sessions is None:
+            raise RuntimeError("Backend.start() (or a key helper) must run first.")
+        return self._sessions()
+
+    async def _prepare(self) -> None:
+        """Database, seed data and dev key; no background task (enough for key helpers)."""
+        async with self._ready:
+            if self._prepared:
+                return
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            self.db = create_engine(self.settings)
+            await init_db(self.db)
+            self._sessions = session_factory(self.db)
+            self.engine = RunEngine(
+                self.settings, self._sessions, self.files_dir, self.webhook_transport
+            )
+            await self._seed()
+            self._prepared = True
+
+    async def start(self) -> None:
+        """Migrate, seed, settle runs a previous process left in flight, start the sweeper."""
+        await self._prepare()
+        await self.engine.recover()
+        self.engine.start()
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.stop()
+        if self.db is not None:
+            await self.db.dispose()
+        self.db = None
+        self._sessions = None
+        self.engine = None
+        self._prepared = False
+
+    async def __aenter__(self) -> Backend:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    def transport(self) -> httpx.ASGITransport:
+        """An in-process transport: use base_url `http://<anything>/api/v1` with it."""
+        return httpx.ASGITransport(app=self.app, root_path="/api")
+
+    def standalone_app(self) -> FastAPI:
+        """A FastAPI app with the backend mounted at /api, for serving it alone."""
+        outer = FastAPI(title="Terrarium built-in FLORA backend", docs_url=None, redoc_url=None)
+        outer.mount("/api", self.app)
+        return outer
+
+    # ---------------------------------------------------------------- seed data
+
+    @property
+    def dev_key_path(self) -> Path:
+        return self.data_dir / "dev-key"
+
+    async def _seed(self) -> None:
+        async with self.sessions() as s, s.begin():
+            for spec in catalog.TECHNIQUES:
+                row = await s.get(Technique, spec["id"])
+                if row is None:
+                    row = Technique(id=spec["id"], created_at=utcnow())
+                    s.add(row)
+                for field in ("slug", "name", "description", "model_id", "prompt_template"):
+                    setattr(row, field, spec[field])
+                row.run_cost, row.inputs, row.outputs = (
+                    spec["run_cost"],
+                    spec["inputs"],
+                    spec["outputs"],
+                )
+            ws = (await s.execute(select(Workspace).where(Workspace.is_default))).scalar()
+            if ws is None:
+                ws = self._new_workspace("Development", is_default=True)
+                s.add(ws)
+                await s.flush()
+            key = self._read_dev_key()
+            if key is None or await s.get(ApiKey, hash_key(key)) is None:
+                key = new_api_key()
+                s.add(self._key_row(key, ws.id, is_dev=True))
+                self._write_dev_key(key)
+
+    def _new_workspace(self, name: str, *, is_default: bool = False, credits=None) -> Workspace:
+        return Workspace(
+            id=new_id("ws_"),
+            name=name,
+            credits=self.settings.backend_initial_credits if credits is None else credits,
+            webhook_secret="whsec_" + secrets.token_hex(24),
+            is_default=is_default,
+            created_at=utcnow(),
+        )
+
+    @staticmethod
+    def _key_row(key: str, workspace_id: str, *, is_dev: bool = False) -> ApiKey:
+        return ApiKey(
+            key_hash=hash_key(key),
+            workspace_id=workspace_id,
+            hint=key[:12],
+            is_dev=is_dev,
+            created_at=utcnow(),
+        )
+
+    def _read_dev_key(self) -> str | None:
+        try:
+            return self.dev_key_path.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _write_dev_key(self, key: str) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dev_key_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.dev_key_path)
+
+    # ---------------------------------------------------------------- credentials
+
+    async def _default_workspace_id(self) -> str:
+        async with self.sessions() as s:
+            ws = (await s.execute(select(Workspace).where(Workspace.is_default))).scalar()
+            return ws.id
+
+    async def default_credentials(self) -> tuple[str, str]:
+        """(workspace_id, api_key) of the development workspace, created on first start."""
+        await self._prepare()
+        key = self._read_dev_key()
+        async with self.sessions() as s:
+            row = await s.get(ApiKey, hash_key(key)) if key else None
+        if row is None:  # the file was removed while running: make a new dev key
+            self._prepared = False
+            await self._prepare()
+            key = self._read_dev_key()
+            async with self.sessions() as s:
+                row = await s.get(ApiKey, hash_key(key))
+        return row.workspace_id, key
+
+    async def create_key(self, workspace_id: str | None = None) -> str:
+        """A new API key for workspace_id (default: the development workspace); shown once."""
+        await self._prepare()
+        workspace_id = workspace_id or await self._default_workspace_id()
+        key = new_api_key()
+        async with self.sessions() as s, s.begin():
+            if await s.get(Workspace, workspace_id) is None:
+                raise ValueError(f"No workspace {workspace_id!r}.")
+            s.add(self._key_row(key, workspace_id))
+        return key
+
+    async def create_workspace(self, name: str, credits: int | None = None) -> str:
+        """A new workspace (with its own credits and webhook secret); returns its id."""
+        await self._prepare()
+        ws = self._new_workspace(name, credits=credits)
+        async with self.sessions() as s, s.begin():
+            s.add(ws)
+        return ws.id
+
+    async def webhook_secret(self, workspace_id: str | None = None) -> str:
+        """The `whsec_...` secret that signs this workspace's webhooks."""
+        await self._prepare()
+        workspace_id = workspace_id or await self._default_workspace_id()
+        async with self.sessions() as s:
+            ws = await s.get(Workspace, workspace_id)
+            if ws is None:
+                raise ValueError(f"No workspace {workspace_id!r}.")
+            return ws.webhook_secret
+
+    async def credits(self, workspace_id: str | None = None) -> int:
+        await self._prepare()
+        workspace_id = workspace_id or await self._default_workspace_id()
+        async with self.sessions() as s:
+            return (await s.get(Workspace, workspace_id)).credits
+
+
+async def default_credentials(settings: Settings | None = None) -> tuple[str, str]:
+    """(workspace_id, api_key) of the development workspace under settings.data_dir."""
+    backend = Backend(settings)
+    try:
+        return await backend.default_credentials()
+    finally:
+        await backend.stop()
+
+
+async def create_key(workspace_id: str | None = None, settings: Settings | None = None) -> str:
+    """A new API key (for `terrarium keys create`), without starting the sweeper."""
+    backend = Backend(settings)
+    try:
+        return await backend.create_key(workspace_id)
+    finally:
+        await backend.stop()

@@ -1,0 +1,447 @@
+"""Runs of the built-in backend: planning a run's timeline and fate, its state worked out from
+the clock (pending -> running -> completed | failed), finalizing due runs (writing the real
+output files, refunding failures), recovering runs left in flight by a stopped server, the
+background sweeper, and signed webhook delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import random
+import re
+import secrets
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from runtime.backend import media
+from runtime.backend.catalog import OUTPUT_TYPE
+from runtime.backend.errors import invalid
+from runtime.backend.store import File, Run, Workspace
+from runtime.db import utcnow
+from runtime.settings import Settings
+
+log = logging.getLogger("terrarium.backend.runs")
+
+WEBHOOK_API_VERSION = "2026-06-11"
+RETRY_DELAYS_S = (10.0, 60.0, 300.0)  # FLORA's schedule, scaled by backend_speed
+RANDOM_FAILURES = (
+    ("GENERATION_PROVIDER_TIMEOUT", "The model provider did not answer in time."),
+    ("GPU_PROVIDER_ERROR", "The GPU provider returned an error."),
+    ("GENERATION_QUEUE_TOO_LARGE", "The provider's queue is full; try again shortly."),
+)
+INTERRUPTED = (
+    "GENERATION_CANCELLED",
+    "The backend stopped while this run was in flight; no credits were charged. "
+    "Start the run again.",
+)
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------- planning
+
+
+def plan_failure(settings: Settings, prompt: str) -> tuple[str | None, str | None]:
+    """The failure a new run is fated to (from the failure-injection settings), if any."""
+    pattern = settings.backend_fail_pattern
+    if pattern and re.search(pattern, prompt, re.IGNORECASE):
+        return (
+            "GENERATION_PROMPT_MODERATED",
+            "The prompt was blocked by the provider's content policy; rephrase it.",
+        )
+    if settings.backend_fail_rate > 0 and random.random() < settings.backend_fail_rate:
+        return random.choice(RANDOM_FAILURES)
+    return None, None
+
+
+def timeline(settings: Settings, estimated_seconds: float) -> tuple[datetime, datetime, datetime]:
+    """(created_at, started_at, due_at) for a run taking estimated_seconds x backend_speed."""
+    now = utcnow()
+    total = max(0.0, estimated_seconds * settings.backend_speed)
+    queued = min(1.0, total * 0.1)
+    return now, now + timedelta(seconds=queued), now + timedelta(seconds=total)
+
+
+def check_callback_url(settings: Settings, url: str | None) -> None:
+    if url is None:
+        return
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("https", "http") or not host:
+        raise invalid("callback_url", "Must be an absolute https URL")
+    if settings.backend_callbacks_allow_private:
+        return
+    if parts.scheme != "https":
+        raise invalid("callback_url", "Must use https")
+    private = host == "localhost" or host.endswith((".local", ".internal", ".localhost"))
+    private = private or host in ("metadata.google.internal", "metadata")
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+        private = private or not address.is_global
+    except ValueError:
+        pass
+    if private:
+        raise invalid("callback_url", "Must not point at a private, loopback or internal host")
+
+
+# ---------------------------------------------------------------- views
+
+
+def state(run: Run, now: datetime | None = None) -> tuple[str, float]:
+    """(status, progress) of a run at `now`, worked out from its timeline."""
+    if run.status in ("completed", "failed"):
+        return run.status, 100
+    now = now or utcnow()
+    span = (run.due_at - run.started_at).total_seconds()
+    if now < run.started_at or span <= 0:
+        return "pending", 0
+    done = (now - run.started_at).total_seconds() / span
+    return "running", max(1, min(99, int(done * 100)))
+
+
+def output_url(settings: Settings, file_id: str) -> str:
+    return f"{settings.backend_public_url.rstrip('/')}/api/v1/files/{file_id}"
+
+
+def poll_url(settings: Settings, run_id: str) -> str:
+    return f"{settings.backend_public_url.rstrip('/')}/api/v1/runs/{run_id}"
+
+
+def run_json(settings: Settings, run: Run) -> dict[str, Any]:
+    status, progress = state(run)
+    out: dict[str, Any] = {
+        "run_id": run.id,
+        "status": status,
+        "progress": progress,
+        "created_at": iso(run.created_at),
+    }
+    if status != "pending":
+        out["started_at"] = iso(run.started_at)
+    if run.completed_at:
+        out["completed_at"] = iso(run.completed_at)
+    out["charged_cost"] = run.charged_cost
+    if run.error_code:
+        out["error_code"] = run.error_code
+        out["error_message"] = run.error_message
+    if status == "completed":
+        out["outputs"] = [
+            {
+                "output_id": o["output_id"],
+                "type": o["type"],
+                "url": o["text"] if "text" in o else output_url(settings, o["file_id"]),
+            }
+            for o in run.outputs or []
+        ]
+    out["poll_url"] = poll_url(settings, run.id)
+    return out
+
+
+def generation_json(settings: Settings, run: Run) -> dict[str, Any]:
+    return {
+        **run_json(settings, run),
+        "generation_id": run.id,
+        "workspace_id": run.workspace_id,
+        "project_id": run.project_id,
+        "model": {"model_id": run.model_id},
+        "type": run.media_type,
+        "prompt": run.prompt,
+    }
+
+
+def technique_run_json(settings: Settings, run: Run) -> dict[str, Any]:
+    return {
+        **run_json(settings, run),
+        "technique_id": run.technique_id,
+        "workspace_id": run.workspace_id,
+        "project_id": run.project_id,
+    }
+
+
+def node_json(settings: Settings, run: Run) -> dict[str, Any]:
+    view = run_json(settings, run)
+    return {
+        "node_id": "n" + run.id.removeprefix("run_"),
+        "type": run.media_type,
+        "label": run.prompt[:80],
+        "run_id": run.id,
+        "status": view["status"],
+        "created_at": view["created_at"],
+        "outputs": view.get("outputs", []),
+    }
+
+
+# ---------------------------------------------------------------- finalizing
+
+
+class RunEngine:
+    """Finalizes due runs, recovers interrupted ones and delivers their webhooks."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        files_dir: Path,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.files_dir = files_dir
+        self.webhook_transport = webhook_transport
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._sweeper: asyncio.Task | None = None
+        self._deliveries: dict[str, asyncio.Task] = {}
+
+    # -- outputs
+
+    def _write(self, name: str, data: bytes) -> None:
+        path = self.files_dir / name
+        tmp = self.files_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def _render(self, run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(outputs, file rows) for a run that completes; runs in a worker thread."""
+        suffix = run.id.removeprefix("run_")
+        output_id = f"out{suffix}0"
+        kind = OUTPUT_TYPE[run.media_type]
+        if run.media_type == "text":
+            body = media.text(run.model_id, run.prompt, run.params)
+            return [{"output_id": output_id, "type": kind, "text": body}], []
+        content_type, ext = media.CONTENT_TYPES[run.media_type]
+        data = media.render(run.media_type, run.model_id, run.prompt, run.params)
+        file_id = f"file_{suffix}0"
+        filename = f"{file_id}.{ext}"
+        self._write(filename, data)
+        row = {
+            "id": file_id,
+            "workspace_id": run.workspace_id,
+            "run_id": run.id,
+            "filename": filename,
+            "content_type": content_type,
+            "size": len(data),
+        }
+        return [{"output_id": output_id, "type": kind, "file_id": file_id}], [row]
+
+    async def finalize(self, run_id: str, *, interrupted: bool = False) -> Run | None:
+        """Bring a due run (or, with interrupted, any unfinished one) to its final state."""
+        lock = self._locks.setdefault(run_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._finalize(run_id, interrupted)
+        finally:
+            if not lock.locked() and self._locks.get(run_id) is lock:
+                self._locks.pop(run_id, None)
+
+    async def _finalize(self, run_id: str, interrupted: bool) -> Run | None:
+        async with self.sessions() as session:
+            run = await session.get(Run, run_id)
+            if run is None or run.status in ("completed", "failed"):
+                return run
+            now = utcnow()
+            if now < run.due_at and not interrupted:
+                return run
+            outputs: list[dict[str, Any]] | None = None
+            files: list[dict[str, Any]] = []
+            error_code, error_message = run.planned_error_code, run.planned_error_message
+            if now < run.due_at:
+                error_code, error_message = INTERRUPTED
+            if error_code is None:
+                try:
+                    outputs, files = await asyncio.to_thread(self._render, run)
+                except Exception:
+                    log.exception("rendering run %s failed", run_id)
+                    error_code, error_message = "internal_error", "Rendering the output failed."
+            status = "failed" if error_code else "completed"
+            values: dict[str, Any] = {
+                "status": status,
+                "completed_at": now,
+                "outputs": outputs,
+                "error_code": error_code,
+                "error_message": error_message,
+            }
+            if status == "failed":
+                values["charged_cost"] = 0
+            if run.callback_url:
+                values["callback_state"] = "pending"
+                values["callback_next_at"] = now
+            result = await session.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.status == "pending")
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:
+                if status == "failed" and run.charged_cost:
+                    await session.execute(
+                        update(Workspace)
+                        .where(Workspace.id == run.workspace_id)
+                        .values(credits=Workspace.credits + run.charged_cost)
+                    )
+                for row in files:
+                    session.add(File(**row))
+            await session.commit()
+            await session.refresh(run)
+            return run
+
+    async def finalize_due(self, workspace_id: str | None = None, limit: int = 200) -> int:
+        async with self.sessions() as session:
+            stmt = select(Run.id).where(Run.status == "pending", Run.due_at <= utcnow())
+            if workspace_id:
+                stmt = stmt.where(Run.workspace_id == workspace_id)
+            ids = list((await session.execute(stmt.limit(limit))).scalars())
+        for run_id in ids:
+            await self.finalize(run_id)
+        return len(ids)
+
+    async def recover(self) -> int:
+        """Finish (if due) or fail with GENERATION_CANCELLED every run a stopped server left."""
+        async with self.sessions() as session:
+            ids = list(
+                (await session.execute(select(Run.id).where(Run.status == "pending"))).scalars()
+            )
+        for run_id in ids:
+            await self.finalize(run_id, interrupted=True)
+        return len(ids)
+
+    # -- webhooks
+
+    async def _secret(self, workspace_id: str) -> str:
+        async with self.sessions() as session:
+            ws = await session.get(Workspace, workspace_id)
+            return ws.webhook_secret if ws else ""
+
+    async def deliver(self, run_id: str) -> None:
+        """One delivery attempt of a run's webhook; schedules the next on failure."""
+        async with self.sessions() as session:
+            run = await session.get(Run, run_id)
+            if run is None or run.callback_state != "pending" or not run.callback_url:
+                return
+            secret = await self._secret(run.workspace_id)
+            event = "run.completed" if run.status == "completed" else "run.failed"
+            delivery_id = "whd_" + hashlib.sha256(run.id.encode()).hexdigest()[:24]
+            data: dict[str, Any] = {
+                "run_id": run.id,
+                "run_type": run.kind,
+                "workspace_id": run.workspace_id,
+                "status": run.status,
+            }
+            if run.error_code:
+                data["error_code"] = run.error_code
+                data["error_message"] = run.error_message
+            stamp_ms = int(run.completed_at.timestamp() * 1000) if run.completed_at else 0
+            body = json.dumps(
+                {
+                    "id": delivery_id,
+                    "type": event,
+                    "api_version": WEBHOOK_API_VERSION,
+                    "created_at": stamp_ms,
+                    "data": data,
+                },
+                separators=(",", ":"),
+            ).encode()
+            ok = False
+            try:
+                async with httpx.AsyncClient(
+                    transport=self.webhook_transport, timeout=10.0, follow_redirects=False
+                ) as client:
+                    response = await client.post(
+                        run.callback_url,
+                        content=body,
+                        headers={
+                            "content-type": "application/json",
+                            "flora-signature": sign(secret, body),
+                            "flora-webhook-id": delivery_id,
+                            "flora-event": event,
+                        },
+                    )
+                ok = 200 <= response.status_code < 300
+            except httpx.HTTPError as exc:
+                log.info("webhook for %s failed: %s", run.id, exc)
+            attempts = run.callback_attempts + 1
+            if ok:
+                values: dict[str, Any] = {"callback_state": "delivered"}
+            elif attempts > len(RETRY_DELAYS_S):
+                values = {"callback_state": "failed"}
+            else:
+                delay = RETRY_DELAYS_S[attempts - 1] * self.settings.backend_speed
+                values = {"callback_next_at": utcnow() + timedelta(seconds=delay)}
+            values["callback_attempts"] = attempts
+            await session.execute(update(Run).where(Run.id == run.id).values(**values))
+            await session.commit()
+
+    async def deliver_due(self) -> None:
+        async with self.sessions() as session:
+            stmt = select(Run.id).where(
+                Run.callback_state == "pending", Run.callback_next_at <= utcnow()
+            )
+            ids = list((await session.execute(stmt.limit(100))).scalars())
+        for run_id in ids:
+            if run_id in self._deliveries:
+                continue
+            task = asyncio.create_task(self.deliver(run_id))
+            self._deliveries[run_id] = task
+            task.add_done_callback(lambda _t, r=run_id: self._deliveries.pop(r, None))
+
+    # -- sweeper
+
+    async def sweep(self) -> None:
+        await self.finalize_due()
+        await self.deliver_due()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("backend sweep failed")
+            await asyncio.sleep(self.settings.backend_sweep_interval_s)
+
+    def start(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._loop(), name="terrarium-backend-sweeper")
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._sweeper, *self._deliveries.values()] if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._sweeper = None
+        self._deliveries.clear()
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """`Flora-Signature` value: t=<unix>,v1=<hex hmac-sha256 of "{t}.{body}">."""
+    t = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={digest}"
+
+
+def verify(secret: str, body: bytes, header: str, tolerance_s: int = 300) -> bool:
+    """Whether a `Flora-Signature` header matches body (and is recent)."""
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        t = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs(time.time() - t) > tolerance_s:
+        return False
+    expected = sign(secret, body, t).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
