@@ -237,7 +237,11 @@ def _enter_netns() -> LayerStatus:
     except OSError as exc:
         # The namespaces exist already; without maps the uid shows as overflow but the
         # network namespace still holds.
-        return LayerStatus("netns", True, f"new user+network namespace (id maps failed: {exc})")
+        return LayerStatus(
+            "netns",
+            True,
+            f"new user+network namespace (not root; id maps failed: {exc}); {_loopback_state()}",
+        )
     return LayerStatus("netns", True, f"new user+network namespace (not root); {_loopback_state()}")
 
 
@@ -472,6 +476,7 @@ def enter_zygote() -> dict[str, LayerStatus]:
 
 def _enter_zygote(unshare_net: bool) -> dict[str, LayerStatus]:
     statuses: dict[str, LayerStatus] = {}
+    host_uid = os.getuid()  # before a user namespace can change how it reads
     if unshare_net:
         statuses["netns"] = _enter_netns()
     else:
@@ -517,10 +522,14 @@ def _enter_zygote(unshare_net: bool) -> dict[str, LayerStatus]:
         ok, err = probed.get(name, (False, "probe child reported nothing"))
         return LayerStatus(name, ok, active_detail if ok else err)
 
+    if _state["privdrop"] == "setuid" and probed.get("privdrop", (False,))[0]:
+        nproc = f"NPROC 0 as uid {NOBODY}"
+    elif host_uid == 0:
+        nproc = "NPROC not enforced (children keep real uid 0, which the kernel exempts)"
+    else:
+        nproc = f"NPROC 0 (counted for the host's uid {host_uid})"
     statuses["rlimits"] = status(
-        "rlimits",
-        "",
-        f"NOFILE {NOFILE_LIMIT}, FSIZE 0, CORE 0, NPROC 0 after privdrop; AS/CPU per request",
+        "rlimits", "", f"NOFILE {NOFILE_LIMIT}, FSIZE 0, CORE 0, {nproc}; AS/CPU per request"
     )
     statuses["landlock"] = status("landlock", landlock_why, _landlock_detail(abi))
     privdrop_detail = (
@@ -583,10 +592,10 @@ def enter_child(channel_fd: int, statuses: dict[str, LayerStatus]) -> None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if zygote is not None and os.getppid() != zygote:
             raise RuntimeError("zygote exited while the child dropped privileges")
-        if on("rlimits"):
-            # Counted per uid: every child is nobody, so no child can fork. Root ignores it,
-            # which is why it only goes on once the uid is no longer 0.
-            _set_hard(resource.RLIMIT_NPROC, 0)
+    if on("rlimits"):
+        # Counted per real uid, and ignored for uid 0, so it only bites once the uid has
+        # been dropped (or when the host itself is not root): then no child can fork.
+        _set_hard(resource.RLIMIT_NPROC, 0)
     if on("seccomp"):
         _load_filter(_state["seccomp_main"])
         _state["child_seccomp"] = True

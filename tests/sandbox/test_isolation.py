@@ -171,8 +171,14 @@ def test_cannot_create_file(tmp_path, statuses, layers):
     assert not target.exists()
 
 
-def test_cannot_create_file_as_nobody(tmp_path, statuses):
+def need_nobody(statuses: dict) -> None:
     need(statuses, "privdrop")
+    if not statuses["privdrop"]["detail"].startswith("setgroups"):
+        pytest.skip("not root: children keep the host's uid, so a uid change cannot be tested")
+
+
+def test_cannot_create_file_as_nobody(tmp_path, statuses):
+    need_nobody(statuses)
     target = tmp_path / "created.txt"  # tmp_path is root-owned 0o700/0o755
 
     def attempt():
@@ -259,7 +265,7 @@ def test_cannot_connect(listener, statuses, layers, netns):
 
 def test_netns_has_only_a_down_loopback(statuses):
     need(statuses, "netns")
-    assert "interfaces ['lo'], lo down" in statuses["netns"]["detail"]
+    assert statuses["netns"]["detail"].endswith("interfaces ['lo'], lo down")
 
     def attempt():
         return [name for _, name in socket.if_nameindex()]
@@ -284,6 +290,8 @@ def test_cannot_exec(statuses, layers):
 )
 def test_cannot_fork(statuses, layers):
     need(statuses, *layers)
+    if "privdrop" in layers and "NPROC 0" not in statuses["rlimits"]["detail"]:
+        pytest.skip(statuses["rlimits"]["detail"])
 
     def attempt():
         pid = os.fork()
