@@ -1,0 +1,64 @@
+"""Fixtures for the built-in backend's tests: a fresh Backend on a tmp data_dir (runs finish
+at once), its development credentials, an SDK client and a raw httpx client."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from client_surface import AsyncFlora
+from runtime.backend import Backend
+from runtime.settings import Settings
+
+BASE = "http://backend/api/v1"
+
+
+def make_settings(tmp_path, **overrides) -> Settings:
+    values = {
+        "data_dir": tmp_path / "data",
+        "backend_speed": 0.0,
+        "backend_sweep_interval_s": 0.02,
+        "database_url": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def backend(tmp_path):
+    b = Backend(make_settings(tmp_path))
+    await b.start()
+    yield b
+    await b.stop()
+
+
+@pytest.fixture
+async def creds(backend):
+    return await backend.default_credentials()
+
+
+@pytest.fixture
+async def client(backend, creds):
+    c = AsyncFlora(api_key=creds[1], base_url=BASE, transport=backend.transport(), max_retries=0)
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def raw(backend, creds):
+    async with httpx.AsyncClient(
+        transport=backend.transport(),
+        base_url=BASE + "/",
+        headers={"authorization": f"Bearer {creds[1]}"},
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+async def project(client, creds):
+    return await client.projects.create(name="Test project", workspace_id=creds[0])
+
+
+def file_path(url: str) -> str:
+    """The path of an output URL, to fetch it through the in-process transport."""
+    return "files/" + url.rsplit("/files/", 1)[1]

@@ -1,0 +1,233 @@
+"""Contract tests: every entry of the one table, called through the SDK against the built-in
+backend, answering the shapes flora-surface.md describes."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from client_surface.table import SURFACE
+from runtime.backend.routes import HANDLERS
+
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+RUN_KEYS = {"run_id", "status", "progress", "created_at", "charged_cost", "poll_url"}
+START_KEYS = {"run_id", "type", "charged_cost", "estimated_seconds", "poll_url", "project_id"}
+
+
+def test_every_table_entry_has_a_handler():
+    missing = [m.full_name for m in SURFACE if m.full_name not in HANDLERS]
+    assert not missing, f"table entries without a backend handler: {missing}"
+    assert set(HANDLERS) <= {m.full_name for m in SURFACE}
+
+
+def test_every_table_entry_has_a_contract_test():
+    names = set(dir(sys.modules[__name__]))
+    missing = [
+        m.full_name
+        for m in SURFACE
+        if "test_contract_" + m.full_name.replace(".", "_") not in names
+    ]
+    assert not missing, f"table entries without a contract test: {missing}"
+
+
+def dump(obj) -> dict:
+    return obj.model_dump(exclude_none=True)
+
+
+async def start_image(client, creds, project, **extra):
+    return await client.generations.create(
+        type="image",
+        prompt="a red fox in snow",
+        workspace_id=creds[0],
+        project_id=project.project_id,
+        **extra,
+    )
+
+
+async def test_contract_workspaces_list(client, creds):
+    out = await client.workspaces.list()
+    [ws] = out.workspaces
+    assert ws.workspace_id == creds[0] and ws.workspace_id.startswith("ws_")
+    assert ws.name and ws.role == "owner" and ISO.match(ws.created_at)
+
+
+async def test_contract_projects_create(client, creds):
+    p = await client.projects.create(name="Launch", workspace_id=creds[0])
+    d = dump(p)
+    assert set(d) >= {"project_id", "name", "workspace_id", "created_at", "last_modified", "origin"}
+    assert p.project_id.startswith("prj_") and p.name == "Launch" and p.workspace_id == creds[0]
+
+
+async def test_contract_projects_list(client, creds):
+    for name in ("alpha", "beta", "gamma"):
+        await client.projects.create(name=name, workspace_id=creds[0])
+    page = await client.projects.list(workspace_id=creds[0], limit=2)
+    assert [p.name for p in page.projects] == ["gamma", "beta"]  # newest activity first
+    assert page.meta.next_cursor
+    found = await client.projects.list(workspace_id=creds[0], query="ALP")
+    assert [p.name for p in found.projects] == ["alpha"]
+    assert found.meta.next_cursor is None
+
+
+async def test_contract_projects_retrieve(client, project):
+    got = await client.projects.retrieve(project.project_id)
+    assert got.project_id == project.project_id and got.name == project.name
+
+
+async def test_contract_projects_list_nodes(client, creds, project):
+    start = await start_image(client, creds, project)
+    page = await client.projects.list_nodes(project.project_id)
+    [node] = page.nodes
+    assert node.run_id == start.run_id and node.node_id and not node.node_id.startswith("run_")
+    assert node.status == "completed" and node.outputs[0]["type"] == "imageUrl"
+    assert page.meta.next_cursor is None
+
+
+async def test_contract_models_list(client):
+    out = await client.models.list()
+    types = {m.type for m in out.models}
+    assert types == {"image", "video", "audio", "text"}
+    ids = {m.model_id for m in out.models}
+    assert {"t2i-flux-2-pro", "t2i-flux-2-klein-4b", "t2i-imagen-4", "t2v-veo-3"} <= ids
+    for m in out.models:
+        assert m.provider and m.name and m.capabilities and m.estimated_credits > 0
+        assert m.estimated_seconds > 0 and not m.model_id.startswith("model_")
+    images = await client.models.list(type="image")
+    assert images.models and all(m.type == "image" for m in images.models)
+    flux = next(m for m in images.models if m.model_id == "t2i-flux-2-pro")
+    aspect = next(p for p in flux.params if p.name == "aspect_ratio")
+    assert [o.value for o in aspect.options] == [
+        "square_1_1",
+        "landscape_4_3",
+        "portrait_3_4",
+        "landscape_16_9",
+        "portrait_9_16",
+    ]
+    assert any(p.name == "seed" and p.type == "seed" for p in flux.params)
+    video = await client.models.list(type="video")
+    assert all(any(p.name == "duration" for p in m.params) for m in video.models)
+    audio = await client.models.list(type="audio")
+    assert all(any(p.name == "duration" for p in m.params) for m in audio.models)
+
+
+async def test_contract_generations_create(client, creds, project):
+    start = await start_image(client, creds, project, model="t2i-imagen-4")
+    d = dump(start)
+    assert set(d) >= START_KEYS
+    assert start.run_id.startswith("run_") and start.type == "generation"
+    assert start.charged_cost == 40 and start.model.model_id == "t2i-imagen-4"
+    assert start.project_id == project.project_id
+    assert start.poll_url.endswith(f"/api/v1/runs/{start.run_id}")
+
+
+async def test_contract_generations_retrieve(client, creds, project):
+    start = await start_image(client, creds, project)
+    run = await client.generations.retrieve(start.run_id)
+    d = dump(run)
+    assert set(d) >= RUN_KEYS | {"started_at", "completed_at", "outputs"}
+    assert run.status == "completed" and run.progress == 100 and run.charged_cost == 50
+    for key in ("created_at", "started_at", "completed_at"):
+        assert ISO.match(d[key])
+    [out] = run.outputs
+    assert out.type == "imageUrl" and out.output_id and not out.output_id.startswith("run_")
+    assert out.url.startswith("http://127.0.0.1:8000/api/v1/files/")
+
+
+async def test_contract_generations_list(client, creds, project):
+    ids = [(await start_image(client, creds, project)).run_id for _ in range(3)]
+    page = await client.generations.list(project_id=project.project_id, limit=2)
+    assert [g.run_id for g in page.generations] == ids[::-1][:2]  # newest first
+    g = page.generations[0]
+    assert g.generation_id == g.run_id and g.workspace_id == creds[0]
+    assert g.project_id == project.project_id and g.model
+    done = await client.generations.list(workspace_id=creds[0], status="completed")
+    assert len(done.generations) == 3
+    none = await client.generations.list(status="failed")
+    assert none.generations == [] and none.meta.next_cursor is None
+
+
+async def test_contract_techniques_list(client):
+    page = await client.techniques.list()
+    slugs = {t.slug for t in page.techniques}
+    assert "thumbnail-v3" in slugs and len(page.techniques) >= 2
+    for t in page.techniques:
+        assert t.technique_id.startswith("tech_") and t.inputs and t.outputs and t.run_cost > 0
+    found = await client.techniques.list(query="thumbnail")
+    assert [t.slug for t in found.techniques] == ["thumbnail-v3"]
+    first = await client.techniques.list(limit=1)
+    assert len(first.techniques) == 1 and first.meta.next_cursor
+
+
+async def test_contract_techniques_retrieve(client):
+    by_slug = await client.techniques.retrieve("thumbnail-v3")
+    by_id = await client.techniques.retrieve(by_slug.technique_id)
+    assert dump(by_slug) == dump(by_id)
+    assert {"technique_id", "name", "run_cost", "inputs", "outputs"} <= set(dump(by_slug))
+    io = by_slug.inputs[0]
+    assert io.id and io.name and io.type in ("imageUrl", "videoUrl", "audioUrl", "text")
+
+
+async def test_contract_techniques_runs_create(client):
+    run = await client.techniques.runs.create(
+        "thumbnail-v3",
+        inputs=[
+            {"id": "title", "type": "text", "value": "Ten tips for foxes"},
+            {"id": "image", "type": "imageUrl", "value": "https://example.com/fox.png"},
+        ],
+    )
+    assert set(dump(run)) >= RUN_KEYS
+    assert run.run_id.startswith("run_") and run.status in ("pending", "running", "completed")
+    assert run.charged_cost == 60
+
+
+async def test_contract_techniques_runs_retrieve(client):
+    tech = await client.techniques.retrieve("voiceover")
+    run = await client.techniques.runs.create(
+        tech.technique_id, inputs=[{"id": "script", "type": "text", "value": "Hello there"}]
+    )
+    got = await client.techniques.runs.retrieve(run.run_id, technique_id="voiceover")
+    assert got.status == "completed" and got.progress == 100
+    assert got.technique_id == tech.technique_id
+    assert got.outputs[0].type == "audioUrl"
+    same = await client.techniques.runs.retrieve(run.run_id, technique_id=tech.technique_id)
+    assert same.run_id == run.run_id
+
+
+async def test_contract_techniques_runs_list(client):
+    for title in ("one", "two"):
+        await client.techniques.runs.create(
+            "thumbnail-v3", inputs=[{"id": "title", "type": "text", "value": title}]
+        )
+    await client.techniques.runs.create(
+        "product-shot", inputs=[{"id": "product", "type": "text", "value": "a mug"}]
+    )
+    page = await client.techniques.runs.list(technique_id="thumbnail-v3")
+    assert len(page.technique_runs) == 2
+    assert all(r.status == "completed" for r in page.technique_runs)
+    everything = await client.techniques.runs.list()
+    assert len(everything.technique_runs) == 3
+
+
+async def test_contract_runs_start_technique(client, creds):
+    start = await client.runs.start_technique(
+        technique_id="product-shot", workspace_id=creds[0], inputs={"product": "a teapot"}
+    )
+    assert set(dump(start)) >= {"run_id", "type", "charged_cost", "poll_url"}
+    assert start.type == "technique" and start.technique.name == "Product shot"
+    assert start.technique.technique_id.startswith("tech_")
+    run = await client.generations.retrieve(start.run_id)
+    assert run.status == "completed" and run.outputs[0].type == "imageUrl"
+
+
+async def test_contract_runs_start_generation(client, creds, project):
+    start = await client.runs.start_generation(
+        type="text",
+        prompt="three taglines for a coffee brand",
+        workspace_id=creds[0],
+        project_id=project.project_id,
+        model="llm-gpt-5",
+    )
+    assert start.type == "generation" and start.model.model_id == "llm-gpt-5"
+    run = await client.generations.retrieve(start.run_id)
+    [out] = run.outputs
+    assert out.type == "text" and "coffee" in out.url  # text outputs carry the text itself
