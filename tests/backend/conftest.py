@@ -33,6 +33,35 @@ async def backend(tmp_path):
 
 
 @pytest.fixture
+async def new_backend(tmp_path):
+    """A factory: `await new_backend(**settings)` starts a Backend, stopped at teardown."""
+    started: list[Backend] = []
+
+    async def make(data_dir=None, webhook_transport=None, **overrides) -> Backend:
+        settings = make_settings(tmp_path, **overrides)
+        if data_dir is not None:
+            settings.data_dir = data_dir
+        b = Backend(settings, webhook_transport=webhook_transport)
+        await b.start()
+        started.append(b)
+        return b
+
+    yield make
+    for b in started:
+        await b.stop()
+
+
+def raw_client(b: Backend, key: str | None = None) -> httpx.AsyncClient:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    return httpx.AsyncClient(transport=b.transport(), base_url=BASE + "/", headers=headers)
+
+
+@pytest.fixture
+def raw_for():
+    return raw_client
+
+
+@pytest.fixture
 async def creds(backend):
     return await backend.default_credentials()
 
