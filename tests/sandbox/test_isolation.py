@@ -467,3 +467,53 @@ def test_limits_cannot_be_raised(statuses, layers):
     result = run_child(attempt, layers=layers, limits=(64, 5.0))["payload"]["result"]
     assert "raised" not in result.values(), result
     assert result["after"] is True
+
+
+# --- degrading where a layer is missing -----------------------------------------------------------
+def test_missing_layers_reported_and_skipped_without_raising():
+    """Simulate a container without namespaces, Landlock or seccomp: a filter on the stand-in
+    zygote makes unshare fail, reports Landlock as absent and refuses new seccomp filters.
+    enter_zygote must say so per layer, and enter_child must still run (and not raise)."""
+    pyseccomp = pytest.importorskip("pyseccomp")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            f = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+            f.add_rule(pyseccomp.ERRNO(1), "unshare")  # EPERM
+            f.add_rule(pyseccomp.ERRNO(38), "landlock_create_ruleset")  # ENOSYS
+            f.add_rule(pyseccomp.ERRNO(22), "seccomp")  # EINVAL
+            f.load()
+            statuses = isolation._enter_zygote(unshare_net=True)
+            host_end, child_end = socket.socketpair()
+            cpid = os.fork()
+            if cpid == 0:
+                try:
+                    isolation.enter_child(child_end.fileno(), statuses)
+                    isolation.apply_limits(64, 5.0)
+                    child_end.sendall(b"confined")
+                finally:
+                    os._exit(0)
+            child_end.close()
+            host_end.settimeout(5)
+            got = host_end.recv(16).decode()
+            os.waitpid(cpid, 0)
+            os.write(w, json.dumps({"s": isolation.describe(statuses), "got": got}).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    out = json.loads(_read_all(r, 10))
+    os.close(r)
+    os.waitpid(pid, 0)
+    s = out["s"]
+    assert out["got"] == "confined"
+    assert s["netns"]["active"] is False and "Operation not permitted" in s["netns"]["detail"]
+    assert s["landlock"]["active"] is False and "not implemented" in s["landlock"]["detail"]
+    assert s["seccomp"]["active"] is False and "Invalid argument" in s["seccomp"]["detail"]
+    assert s["rlimits"]["active"] is True
+    with pytest.raises(RuntimeError, match=r"netns \(.*landlock \(.*seccomp \("):
+        isolation.check_required(
+            {n: LayerStatus(n, v["active"], v["detail"]) for n, v in s.items()},
+            "netns,landlock,seccomp",
+        )
