@@ -70,6 +70,8 @@ def run_child(fn, *, layers=ALL, netns=True, limits=None, timeout=10.0) -> dict:
             }
             os.write(rep_w, json.dumps(report).encode())
         finally:
+            if isolation._state["workdir"]:
+                isolation._remove_workdir(isolation._state["workdir"], os.getpid())
             os._exit(0)
     child_end.close()
     os.close(rep_w)
