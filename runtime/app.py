@@ -1,0 +1,45 @@
+"""The app factory: `create_app(settings)` builds the runtime's FastAPI app.
+
+It starts the execution service (sandbox pool and FLORA connection) in its lifespan, mounts the
+built-in backend at `/api` when it is the embedded default (so output URLs are downloadable from
+the same server), and installs the routers and the one error envelope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from runtime.api import errors, execute, meta
+from runtime.service import Terrarium
+from runtime.settings import Settings
+
+
+def create_app(settings: Settings | None = None, terrarium: Terrarium | None = None) -> FastAPI:
+    settings = settings or Settings()
+    terrarium = terrarium or Terrarium(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await terrarium.start()
+        if terrarium.backend is not None:
+            app.mount("/api", terrarium.backend.app)
+        try:
+            yield
+        finally:
+            await terrarium.stop()
+
+    app = FastAPI(
+        title="Terrarium",
+        version="0.1.0",
+        summary="Run agents' Python scripts against FLORA's client surface, in a fresh sandbox.",
+        lifespan=lifespan,
+    )
+    app.state.terrarium = terrarium
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(execute.router)
+    app.include_router(meta.router)
+    return app

@@ -1,0 +1,101 @@
+"""The `terrarium` command: serve, exec, keys, and the operator tools added alongside.
+
+terrarium serve [--host H] [--port P]   the runtime on its embedded default (or FLORA_API_KEY)
+terrarium exec FILE|-                   run one script through the same sandbox, print JSON
+terrarium keys create                   another key for the built-in backend
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from runtime.settings import Settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from runtime.app import create_app
+
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    if "backend_public_url" not in settings.model_fields_set:
+        settings.backend_public_url = f"http://{settings.host}:{settings.port}"
+    app = create_app(settings)
+    print(f"Terrarium listening on http://{settings.host}:{settings.port}", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+async def _exec(code: str, settings: Settings) -> dict:
+    from runtime.service import Terrarium
+
+    terrarium = Terrarium(settings)
+    await terrarium.start()
+    try:
+        return await terrarium.execute(code)
+    finally:
+        await terrarium.stop()
+
+
+def _exec_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    from runtime.service import RequestRejected
+
+    try:
+        body = asyncio.run(_exec(source, settings))
+    except RequestRejected as exc:
+        print(json.dumps({"error": {"code": exc.code, "message": exc.message}}), file=sys.stderr)
+        return 2
+    print(json.dumps(body, indent=2))
+    return 0 if body["status"] == "ok" else 1
+
+
+async def _keys_create(settings: Settings) -> str:
+    from runtime.backend import Backend
+
+    backend = Backend(settings)
+    await backend.start()
+    try:
+        return await backend.create_key()
+    finally:
+        await backend.stop()
+
+
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    print(asyncio.run(_keys_create(settings)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="terrarium", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=_serve)
+    exe = sub.add_parser("exec", help="run one script and print the result as JSON")
+    exe.add_argument("file", help="a script file, or - for standard input")
+    exe.set_defaults(func=_exec_cmd)
+    keys = sub.add_parser("keys", help="keys of the built-in backend")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create another development key")
+    create.set_defaults(func=_keys)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args, Settings()) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

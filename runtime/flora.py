@@ -1,0 +1,79 @@
+"""Which FLORA scripts talk to, and the host function that carries their `client.*` calls.
+
+With FLORA_API_KEY set: the real FLORA API. Without it: the built-in backend, reached
+in-process through httpx's ASGI transport (the same HTTP code path, no socket). Either way the
+credentials live only here, in the host: a call from a script arrives as JSON
+(`{"method", "arguments"}`), is validated by `dispatch_call` against the table, and its answer or
+error goes back as JSON. Each call is recorded for the execution's `calls`, with long strings cut
+and no key anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from client_surface import AsyncFlora
+from client_surface.dispatch import ArgumentError, dispatch_call
+from client_surface.errors import APIError
+from sandbox.pool import HostCallError
+
+MAX_RECORDED_STRING = 200
+
+
+def trim(value: Any, depth: int = 0) -> Any:
+    """A copy fit for the record: long strings cut, deep nesting elided."""
+    if isinstance(value, str):
+        if len(value) > MAX_RECORDED_STRING:
+            return value[:MAX_RECORDED_STRING] + f"... ({len(value)} chars)"
+        return value
+    if depth > 6:
+        return "..."
+    if isinstance(value, dict):
+        return {str(k): trim(v, depth + 1) for k, v in list(value.items())[:50]}
+    if isinstance(value, list):
+        return [trim(v, depth + 1) for v in value[:50]]
+    return value
+
+
+class ClientCalls:
+    """The `client` host function for one execution: dispatch, record, scrub."""
+
+    def __init__(self, flora: AsyncFlora, secrets: tuple[str, ...] = ()) -> None:
+        self.flora = flora
+        self.records: list[dict[str, Any]] = []
+        self._secrets = tuple(s for s in secrets if s)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    async def __call__(self, payload: Any) -> Any:
+        started = time.perf_counter()
+        method = payload.get("method") if isinstance(payload, dict) else None
+        arguments = payload.get("arguments") if isinstance(payload, dict) else None
+        if not isinstance(method, str) or not isinstance(arguments, dict):
+            raise HostCallError({"class": "ArgumentError", "message": "malformed client call"})
+        record: dict[str, Any] = {"method": method, "arguments": trim(arguments), "status": "error"}
+        self.records.append(record)
+        try:
+            value = await dispatch_call(self.flora, method, arguments)
+        except ArgumentError as exc:
+            record.update(status="error", error_code="invalid_arguments")
+            raise HostCallError(
+                {
+                    "class": "ArgumentError",
+                    "message": self._scrub(exc.message),
+                    "hint": exc.hint,
+                }  # fmt: skip
+            ) from None
+        except APIError as exc:
+            body = exc.to_json()
+            record.update(status="error", http_status=exc.status, error_code=exc.code)
+            body["message"] = self._scrub(str(body.get("message") or ""))
+            raise HostCallError(body) from None
+        finally:
+            record["ms"] = round((time.perf_counter() - started) * 1000, 3)
+        record.update(status="ok", http_status=None, error_code=None)
+        return value

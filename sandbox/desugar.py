@@ -1,0 +1,80 @@
+"""Async code made synchronous before the policy sees it, so no coroutine exists in the sandbox.
+
+Agents write `async def run(client)`, `await client...`, `async for page in ...`, because that is
+how FLORA's documentation reads. Every client call inside the sandbox is already synchronous, so
+the async keywords carry no meaning here: `async def` becomes `def`, `await x` becomes `x`,
+`async for`/`async with`/async comprehensions become their plain forms. `asyncio.run`,
+`asyncio.gather` and `asyncio.sleep` are synchronous functions of the `asyncio` facade
+(see facades.py), so `await asyncio.gather(a(), b())` evaluates `a()` then `b()` and returns
+their results as a list.
+"""
+
+from __future__ import annotations
+
+import ast
+
+
+class AsyncDesugar(ast.NodeTransformer):
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.FunctionDef:
+        self.generic_visit(node)
+        new = ast.FunctionDef(
+            name=node.name,
+            args=node.args,
+            body=node.body,
+            decorator_list=node.decorator_list,
+            returns=node.returns,
+            type_comment=node.type_comment,
+        )
+        return ast.copy_location(new, node)
+
+    def visit_Await(self, node: ast.Await) -> ast.expr:
+        self.generic_visit(node)
+        return node.value
+
+    def visit_AsyncFor(self, node: ast.AsyncFor) -> ast.For:
+        self.generic_visit(node)
+        new = ast.For(
+            target=node.target,
+            iter=node.iter,
+            body=node.body,
+            orelse=node.orelse,
+            type_comment=node.type_comment,
+        )
+        return ast.copy_location(new, node)
+
+    def visit_AsyncWith(self, node: ast.AsyncWith) -> ast.With:
+        self.generic_visit(node)
+        new = ast.With(items=node.items, body=node.body, type_comment=node.type_comment)
+        return ast.copy_location(new, node)
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.comprehension:
+        self.generic_visit(node)
+        node.is_async = 0
+        return node
+
+
+def _is_main_guard(stmt: ast.stmt) -> bool:
+    """`if __name__ == "__main__":`, which scripts copied from elsewhere often end with."""
+    if not isinstance(stmt, ast.If) or stmt.orelse:
+        return False
+    test = stmt.test
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Eq)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
+
+
+def desugar(tree: ast.Module) -> ast.Module:
+    # A script runs as the main program, so its main guard's body is simply its top level.
+    body: list[ast.stmt] = []
+    for stmt in tree.body:
+        body.extend(stmt.body if _is_main_guard(stmt) else [stmt])
+    tree.body = body
+    tree = AsyncDesugar().visit(tree)
+    ast.fix_missing_locations(tree)
+    return tree

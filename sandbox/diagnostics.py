@@ -1,0 +1,123 @@
+"""Errors for agents: an exception raised by a script, told in the script's own terms.
+
+The traceback keeps only the script's frames (`<script>`), with its line numbers and source
+lines; the error names the line it happened on and, where there is a likely fix, says it:
+did-you-mean for names and attributes, the reason a builtin is absent, what a FLORA status means.
+"""
+
+from __future__ import annotations
+
+import difflib
+from types import TracebackType
+from typing import Any
+
+from sandbox.guards import SAFE_BUILTINS, UNAVAILABLE_BUILTINS
+from sandbox.policy import FILENAME
+from sandbox.problems import source_line
+from sandbox.proxy import FloraError
+
+_STATUS_HINTS = {
+    400: "the request was invalid: read the message and `fields`, fix the arguments",
+    401: "the API key was refused; this is a deployment problem, not the script's",
+    402: "the workspace is out of credits",
+    403: "this key may not do that",
+    404: "check the id; list what exists with the matching client.<resource>.list()",
+    409: "a duplicate request (idempotency key already used)",
+    429: "rate limited: wait (e.g. time.sleep) and retry",
+}
+
+
+def _script_frames(tb: TracebackType | None) -> list[tuple[int, str]]:
+    frames = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == FILENAME:
+            frames.append((tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    return frames
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    if not isinstance(text, str):
+        text = ""
+    return str.__str__(text)[:2000]
+
+
+def _hint(exc: BaseException, script_globals: dict[str, Any]) -> str | None:
+    if isinstance(exc, FloraError):
+        if exc.status in _STATUS_HINTS:
+            return _STATUS_HINTS[exc.status]  # type: ignore[index]
+        return None
+    if isinstance(exc, NameError) and not isinstance(exc, UnboundLocalError):
+        name = getattr(exc, "name", None)
+        if name in UNAVAILABLE_BUILTINS:
+            return f"'{name}' is not available: {UNAVAILABLE_BUILTINS[name]}"
+        if name:
+            known = [k for k in script_globals if not k.startswith("_")] + list(SAFE_BUILTINS)
+            close = difflib.get_close_matches(name, known, n=1)
+            if close:
+                return f"did you mean '{close[0]}'?"
+            if name in {"os", "sys", "subprocess", "requests", "httpx"}:
+                return "that module is not available in the sandbox"
+        return None
+    if isinstance(exc, AttributeError):
+        name = getattr(exc, "name", None)
+        obj = getattr(exc, "obj", None)
+        if name and obj is not None and "Did you mean" not in _safe_str(exc):
+            try:
+                options = [a for a in dir(type(obj)) if not a.startswith("_")]
+            except Exception:
+                options = []
+            close = difflib.get_close_matches(name, options, n=1)
+            if close:
+                return f"did you mean '.{close[0]}'?"
+        return None
+    if isinstance(exc, TypeError) and "coroutine" in _safe_str(exc):
+        return "async code runs synchronously here; drop the await or call the function directly"
+    if isinstance(exc, RecursionError):
+        return "the recursion is too deep; use a loop"
+    return None
+
+
+def describe_exception(
+    exc: BaseException, source: str, script_globals: dict[str, Any]
+) -> dict[str, Any]:
+    lines = source.splitlines()
+    frames = _script_frames(exc.__traceback__)
+    line = frames[-1][0] if frames else None
+    trace_lines = ["Traceback (script frames only):"]
+    for lineno, name in frames:
+        where = "<module>" if name == "<module>" else name
+        trace_lines.append(f"  line {lineno}, in {where}")
+        src = source_line(lines, lineno)
+        if src:
+            trace_lines.append(f"    {src}")
+    type_name = type(exc).__name__
+    message = _safe_str(exc)
+    trace_lines.append(f"{type_name}: {message}")
+    error: dict[str, Any] = {
+        "type": type_name,
+        "message": message,
+        "line": line,
+        "source": source_line(lines, line),
+        "traceback": "\n".join(trace_lines),
+        "hint": _hint(exc, script_globals),
+    }
+    if isinstance(exc, FloraError):
+        error["status"] = exc.status
+        error["code"] = exc.code
+        error["fields"] = exc.fields
+    return error
+
+
+def current_script_line(frame: Any) -> int | None:
+    """The script line a running frame (e.g. a signal handler's) is at, if any."""
+    while frame is not None:
+        if frame.f_code.co_filename == FILENAME:
+            return frame.f_lineno
+        frame = frame.f_back
+    return None

@@ -1,0 +1,470 @@
+"""The `client` a script sees: FLORA's surface, built from the table's spec, calling the host.
+
+Every method normalizes the call styles agents use (keywords, one positional dict as in the
+JavaScript docs, positional ids, camelCase names), checks the names against the spec, turns the
+arguments into JSON (strict) and sends them to the host as one host call. The host validates
+again and does the HTTP request with credentials the child never sees. Results come back as
+read-only `Record`s; list methods return a `Page` that iterates across pages. The objects here
+have methods only: no attribute leads to a channel, a transport or a key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sandbox.jsonable import to_json
+
+# Set by the runner for the one execution this child serves: fn(name, payload) -> reply dict.
+_host_call: Callable[[str, Any], dict[str, Any]] | None = None
+
+
+def bind_host(call: Callable[[str, Any], dict[str, Any]]) -> None:
+    global _host_call
+    _host_call = call
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+# --- errors a script can catch -------------------------------------------------------------
+
+
+class FloraError(Exception):
+    """Base of every error a client call raises."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        code: str | None = None,
+        fields: list[dict[str, str]] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.fields = fields or []
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status is not None:
+            parts.insert(0, f"{self.status} {self.code or ''}".strip() + ":")
+        return " ".join(parts)
+
+
+class APIError(FloraError):
+    """FLORA answered with an error, or could not be reached."""
+
+
+class APIStatusError(APIError):
+    """FLORA answered with an error status."""
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was invalid; `fields` says which."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key was missing or wrong."""
+
+
+class InsufficientCreditsError(APIStatusError):
+    """402: the workspace has not enough credits."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such object (or not yours)."""
+
+
+class ConflictError(APIStatusError):
+    """409: e.g. an idempotency key already used."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: understood but not processable."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; wait and retry."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: FLORA failed."""
+
+
+class APIConnectionError(APIError):
+    """FLORA could not be reached."""
+
+
+class APIConnectionTimeoutError(APIConnectionError):
+    """FLORA did not answer in time."""
+
+
+class CallLimitExceeded(FloraError):
+    """The execution made as many client calls as its limit allows."""
+
+
+ERROR_CLASSES: dict[str, type[FloraError]] = {
+    cls.__name__: cls
+    for cls in (
+        FloraError, APIError, APIStatusError, BadRequestError, AuthenticationError,
+        InsufficientCreditsError, PermissionDeniedError, NotFoundError, ConflictError,
+        UnprocessableEntityError, RateLimitError, InternalServerError, APIConnectionError,
+        APIConnectionTimeoutError, CallLimitExceeded,
+    )
+}  # fmt: skip
+
+
+def _raise_from_reply(error: dict[str, Any]) -> None:
+    kind = error.get("class") if isinstance(error, dict) else None
+    message = str(error.get("message", "client call failed")) if isinstance(error, dict) else ""
+    hint = error.get("hint") if isinstance(error, dict) else None
+    if hint:
+        message = f"{message} ({hint})"
+    if kind == "ArgumentError":
+        raise ValueError(message)
+    cls = ERROR_CLASSES.get(kind or "", APIError)
+    fields = error.get("fields") if isinstance(error.get("fields"), list) else []
+    raise cls(
+        message,
+        status=error.get("status") if isinstance(error.get("status"), int) else None,
+        code=error.get("code") if isinstance(error.get("code"), str) else None,
+        fields=[f for f in fields if isinstance(f, dict)],
+        request_id=error.get("request_id") if isinstance(error.get("request_id"), str) else None,
+    )
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+def wrap(value: Any) -> Any:
+    if type(value) is dict:
+        return Record(value)
+    if type(value) is list:
+        return [wrap(item) for item in value]
+    return value
+
+
+class Record:
+    """A read-only JSON object: `run.status` and `run["status"]` both work, nested too."""
+
+    __slots__ = ("_record_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        object.__setattr__(self, "_record_data", data)
+
+    def __getattribute__(self, name: str) -> Any:
+        data = object.__getattribute__(self, "_record_data")
+        if name in data:
+            return wrap(data[name])
+        return object.__getattribute__(self, name)
+
+    def __getattr__(self, name: str) -> Any:
+        data = object.__getattribute__(self, "_record_data")
+        close = difflib.get_close_matches(name, list(data), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise AttributeError(f"no field '{name}'.{hint} Fields: {', '.join(data)}")
+
+    def __getitem__(self, key: str) -> Any:
+        data = object.__getattribute__(self, "_record_data")
+        try:
+            return wrap(data[key])
+        except (KeyError, TypeError):
+            close = difflib.get_close_matches(str(key), list(data), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise KeyError(f"no field {key!r}.{hint} Fields: {', '.join(data)}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise TypeError("client results are read-only; copy one with .to_dict() to change it")
+
+    def __contains__(self, key: object) -> bool:
+        return key in object.__getattribute__(self, "_record_data")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(object.__getattribute__(self, "_record_data")))
+
+    def __len__(self) -> int:
+        return len(object.__getattribute__(self, "_record_data"))
+
+    def __eq__(self, other: object) -> bool:
+        mine = object.__getattribute__(self, "_record_data")
+        if isinstance(other, Record):
+            return mine == other._raw()
+        return type(other) is dict and mine == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        data = object.__getattribute__(self, "_record_data")
+        return wrap(data[key]) if key in data else default
+
+    def keys(self) -> list[str]:
+        return list(object.__getattribute__(self, "_record_data"))
+
+    def values(self) -> list[Any]:
+        return [wrap(v) for v in object.__getattribute__(self, "_record_data").values()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, wrap(v)) for k, v in object.__getattribute__(self, "_record_data").items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, mutable deep copy."""
+        return json.loads(json.dumps(object.__getattribute__(self, "_record_data")))
+
+    def _raw(self) -> dict[str, Any]:
+        return object.__getattribute__(self, "_record_data")
+
+    def __repr__(self) -> str:
+        return json.dumps(object.__getattribute__(self, "_record_data"))[:2000]
+
+
+class Page:
+    """One page of a list method. `for item in page` walks every page; `page.<items_key>`,
+    `page.items`, `page.meta`, `has_next_page()`, `get_next_page()` work on this one."""
+
+    __slots__ = ("_page_call", "_page_key", "_page_data")
+
+    def __init__(self, call: Callable[[str | None], Page], key: str, data: dict[str, Any]):
+        object.__setattr__(self, "_page_call", call)
+        object.__setattr__(self, "_page_key", key)
+        object.__setattr__(self, "_page_data", data)
+
+    def __getattr__(self, name: str) -> Any:
+        key = object.__getattribute__(self, "_page_key")
+        data = object.__getattribute__(self, "_page_data")
+        if name == key or name == "data":
+            return wrap(data.get(key) or [])
+        if name == "meta":
+            return wrap(data.get("meta") or {})
+        raise AttributeError(
+            f"a page has '{key}', 'items', 'meta', 'has_next_page()' and 'get_next_page()'"
+            f"; not '{name}'"
+        )
+
+    @property
+    def items(self) -> list[Any]:
+        return wrap(self._raw().get(object.__getattribute__(self, "_page_key")) or [])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise TypeError("pages are read-only")
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, int):
+            return self.items[key]
+        return wrap(self._raw())[key]
+
+    def _next_cursor(self) -> str | None:
+        meta = self._raw().get("meta") or {}
+        cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
+        return cursor if isinstance(cursor, str) and cursor else None
+
+    def has_next_page(self) -> bool:
+        return self._next_cursor() is not None
+
+    def get_next_page(self) -> Page:
+        cursor = self._next_cursor()
+        if cursor is None:
+            raise StopIteration("this is the last page")
+        return object.__getattribute__(self, "_page_call")(cursor)
+
+    def __iter__(self) -> Iterator[Any]:
+        page: Page | None = self
+        while page is not None:
+            yield from page.items
+            page = page.get_next_page() if page.has_next_page() else None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _raw(self) -> dict[str, Any]:
+        return object.__getattribute__(self, "_page_data")
+
+    def __repr__(self) -> str:
+        key = object.__getattribute__(self, "_page_key")
+        return f"<Page of {len(self.items)} {key}, more: {self.has_next_page()}>"
+
+
+# --- the proxy ----------------------------------------------------------------------------
+
+
+class SurfaceSpec:
+    """The table's spec as the sandbox needs it (names, params, aliases), built in the zygote."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.methods: dict[str, dict[str, Any]] = spec.get("methods", {})
+        self.by_alias: dict[str, str] = {}
+        for full, m in self.methods.items():
+            self.by_alias[full] = full
+            self.by_alias[m.get("camel") or full] = full
+            self.by_alias[".".join(camel(p) for p in full.split("."))] = full
+        self.resources: set[str] = set()
+        for full in self.methods:
+            parts = full.split(".")
+            for i in range(1, len(parts)):
+                self.resources.add(".".join(parts[:i]))
+
+    def resolve(self, dotted: str) -> str | None:
+        if dotted in self.by_alias:
+            return self.by_alias[dotted]
+        return self.by_alias.get(".".join(snake(p) for p in dotted.split(".")))
+
+    def is_resource(self, dotted: str) -> bool:
+        return ".".join(snake(p) for p in dotted.split(".")) in self.resources
+
+    def suggest(self, dotted: str) -> str | None:
+        candidates = list(self.methods) + sorted(self.resources)
+        close = difflib.get_close_matches(snake(dotted), candidates, n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    def param_names(self, full: str) -> list[str]:
+        return [p["name"] for p in self.methods[full].get("params", [])]
+
+
+def normalize_call(
+    spec: SurfaceSpec, full: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Keywords, one positional dict, positional ids and camelCase keys -> one kwargs dict."""
+    method = spec.methods[full]
+    names = spec.param_names(full)
+    positional = list(method.get("positional", []))
+    merged: dict[str, Any] = {}
+    args_list = list(args)
+    if args_list and isinstance(args_list[-1], (dict, Record)) and len(args_list) > len(positional):
+        body = args_list.pop()
+        body = body.to_dict() if isinstance(body, Record) else body
+        merged.update({str(k): v for k, v in dict.items(body)})
+    if len(args_list) > len(positional):
+        taken = ", ".join(positional) or "none"
+        raise TypeError(
+            f"client.{full}() takes {len(positional)} positional argument(s) ({taken}) but "
+            f"{len(args_list)} were given; pass the others by keyword"
+        )
+    for name, value in zip(positional, args_list, strict=False):
+        merged[name] = value
+    for key, value in kwargs.items():
+        if key in merged:
+            raise TypeError(f"client.{full}() got argument '{key}' twice")
+        merged[key] = value
+    out: dict[str, Any] = {}
+    for key, value in merged.items():
+        name = key if key in names else snake(key)
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise TypeError(
+                f"client.{full}() got an unexpected argument '{key}'.{hint} "
+                f"Arguments: {', '.join(names) or 'none'}"
+            )
+        out[name] = value
+    missing = [
+        p["name"] for p in method.get("params", []) if p.get("required") and p["name"] not in out
+    ]
+    if missing:
+        raise TypeError(f"client.{full}() is missing required argument(s): {', '.join(missing)}")
+    for p in method.get("params", []):
+        enum = p.get("enum")
+        value = out.get(p["name"])
+        if enum and p["name"] in out and isinstance(value, str) and value not in enum:
+            raise ValueError(
+                f"client.{full}(): {p['name']}={value!r} is not valid; use one of: "
+                + ", ".join(map(str, enum))
+            )
+    converted, _ = to_json(out, strict=True, path="arguments")
+    return converted
+
+
+def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
+    items_key = spec.methods[full].get("items_key")
+
+    def call_host(arguments: dict[str, Any]) -> Any:
+        if _host_call is None:
+            raise RuntimeError("the client is not connected")
+        reply = _host_call("client", {"method": full, "arguments": arguments})
+        if not reply.get("ok"):
+            _raise_from_reply(reply.get("error") or {})
+        return reply.get("value")
+
+    def method(*args: Any, **kwargs: Any) -> Any:
+        arguments = normalize_call(spec, full, args, kwargs)
+        value = call_host(arguments)
+        if items_key and isinstance(value, dict):
+
+            def next_page(cursor: str | None) -> Page:
+                return Page(next_page, items_key, call_host({**arguments, "cursor": cursor}))
+
+            return Page(next_page, items_key, value)
+        return wrap(value)
+
+    method.__name__ = full.rsplit(".", 1)[-1]
+    method.__qualname__ = f"client.{full}"
+    return method
+
+
+def build_client_class(spec: SurfaceSpec) -> type:
+    """One class per resource, methods as class attributes (snake and camelCase)."""
+
+    def resource_class(prefix: str) -> type:
+        members: dict[str, Any] = {}
+        children: set[str] = set()
+        for full in spec.methods:
+            if prefix and not full.startswith(prefix + "."):
+                continue
+            rest = full[len(prefix) + 1 :] if prefix else full
+            head = rest.split(".", 1)[0]
+            if "." in rest:
+                children.add(head)
+            else:
+                fn = _make_method(spec, full)
+                members[head] = fn
+                members[camel(head)] = fn
+        for child in children:
+            child_prefix = f"{prefix}.{child}" if prefix else child
+            instance = resource_class(child_prefix)()
+            members[child] = instance
+            members[camel(child)] = instance
+        label = f"client.{prefix}" if prefix else "client"
+        public = sorted({k for k in members if k == snake(k)})
+
+        def __getattr__(self: Any, name: str) -> Any:
+            dotted = f"{prefix}.{name}" if prefix else name
+            suggestion = spec.suggest(dotted)
+            hint = f" Did you mean client.{suggestion}?" if suggestion else ""
+            raise AttributeError(
+                f"{label}.{name} does not exist.{hint} It has: {', '.join(public)}"
+            )
+
+        def __setattr__(self: Any, name: str, value: Any) -> None:
+            raise TypeError(f"{label} is read-only")
+
+        def __repr__(self: Any) -> str:
+            return f"<{label}: {', '.join(public)}>"
+
+        ns: dict[str, Any] = {
+            "__slots__": (),
+            "__getattr__": __getattr__,
+            "__setattr__": __setattr__,
+            "__delattr__": __setattr__,
+            "__repr__": __repr__,
+        }
+        for key, value in members.items():
+            ns[key] = staticmethod(value) if isinstance(value, types.FunctionType) else value
+        return type("Client" if not prefix else f"Resource_{prefix.replace('.', '_')}", (), ns)
+
+    return resource_class("")

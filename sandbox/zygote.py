@@ -1,0 +1,137 @@
+"""The zygote: a small pre-imported process that forks sandbox children ahead of demand.
+
+Started by the host as `python -m sandbox.zygote FD [--allow-raw]` with a clean environment and
+one SOCK_SEQPACKET control socket. It imports only RestrictedPython and this package (a small
+parent makes fork cheap), enters the isolation that applies to all children (a network
+namespace), then serves three messages:
+  host -> zygote  {"op": "init", "spec": ...}        once, the surface spec for the proxy
+  host -> zygote  {"op": "spawn", "n": k}            fork k more children
+  zygote -> host  {"op": "child", "pid": p} + fds    [channel end, pidfd] via SCM_RIGHTS
+  zygote -> host  {"op": "exit", "pid", "code", "signal", "cpu_ms"}  when a child is reaped
+It holds no credential and never reads anything a child sends.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import signal
+import socket
+import sys
+
+from sandbox import child, isolation, protocol, runner
+from sandbox.proxy import SurfaceSpec
+
+MAX_CONTROL_MESSAGE = 1 << 20
+
+
+def _send(ctrl: socket.socket, message: dict, fds: list[int] | None = None) -> None:
+    data = json.dumps(message).encode()
+    if fds:
+        socket.send_fds(ctrl, [data], fds)
+    else:
+        ctrl.send(data)
+
+
+def _spawn(ctrl: socket.socket, spec: SurfaceSpec, statuses: dict, allow_raw: bool) -> None:
+    host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 70
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            host_end.close()
+            ctrl.close()
+            child.serve_one(child_end, spec, statuses, allow_raw)
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - the child must exit, never return to the loop
+            code = 71
+            try:  # tell the host what broke rather than leave it guessing
+                protocol.send(child_end, {
+                    "t": "done", "status": "error", "result": None, "stdout": "",
+                    "stdout_truncated": False, "warnings": [],
+                    "error": {"type": "SandboxError", "line": None, "source": None,
+                              "traceback": None, "hint": None,
+                              "message": f"the sandbox child failed: {type(exc).__name__}: "
+                                         f"{str(exc)[:500]}"},
+                })  # fmt: skip
+            except BaseException:  # noqa: BLE001
+                pass
+        finally:
+            os._exit(code)
+    child_end.close()
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        pidfd = None
+    fds = [host_end.fileno()] + ([pidfd] if pidfd is not None else [])
+    try:
+        _send(ctrl, {"op": "child", "pid": pid}, fds)
+    finally:
+        host_end.close()
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _reap(ctrl: socket.socket) -> None:
+    while True:
+        try:
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _send(
+            ctrl,
+            {
+                "op": "exit",
+                "pid": pid,
+                "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000,
+            },
+        )
+
+
+def main(argv: list[str]) -> None:
+    ctrl = socket.socket(fileno=int(argv[0]))
+    allow_raw = "--allow-raw" in argv
+    init = json.loads(ctrl.recv(MAX_CONTROL_MESSAGE * 4))
+    spec = SurfaceSpec(init.get("spec") or {})
+    runner.prepare(spec)
+    statuses = isolation.enter_zygote()
+    # Everything a child needs is imported and built; freeze it so forks share the pages.
+    gc.collect()
+    gc.freeze()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _send(ctrl, {"op": "ready", "layers": isolation.describe(statuses), "pid": os.getpid()})
+    _ = protocol  # the protocol module is imported here so children inherit it warm
+    while True:
+        try:
+            readable, _, _ = select.select([ctrl, wake_r], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in readable:
+            os.read(wake_r, 4096)
+            _reap(ctrl)
+        if ctrl in readable:
+            data = ctrl.recv(MAX_CONTROL_MESSAGE)
+            if not data:
+                return  # the host is gone; children die with us (PDEATHSIG)
+            message = json.loads(data)
+            if message.get("op") == "spawn":
+                for _ in range(max(0, min(int(message.get("n", 1)), 256))):
+                    _spawn(ctrl, spec, statuses, allow_raw)
+            _reap(ctrl)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
