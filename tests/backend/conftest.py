@@ -87,7 +87,3 @@ async def raw(backend, creds):
 async def project(client, creds):
     return await client.projects.create(name="Test project", workspace_id=creds[0])
 
-
-def file_path(url: str) -> str:
-    """The path of an output URL, to fetch it through the in-process transport."""
-    return "files/" + url.rsplit("/files/", 1)[1]
