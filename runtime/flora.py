@@ -15,7 +15,7 @@ from typing import Any
 
 from client_surface import AsyncFlora
 from client_surface.dispatch import ArgumentError, dispatch_call
-from client_surface.errors import APIError
+from client_surface.errors import APIError, PermissionDeniedError
 from sandbox.pool import HostCallError
 
 MAX_RECORDED_STRING = 200
@@ -39,10 +39,33 @@ def trim(value: Any, depth: int = 0) -> Any:
 class ClientCalls:
     """The `client` host function for one execution: dispatch, record, scrub."""
 
-    def __init__(self, flora: AsyncFlora, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        flora: AsyncFlora,
+        secrets: tuple[str, ...] = (),
+        workspaces: frozenset[str] | None = None,
+    ) -> None:
         self.flora = flora
         self.records: list[dict[str, Any]] = []
         self._secrets = tuple(s for s in secrets if s)
+        # The workspaces this execution's tenant may touch; None = no restriction.
+        self.workspaces = workspaces
+
+    def _check_workspace(self, arguments: dict[str, Any]) -> None:
+        """Refuse, before anything leaves the host, a call naming another tenant's workspace."""
+        if self.workspaces is None:
+            return
+        workspace_id = arguments.get("workspace_id")
+        if workspace_id is None or workspace_id in self.workspaces:
+            return
+        allowed = ", ".join(sorted(self.workspaces)) or "none"
+        raise PermissionDeniedError(
+            f"workspace_id {str(workspace_id)[:80]!r} is not a workspace this key may use "
+            f"(allowed: {allowed})",
+            status=403,
+            code="workspace_forbidden",
+            fields=[{"field": "workspace_id", "message": "not one of this tenant's workspaces"}],
+        )
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -58,6 +81,7 @@ class ClientCalls:
         record: dict[str, Any] = {"method": method, "arguments": trim(arguments), "status": "error"}
         self.records.append(record)
         try:
+            self._check_workspace(arguments)
             value = await dispatch_call(self.flora, method, arguments)
         except ArgumentError as exc:
             record.update(status="error", error_code="invalid_arguments")

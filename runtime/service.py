@@ -154,12 +154,18 @@ class Terrarium:
         limits: Limits | None = None,
         execution_id: str | None = None,
         flora: AsyncFlora | None = None,
+        workspaces: frozenset[str] | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         limits = limits or self.defaults
         self.check_code(code, limits)
         flora = flora or self.flora
         assert flora is not None, "start() first"
-        calls = ClientCalls(flora, secrets=(self.settings.flora_api_key or "",))
+        calls = ClientCalls(
+            flora,
+            secrets=(self.settings.flora_api_key or "", *secrets),
+            workspaces=workspaces,
+        )
         result = await self.pool.execute(
             code, inputs=inputs, limits=limits, host_functions={"client": calls}
         )
