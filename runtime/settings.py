@@ -66,6 +66,23 @@ class Settings(BaseSettings):
 
     require_isolation: str = ""  # comma-separated layer names that must be active
 
+    # --- operators: tenants, records, replicas ---------------------------------------------
+    # "off" serves every request as the default tenant (tests of other concerns, local tools).
+    auth: bool = True
+    # Fernet key for tenants' upstream FLORA keys; else <data_dir>/secret.key (created 0600).
+    # Replicas sharing one database must share this key.
+    secret_key: str | None = None
+    # Per-tenant defaults when `terrarium tenants create` does not say otherwise.
+    tenant_max_concurrent: int = 8
+    tenant_per_minute: int = 120
+    # Caps on what an execution record keeps (the response itself is bounded by limits).
+    record_result_bytes: int = 1024 * 1024
+    record_stdout_bytes: int = 64 * 1024
+    # Each replica writes a heartbeat; executions of replicas silent this long are failed.
+    heartbeat_interval_s: float = 5.0
+    instance_stale_s: float = 30.0
+    log_format: str = "json"  # "json" or "text"
+
     def database_url_or_default(self) -> str:
         if self.database_url:
             url = self.database_url
