@@ -3,6 +3,7 @@
 terrarium serve [--host H] [--port P]   the runtime on its embedded default (or FLORA_API_KEY)
 terrarium exec FILE|-                   run one script through the same sandbox, print JSON
 terrarium keys create                   another key for the built-in backend
+terrarium selftest                      probe every OS isolation layer with live attacks
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _selftest(args: argparse.Namespace, settings: Settings) -> int:
+    from sandbox import selftest
+
+    return selftest.main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="terrarium", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -85,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     exe = sub.add_parser("exec", help="run one script and print the result as JSON")
     exe.add_argument("file", help="a script file, or - for standard input")
     exe.set_defaults(func=_exec_cmd)
+    check = sub.add_parser(
+        "selftest", help="probe the sandbox's OS layers; exit 1 if any probe is not held"
+    )
+    check.set_defaults(func=_selftest)
     keys = sub.add_parser("keys", help="keys of the built-in backend")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create another development key")
