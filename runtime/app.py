@@ -2,7 +2,8 @@
 
 It starts the execution service (sandbox pool and FLORA connection) in its lifespan, mounts the
 built-in backend at `/api` when it is the embedded default (so output URLs are downloadable from
-the same server), and installs the routers and the one error envelope.
+the same server), serves MCP over streamable HTTP at `/mcp` (runtime/mcp_server.py), and
+installs the routers and the one error envelope.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from runtime.api import errors, execute, meta
+from runtime.mcp_server import McpHttpApp, build_mcp_server, http_session_manager
 from runtime.service import Terrarium
 from runtime.settings import Settings
 
@@ -20,15 +22,20 @@ from runtime.settings import Settings
 def create_app(settings: Settings | None = None, terrarium: Terrarium | None = None) -> FastAPI:
     settings = settings or Settings()
     terrarium = terrarium or Terrarium(settings)
+    mcp = build_mcp_server(terrarium)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await terrarium.start()
         if terrarium.backend is not None:
             app.mount("/api", terrarium.backend.app)
+        # MCP over streamable HTTP at /mcp; a session manager runs only once, so one per start.
+        app.state.mcp_manager = http_session_manager(mcp, settings)
         try:
-            yield
+            async with app.state.mcp_manager.run():
+                yield
         finally:
+            app.state.mcp_manager = None
             await terrarium.stop()
 
     app = FastAPI(
@@ -42,4 +49,6 @@ def create_app(settings: Settings | None = None, terrarium: Terrarium | None = N
     errors.install(app)
     app.include_router(execute.router)
     app.include_router(meta.router)
+    app.state.mcp_manager = None
+    app.add_route("/mcp", McpHttpApp(lambda: app.state.mcp_manager), include_in_schema=False)
     return app

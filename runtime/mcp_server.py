@@ -1,0 +1,438 @@
+"""Terrarium for agents that speak MCP: the `execute` and `search_docs` tools.
+
+`build_mcp_server(terrarium)` makes the MCP server; `serve_stdio(settings)` runs it over stdio
+(`terrarium mcp`), and `McpHttpApp` serves it over streamable HTTP at `/mcp` on the runtime's
+FastAPI app. `execute` goes through the same path as `POST /v1/execute` (`limits_for` then
+`execute`); its description, like `search_docs`, is generated from the client surface table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import mcp_types as types
+from mcp.server import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.types import Receive, Scope, Send
+
+from client_surface.docs import _nested_models, _object_section, search_docs, surface_markdown
+from client_surface.table import SURFACE, Method, item_model, params_of
+from runtime.schemas import ExecuteResponse
+from runtime.service import LimitRequest, RequestRejected, Terrarium
+from runtime.settings import Settings
+from sandbox.facades import ALLOWED_MODULES
+from sandbox.pool import PoolBusy, PoolUnavailable
+
+log = logging.getLogger("terrarium.mcp")
+
+SERVER_NAME = "terrarium"
+TEXT_RESULT_CHARS = 4000  # the result's JSON in the text rendering, at most
+TEXT_STDOUT_CHARS = 4000
+
+INSTRUCTIONS = """\
+Terrarium runs Python scripts against the FLORA API (generations, techniques, projects).
+- Write the whole task as one script and send it with `execute`: chain the calls, loop, poll
+  and branch in code instead of making one tool call per API request. Return only what you need.
+- If the result is an error, read it (line, source line, message, hint), fix the code and
+  run it again. A `rejected` script did not run at all and made no calls.
+- Nothing persists between `execute` calls: no variables, no files. Pass ids along yourself.
+- Use `search_docs` to read the arguments and return fields of the methods you need.
+"""
+
+
+# ---------------------------------------------------------------- tool descriptions
+
+
+def _signature(method: Method) -> str:
+    args = []
+    for p in params_of(method):
+        if p["name"] == "cursor":
+            continue
+        args.append(p["name"] if p["required"] else p["name"] + "?")
+    return f"client.{method.full_name}({', '.join(args)}) -> {_returns(method)}"
+
+
+def _returns(method: Method) -> str:
+    item = item_model(method)
+    if item is not None:
+        return f"page of {item.__name__}"
+    response = method.response
+    fields = [f for f in response.model_fields if f != "meta"]
+    if response.__name__.endswith("List") and len(fields) == 1:
+        inner = _nested_models(response.model_fields[fields[0]].annotation)
+        if inner:
+            return f"{response.__name__} (.{fields[0]}: list of {inner[0].__name__})"
+    return response.__name__
+
+
+def surface_index() -> str:
+    """One line per `client.*` method, with its arguments (? = optional) and what it returns."""
+    return "\n".join(_signature(m) for m in SURFACE if not m.deprecated)
+
+
+def objects_index() -> str:
+    """One line per object the methods return, with its fields."""
+    return "\n".join(line for line in _object_section() if not line.startswith("#"))
+
+
+def execute_description(settings: Settings) -> str:
+    """The `execute` tool's description: how to write a script, the limits, the surface."""
+    modules = ", ".join(sorted(ALLOWED_MODULES))
+    return f"""\
+Run a Python script in a fresh sandbox with `client`, a FLORA API client. Returns the result, \
+what was printed, and every API call made. Do the whole task in one script.
+
+Script form:
+```python
+import asyncio
+
+async def run(client):
+    ws = (await client.workspaces.list()).workspaces[0]
+    gen = await client.generations.create(type="image", prompt="a fox", \
+workspace_id=ws.workspace_id, project_id=...)
+    while (run := await client.generations.retrieve(gen.run_id)).status not in ("completed", \
+"failed"):
+        await asyncio.sleep(0.5)
+    print(run.status)
+    return run.outputs[0].url
+```
+- `async def run(client)` with `await`, or plain `def run(client)` without; or top-level \
+statements. Keyword arguments; camelCase names work too.
+- Returned: the return value of `run` (or the last expression), as JSON. Printed: stdout is \
+captured and returned.
+- API failures raise `APIError` (`.status`, `.code`, `.message`, `.fields`; subclasses such as \
+`NotFoundError`, `BadRequestError`). List methods return a page: iterate it for all items.
+- Imports allowed: {modules}. No files, no network except `client`.
+- Limits: {settings.timeout_s:g} s wall clock by default (`timeout_s` up to \
+{settings.max_timeout_s:g}), {settings.memory_mb} MB memory, {settings.max_calls} client \
+calls, {settings.stdout_bytes // 1024} KB stdout, {settings.result_bytes // 1024} KB result.
+- Calls are checked before the script runs: a wrong method or argument rejects the script with \
+every problem listed and nothing executed.
+
+Methods (? = optional; use `search_docs` for argument types and enums):
+{surface_index()}
+
+Objects (attributes):
+{objects_index()}
+"""
+
+
+SEARCH_DESCRIPTION = (
+    "Search the FLORA client's docs. Returns the matching `client.*` methods with their "
+    "arguments (types, enums, which are required), return fields and an example, so you load "
+    "only what you need. Query with words, e.g. 'generate image', 'technique run status'; "
+    "'*' returns the whole surface."
+)
+
+
+class ExecuteArgs(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    code: str = Field(description="The Python script (see the tool description).")
+    intent: str | None = Field(
+        default=None, max_length=2000, description="One line: what the script is for."
+    )
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="Wall-clock limit in seconds for this script."
+    )
+
+
+class SearchArgs(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    query: str = Field(description="Words to look for, e.g. 'generate image'; '*' for all.")
+    limit: int = Field(default=5, ge=1, le=20, description="Most methods to return.")
+
+
+class SearchResult(BaseModel):
+    query: str
+    methods: list[dict[str, Any]]
+
+
+def _input_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+    return schema
+
+
+def tool_list(settings: Settings) -> list[types.Tool]:
+    return [
+        types.Tool(
+            name="execute",
+            title="Run a FLORA script",
+            description=execute_description(settings),
+            input_schema=_input_schema(ExecuteArgs),
+            output_schema=ExecuteResponse.model_json_schema(),
+            annotations=types.ToolAnnotations(
+                read_only_hint=False, destructive_hint=False, open_world_hint=True
+            ),
+        ),
+        types.Tool(
+            name="search_docs",
+            title="Search the FLORA client docs",
+            description=SEARCH_DESCRIPTION,
+            input_schema=_input_schema(SearchArgs),
+            output_schema=SearchResult.model_json_schema(),
+            annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False),
+        ),
+    ]
+
+
+# ---------------------------------------------------------------- text renderings
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n... ({len(text) - limit} more characters; see structured content)"
+
+
+def calls_summary(calls: list[dict[str, Any]]) -> str:
+    """One line: the methods called in order (repeats folded), and any that failed."""
+    if not calls:
+        return "no client calls"
+    groups: list[list[Any]] = []
+    for call in calls:
+        if groups and groups[-1][0] == call.get("method"):
+            groups[-1][1] += 1
+        else:
+            groups.append([call.get("method"), 1])
+    parts = [f"{name} x{count}" if count > 1 else str(name) for name, count in groups]
+    failed = [c for c in calls if c.get("status") != "ok"]
+    line = f"{len(calls)} call{'s' if len(calls) != 1 else ''}: {', '.join(parts)}"
+    if failed:
+        first = failed[0]
+        line += (
+            f"; {len(failed)} failed (first: {first.get('method')} "
+            f"{first.get('http_status') or ''} {first.get('error_code') or ''})".replace("  ", " ")
+        )
+    return _clip(line, 600)
+
+
+def error_text(status: str, error: dict[str, Any] | None) -> str:
+    """The agent-facing error: where, what, the source line and the hint; every problem."""
+    if not error:
+        return f"The script ended with status {status}."
+    problems = error.get("problems") or []
+    if status == "rejected" and problems:
+        lines = [f"Rejected before running (no calls were made): {len(problems)} problem(s)."]
+        for p in problems:
+            where = f"line {p.get('line')}: " if p.get("line") else ""
+            lines.append(f"- {where}{p.get('message')}")
+            if p.get("source"):
+                lines.append(f"    {p['source']}")
+            if p.get("hint"):
+                lines.append(f"    hint: {p['hint']}")
+        return "\n".join(lines)
+    where = f" at line {error['line']}" if error.get("line") else ""
+    lines = [f"{error.get('type', 'Error')}{where}: {error.get('message', '')}"]
+    if error.get("source"):
+        lines.append(f"    {error['source']}")
+    if error.get("hint"):
+        lines.append(f"hint: {error['hint']}")
+    return "\n".join(lines)
+
+
+def render_text(body: dict[str, Any]) -> str:
+    """A short rendering of an execution for clients that read only text content."""
+    status = body.get("status", "error")
+    lines = [f"status: {status} ({body.get('duration_ms', 0):.0f} ms)"]
+    if status == "ok":
+        encoded = json.dumps(body.get("result"), ensure_ascii=False, indent=1)
+        lines.append("result:\n" + _clip(encoded, TEXT_RESULT_CHARS))
+    else:
+        lines.append("error:\n" + error_text(status, body.get("error")))
+    stdout = body.get("stdout") or ""
+    if stdout:
+        more = " (truncated)" if body.get("stdout_truncated") else ""
+        lines.append(f"stdout{more}:\n" + _clip(stdout.rstrip("\n"), TEXT_STDOUT_CHARS))
+    lines.append(calls_summary(body.get("calls") or []))
+    for warning in body.get("warnings") or []:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines)
+
+
+def _text(text: str) -> list[types.TextContent]:
+    return [types.TextContent(type="text", text=text)]
+
+
+def _failure(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=_text(text), is_error=True)
+
+
+# ---------------------------------------------------------------- tools
+
+
+async def call_execute(terrarium: Terrarium, arguments: dict[str, Any]) -> types.CallToolResult:
+    try:
+        args = ExecuteArgs.model_validate(arguments)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _failure(f"Invalid arguments: {problems}")
+    try:
+        limits = terrarium.limits_for(LimitRequest(timeout_s=args.timeout_s))
+        body = await terrarium.execute(args.code, limits=limits)
+    except RequestRejected as exc:
+        return _failure(f"{exc.code}: {exc.message}")
+    except PoolBusy as exc:
+        retry = max(1, int(exc.retry_after))
+        return _failure(f"busy: every sandbox slot is in use; retry in {retry} s")
+    except PoolUnavailable as exc:
+        return _failure(f"sandbox_unavailable: {exc}; retry shortly")
+    if args.intent:
+        log.info("mcp execute %s (%s): %s", body["execution_id"], body["status"], args.intent)
+    return types.CallToolResult(
+        content=_text(render_text(body)),
+        structured_content=body,
+        is_error=body["status"] != "ok",
+    )
+
+
+def call_search_docs(arguments: dict[str, Any]) -> types.CallToolResult:
+    try:
+        args = SearchArgs.model_validate(arguments)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _failure(f"Invalid arguments: {problems}")
+    if args.query.strip() in ("*", "all"):
+        methods = [{"method": m.full_name, "summary": m.summary} for m in SURFACE]
+        return types.CallToolResult(
+            content=_text(surface_markdown()),
+            structured_content=SearchResult(query=args.query, methods=methods).model_dump(),
+        )
+    hits = search_docs(args.query, args.limit)
+    if not hits:
+        names = ", ".join(m.full_name for m in SURFACE)
+        text = f"No method matches {args.query!r}. The methods are: {names}."
+    else:
+        text = "\n".join(hit["doc"] for hit in hits)
+    methods = [{k: hit[k] for k in ("method", "summary", "score", "doc")} for hit in hits]
+    return types.CallToolResult(
+        content=_text(text),
+        structured_content=SearchResult(query=args.query, methods=methods).model_dump(),
+    )
+
+
+def build_mcp_server(terrarium: Terrarium) -> Server:
+    """The MCP server with Terrarium's two tools; `terrarium` must be started by the caller."""
+    tools = tool_list(terrarium.settings)
+
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=tools)
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        arguments = params.arguments or {}
+        if params.name == "execute":
+            return await call_execute(terrarium, arguments)
+        if params.name == "search_docs":
+            return call_search_docs(arguments)
+        return _failure(f"Unknown tool {params.name!r}; the tools are execute and search_docs.")
+
+    return Server(
+        SERVER_NAME,
+        version="0.1.0",
+        title="Terrarium",
+        description="Run Python scripts against the FLORA API in a sandbox.",
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+# ---------------------------------------------------------------- stdio
+
+
+async def serve_stdio(settings: Settings) -> None:
+    """`terrarium mcp`: one client over stdin/stdout, with its own Terrarium service.
+
+    The service starts inside the stdio transport, which points fd 1 at stderr while it
+    serves, so nothing the sandbox processes write can reach the protocol stream.
+    """
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read_stream, write_stream):
+        terrarium = Terrarium(settings)
+        await terrarium.start()
+        try:
+            server = build_mcp_server(terrarium)
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+        finally:
+            await terrarium.stop()
+
+
+# ---------------------------------------------------------------- streamable HTTP
+
+Authenticator = Callable[[Scope], Awaitable[Any | None]]
+ANONYMOUS = "anonymous"
+
+
+async def authenticate(scope: Scope) -> Any | None:
+    """The auth hook for `/mcp`: the tenant an HTTP request acts for, or None to refuse (401).
+
+    Runtime API keys are not in place yet, so every request is let in as `anonymous`. When
+    they are, pass the bearer check as `McpHttpApp(..., authenticate=...)`.
+    """
+    return ANONYMOUS
+
+
+def http_session_manager(server: Server, settings: Settings) -> StreamableHTTPSessionManager:
+    """A stateless session manager (nothing persists between calls, any worker can answer).
+
+    On a loopback host, Host and Origin headers are checked against loopback names
+    (DNS-rebinding protection), as the SDK does for its own apps.
+    """
+    security = None
+    if settings.host in ("127.0.0.1", "localhost", "::1"):
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"],
+            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+        )
+    return StreamableHTTPSessionManager(
+        app=server, stateless=True, json_response=True, security_settings=security
+    )
+
+
+class McpHttpApp:
+    """ASGI app for `/mcp`: checks the request with `authenticate`, then hands it to the
+    session manager that the app's lifespan runs (`get_manager()` returns it, or None before)."""
+
+    def __init__(
+        self,
+        get_manager: Callable[[], StreamableHTTPSessionManager | None],
+        authenticate: Authenticator = authenticate,
+    ) -> None:
+        self.get_manager = get_manager
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        tenant = await self.authenticate(scope)
+        if tenant is None:
+            await _envelope(
+                send, 401, "unauthorized", "a valid API key is required",
+                {"www-authenticate": "Bearer"},
+            )  # fmt: skip
+            return
+        scope.setdefault("state", {})["tenant"] = tenant
+        manager = self.get_manager()
+        if manager is None:
+            await _envelope(send, 503, "starting", "the MCP endpoint is not running yet", {})
+            return
+        await manager.handle_request(scope, receive, send)
+
+
+async def _envelope(send: Send, status: int, code: str, message: str, extra: dict) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "fields": []}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    headers += [(k.encode(), v.encode()) for k, v in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
