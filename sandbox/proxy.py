@@ -390,6 +390,14 @@ def normalize_call(
     return converted
 
 
+def _unpaged_items_key(full: str, value: Any) -> str | None:
+    """`models.list` answers `{"models": [...]}` with no cursor: still iterable as a page."""
+    if not full.endswith(".list") or not isinstance(value, dict):
+        return None
+    lists = [k for k, v in value.items() if isinstance(v, list)]
+    return lists[0] if len(lists) == 1 else None
+
+
 def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
     items_key = spec.methods[full].get("items_key")
 
@@ -404,12 +412,13 @@ def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
     def method(*args: Any, **kwargs: Any) -> Any:
         arguments = normalize_call(spec, full, args, kwargs)
         value = call_host(arguments)
-        if items_key and isinstance(value, dict):
+        key = items_key or _unpaged_items_key(full, value)
+        if key and isinstance(value, dict):
 
             def next_page(cursor: str | None) -> Page:
-                return Page(next_page, items_key, call_host({**arguments, "cursor": cursor}))
+                return Page(next_page, key, call_host({**arguments, "cursor": cursor}))
 
-            return Page(next_page, items_key, value)
+            return Page(next_page, key, value)
         return wrap(value)
 
     method.__name__ = full.rsplit(".", 1)[-1]

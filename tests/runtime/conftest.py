@@ -1,0 +1,45 @@
+"""One running app per test module: the real pool, the real built-in backend at instant speed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from runtime.app import create_app
+from runtime.settings import Settings
+
+
+def make_settings(tmp_path: Any, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "backend_speed": 0,
+        "pool_warm": 4,
+        "timeout_s": 10,
+        "max_timeout_s": 30,
+        "cpu_s": 10,
+        "memory_mb": 256,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = make_settings(tmp_path_factory.mktemp("runtime"))
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def run(api: TestClient):  # type: ignore[no-untyped-def]
+    """run(code, **request_fields) -> the /v1/execute response body (HTTP 200 asserted)."""
+
+    def _run(code: str, **fields: Any) -> dict[str, Any]:
+        response = api.post("/v1/execute", json={"code": code, **fields})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return _run

@@ -1,0 +1,57 @@
+"""One test per entry of the surface table: a script can call it through the proxy."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from client_surface.table import SURFACE
+
+SETUP = textwrap.dedent("""
+    ws = client.workspaces.list().workspaces[0].workspace_id
+    project = client.projects.create(name="entries", workspace_id=ws)
+    pid = project.project_id
+    gen = client.generations.create(type="image", prompt="a cat", workspace_id=ws,
+                                    project_id=pid, model="t2i-flux-2-pro")
+    trun = client.techniques.runs.create("product-shot",
+                                         inputs=[{"id": "product", "type": "text", "value": "mug"}])
+""")
+
+CALLS = {
+    "workspaces.list": "client.workspaces.list()",
+    "projects.list": "client.projects.list(workspace_id=ws)",
+    "projects.create": "client.projects.create(name='another', workspace_id=ws)",
+    "projects.retrieve": "client.projects.retrieve(pid)",
+    "projects.list_nodes": "client.projects.list_nodes(pid)",
+    "models.list": "client.models.list(type='image')",
+    "generations.create": "client.generations.create(type='text', prompt='hi', "
+    "workspace_id=ws, project_id=pid)",
+    "generations.retrieve": "client.generations.retrieve(gen.run_id)",
+    "generations.list": "client.generations.list(workspace_id=ws)",
+    "techniques.list": "client.techniques.list()",
+    "techniques.retrieve": "client.techniques.retrieve('thumbnail-v3')",
+    "techniques.runs.create": "client.techniques.runs.create('voiceover', "
+    "inputs=[{'id': 'script', 'type': 'text', 'value': 'hello'}])",
+    "techniques.runs.retrieve": "client.techniques.runs.retrieve(trun.run_id, "
+    "technique_id='product-shot')",
+    "techniques.runs.list": "client.techniques.runs.list()",
+    "runs.start_technique": "client.runs.start_technique(technique_id='product-shot', "
+    "workspace_id=ws, inputs={'product': 'lamp'})",
+    "runs.start_generation": "client.runs.start_generation(type='image', prompt='x', "
+    "workspace_id=ws, project_id=pid)",
+}
+
+
+def test_every_table_entry_has_a_call_here():
+    assert set(CALLS) == {m.full_name for m in SURFACE}
+
+
+@pytest.mark.parametrize("method", sorted(CALLS))
+def test_a_script_can_call(method, run):
+    code = "def run(client):\n" + textwrap.indent(SETUP + f"return {CALLS[method]}", "    ")
+    body = run(code)
+    assert body["status"] == "ok", body["error"]
+    assert body["calls"][-1]["method"] == method
+    assert body["calls"][-1]["status"] == "ok"
+    assert body["result"] is not None
