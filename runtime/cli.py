@@ -2,6 +2,7 @@
 
 terrarium serve [--host H] [--port P]   the runtime on its embedded default (or FLORA_API_KEY)
 terrarium exec FILE|-                   run one script through the same sandbox, print JSON
+terrarium mcp                           serve MCP over stdio (execute, search_docs) for an agent
 terrarium keys create                   another key for the built-in backend
 terrarium selftest                      probe every OS isolation layer with live attacks
 """
@@ -80,6 +81,13 @@ def _selftest(args: argparse.Namespace, settings: Settings) -> int:
     return selftest.main()
 
 
+def _mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from runtime.mcp_server import serve_stdio
+
+    asyncio.run(serve_stdio(settings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="terrarium", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -92,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     exe = sub.add_parser("exec", help="run one script and print the result as JSON")
     exe.add_argument("file", help="a script file, or - for standard input")
     exe.set_defaults(func=_exec_cmd)
+    mcp = sub.add_parser("mcp", help="serve MCP over stdio, for desktop and coding agents")
+    mcp.set_defaults(func=_mcp)
     check = sub.add_parser(
         "selftest", help="probe the sandbox's OS layers; exit 1 if any probe is not held"
     )
