@@ -9,6 +9,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import runtime.backend.store  # noqa: F401  (registers the backend's tables on Base.metadata)
+import runtime.records  # noqa: F401  (the runtime's tables)
+import runtime.tenants  # noqa: F401
 from runtime.db import Base, create_engine
 from runtime.settings import Settings
 

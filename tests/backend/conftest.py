@@ -86,4 +86,3 @@ async def raw(backend, creds):
 @pytest.fixture
 async def project(client, creds):
     return await client.projects.create(name="Test project", workspace_id=creds[0])
-

@@ -1,4 +1,4 @@
-"""The `client` inside a script: call styles, records, pages, errors, did-you-mean, records of calls."""
+"""The `client` inside a script: call styles, records, pages, errors, did-you-mean."""
 
 from __future__ import annotations
 
