@@ -110,9 +110,42 @@ def guarded_iter(obj: Any) -> Any:
     return iter(obj)
 
 
+class _TypeStandInMeta(type):
+    """What `type(SomeClass)` gives a script: isinstance checks work, class creation does not.
+
+    The real `type` (or any metaclass, e.g. `type(typing.Any)`) called with three arguments
+    would build a class with any dunder (`__repr__`, `__del__`, `__getattribute__`...), which
+    the policy refuses in `class` bodies.
+    """
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, type)
+
+    def __subclasscheck__(cls, sub: Any) -> bool:
+        return isinstance(sub, type) and issubclass(sub, type)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if len(args) != 1 or kwargs:
+            raise TypeError(
+                "type() with three arguments is not available in the sandbox; "
+                "use a class statement"
+            )
+        return sandbox_type(args[0])
+
+    def __repr__(cls) -> str:
+        return "<class 'type'>"
+
+
+class ScriptType(metaclass=_TypeStandInMeta):
+    pass
+
+
 def sandbox_type(obj: Any) -> type:
     """`type(x)` only; three-argument class creation goes through `class` statements."""
-    return type(obj)
+    t = type(obj)
+    if issubclass(t, type):  # obj is a class: never hand out a metaclass
+        return ScriptType
+    return t
 
 
 class PrintSink:
