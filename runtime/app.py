@@ -13,8 +13,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from runtime.api import errors, execute, meta
+from runtime import auth
+from runtime.api import errors, execute, executions, meta, ops
 from runtime.mcp_server import McpHttpApp, build_mcp_server, http_session_manager
+from runtime.operator import Operator
 from runtime.service import Terrarium
 from runtime.settings import Settings
 
@@ -22,6 +24,7 @@ from runtime.settings import Settings
 def create_app(settings: Settings | None = None, terrarium: Terrarium | None = None) -> FastAPI:
     settings = settings or Settings()
     terrarium = terrarium or Terrarium(settings)
+    operator = Operator(terrarium)
     mcp = build_mcp_server(terrarium)
 
     @asynccontextmanager
@@ -29,6 +32,14 @@ def create_app(settings: Settings | None = None, terrarium: Terrarium | None = N
         await terrarium.start()
         if terrarium.backend is not None:
             app.mount("/api", terrarium.backend.app)
+        try:
+            await operator.start()  # tenants, records, heartbeat (runtime/operator.py)
+        except BaseException:
+            await terrarium.stop()
+            raise
+        auth.bind(operator)
+        if app.state.announce_key and operator.default_key:
+            print(f"Runtime API key (tenant default): {operator.default_key}", flush=True)
         # MCP over streamable HTTP at /mcp; a session manager runs only once, so one per start.
         app.state.mcp_manager = http_session_manager(mcp, settings)
         try:
@@ -36,6 +47,7 @@ def create_app(settings: Settings | None = None, terrarium: Terrarium | None = N
                 yield
         finally:
             app.state.mcp_manager = None
+            await operator.stop()
             await terrarium.stop()
 
     app = FastAPI(
@@ -46,9 +58,14 @@ def create_app(settings: Settings | None = None, terrarium: Terrarium | None = N
     )
     app.state.terrarium = terrarium
     app.state.settings = settings
+    app.state.operator = operator
+    app.state.announce_key = False  # `terrarium serve` prints the default tenant's key
     errors.install(app)
     app.include_router(execute.router)
     app.include_router(meta.router)
+    app.include_router(executions.router)
+    app.include_router(ops.router)
     app.state.mcp_manager = None
-    app.add_route("/mcp", McpHttpApp(lambda: app.state.mcp_manager), include_in_schema=False)
+    mcp_app = McpHttpApp(lambda: app.state.mcp_manager, auth.authenticate_scope)
+    app.add_route("/mcp", mcp_app, include_in_schema=False)
     return app

@@ -39,7 +39,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestRejected)
     async def rejected(request: Request, exc: RequestRejected) -> JSONResponse:
-        return envelope(exc.status, exc.code, exc.message, exc.fields)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"retry-after": str(retry_after)} if retry_after else None
+        return envelope(exc.status, exc.code, exc.message, exc.fields, headers=headers)
 
     @app.exception_handler(PoolBusy)
     async def busy(request: Request, exc: PoolBusy) -> JSONResponse:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from runtime.auth import require_tenant
 from runtime.schemas import ApiError, ExecuteRequest, ExecuteResponse
-from runtime.service import LimitRequest, Terrarium
+from runtime.service import LimitRequest
+from runtime.tenants import Tenant
 
 router = APIRouter()
 
@@ -22,13 +24,19 @@ def limit_request(body: ExecuteRequest) -> LimitRequest:
     response_model=ExecuteResponse,
     responses={
         400: {"model": ApiError},
+        401: {"model": ApiError},
         413: {"model": ApiError},
         422: {"model": ApiError},
+        429: {"model": ApiError},
         503: {"model": ApiError},
     },  # fmt: skip
     summary="Run a script in a fresh sandbox and return its result, output, calls and error",
 )
-async def execute(body: ExecuteRequest, request: Request) -> dict:
-    terrarium: Terrarium = request.app.state.terrarium
-    limits = terrarium.limits_for(limit_request(body))
-    return await terrarium.execute(body.code, inputs=body.inputs, limits=limits)
+async def execute(
+    body: ExecuteRequest, request: Request, tenant: Tenant = Depends(require_tenant)
+) -> dict:
+    operator = request.app.state.operator
+    limits = operator.limits_for(tenant, limit_request(body))
+    return await operator.run(
+        tenant, body.code, inputs=body.inputs, limits=limits, intent=body.intent
+    )

@@ -21,6 +21,9 @@ def make_settings(tmp_path: Any, **overrides: Any) -> Settings:
         "max_timeout_s": 30,
         "cpu_s": 10,
         "memory_mb": 256,
+        # Tests here are about executions, not per-tenant admission: room for bursts.
+        "tenant_max_concurrent": 64,
+        "tenant_per_minute": 100_000,
     }
     values.update(overrides)
     return Settings(**values)
@@ -30,6 +33,7 @@ def make_settings(tmp_path: Any, **overrides: Any) -> Settings:
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = make_settings(tmp_path_factory.mktemp("runtime"))
     with TestClient(create_app(settings)) as client:
+        client.headers["authorization"] = f"Bearer {client.app.state.operator.default_key}"
         yield client
 
 

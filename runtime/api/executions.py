@@ -1,0 +1,69 @@
+"""`/v1/executions`: asynchronous runs and every execution's record, for the owning tenant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from runtime.api.execute import limit_request
+from runtime.auth import require_tenant
+from runtime.schemas import ApiError, ExecuteRequest
+from runtime.tenants import Tenant
+
+router = APIRouter(prefix="/v1/executions", tags=["executions"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ApiError},
+    403: {"model": ApiError},
+    404: {"model": ApiError},
+    422: {"model": ApiError},
+    429: {"model": ApiError},
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    responses=ERRORS,
+    summary="Queue a script; poll GET /v1/executions/{id} (on any replica) for its result",
+)
+async def submit(
+    body: ExecuteRequest, request: Request, tenant: Tenant = Depends(require_tenant)
+) -> JSONResponse:
+    operator = request.app.state.operator
+    limits = operator.limits_for(tenant, limit_request(body))
+    queued = await operator.submit(
+        tenant, body.code, inputs=body.inputs, limits=limits, intent=body.intent
+    )
+    location = f"/v1/executions/{queued['execution_id']}"
+    return JSONResponse(queued, status_code=202, headers={"location": location})
+
+
+@router.get("", responses=ERRORS, summary="This tenant's executions, newest first")
+async def list_executions(
+    request: Request,
+    tenant: Tenant = Depends(require_tenant),
+    status: str | None = Query(
+        None, description="queued, running, done, failed, or a result status (ok, error, ...)"
+    ),
+    since: datetime | None = Query(None, description="only executions created at or after"),
+    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+    limit: int = Query(50, ge=1, le=200),
+) -> dict:
+    return await request.app.state.operator.list(
+        tenant, status=status, since=since, cursor=cursor, limit=limit
+    )
+
+
+@router.get(
+    "/{execution_id}",
+    responses=ERRORS,
+    summary="One execution: its state, and when done the same body as POST /v1/execute",
+)
+async def get_execution(
+    execution_id: str, request: Request, tenant: Tenant = Depends(require_tenant)
+) -> dict:
+    return await request.app.state.operator.get(tenant, execution_id)

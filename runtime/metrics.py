@@ -1,0 +1,92 @@
+"""Prometheus metrics for `/metrics`: executions, durations, client calls, the sandbox pool.
+
+One registry per app (so several apps in one test process do not collide). The pool's figures
+are read from `pool.health()` at scrape time, not copied on every execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class _PoolCollector(Collector):
+    def __init__(self, health: Callable[[], dict[str, Any]]) -> None:
+        self._health = health
+
+    def collect(self) -> Iterator[Any]:
+        try:
+            pool = self._health()
+        except Exception:  # the pool is not started yet, or stopped
+            return
+        gauges = {
+            "terrarium_pool_size_max": ("most executions running at once", "size_max"),
+            "terrarium_pool_running": ("executions running now", "running"),
+            "terrarium_pool_waiting": ("executions waiting for a slot", "waiting"),
+            "terrarium_pool_warm_children": ("children forked ahead of demand", "warm"),
+            "terrarium_pool_zygote_alive": ("1 while the forking parent is alive", "zygote_alive"),
+        }
+        for name, (doc, key) in gauges.items():
+            yield GaugeMetricFamily(name, doc, value=float(pool.get(key) or 0))
+        yield CounterMetricFamily(
+            "terrarium_limit_kills",
+            "children killed at a limit (wall clock, CPU, memory)",
+            value=float(pool.get("limit_kills") or 0),
+        )
+        yield CounterMetricFamily(
+            "terrarium_children_started",
+            "sandbox children forked",
+            value=float(pool.get("children_started") or 0),
+        )
+
+
+class Metrics:
+    def __init__(self, pool_health: Callable[[], dict[str, Any]]) -> None:
+        self.registry = CollectorRegistry()
+        self.executions = Counter(
+            "terrarium_executions",
+            "finished executions by status (ok, error, timeout, limit_exceeded, failed...)",
+            ["status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "terrarium_execution_duration_seconds",
+            "wall-clock time of executions",
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.cpu = Histogram(
+            "terrarium_execution_cpu_seconds",
+            "CPU time of executions",
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.calls = Counter(
+            "terrarium_client_calls",
+            "client.* calls by method and outcome",
+            ["method", "status"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "terrarium_admissions_refused",
+            "executions refused by a tenant's concurrency or rate limit",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.registry.register(_PoolCollector(pool_health))
+
+    def observe(self, body: dict[str, Any]) -> None:
+        self.executions.labels(status=str(body.get("status"))).inc()
+        self.duration.observe(float(body.get("duration_ms") or 0.0) / 1000)
+        self.cpu.observe(float(body.get("cpu_ms") or 0.0) / 1000)
+        for call in body.get("calls") or ():
+            self.calls.labels(method=str(call.get("method")), status=str(call.get("status"))).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

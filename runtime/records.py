@@ -1,0 +1,132 @@
+"""Execution records and replica heartbeats: the tables that make replicas interchangeable.
+
+Every execution, synchronous or not, is a row: who ran it, the code and its sha256, the intent,
+its state (queued -> running -> done, or failed when the server running it stopped), the
+response body's parts (result and stdout capped), calls, timings and the limits applied. The row
+is written by the replica that runs it and readable from any replica.
+
+Each replica is a row in `runtime_instances` with a heartbeat; executions owned by a replica
+whose heartbeat went stale are failed, never left running.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from runtime.db import Base, UTCDateTime
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+ACTIVE_STATES = (QUEUED, RUNNING)
+SERVER_STOPPED = "the server running it stopped"
+
+
+class ExecutionRow(Base):
+    __tablename__ = "runtime_executions"
+    __table_args__ = (
+        Index("ix_runtime_executions_tenant_created", "tenant_id", "created_at"),
+        Index("ix_runtime_executions_state_instance", "state", "instance_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("runtime_tenants.id"))
+    instance_id: Mapped[str] = mapped_column(String(40))
+    mode: Mapped[str] = mapped_column(String(8))  # sync | async
+    state: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    intent: Mapped[str | None] = mapped_column(Text, nullable=True)
+    code: Mapped[str] = mapped_column(Text)
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    result_truncated: Mapped[bool] = mapped_column(default=False)
+    stdout: Mapped[str] = mapped_column(Text, default="")
+    stdout_truncated: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[Any] = mapped_column(JSON, nullable=True)
+    calls: Mapped[Any] = mapped_column(JSON, nullable=True)
+    warnings: Mapped[Any] = mapped_column(JSON, nullable=True)
+    limits: Mapped[Any] = mapped_column(JSON)
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    cpu_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    call_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class InstanceRow(Base):
+    __tablename__ = "runtime_instances"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# ------------------------------------------------------------------------------------ views
+
+
+def response_body(row: ExecutionRow) -> dict[str, Any]:
+    """The same body as POST /v1/execute, from a finished record."""
+    return {
+        "execution_id": row.id,
+        "status": row.status,
+        "result": row.result,
+        "stdout": row.stdout or "",
+        "stdout_truncated": bool(row.stdout_truncated),
+        "error": row.error,
+        "calls": row.calls or [],
+        "duration_ms": row.duration_ms or 0.0,
+        "cpu_ms": row.cpu_ms or 0.0,
+        "warnings": row.warnings or [],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def summary(row: ExecutionRow) -> dict[str, Any]:
+    return {
+        "execution_id": row.id,
+        "state": row.state,
+        "status": row.status,
+        "mode": row.mode,
+        "intent": row.intent,
+        "code_sha256": row.code_sha256,
+        "call_count": row.call_count,
+        "duration_ms": row.duration_ms,
+        "created_at": _iso(row.created_at),
+        "started_at": _iso(row.started_at),
+        "finished_at": _iso(row.finished_at),
+    }
+
+
+def detail(row: ExecutionRow) -> dict[str, Any]:
+    """Everything about one execution; when it is finished, the /v1/execute body's fields too."""
+    out = summary(row)
+    out.update(
+        code=row.code,
+        limits=row.limits,
+        result_truncated=bool(row.result_truncated),
+    )
+    if row.state in (DONE, FAILED):
+        out.update(response_body(row))
+        out["state"] = row.state
+    return out
+
+
+def encode_cursor(row: ExecutionRow) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    created, _, ident = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
+    return datetime.fromisoformat(created), ident
