@@ -4,6 +4,7 @@ terrarium serve [--host H] [--port P]   the runtime on its embedded default (or 
 terrarium exec FILE|-                   run one script through the same sandbox, print JSON
 terrarium mcp                           serve MCP over stdio (execute, search_docs) for an agent
 terrarium keys create                   another key for the built-in backend
+terrarium tenants create|list|revoke    tenants and their runtime API keys
 terrarium selftest                      probe every OS isolation layer with live attacks
 """
 
@@ -29,7 +30,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         settings.port = args.port
     if "backend_public_url" not in settings.model_fields_set:
         settings.backend_public_url = f"http://{settings.host}:{settings.port}"
+    from runtime import logs
+
+    logs.configure(settings.log_format)
     app = create_app(settings)
+    app.state.announce_key = True
     print(f"Terrarium listening on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0
@@ -106,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         "selftest", help="probe the sandbox's OS layers; exit 1 if any probe is not held"
     )
     check.set_defaults(func=_selftest)
+    from runtime import tenants_cli
+
+    tenants_cli.add_parser(sub)
     keys = sub.add_parser("keys", help="keys of the built-in backend")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create another development key")
