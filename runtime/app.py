@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, terrarium: Terrarium | None = N
     settings = settings or Settings()
     terrarium = terrarium or Terrarium(settings)
     operator = Operator(terrarium)
-    mcp = build_mcp_server(terrarium)
+    mcp = build_mcp_server(terrarium, operator)  # per-tenant runs, as /v1/execute
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -270,15 +270,30 @@ def _failure(text: str) -> types.CallToolResult:
 # ---------------------------------------------------------------- tools
 
 
-async def call_execute(terrarium: Terrarium, arguments: dict[str, Any]) -> types.CallToolResult:
+async def call_execute(
+    terrarium: Terrarium,
+    arguments: dict[str, Any],
+    operator: Any = None,
+    tenant: Any = None,
+) -> types.CallToolResult:
+    """Run the script as `POST /v1/execute` does: through the operator for the request's
+    tenant (limits, records, the tenant's FLORA) when there is one, else straight on the
+    service (`terrarium mcp`, a local process with its own service, like `terrarium exec`)."""
     try:
         args = ExecuteArgs.model_validate(arguments)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return _failure(f"Invalid arguments: {problems}")
+    request = LimitRequest(timeout_s=args.timeout_s)
     try:
-        limits = terrarium.limits_for(LimitRequest(timeout_s=args.timeout_s))
-        body = await terrarium.execute(args.code, limits=limits)
+        if operator is not None:
+            if tenant is None:
+                return _failure("unauthorized: no tenant for this request")
+            limits = operator.limits_for(tenant, request)
+            body = await operator.run(tenant, args.code, limits=limits, intent=args.intent)
+        else:
+            limits = terrarium.limits_for(request)
+            body = await terrarium.execute(args.code, limits=limits)
     except RequestRejected as exc:
         return _failure(f"{exc.code}: {exc.message}")
     except PoolBusy as exc:
@@ -320,8 +335,16 @@ def call_search_docs(arguments: dict[str, Any]) -> types.CallToolResult:
     )
 
 
-def build_mcp_server(terrarium: Terrarium) -> Server:
-    """The MCP server with Terrarium's two tools; `terrarium` must be started by the caller."""
+def request_tenant(ctx: Any) -> Any:
+    """The tenant `McpHttpApp` put in the HTTP request's scope, or None (stdio)."""
+    request = getattr(ctx, "request", None)
+    scope = getattr(request, "scope", None) or {}
+    return (scope.get("state") or {}).get("tenant")
+
+
+def build_mcp_server(terrarium: Terrarium, operator: Any = None) -> Server:
+    """The MCP server with Terrarium's two tools; `terrarium` (and `operator`, when given:
+    runtime/operator.py, which runs and records per tenant) must be started by the caller."""
     tools = tool_list(terrarium.settings)
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
@@ -330,7 +353,7 @@ def build_mcp_server(terrarium: Terrarium) -> Server:
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         arguments = params.arguments or {}
         if params.name == "execute":
-            return await call_execute(terrarium, arguments)
+            return await call_execute(terrarium, arguments, operator, request_tenant(ctx))
         if params.name == "search_docs":
             return call_search_docs(arguments)
         return _failure(f"Unknown tool {params.name!r}; the tools are execute and search_docs.")
@@ -374,10 +397,9 @@ ANONYMOUS = "anonymous"
 
 
 async def authenticate(scope: Scope) -> Any | None:
-    """The auth hook for `/mcp`: the tenant an HTTP request acts for, or None to refuse (401).
-
-    Runtime API keys are not in place yet, so every request is let in as `anonymous`. When
-    they are, pass the bearer check as `McpHttpApp(..., authenticate=...)`.
+    """The default auth hook for `/mcp`: the tenant an HTTP request acts for, or None to refuse
+    (401). This one lets every request in as `anonymous`; the runtime app passes its bearer
+    check instead (`McpHttpApp(..., authenticate=runtime.auth.authenticate_scope)`).
     """
     return ANONYMOUS
 
@@ -418,7 +440,8 @@ class McpHttpApp:
         tenant = await self.authenticate(scope)
         if tenant is None:
             await _envelope(
-                send, 401, "unauthorized", "a valid API key is required",
+                send, 401, "unauthorized",
+                "a valid runtime API key is required: send `Authorization: Bearer trk_...`",
                 {"www-authenticate": "Bearer"},
             )  # fmt: skip
             return
