@@ -1,0 +1,38 @@
+"""The `execute` tool's description is generated from the table and the settings, and stays
+small; the text renderings say what an agent needs."""
+
+from __future__ import annotations
+
+from client_surface.table import SURFACE
+from runtime.mcp_server import INSTRUCTIONS, calls_summary, execute_description, render_text
+from runtime.settings import Settings
+from sandbox.facades import ALLOWED_MODULES
+
+
+def test_description_is_small_and_derived():
+    settings = Settings(timeout_s=12, max_timeout_s=90, memory_mb=128, max_calls=50)
+    text = execute_description(settings)
+    assert len(text) < 6000, len(text)
+    assert "async def run(client)" in text
+    assert "12 s" in text and "up to 90" in text and "128 MB" in text and "50 client" in text
+    assert all(name in text for name in ALLOWED_MODULES)
+    for m in SURFACE:
+        if not m.deprecated:
+            assert f"client.{m.full_name}(" in text
+    assert "client.generations.create(type, prompt, workspace_id, project_id, model?" in text
+    assert "one script" in INSTRUCTIONS and "persists" in INSTRUCTIONS
+
+
+def test_text_rendering_truncates_and_summarizes():
+    calls = [{"method": "generations.create", "status": "ok"}] * 3 + [
+        {"method": "generations.retrieve", "status": "error", "http_status": 404,
+         "error_code": "not_found"}
+    ]  # fmt: skip
+    body = {"status": "ok", "result": "x" * 20_000, "stdout": "hello\n", "calls": calls}
+    text = render_text(body)
+    assert len(text) < 5000
+    assert "more characters" in text and "hello" in text
+    assert calls_summary(calls) == (
+        "4 calls: generations.create x3, generations.retrieve; 1 failed "
+        "(first: generations.retrieve 404 not_found)"
+    )
