@@ -29,6 +29,11 @@ def make_settings(tmp_path: Any, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+@pytest.fixture
+def settings_factory(tmp_path: Any):  # type: ignore[no-untyped-def]
+    return lambda **overrides: make_settings(tmp_path, **overrides)
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = make_settings(tmp_path_factory.mktemp("runtime"))
