@@ -1,0 +1,65 @@
+"""One app per module with auth on, and helpers that make tenants and their keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from runtime.app import create_app
+from runtime.settings import Settings
+
+
+def make_settings(tmp_path: Any, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "backend_speed": 0,
+        "pool_warm": 2,
+        "timeout_s": 10,
+        "max_timeout_s": 30,
+        "cpu_s": 10,
+        "secret_key": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class Api:
+    """A TestClient plus ways to make tenants on the running app (keys shown once)."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.operator = client.app.state.operator
+        self.terrarium = client.app.state.terrarium
+        self.default_key = self.operator.default_key
+
+    def call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return self.client.portal.call(lambda: fn(*args, **kwargs))
+
+    def tenant(self, name: str, *, builtin: bool = False, **fields: Any) -> tuple[Any, str]:
+        """(tenant, runtime key); builtin=True gives it its own backend workspace and key."""
+        if builtin:
+            backend = self.terrarium.backend
+            workspace = self.call(backend.create_workspace, name)
+            key = self.call(backend.create_key, workspace)
+            fields.update(flora_kind="builtin", flora_key=key, workspaces=[workspace])
+        fields.setdefault("flora_kind", "server")
+        return self.call(self.operator.tenants.create, name, **fields)
+
+    @staticmethod
+    def auth(key: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}"}
+
+    def execute(self, key: str, code: str, **fields: Any):  # type: ignore[no-untyped-def]
+        return self.client.post(
+            "/v1/execute", json={"code": code, **fields}, headers=self.auth(key)
+        )
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    settings = make_settings(tmp_path_factory.mktemp("operators"))
+    with TestClient(create_app(settings)) as client:
+        yield Api(client)
