@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/terrarium serve
 
 test: $(STAMP)
+	./scripts/ensure-postgres.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
