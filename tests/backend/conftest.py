@@ -13,7 +13,38 @@ from runtime.settings import Settings
 BASE = "http://backend/api/v1"
 
 
+_TEMPLATE: dict[str, bytes] = {}
+
+
+def _migrated_db() -> bytes:
+    """An SQLite file with every migration applied, made once per session (copying it is
+    much faster than migrating each test's database)."""
+    if "db" not in _TEMPLATE:
+        import asyncio
+        import concurrent.futures
+        import tempfile
+        from pathlib import Path
+
+        from runtime.db import create_engine, init_db
+
+        async def build(settings: Settings) -> None:
+            engine = create_engine(settings)
+            await init_db(engine)
+            await engine.dispose()
+
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(data_dir=Path(tmp), database_url=None)
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:  # outside the test's loop
+                pool.submit(asyncio.run, build(settings)).result()
+            _TEMPLATE["db"] = (Path(tmp) / "terrarium.db").read_bytes()
+    return _TEMPLATE["db"]
+
+
 def make_settings(tmp_path, **overrides) -> Settings:
+    data_dir = overrides.get("data_dir", tmp_path / "data")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not (data_dir / "terrarium.db").exists():
+        (data_dir / "terrarium.db").write_bytes(_migrated_db())
     values = {
         "data_dir": tmp_path / "data",
         "backend_speed": 0.0,
@@ -38,9 +69,9 @@ async def new_backend(tmp_path):
     started: list[Backend] = []
 
     async def make(data_dir=None, webhook_transport=None, **overrides) -> Backend:
-        settings = make_settings(tmp_path, **overrides)
         if data_dir is not None:
-            settings.data_dir = data_dir
+            overrides["data_dir"] = data_dir
+        settings = make_settings(tmp_path, **overrides)
         b = Backend(settings, webhook_transport=webhook_transport)
         await b.start()
         started.append(b)
