@@ -1,0 +1,204 @@
+"""Several replicas on one PostgreSQL: async runs read anywhere, tenant limits held across
+replicas, and a replica killed mid-execution leaves that execution failed, not running.
+
+Starts a throwaway PostgreSQL from the distribution's binaries (`make test` installs them when
+missing, see scripts/ensure-postgres.sh) and two `terrarium serve` processes on it.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+TERRARIUM = str(Path(sys.executable).with_name("terrarium"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_binaries() -> tuple[str, str] | None:
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if initdb and pg_ctl:
+        return initdb, pg_ctl
+    for bindir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.path.exists(f"{bindir}/initdb") and os.path.exists(f"{bindir}/pg_ctl"):
+            return f"{bindir}/initdb", f"{bindir}/pg_ctl"
+    return None
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    binaries = _pg_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL is not installed and scripts/ensure-postgres.sh could not add it")
+    initdb, pg_ctl = binaries
+    prefix: list[str] = []
+    root = tempfile.mkdtemp(prefix="terrarium-replicas-pg-")
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        user = "postgres" if _user_exists("postgres") else "nobody"
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser to start PostgreSQL as another user")
+        prefix = ["runuser", "-u", user, "--"]
+        shutil.chown(root, user)
+    data, port = os.path.join(root, "data"), _free_port()
+
+    def run(*cmd: str) -> None:
+        subprocess.run(
+            [*prefix, *cmd], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            timeout=60,
+        )  # fmt: skip
+
+    run(initdb, "-D", data, "-U", "terrarium", "--auth=trust")
+    options = f"-p {port} -k {root} -h 127.0.0.1 -c fsync=off"
+    run(pg_ctl, "-D", data, "-l", os.path.join(root, "log"), "-o", options, "-w", "start")
+    try:
+        yield f"postgresql://terrarium@127.0.0.1:{port}/postgres"
+    finally:
+        run(pg_ctl, "-D", data, "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+class Replica:
+    def __init__(self, env: dict[str, str], data_dir: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = open(data_dir.with_suffix(".log"), "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [TERRARIUM, "serve", "--port", str(self.port)],
+            env={**env, "TERRARIUM_DATA_DIR": str(data_dir)},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: SIGKILL takes its sandbox too
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"replica exited: {Path(self.log.name).read_text()}")
+            try:
+                if httpx.get(self.base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("replica not ready in 60 s")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(database_url: str, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("replicas")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TERRARIUM_SECRET_KEY": Fernet.generate_key().decode(),
+        "TERRARIUM_BACKEND_SPEED": "0",
+        "TERRARIUM_POOL_WARM": "2",
+        "TERRARIUM_HEARTBEAT_INTERVAL_S": "0.5",
+        "TERRARIUM_INSTANCE_STALE_S": "3",
+    }
+    env.pop("FLORA_API_KEY", None)
+    replicas = []
+    try:
+        replicas.append(Replica(env, root / "a"))  # one at a time: the first seeds the database
+        replicas.append(Replica(env, root / "b"))
+        made = subprocess.run(
+            [TERRARIUM, "tenants", "create", "shared", "--server-flora", "--max-concurrent", "2"],
+            env={**env, "TERRARIUM_DATA_DIR": str(root / "cli")},
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        key = json.loads(made.stdout)["runtime_key"]
+        yield replicas[0], replicas[1], {"authorization": f"Bearer {key}"}
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+def _submit(replica: Replica, headers: dict, code: str) -> httpx.Response:
+    return httpx.post(replica.base + "/v1/executions", json={"code": code}, headers=headers)
+
+
+def _wait(replica: Replica, headers: dict, execution_id: str, states: tuple, timeout=30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = httpx.get(f"{replica.base}/v1/executions/{execution_id}", headers=headers).json()
+        if body.get("state") in states or time.monotonic() > deadline:
+            return body
+        time.sleep(0.1)
+
+
+def test_an_async_execution_submitted_on_one_replica_is_read_on_the_other(cluster):
+    a, b, headers = cluster
+    submitted = _submit(a, headers, "import time\ntime.sleep(0.5)\nprint('on a')\n{'x': 1}")
+    assert submitted.status_code == 202, submitted.text
+    body = _wait(b, headers, submitted.json()["execution_id"], ("done", "failed"))
+    assert body["state"] == "done" and body["status"] == "ok", body
+    assert body["result"] == {"x": 1} and body["stdout"] == "on a\n"
+
+
+def test_a_tenants_concurrency_limit_holds_across_replicas(cluster):
+    a, b, headers = cluster
+    slow = "import time\ntime.sleep(3)\n1"
+    first, second = _submit(a, headers, slow), _submit(b, headers, slow)
+    assert first.status_code == 202 and second.status_code == 202
+    for replica in (a, b):
+        refused = httpx.post(replica.base + "/v1/execute", json={"code": "1"}, headers=headers)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["retry-after"]
+    for response, replica in ((first, b), (second, a)):
+        done = _wait(replica, headers, response.json()["execution_id"], ("done", "failed"))
+        assert done["state"] == "done"
+
+
+def test_a_replica_killed_mid_execution_leaves_it_failed_not_running(cluster):
+    a, b, headers = cluster
+    submitted = _submit(a, headers, "import time\ntime.sleep(60)\n1")
+    assert submitted.status_code == 202
+    execution_id = submitted.json()["execution_id"]
+    assert _wait(b, headers, execution_id, ("running",))["state"] == "running"
+    a.kill()
+    body = _wait(b, headers, execution_id, ("failed", "done"), timeout=20)
+    assert body["state"] == "failed", body
+    assert "the server running it stopped" in body["error"]["message"]
