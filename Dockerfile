@@ -1,0 +1,26 @@
+# Terrarium runtime image: `terrarium serve` on 0.0.0.0:8000.
+# The sandbox needs, at run time: root in the container (it drops each child to uid 65534),
+# CAP_SYS_ADMIN or unprivileged user namespaces for the empty network namespace, and a seccomp
+# profile that lets it install its own filters and call landlock_* (see docs/deploy.md).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    TERRARIUM_DATA_DIR=/var/lib/terrarium
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libseccomp2 \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY runtime ./runtime
+COPY client_surface ./client_surface
+COPY sandbox ./sandbox
+RUN pip install . && mkdir -p /var/lib/terrarium
+
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
+  CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)" || exit 1
+CMD ["terrarium", "serve", "--host", "0.0.0.0", "--port", "8000"]
