@@ -1,0 +1,126 @@
+"""Class bodies, decorators, metaclasses, and allowed dunders as time bombs for the host.
+
+A script-defined __eq__/__str__/__repr__/__hash__/__iter__/__len__/__del__ must never run in
+the host: results and call arguments leave the child as JSON made inside the child.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from security_helpers import assert_no_effect
+
+JSON_TYPES = (dict, list, str, int, float, bool, type(None))
+
+
+def plain(value):
+    """True when value is made only of exact JSON types (no subclass, no live object)."""
+    if type(value) not in JSON_TYPES:
+        return False
+    if type(value) is dict:
+        return all(type(k) is str and plain(v) for k, v in value.items())
+    if type(value) is list:
+        return all(plain(v) for v in value)
+    return True
+
+
+REFUSED = {
+    "three_arg_type": "type('X', (), {'__str__': lambda s: 'ESCAPED'})",
+    "metaclass_keyword": "class M:\n    pass\nclass X(metaclass=M):\n    pass",
+    "dunder_str_in_body": "class X:\n    def __str__(self):\n        return 'ESCAPED'\nstr(X())",
+    "dunder_del_in_body": "class X:\n    def __del__(self):\n        pass",
+    "dunder_assign_in_body": "class X:\n    __repr__ = lambda s: 'ESCAPED'",
+    "class_attr_dunder_write": "class X:\n    pass\nX.__repr__ = lambda s: 'ESCAPED'",
+    "decorator_setattr": (
+        "def deco(cls):\n    setattr(cls, '__repr__', lambda s: 'ESCAPED')\n    return cls\n"
+        "@deco\nclass X:\n    pass\nrepr(X())"
+    ),
+    "init_subclass": "class X:\n    def __init_subclass__(cls):\n        pass",
+    "getattribute_in_body": "class X:\n    def __getattribute__(self, n):\n        return 1",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_class_tricks_are_refused(server, name):
+    body = server.execute(REFUSED[name])
+    assert body["status"] in ("rejected", "error"), body
+    assert_no_effect(body)
+
+
+BOMB = (
+    "import time\n"
+    "class Bomb:\n"
+    "    def __init__(self):\n        self.v = 1\n"
+    "    def __eq__(self, other):\n        time.sleep(5)\n        raise RuntimeError('ESCAPED')\n"
+    "    def __contains__(self, item):\n        time.sleep(5)\n        return True\n"
+)
+
+
+def test_eq_time_bomb_in_result_never_runs(server):
+    started = time.monotonic()
+    body = server.execute(BOMB + "[Bomb(), {'k': Bomb()}]")
+    assert time.monotonic() - started < 3
+    assert body["status"] == "ok", body
+    assert all(isinstance(item, (str, dict)) for item in body["result"])
+    assert_no_effect(body)
+
+
+def test_time_bomb_as_call_argument_never_reaches_the_host(server):
+    seen = []
+
+    async def echo(args):
+        seen.append(args)
+        return "ok"
+
+    started = time.monotonic()
+    result = server.pool_execute(
+        BOMB + "out = []\nfor x in (Bomb(), [Bomb()], {'a': Bomb()}):\n"
+        "    try:\n        out.append(echo(x))\n"
+        "    except TypeError as e:\n        out.append('refused')\nout",
+        host_functions={"echo": echo},
+    )
+    assert time.monotonic() - started < 3
+    assert result.status == "ok" and result.result == ["refused"] * 3, result
+    assert seen == []
+
+
+def test_subclass_arguments_arrive_as_plain_json(server):
+    seen = []
+
+    async def echo(args):
+        seen.append(args)
+        return args
+
+    result = server.pool_execute(
+        "class S(str):\n    def __eq__(self, o):\n        return 'ESCAPED'\n"
+        "class I(int):\n    def __eq__(self, o):\n        return 'ESCAPED'\n"
+        "class D(dict):\n    def __eq__(self, o):\n        return 'ESCAPED'\n"
+        "class L(list):\n    def __eq__(self, o):\n        return 'ESCAPED'\n"
+        "echo(S('s'), I(3), D(a=S('x')), L([I(1)]), key=S('v'))",
+        host_functions={"echo": echo},
+    )
+    assert result.status == "ok", result
+    assert len(seen) == 1 and plain(seen[0])
+    assert seen[0] == {"args": ["s", 3, {"a": "x"}, [1]], "kwargs": {"key": "v"}}
+    assert plain(result.result)
+
+
+def test_dict_subclass_result_methods_are_not_called(server):
+    body = server.execute(
+        "class D(dict):\n"
+        "    def items(self):\n        raise RuntimeError('ESCAPED')\n"
+        "    def keys(self):\n        raise RuntimeError('ESCAPED')\n"
+        "    def __eq__(self, o):\n        raise RuntimeError('ESCAPED')\n"
+        "d = D()\nd['a'] = 1\nd"
+    )
+    assert body["status"] == "ok" and body["result"] == {"a": 1}, body
+
+
+def test_script_class_instances_are_writable_but_library_classes_are_not(server):
+    body = server.execute(
+        "import json\nclass A:\n    pass\na = A()\na.x = 1\n"
+        "try:\n    json.JSONDecodeError.x = 1\n    r = 'ESCAPED'\n"
+        "except TypeError:\n    r = 'refused'\n[a.x, r]"
+    )
+    assert body["result"] == [1, "refused"], body
