@@ -621,4 +621,17 @@ def sandbox_spec() -> dict[str, Any]:
         }
         for m in SURFACE
     }
-    return {"methods": methods, "errors": list(ERROR_NAMES)}
+    return {"methods": methods, "errors": list(ERROR_NAMES), "error_tree": error_tree()}
+
+
+def error_tree() -> list[list[Any]]:
+    """Each error class as [name, [base names], one-line doc], parents before children, so the
+    sandbox builds the same hierarchy scripts catch without importing this package."""
+    from client_surface import errors
+
+    tree = []
+    for name in ERROR_NAMES:
+        cls = getattr(errors, name)
+        bases = [b.__name__ for b in cls.__bases__]
+        tree.append([name, bases, (cls.__doc__ or "").strip().splitlines()[0]])
+    return tree

@@ -65,71 +65,28 @@ class FloraError(Exception):
         return " ".join(parts)
 
 
-class APIError(FloraError):
-    """FLORA answered with an error, or could not be reached."""
-
-
-class APIStatusError(APIError):
-    """FLORA answered with an error status."""
-
-
-class BadRequestError(APIStatusError):
-    """400: the request was invalid; `fields` says which."""
-
-
-class AuthenticationError(APIStatusError):
-    """401: the API key was missing or wrong."""
-
-
-class InsufficientCreditsError(APIStatusError):
-    """402: the workspace has not enough credits."""
-
-
-class PermissionDeniedError(APIStatusError):
-    """403: the key may not do this."""
-
-
-class NotFoundError(APIStatusError):
-    """404: no such object (or not yours)."""
-
-
-class ConflictError(APIStatusError):
-    """409: e.g. an idempotency key already used."""
-
-
-class UnprocessableEntityError(APIStatusError):
-    """422: understood but not processable."""
-
-
-class RateLimitError(APIStatusError):
-    """429: too many requests; wait and retry."""
-
-
-class InternalServerError(APIStatusError):
-    """5xx: FLORA failed."""
-
-
-class APIConnectionError(APIError):
-    """FLORA could not be reached."""
-
-
-class APIConnectionTimeoutError(APIConnectionError):
-    """FLORA did not answer in time."""
-
-
 class CallLimitExceeded(FloraError):
     """The execution made as many client calls as its limit allows."""
 
 
-ERROR_CLASSES: dict[str, type[FloraError]] = {
-    cls.__name__: cls
-    for cls in (
-        FloraError, APIError, APIStatusError, BadRequestError, AuthenticationError,
-        InsufficientCreditsError, PermissionDeniedError, NotFoundError, ConflictError,
-        UnprocessableEntityError, RateLimitError, InternalServerError, APIConnectionError,
-        APIConnectionTimeoutError, CallLimitExceeded,
-    )
+# Filled from the spec's error tree in the zygote (build_error_classes): the SDK's hierarchy,
+# declared once in client_surface/errors.py, rebuilt here without importing that package.
+ERROR_CLASSES: dict[str, type[Exception]] = {
+    "FloraError": FloraError,
+    "CallLimitExceeded": CallLimitExceeded,
+}
+_BUILTIN_BASES: dict[str, type[Exception]] = {
+    "Exception": Exception, "TypeError": TypeError, "ValueError": ValueError,
 }  # fmt: skip
+
+
+def build_error_classes(tree: list[list[Any]]) -> dict[str, type[Exception]]:
+    for name, bases, doc in tree:
+        if name in ERROR_CLASSES:
+            continue
+        resolved = tuple(ERROR_CLASSES.get(b) or _BUILTIN_BASES.get(b) or Exception for b in bases)
+        ERROR_CLASSES[name] = type(name, resolved or (FloraError,), {"__doc__": doc})
+    return ERROR_CLASSES
 
 
 def _raise_from_reply(error: dict[str, Any]) -> None:
@@ -138,11 +95,11 @@ def _raise_from_reply(error: dict[str, Any]) -> None:
     hint = error.get("hint") if isinstance(error, dict) else None
     if hint:
         message = f"{message} ({hint})"
-    if kind == "ArgumentError":
-        raise ValueError(message)
-    cls = ERROR_CLASSES.get(kind or "", APIError)
+    cls = ERROR_CLASSES.get(kind or "") or ERROR_CLASSES.get("APIError") or FloraError
+    if not (isinstance(cls, type) and issubclass(cls, FloraError)):
+        cls = FloraError
     fields = error.get("fields") if isinstance(error.get("fields"), list) else []
-    raise cls(
+    raise cls(  # type: ignore[call-arg]
         message,
         status=error.get("status") if isinstance(error.get("status"), int) else None,
         code=error.get("code") if isinstance(error.get("code"), str) else None,
@@ -309,6 +266,7 @@ class SurfaceSpec:
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.methods: dict[str, dict[str, Any]] = spec.get("methods", {})
+        self.error_tree: list[list[Any]] = spec.get("error_tree", [])
         self.by_alias: dict[str, str] = {}
         for full, m in self.methods.items():
             self.by_alias[full] = full

@@ -194,6 +194,7 @@ def prepare(spec: SurfaceSpec) -> None:
     """Build the client class once, in the zygote, so children pay nothing for it."""
     global _client_class
     _client_class = proxy.build_client_class(spec)
+    proxy.build_error_classes(spec.error_tree)
 
 
 def spec_client(spec: SurfaceSpec) -> Any:
