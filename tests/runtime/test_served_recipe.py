@@ -29,8 +29,13 @@ def test_recipe_on_a_fresh_server_returns_three_downloadable_pngs(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLORA_", "TERRARIUM_"))}
     env.update(TERRARIUM_DATA_DIR=str(tmp_path), TERRARIUM_BACKEND_SPEED="0")
-    proc = subprocess.Popen([TERRARIUM, "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [TERRARIUM, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         key = None
@@ -49,8 +54,12 @@ def test_recipe_on_a_fresh_server_returns_three_downloadable_pngs(tmp_path):
             except httpx.HTTPError:
                 time.sleep(0.1)
         code = (ROOT / "examples" / "generate_without_technique.py").read_text()
-        response = httpx.post(base + "/v1/execute", json={"code": code},
-                              headers={"authorization": f"Bearer {key}"}, timeout=60)  # fmt: skip
+        response = httpx.post(
+            base + "/v1/execute",
+            json={"code": code},
+            headers={"authorization": f"Bearer {key}"},
+            timeout=60,
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["status"] == "ok", body["error"]
