@@ -1,0 +1,43 @@
+"""Private (USS) and proportional (PSS) memory of processes, from /proc/<pid>/smaps_rollup."""
+
+from __future__ import annotations
+
+import os
+
+
+def rollup(pid: int) -> dict[str, int]:
+    """kB figures: rss, pss, uss (Private_Clean + Private_Dirty); empty if the pid is gone."""
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                    out[parts[0][:-1]] = int(parts[1])
+    except OSError:
+        return {}
+    return {
+        "rss": out.get("Rss", 0),
+        "pss": out.get("Pss", 0),
+        "uss": out.get("Private_Clean", 0) + out.get("Private_Dirty", 0),
+    }
+
+
+def descendants(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(parents.get(pid, []))
+    return out
