@@ -263,7 +263,8 @@ class WarmPool:
             self._child_waiters.append(waiter)
             self._replenish()
             child = await asyncio.wait_for(waiter, 30)
-        self._replenish()
+        # Replacements are asked for when this execution ends (see execute): forking now would
+        # compete for the CPU with the execution it is about to serve.
         return child
 
     def health(self) -> dict[str, Any]:
@@ -305,6 +306,7 @@ class WarmPool:
                 child.close()
         finally:
             self._release()
+            self._replenish()
         result.duration_ms = (time.perf_counter() - started) * 1000
         self.completed += 1
         return result
@@ -358,20 +360,22 @@ class WarmPool:
             return host_error(
                 "error", "SandboxError", f"the sandbox child was not reachable: {exc}"
             )
+        def on_deadline() -> None:
+            if wakeup is not None and not wakeup.done():
+                wakeup.set_result(None)
+
+        # One timer for the whole exchange (not a wait_for, and so a task, per frame or call).
+        deadline_timer = loop.call_at(deadline, on_deadline)
         loop.add_reader(fd, on_readable)
         try:
             while True:
                 if not frames:
                     if state["eof"] or state["error"]:
                         break
+                    if loop.time() >= deadline:
+                        return self._timed_out(child, limits)
                     wakeup = loop.create_future()
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        return self._timed_out(child, limits)
-                    try:
-                        await asyncio.wait_for(wakeup, remaining)
-                    except TimeoutError:
-                        return self._timed_out(child, limits)
+                    await wakeup  # set by on_readable, or by on_deadline
                     continue
                 frame = frames.popleft()
                 if not isinstance(frame, dict):
@@ -392,6 +396,7 @@ class WarmPool:
                 state["error"] = f"an unknown frame type {kind!r}"
                 break
         finally:
+            deadline_timer.cancel()
             try:
                 loop.remove_reader(fd)
             except (ValueError, OSError):
@@ -424,7 +429,9 @@ class WarmPool:
         if remaining <= 0:
             return None
         try:
-            value = await asyncio.wait_for(fn(frame.get("args")), remaining)
+            # Awaited in this task under a deadline (a timer), not wrapped in a task per call.
+            async with asyncio.timeout_at(deadline):
+                value = await fn(frame.get("args"))
         except TimeoutError:
             return None
         except HostCallError as exc:
