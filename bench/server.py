@@ -61,6 +61,10 @@ class Server:
             "TERRARIUM_BACKEND_SPEED": "0",
             "TERRARIUM_POOL_MAX": str(self.pool_max),
             "TERRARIUM_QUEUE_MAX": "1024",
+            # The default tenant's admission limits, raised so the benchmark measures the
+            # runtime rather than its per-tenant quotas.
+            "TERRARIUM_TENANT_PER_MINUTE": "1000000",
+            "TERRARIUM_TENANT_MAX_CONCURRENT": "256",
             **self.extra_env,
         }
         if not auth:

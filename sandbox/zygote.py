@@ -134,4 +134,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the host closed the control socket (pool stopped mid-spawn): exit quietly
