@@ -22,7 +22,7 @@ SEEDS = [
 ATOMS = [
     "getattr", "type", "client", "inputs", "json", "'__class__'", "'_host_call'", "1", "()",
     "[]", "{}", "lambda x: x", "print", "format", "map", "'{0}'", "None", "str", "object",
-    "client.models", "client.models.list", "NotFoundError", "iter", "next", "'ESC'+'APED'",
+    "client.models", "client.models.list", "NotFoundError", "iter", "next",
 ]  # fmt: skip
 FUZZ = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
