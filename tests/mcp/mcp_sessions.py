@@ -4,8 +4,6 @@ library), and how to start Terrarium for it."""
 from __future__ import annotations
 
 import os
-import socket
-import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -13,19 +11,13 @@ import httpx2
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from served import TERRARIUM
 
-TERRARIUM = str(Path(sys.executable).parent / "terrarium")
 RECIPE = Path(__file__).resolve().parents[2] / "examples" / "generate_without_technique.py"
 
 
 def server_env(data_dir: Path) -> dict[str, str]:
     return {"TERRARIUM_DATA_DIR": str(data_dir), "TERRARIUM_BACKEND_SPEED": "0"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @asynccontextmanager

@@ -11,28 +11,18 @@ import glob
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from served import TERRARIUM, free_port
+from served import ServedTerrarium as Replica
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-TERRARIUM = str(Path(sys.executable).with_name("terrarium"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pg_binaries() -> tuple[str, str] | None:
@@ -59,7 +49,7 @@ def database_url() -> Iterator[str]:
             pytest.skip("running as root without runuser to start PostgreSQL as another user")
         prefix = ["runuser", "-u", user, "--"]
         shutil.chown(root, user)
-    data, port = os.path.join(root, "data"), _free_port()
+    data, port = os.path.join(root, "data"), free_port()
 
     def run(*cmd: str) -> None:
         subprocess.run(
@@ -85,46 +75,6 @@ def _user_exists(name: str) -> bool:
         return True
     except KeyError:
         return False
-
-
-class Replica:
-    def __init__(self, env: dict[str, str], data_dir: Path) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = open(data_dir.with_suffix(".log"), "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [TERRARIUM, "serve", "--port", str(self.port)],
-            env={**env, "TERRARIUM_DATA_DIR": str(data_dir)},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: SIGKILL takes its sandbox too
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"replica exited: {Path(self.log.name).read_text()}")
-            try:
-                if httpx.get(self.base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("replica not ready in 60 s")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
