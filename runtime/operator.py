@@ -223,17 +223,7 @@ class Operator:
             memory_mb=min(t.defaults.memory_mb, maxima.memory_mb),
             max_calls=min(t.defaults.max_calls, maxima.max_calls),
         )
-        try:
-            return defaults.override(
-                maxima,
-                timeout_s=request.timeout_s,
-                cpu_s=request.cpu_s,
-                memory_mb=request.memory_mb,
-                max_calls=request.max_calls,
-            )
-        except ValueError as exc:
-            field = str(exc).split("=", 1)[0].split(" ", 1)[0]
-            raise RequestRejected(422, "limit_above_maximum", str(exc), field) from None
+        return t.limits_for(request, defaults, maxima)
 
     def _flora_for(self, tenant: Tenant) -> tuple[AsyncFlora, tuple[str, ...]]:
         if tenant.flora_kind == "server":
@@ -425,6 +415,14 @@ class Operator:
             extra={"execution_id": execution_id, "tenant": tenant.name, "reason": reason},
         )
 
+    async def _accept(
+        self, tenant: Tenant, code: str, limits: Limits | None, intent: str | None, mode: str
+    ) -> tuple[Limits, str]:
+        """Limits settled, code checked, admitted and recorded: what every run starts with."""
+        limits = limits or self.limits_for(tenant, LimitRequest())
+        self.terrarium.check_code(code, limits)
+        return limits, await self._admit(tenant, code, intent, limits, mode)
+
     async def run(
         self,
         tenant: Tenant,
@@ -435,9 +433,7 @@ class Operator:
         intent: str | None = None,
     ) -> dict[str, Any]:
         """Run now, recorded: the one call HTTP and MCP handlers make for a synchronous run."""
-        limits = limits or self.limits_for(tenant, LimitRequest())
-        self.terrarium.check_code(code, limits)
-        execution_id = await self._admit(tenant, code, intent, limits, "sync")
+        limits, execution_id = await self._accept(tenant, code, limits, intent, "sync")
         return await self._execute(tenant, execution_id, code, inputs, limits)
 
     async def submit(
@@ -450,9 +446,7 @@ class Operator:
         intent: str | None = None,
     ) -> dict[str, Any]:
         """Queue an asynchronous run on this replica; its record is readable from any replica."""
-        limits = limits or self.limits_for(tenant, LimitRequest())
-        self.terrarium.check_code(code, limits)
-        execution_id = await self._admit(tenant, code, intent, limits, "async")
+        limits, execution_id = await self._accept(tenant, code, limits, intent, "async")
         task = asyncio.create_task(
             self._run_async(tenant, execution_id, code, inputs, limits), name=execution_id
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from client_surface import AsyncFlora
@@ -18,7 +18,7 @@ from client_surface.table import sandbox_spec
 from runtime.flora import ClientCalls
 from runtime.settings import Settings
 from sandbox import isolation
-from sandbox.limits import Limits
+from sandbox.limits import LimitError, Limits
 from sandbox.pool import WarmPool
 
 log = logging.getLogger("terrarium")
@@ -48,6 +48,7 @@ class LimitRequest:
 
 
 def default_limits(settings: Settings) -> tuple[Limits, Limits]:
+    """The operator's defaults and the most a request may ask for."""
     defaults = Limits(
         timeout_s=settings.timeout_s,
         cpu_s=settings.cpu_s,
@@ -57,14 +58,11 @@ def default_limits(settings: Settings) -> tuple[Limits, Limits]:
         max_calls=settings.max_calls,
         code_bytes=settings.code_bytes,
     )
-    maxima = Limits(
+    maxima = replace(
+        defaults,
         timeout_s=settings.max_timeout_s,
         cpu_s=settings.max_cpu_s,
         memory_mb=settings.max_memory_mb,
-        stdout_bytes=settings.stdout_bytes,
-        result_bytes=settings.result_bytes,
-        max_calls=settings.max_calls,
-        code_bytes=settings.code_bytes,
     )
     return defaults, maxima
 
@@ -121,18 +119,24 @@ class Terrarium:
         if self.backend is not None:
             await self.backend.stop()
 
-    def limits_for(self, request: LimitRequest) -> Limits:
+    def limits_for(
+        self,
+        request: LimitRequest,
+        defaults: Limits | None = None,
+        maxima: Limits | None = None,
+    ) -> Limits:
+        """The request's limits over `defaults`, refused (422, naming the field) above `maxima`;
+        the operator's own unless a caller (a tenant's admission) passes tighter ones."""
         try:
-            return self.defaults.override(
-                self.maxima,
+            return (defaults or self.defaults).override(
+                maxima or self.maxima,
                 timeout_s=request.timeout_s,
                 cpu_s=request.cpu_s,
                 memory_mb=request.memory_mb,
                 max_calls=request.max_calls,
             )
-        except ValueError as exc:
-            field = str(exc).split("=", 1)[0].split(" ", 1)[0]
-            raise RequestRejected(422, "limit_above_maximum", str(exc), field) from None
+        except LimitError as exc:
+            raise RequestRejected(422, "limit_above_maximum", str(exc), exc.field) from None
 
     def check_code(self, code: str, limits: Limits) -> None:
         size = len(code.encode())

@@ -6,6 +6,14 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 
+class LimitError(ValueError):
+    """A requested limit that is unknown, not positive, or above the maximum; names its field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class Limits:
     timeout_s: float = 30.0  # wall clock; the host SIGKILLs the child at this deadline
@@ -26,11 +34,11 @@ class Limits:
             if value is None:
                 continue
             if name not in {f.name for f in fields(self)}:
-                raise ValueError(f"unknown limit {name!r}")
+                raise LimitError(name, f"unknown limit {name!r}")
             if value <= 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+                raise LimitError(name, f"{name} must be positive, got {value}")
             ceiling = getattr(maxima, name)
             if value > ceiling:
-                raise ValueError(f"{name}={value} is above the maximum of {ceiling}")
+                raise LimitError(name, f"{name}={value} is above the maximum of {ceiling}")
             changes[name] = value
         return replace(self, **changes)
