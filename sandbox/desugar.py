@@ -14,38 +14,28 @@ from __future__ import annotations
 import ast
 
 
+def _as_sync(node: ast.AST, sync_class: type[ast.AST]) -> ast.AST:
+    """The same node as its synchronous twin (every async node has the same fields as it)."""
+    new = sync_class(**{name: getattr(node, name, None) for name in sync_class._fields})
+    return ast.copy_location(new, node)
+
+
 class AsyncDesugar(ast.NodeTransformer):
-    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.FunctionDef:
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
         self.generic_visit(node)
-        new = ast.FunctionDef(
-            name=node.name,
-            args=node.args,
-            body=node.body,
-            decorator_list=node.decorator_list,
-            returns=node.returns,
-            type_comment=node.type_comment,
-        )
-        return ast.copy_location(new, node)
+        return _as_sync(node, ast.FunctionDef)
+
+    def visit_AsyncFor(self, node: ast.AsyncFor) -> ast.AST:
+        self.generic_visit(node)
+        return _as_sync(node, ast.For)
+
+    def visit_AsyncWith(self, node: ast.AsyncWith) -> ast.AST:
+        self.generic_visit(node)
+        return _as_sync(node, ast.With)
 
     def visit_Await(self, node: ast.Await) -> ast.expr:
         self.generic_visit(node)
         return node.value
-
-    def visit_AsyncFor(self, node: ast.AsyncFor) -> ast.For:
-        self.generic_visit(node)
-        new = ast.For(
-            target=node.target,
-            iter=node.iter,
-            body=node.body,
-            orelse=node.orelse,
-            type_comment=node.type_comment,
-        )
-        return ast.copy_location(new, node)
-
-    def visit_AsyncWith(self, node: ast.AsyncWith) -> ast.With:
-        self.generic_visit(node)
-        new = ast.With(items=node.items, body=node.body, type_comment=node.type_comment)
-        return ast.copy_location(new, node)
 
     def visit_comprehension(self, node: ast.comprehension) -> ast.comprehension:
         self.generic_visit(node)
