@@ -107,6 +107,7 @@ class WarmPool:
         self._ctrl: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._restart_task: asyncio.Task[None] | None = None
         self.started_children = 0
         self.completed = 0
         self.kills = 0
@@ -221,8 +222,13 @@ class WarmPool:
                 waiter.set_exception(PoolUnavailable("the sandbox zygote died"))
         self._child_waiters.clear()
         self._pending_spawns = 0
+        # Its warm children died with it (PDEATHSIG): none may be handed a script.
+        while self._idle:
+            child = self._idle.popleft()
+            child.kill()
+            child.close()
         if self._loop is not None:
-            self._loop.create_task(self._restart())
+            self._restart_task = self._loop.create_task(self._restart())
 
     async def _restart(self) -> None:
         try:
@@ -360,6 +366,7 @@ class WarmPool:
             return host_error(
                 "error", "SandboxError", f"the sandbox child was not reachable: {exc}"
             )
+
         def on_deadline() -> None:
             if wakeup is not None and not wakeup.done():
                 wakeup.set_result(None)

@@ -1,0 +1,71 @@
+"""The warm pool on its own: fresh children, the zygote's death, host functions."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from client_surface.table import sandbox_spec
+from sandbox.limits import Limits
+from sandbox.pool import WarmPool
+
+
+async def test_a_dead_zygote_is_restarted_and_executions_resume():
+    pool = WarmPool(sandbox_spec(), warm=2)
+    await pool.start()
+    try:
+        assert (await pool.execute("1 + 1")).result == 2
+        old = pool._proc.pid
+        os.kill(old, signal.SIGKILL)
+        for _ in range(100):  # the restart is asynchronous; health says when it is back
+            await asyncio.sleep(0.1)
+            if pool.health()["zygote_alive"] and pool._proc.pid != old:
+                break
+        assert pool._proc.pid != old
+        result = await pool.execute("'after restart'", limits=Limits(timeout_s=5))
+        assert result.status == "ok", result.error
+        assert result.result == "after restart"
+    finally:
+        await pool.stop()
+
+
+async def test_each_execution_gets_a_different_process():
+    pool = WarmPool(sandbox_spec(), warm=2)
+    await pool.start()
+    seen: list[int] = []
+
+    async def whoami(args):
+        return None
+
+    try:
+        for _ in range(3):
+            await pool.execute("1", host_functions={"noop": whoami})
+        seen = [pool.started_children]
+        assert pool.health()["executions_completed"] == 3
+        assert seen[0] >= 3  # one child per execution, never reused
+    finally:
+        await pool.stop()
+
+
+async def test_host_functions_receive_json_and_their_errors_stay_generic():
+    pool = WarmPool(sandbox_spec(), warm=1)
+    await pool.start()
+    received = []
+
+    async def record(args):
+        received.append(args)
+        return {"echo": args["args"][0]}
+
+    async def broken(args):
+        raise RuntimeError("secret detail from the host")
+
+    try:
+        ok = await pool.execute("record({'a': [1, 2]})['echo']", host_functions={"record": record})
+        assert ok.result == {"a": [1, 2]}
+        assert received == [{"args": [{"a": [1, 2]}], "kwargs": {}}]
+        failed = await pool.execute("broken()", host_functions={"broken": broken})
+        assert failed.status == "error"
+        assert "secret detail" not in str(failed.to_json())
+    finally:
+        await pool.stop()
