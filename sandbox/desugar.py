@@ -59,12 +59,13 @@ def _is_main_guard(stmt: ast.stmt) -> bool:
     )
 
 
-def desugar(tree: ast.Module) -> ast.Module:
+def desugar(tree: ast.Module, source: str | None = None) -> ast.Module:
+    """`source`, when given, lets a script without the words async/await skip the async pass."""
     # A script runs as the main program, so its main guard's body is simply its top level.
     body: list[ast.stmt] = []
     for stmt in tree.body:
         body.extend(stmt.body if _is_main_guard(stmt) else [stmt])
     tree.body = body
-    tree = AsyncDesugar().visit(tree)
-    ast.fix_missing_locations(tree)
+    if source is None or "async" in source or "await" in source:
+        tree = AsyncDesugar().visit(tree)  # each new node takes its twin's location
     return tree

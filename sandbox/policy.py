@@ -135,9 +135,9 @@ def _calls_run_at_top_level(tree: ast.Module) -> bool:
 def _keep_last_expression(tree: ast.Module) -> None:
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = tree.body[-1]
-        assign = ast.Assign(targets=[ast.Name(RESULT_NAME, ast.Store())], value=last.value)
+        target = ast.copy_location(ast.Name(RESULT_NAME, ast.Store()), last)
+        assign = ast.Assign(targets=[target], value=last.value)
         tree.body[-1] = ast.copy_location(assign, last)
-        ast.fix_missing_locations(tree)
 
 
 def compile_script(source: str, spec: Any = None) -> Compiled:
@@ -170,8 +170,8 @@ def compile_script(source: str, spec: Any = None) -> Compiled:
         return Compiled(None, None, problems, kind="syntax")
 
     try:
-        tree = desugar(tree)
-        calls_run = _calls_run_at_top_level(tree)
+        tree = desugar(tree, source)
+        calls_run = "run" in source and _calls_run_at_top_level(tree)
         defines_run = any(
             isinstance(stmt, ast.FunctionDef) and stmt.name == "run" for stmt in tree.body
         )
