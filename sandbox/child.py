@@ -1,9 +1,12 @@
 """One sandbox child: enter isolation, wait for one script, run it under its limits, reply, exit.
 
 The child is forked from the zygote ahead of demand, so everything up to `protocol.recv` is off
-the critical path. Its deadlines are enforced twice: here, by a wall-clock timer and the CPU
-rlimit whose handlers report the line the script was on (so an agent sees where it hung), and by
-the host, which SIGKILLs the child at the deadline whatever the child does.
+the critical path: confinement, a warm-up run, its signal handlers, and a `ready` frame that
+tells the host it is warm. When the script arrives the child caps its own memory and CPU time
+(rlimits it can only lower), compiles, runs and replies. Its deadlines are enforced twice: by
+SIGALRM (sent by the host at the wall-clock deadline) and SIGXCPU (the CPU rlimit), whose
+handlers report the line the script was on, so an agent sees where it hung; and by the host,
+which SIGKILLs the child shortly after the deadline whatever the child does.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import os
 import resource
 import signal
 import socket
-import time
 from typing import Any
 
 from sandbox import isolation, protocol, runner
@@ -61,22 +63,17 @@ def serve_one(
 ) -> None:
     isolation.enter_child(sock.fileno(), statuses)
     runner.warm_up(spec)
-    request = protocol.recv(sock)  # blocks until the host hands this child a script
-    started = time.perf_counter()
-    cpu_start = _cpu_seconds()
-    limits = request.get("limits") or {}
-    isolation.apply_limits(int(limits.get("memory_mb", 256)), float(limits.get("cpu_s", 30)))
     channel = Channel(sock)
-    source = request.get("code") if isinstance(request.get("code"), str) else ""
-    state = runner.RunState(source, limits)
+    run: dict[str, Any] = {}  # filled in when the script arrives; read by the handlers
 
     def finish_early(signum: int, frame: Any) -> None:
-        if channel.finished:
+        if channel.finished or not run:
             return
         if channel.sending:
             channel.pending_signal = signum
             return
         channel.finished = True
+        limits, source, state = run["limits"], run["source"], run["state"]
         line = current_script_line(frame)
         lines = source.splitlines()
         src = lines[line - 1].strip()[:300] if line and 0 < line <= len(lines) else None
@@ -101,7 +98,7 @@ def serve_one(
             channel.send({
                 "t": "done", "status": status, "result": None, "stdout": state.sink.text(),
                 "stdout_truncated": state.sink.truncated, "error": error, "warnings": [],
-                "cpu_ms": (_cpu_seconds() - cpu_start) * 1000,
+                "cpu_ms": (_cpu_seconds() - run["cpu_start"]) * 1000,
             })  # fmt: skip
         finally:
             os._exit(0)
@@ -109,8 +106,15 @@ def serve_one(
     channel.on_pending = finish_early
     signal.signal(signal.SIGALRM, finish_early)
     signal.signal(signal.SIGXCPU, finish_early)
-    timeout = float(limits.get("timeout_s", 30))
-    signal.setitimer(signal.ITIMER_REAL, max(timeout - (time.perf_counter() - started), 0.001))
+    protocol.send(sock, {"t": "ready"})
+
+    request = protocol.recv(sock)  # blocks until the host hands this child a script
+    cpu_start = _cpu_seconds()
+    limits = request.get("limits") or {}
+    isolation.apply_limits(int(limits.get("memory_mb", 256)), float(limits.get("cpu_s", 30)))
+    source = request.get("code") if isinstance(request.get("code"), str) else ""
+    state = runner.RunState(source, limits)
+    run.update(limits=limits, source=source, state=state, cpu_start=cpu_start)
 
     if request.get("op") == "raw" and allow_raw:
         done = _run_raw(source, state)
@@ -118,7 +122,6 @@ def serve_one(
         done = runner.execute(request, spec, channel.call, state)
     done["cpu_ms"] = (_cpu_seconds() - cpu_start) * 1000
     channel.finished = True
-    signal.setitimer(signal.ITIMER_REAL, 0)
     try:
         channel.send(done)
     except (ValueError, TypeError):  # a result json could not encode: say so, never crash

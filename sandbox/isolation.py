@@ -26,8 +26,10 @@ Layers, in the order a child applies them:
             either way, and the script gets an ordinary PermissionError it can report. Calls
             from a foreign ABI (i386 int 0x80, x32) kill the process (libseccomp's bad-arch
             action). kill/tkill/tgkill are left to Landlock signal scoping plus privdrop.
-            A second filter, loaded by `apply_limits`, denies setrlimit and prlimit64 with a
-            new limit, so limits only ever go down.
+            Per-request limits only ever go down: a child without CAP_SYS_RESOURCE (every
+            child once privdrop is active) cannot raise a hard limit; a child that still holds
+            capabilities gets a second filter from `apply_limits` that denies setrlimit and
+            prlimit64 with a new limit.
 - netns:    the zygote (and so every child) lives in a new network namespace whose only
             interface is a loopback that is down: there is no route anywhere, even if a socket
             could be made.
@@ -148,7 +150,7 @@ _state: dict = {
     "seccomp_limits": None,
     "privdrop": None,  # "setuid" | "capset"
     "as_bytes": None,  # address-space size captured in enter_child
-    "child_seccomp": False,  # the main filter is loaded in this process
+    "limits_filter": False,  # apply_limits must also deny setrlimit (capabilities remain)
 }
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -562,7 +564,8 @@ def _enter_zygote(unshare_net: bool) -> dict[str, LayerStatus]:
     statuses["privdrop"] = status("privdrop", privdrop_why, privdrop_detail)
     seccomp_detail = (
         f"deny list ({len(_DENY) + len(_ENOSYS) + len(_DENY_NUMBERS) - len(skipped)} calls, "
-        "write-mode opens, TIOCSTI) -> EPERM; setrlimit/prlimit64 denied after apply_limits"
+        "write-mode opens, TIOCSTI) -> EPERM; setrlimit/prlimit64 also denied after apply_limits "
+        "where a child keeps capabilities"
     )
     if skipped:
         seccomp_detail += f"; unknown to libseccomp, not filtered: {', '.join(skipped)}"
@@ -620,17 +623,19 @@ def enter_child(channel_fd: int, statuses: dict[str, LayerStatus]) -> None:
         _set_hard(resource.RLIMIT_NPROC, 0)
     if on("seccomp"):
         _load_filter(_state["seccomp_main"])
-        _state["child_seccomp"] = True
+        # Without CAP_SYS_RESOURCE a hard limit cannot be raised, so the filter that denies
+        # setrlimit is only needed where capabilities remain (privdrop switched off).
+        dropped = bool(on("privdrop") and _state["privdrop"]) or _state["privdrop"] is None
+        _state["limits_filter"] = not dropped
 
 
 def apply_limits(memory_mb: int, cpu_s: float) -> None:
     """Cap the child's address space and CPU time for the script that just arrived.
 
     RLIMIT_AS = address space at enter_child + memory_mb; RLIMIT_CPU soft = ceil(cpu_s)
-    (SIGXCPU), hard = soft + 1 (SIGKILL). Afterwards setrlimit/prlimit64 with a new limit is
-    denied by a second seccomp filter when seccomp is active; independently, without
-    CAP_SYS_RESOURCE (privdrop) hard limits cannot be raised, and the soft AS limit equals the
-    hard one.
+    (SIGXCPU), hard = soft + 1 (SIGKILL). Soft = hard for AS. Without CAP_SYS_RESOURCE (privdrop)
+    hard limits cannot be raised afterwards; where capabilities remain, setrlimit/prlimit64 with
+    a new limit are denied by a second seccomp filter loaded here.
     """
     base = _state["as_bytes"]
     if base is None:
@@ -639,12 +644,8 @@ def apply_limits(memory_mb: int, cpu_s: float) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     soft = max(1, math.ceil(cpu_s))
     resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
-    if _state["seccomp_limits"] is not None and _seccomp_loaded():
+    if _state["seccomp_limits"] is not None and _state["limits_filter"]:
         _load_filter(_state["seccomp_limits"])
-
-
-def _seccomp_loaded() -> bool:
-    return bool(_state.get("child_seccomp"))
 
 
 def describe(statuses: dict[str, LayerStatus]) -> dict[str, dict]:

@@ -1,10 +1,12 @@
 """The host side of the sandbox: a warm pool of pre-forked children and one execution's life.
 
 `WarmPool` starts the zygote (sandbox/zygote.py), keeps `warm` children forked ahead of demand,
-and runs each execution on a fresh child: send the script as one frame, serve the child's host
-calls, read its `done` frame, and SIGKILL it (through its pidfd) at the deadline or when it is
-done. Admission is bounded: at most `size_max` executions run, at most `queue_max` wait, and
-beyond that `PoolBusy` is raised (the API answers 503 with retry-after).
+and runs each execution on a fresh child: wait for its `ready` frame (it is confined and warm),
+send the script and its limits as one frame, serve the child's host calls, read its `done`
+frame, send it SIGALRM at the wall-clock deadline (its handler reports the line) and SIGKILL it
+(through its pidfd) shortly after, or when it is done. Admission is bounded: at most `size_max`
+executions run, at most `queue_max` wait, and beyond that `PoolBusy` is raised (the API answers
+503 with retry-after).
 
 The host never trusts a child: frames are size-capped JSON, every field read is type-checked,
 and anything malformed ends the execution with an error, never an exception in the server.
@@ -33,8 +35,10 @@ from sandbox.result import STATUSES, ExecutionResult, host_error
 log = logging.getLogger("terrarium.pool")
 
 HostFunction = Callable[[Any], Awaitable[Any]]
-KILL_GRACE_S = 0.1  # the child's own timer reports first; the host's kill follows this late
+KILL_GRACE_S = 0.1  # SIGALRM at the deadline lets the child report; SIGKILL follows this late
 EXIT_REPORT_WAIT_S = 2.0
+READY_WAIT_S = 30.0  # a child still confining itself and warming up when it is taken
+READY_ATTEMPTS = 3  # children that die before they are ready, in a row, before giving up
 
 
 class PoolBusy(Exception):
@@ -47,6 +51,10 @@ class PoolBusy(Exception):
 
 class PoolUnavailable(Exception):
     """The zygote is not running (it failed to start or died and is restarting)."""
+
+
+class _ChildGone(Exception):
+    """The child could not be sent its script (it died after its ready frame)."""
 
 
 class HostCallError(Exception):
@@ -63,14 +71,17 @@ class WarmChild:
     sock: socket.socket
     pidfd: int | None
 
-    def kill(self) -> None:
+    def signal(self, signum: int) -> None:
         try:
             if self.pidfd is not None:
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                signal.pidfd_send_signal(self.pidfd, signum)
             else:
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(self.pid, signum)
         except (ProcessLookupError, OSError):
             pass
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
 
     def close(self) -> None:
         self.sock.close()
@@ -260,18 +271,67 @@ class WarmPool:
         self._slot_free.set()
 
     async def _take_child(self) -> WarmChild:
-        if self._ctrl is None:
-            raise PoolUnavailable("the sandbox is not running")
-        child = self._idle.popleft() if self._idle else None
-        if child is None:
-            assert self._loop is not None
-            waiter: asyncio.Future[WarmChild] = self._loop.create_future()
-            self._child_waiters.append(waiter)
-            self._replenish()
-            child = await asyncio.wait_for(waiter, 30)
-        # Replacements are asked for when this execution ends (see execute): forking now would
-        # compete for the CPU with the execution it is about to serve.
-        return child
+        """The oldest warm child, once it has said it is ready; children that die first are
+        replaced. Replacements are asked for when the execution ends (see execute): forking now
+        would compete for the CPU with the execution it is about to serve."""
+        why = ""
+        for _attempt in range(READY_ATTEMPTS):
+            if self._ctrl is None:
+                raise PoolUnavailable("the sandbox is not running")
+            child = self._idle.popleft() if self._idle else None
+            if child is None:
+                assert self._loop is not None
+                waiter: asyncio.Future[WarmChild] = self._loop.create_future()
+                self._child_waiters.append(waiter)
+                self._replenish()
+                child = await asyncio.wait_for(waiter, 30)
+            why = await self._await_ready(child)
+            if not why:
+                return child
+            log.error("a sandbox child was not ready: %s", why)
+            child.kill()
+            child.close()
+        raise PoolUnavailable(f"sandbox children fail before they are ready ({why})")
+
+    async def _await_ready(self, child: WarmChild) -> str:
+        """Read the child's ready frame (usually already buffered); '' if ready, else why not."""
+        loop = self._loop or asyncio.get_running_loop()
+        buffer = protocol.FrameBuffer()
+        end = loop.time() + READY_WAIT_S
+        while True:
+            try:
+                data = child.sock.recv(4096)
+            except BlockingIOError:
+                try:
+                    left = end - loop.time()
+                    data = await asyncio.wait_for(loop.sock_recv(child.sock, 4096), left)
+                except TimeoutError:
+                    return f"no ready frame within {READY_WAIT_S:.0f} s"
+            except OSError as exc:
+                return f"its channel failed: {exc}"
+            if not data:
+                return "it exited while confining itself or warming up"
+            try:
+                frames = buffer.feed(data)
+            except protocol.ProtocolError as exc:
+                return str(exc)
+            if not frames:
+                continue
+            frame = frames[0]
+            if not isinstance(frame, dict) or frame.get("t") != "ready":
+                error = frame.get("error") if isinstance(frame, dict) else None
+                message = error.get("message") if isinstance(error, dict) else None
+                return str(message or "its first frame was not 'ready'")[:500]
+            if len(frames) > 1:
+                return "it sent frames after 'ready' unasked"
+            try:  # a child killed while it waited left its ready frame behind: is it alive?
+                if child.sock.recv(1, socket.MSG_PEEK) == b"":
+                    return "it exited after it was ready"
+                return "it sent bytes after 'ready' unasked"
+            except BlockingIOError:
+                return ""
+            except OSError as exc:
+                return f"its channel failed: {exc}"
 
     def health(self) -> dict[str, Any]:
         return {
@@ -304,12 +364,21 @@ class WarmPool:
         await self._admit()
         started = time.perf_counter()
         try:
-            child = await self._take_child()
-            try:
-                result = await self._run_on(child, code, inputs, limits, host_functions or {}, raw)
-            finally:
-                child.kill()
-                child.close()
+            for _attempt in range(READY_ATTEMPTS):
+                child = await self._take_child()
+                try:
+                    result = await self._run_on(
+                        child, code, inputs, limits, host_functions or {}, raw
+                    )
+                    break
+                except _ChildGone as exc:
+                    log.error("a sandbox child died before it got its script: %s", exc)
+                    result = host_error(
+                        "error", "SandboxError", f"the sandbox child was not reachable: {exc}"
+                    )
+                finally:
+                    child.kill()
+                    child.close()
         finally:
             self._release()
             self._replenish()
@@ -335,10 +404,9 @@ class WarmPool:
             "limits": limits.to_json(),
             "host_functions": sorted(n for n in host_functions if n != "client"),
         }
-        deadline = loop.time() + limits.timeout_s + KILL_GRACE_S
         frames: collections.deque[Any] = collections.deque()
         buffer = protocol.FrameBuffer()
-        state: dict[str, Any] = {"eof": False, "error": None}
+        state: dict[str, Any] = {"eof": False, "error": None, "reset": False, "frames": 0}
         wakeup: asyncio.Future[None] | None = None
         fd = child.sock.fileno()
 
@@ -354,6 +422,9 @@ class WarmPool:
                     frames.extend(buffer.feed(data))
             except BlockingIOError:
                 pass
+            except ConnectionResetError:  # it died with bytes from us unread
+                state["reset"] = True
+                loop.remove_reader(fd)
             except (protocol.ProtocolError, OSError) as exc:
                 state["error"] = str(exc)
                 loop.remove_reader(fd)
@@ -362,22 +433,27 @@ class WarmPool:
 
         try:
             await loop.sock_sendall(child.sock, protocol.encode(request))
-        except (OSError, ValueError) as exc:
-            return host_error(
-                "error", "SandboxError", f"the sandbox child was not reachable: {exc}"
-            )
+        except OSError as exc:  # it died after saying it was ready: nothing of the script ran
+            raise _ChildGone(str(exc)) from None
+        except ValueError as exc:
+            return host_error("error", "SandboxError", f"the request could not be encoded: {exc}")
 
         def on_deadline() -> None:
             if wakeup is not None and not wakeup.done():
                 wakeup.set_result(None)
 
-        # One timer for the whole exchange (not a wait_for, and so a task, per frame or call).
+        # SIGALRM at the deadline: the child's handler replies with the line it was on. The
+        # kill follows KILL_GRACE_S later. One timer each for the whole exchange, not one per
+        # frame or call.
+        sent = loop.time()
+        deadline = sent + limits.timeout_s + KILL_GRACE_S
+        alarm_timer = loop.call_at(sent + limits.timeout_s, child.signal, signal.SIGALRM)
         deadline_timer = loop.call_at(deadline, on_deadline)
         loop.add_reader(fd, on_readable)
         try:
             while True:
                 if not frames:
-                    if state["eof"] or state["error"]:
+                    if state["eof"] or state["error"] or state["reset"]:
                         break
                     if loop.time() >= deadline:
                         return self._timed_out(child, limits)
@@ -385,6 +461,7 @@ class WarmPool:
                     await wakeup  # set by on_readable, or by on_deadline
                     continue
                 frame = frames.popleft()
+                state["frames"] += 1
                 if not isinstance(frame, dict):
                     state["error"] = "a frame that is not an object"
                     break
@@ -403,11 +480,15 @@ class WarmPool:
                 state["error"] = f"an unknown frame type {kind!r}"
                 break
         finally:
+            alarm_timer.cancel()
             deadline_timer.cancel()
             try:
                 loop.remove_reader(fd)
             except (ValueError, OSError):
                 pass
+        if state["reset"] and not state["frames"]:
+            # It never read the script (a reset means our bytes were left unread): retry.
+            raise _ChildGone("it died before it read its script")
         if state["error"]:
             child.kill()
             return host_error(

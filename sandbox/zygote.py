@@ -103,6 +103,7 @@ def main(argv: list[str]) -> None:
     init = json.loads(ctrl.recv(MAX_CONTROL_MESSAGE * 4))
     spec = SurfaceSpec(init.get("spec") or {})
     runner.prepare(spec)
+    runner.warm_up(spec)  # first-use work (lazy imports, caches) done once, shared by every fork
     statuses = isolation.enter_zygote()
     # Everything a child needs is imported and built; freeze it so forks share the pages.
     gc.collect()

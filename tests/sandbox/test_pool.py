@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
+
+import pytest
 
 from client_surface.table import sandbox_spec
 from sandbox.limits import Limits
@@ -67,5 +70,43 @@ async def test_host_functions_receive_json_and_their_errors_stay_generic():
         failed = await pool.execute("broken()", host_functions={"broken": broken})
         assert failed.status == "error"
         assert "secret detail" not in str(failed.to_json())
+    finally:
+        await pool.stop()
+
+
+@pytest.mark.parametrize("settle", [True, False], ids=["dead", "dying"])
+async def test_a_warm_child_that_died_is_skipped_not_handed_the_script(settle):
+    """Dead with its ready frame buffered, or dying while the script is sent: either way the
+    script runs once, on a live child."""
+    pool = WarmPool(sandbox_spec(), warm=3)
+    await pool.start()
+    try:
+        for _ in range(100):
+            if len(pool._idle) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        doomed = [pool._idle[0], pool._idle[1]]
+        for child in doomed:  # as if the OOM killer or an operator took them
+            child.kill()
+        if settle and all(child.pidfd is not None for child in doomed):
+            select.select([child.pidfd for child in doomed][:1], [], [], 5)
+            select.select([child.pidfd for child in doomed][1:], [], [], 5)
+        result = await pool.execute("'still served'", limits=Limits(timeout_s=5))
+        assert result.status == "ok", result.error
+        assert result.result == "still served"
+        assert all(child not in pool._idle for child in doomed)
+    finally:
+        await pool.stop()
+
+
+async def test_the_host_alarm_reports_the_line_a_sleeping_script_was_on():
+    pool = WarmPool(sandbox_spec(), warm=1)
+    await pool.start()
+    try:
+        code = "import time\nx = 1\nwhile True:\n    time.sleep(0.01)\n"
+        result = await pool.execute(code, limits=Limits(timeout_s=0.5))
+        assert result.status == "timeout", result
+        assert result.error["line"] in (3, 4), result.error  # reported by the child, not killed
+        assert "wall-clock" in result.error["message"]
     finally:
         await pool.stop()
