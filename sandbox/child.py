@@ -1,6 +1,6 @@
 """One sandbox child: enter isolation, wait for one script, run it under its limits, reply, exit.
 
-The child is forked from the zygote ahead of demand, so everything up to `protocol.recv` is off
+The child is forked from the zygote ahead of demand, so everything up to the first `recv` is off
 the critical path: confinement, a warm-up run, its signal handlers, and a `ready` frame that
 tells the host it is warm. When the script arrives the child caps its own memory and CPU time
 (rlimits it can only lower), compiles, runs and replies. Its deadlines are enforced twice: by
@@ -28,6 +28,7 @@ class Channel:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.reader = protocol.Reader(sock)
         self.sending = False
         self.pending_signal: int | None = None
         self.finished = False
@@ -47,7 +48,7 @@ class Channel:
     def call(self, name: str, payload: Any) -> dict[str, Any]:
         self.seq += 1
         self.send({"t": "call", "id": self.seq, "fn": name, "args": payload})
-        reply = protocol.recv(self.sock)
+        reply = self.reader.recv()
         if not isinstance(reply, dict) or reply.get("t") != "reply" or reply.get("id") != self.seq:
             raise RuntimeError("the host answered out of turn")
         return reply
@@ -108,7 +109,7 @@ def serve_one(
     signal.signal(signal.SIGXCPU, finish_early)
     protocol.send(sock, {"t": "ready"})
 
-    request = protocol.recv(sock)  # blocks until the host hands this child a script
+    request = channel.reader.recv()  # blocks until the host hands this child a script
     cpu_start = _cpu_seconds()
     limits = request.get("limits") or {}
     isolation.apply_limits(int(limits.get("memory_mb", 256)), float(limits.get("cpu_s", 30)))

@@ -419,7 +419,10 @@ class WarmPool:
                         state["eof"] = True
                         loop.remove_reader(fd)
                         break
-                    frames.extend(buffer.feed(data))
+                    got = buffer.feed(data)
+                    frames.extend(got)
+                    if got and not buffer.partial:
+                        break  # the child waits for an answer now: spare the empty read
             except BlockingIOError:
                 pass
             except ConnectionResetError:  # it died with bytes from us unread

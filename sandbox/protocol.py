@@ -7,6 +7,7 @@ object hooks, so a hostile child can at worst send bytes the host refuses.
 
 from __future__ import annotations
 
+import collections
 import json
 import socket
 import struct
@@ -37,22 +38,21 @@ def send(sock: socket.socket, message: Any) -> None:
     sock.sendall(encode(message))
 
 
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("channel closed")
-        buf += chunk
-    return bytes(buf)
+class Reader:
+    """Blocking reads of whole frames (the child's side): one recv per frame when it fits."""
 
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buffer = FrameBuffer()
+        self._frames: collections.deque[Any] = collections.deque()
 
-def recv(sock: socket.socket) -> Any:
-    """Blocking read of one frame (used in the child, where blocking is what we want)."""
-    (length,) = HEADER.unpack(_recv_exactly(sock, HEADER.size))
-    if length > MAX_FRAME_BYTES:
-        raise ProtocolError(f"frame of {length} bytes is over the limit")
-    return decode_body(_recv_exactly(sock, length))
+    def recv(self) -> Any:
+        while not self._frames:
+            data = self.sock.recv(1 << 16)
+            if not data:
+                raise EOFError("channel closed")
+            self._frames.extend(self._buffer.feed(data))
+        return self._frames.popleft()
 
 
 class FrameBuffer:
@@ -75,3 +75,8 @@ class FrameBuffer:
             frames.append(decode_body(bytes(self._buf[HEADER.size : end])))
             del self._buf[:end]
         return frames
+
+    @property
+    def partial(self) -> bool:
+        """Bytes of a frame not yet complete are waiting for more."""
+        return bool(self._buf)

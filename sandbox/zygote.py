@@ -139,3 +139,7 @@ if __name__ == "__main__":
         main(sys.argv[1:])
     except (BrokenPipeError, ConnectionResetError):
         pass  # the host closed the control socket (pool stopped mid-spawn): exit quietly
+    finally:
+        # Leaving already (the host closed the socket): a SIGTERM now must not interrupt the
+        # removal of the empty working directory.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
