@@ -167,6 +167,78 @@ async def terrarium_api_latency(n: int, paced: int) -> tuple[Row, Row, Row]:
     )  # fmt: skip
 
 
+# --- where the CPU of one execution goes, and what the machine charges for a page -----------
+def _proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def cpu_per_execution(n: int) -> dict[str, float]:
+    """CPU milliseconds per back-to-back trivial execution: zygote (fork), child (its whole
+    life: confinement, warm-up, run, exit), host (pool and protocol), and the wall time."""
+    from sandbox.pool import WarmPool
+
+    pool = WarmPool(sandbox_spec())
+    await pool.start()
+    try:
+        await refill(pool)
+        for _ in range(20):
+            await pool.execute(W.TRIVIAL)
+        await refill(pool)
+        assert pool._proc is not None
+        zygote = pool._proc.pid
+        pool._exits.clear()
+        z0, h0, t0 = _proc_cpu_s(zygote), time.process_time(), P()
+        for _ in range(n):
+            await pool.execute(W.TRIVIAL)
+        wall = P() - t0
+        await refill(pool)  # the replacements forked meanwhile count: one per execution
+        z1, h1 = _proc_cpu_s(zygote), time.process_time()
+        child = [m["cpu_ms"] for m in pool._exits.values() if m.get("cpu_ms") is not None]
+    finally:
+        await pool.stop()
+    return {
+        "zygote": (z1 - z0) / n * 1000,
+        "child": statistics.median(child) if child else math.nan,
+        "host": (h1 - h0) / n * 1000,
+        "wall": wall / n * 1000,
+    }
+
+
+def page_touch_us(pages: int) -> tuple[float, float]:
+    """Microseconds to first write a 4 KiB page: a fresh anonymous one, and one shared
+    copy-on-write with a parent after fork (what a child pays per page it writes)."""
+    import mmap
+
+    size = pages * mmap.PAGESIZE
+    fresh = []
+    for _ in range(3):
+        m = mmap.mmap(-1, size)
+        t = P()
+        for i in range(0, size, mmap.PAGESIZE):
+            m[i] = 1
+        fresh.append((P() - t) / pages * 1e6)
+        m.close()
+    shared = bytearray(size)
+    for i in range(0, size, mmap.PAGESIZE):
+        shared[i] = 1
+    cow = []
+    for _ in range(3):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            t = P()
+            for i in range(0, size, mmap.PAGESIZE):
+                shared[i] = 2
+            os.write(w, str((P() - t) / pages * 1e6).encode())
+            os._exit(0)
+        os.close(w)
+        cow.append(float(os.read(r, 64)))
+        os.close(r)
+        os.waitpid(pid, 0)
+    return statistics.median(fresh), statistics.median(cow)
+
+
 def terrarium_http_latency(n: int) -> Row:
     import httpx
 
@@ -569,6 +641,24 @@ def main(argv: list[str] | None = None) -> int:
         f" (Terrarium {fmt_ms(api_back.median)} back to back, {fmt_ms(api_paced.median)} refilled;"
         f" monty {fmt_ms(monty.median)})\n"
         f"- {rep.goal(http.median < 1.5, 'HTTP p50 under 1.5 ms')} ({fmt_ms(http.median)})\n"
+    )  # fmt: skip
+
+    split = asyncio.run(cpu_per_execution(50 if q else 300))
+    fresh_us, cow_us = page_touch_us(1000 if q else 10000)
+    total = split["zygote"] + split["child"] + split["host"]
+    rep.add("### Where the CPU of one execution goes (trivial script, back to back)\n")
+    rep.add(
+        "| Process | CPU per execution |\n|---|---:|\n"
+        f"| zygote (forking the replacement) | {fmt_ms(split['zygote'])} |\n"
+        f"| child, its whole life (confinement, warm-up, run, exit) | {fmt_ms(split['child'])} |\n"
+        f"| host (pool, protocol) | {fmt_ms(split['host'])} |\n"
+        f"| **total** | **{fmt_ms(total)}** |\n"
+        f"| wall time per execution | {fmt_ms(split['wall'])} |\n\n"
+        f"- On {os.cpu_count()} CPUs this CPU cost alone caps fresh-process executions at about "
+        f"{(os.cpu_count() or 1) / total * 1000:.0f}/s, before any HTTP work.\n"
+        f"- This machine charges {fresh_us:.2f} µs for the first write to a fresh 4 KiB page and "
+        f"{cow_us:.2f} µs for one shared copy-on-write after fork; a warm child's private memory "
+        "(section 5) is made of such pages.\n"
     )  # fmt: skip
 
     # 2
