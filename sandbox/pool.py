@@ -406,7 +406,10 @@ class WarmPool:
         }
         frames: collections.deque[Any] = collections.deque()
         buffer = protocol.FrameBuffer()
-        state: dict[str, Any] = {"eof": False, "error": None, "reset": False, "frames": 0}
+        state: dict[str, Any] = {
+            "eof": False, "error": None, "reset": False, "frames": 0,
+            "calling": False, "expired": False,
+        }  # fmt: skip
         wakeup: asyncio.Future[None] | None = None
         fd = child.sock.fileno()
 
@@ -441,8 +444,13 @@ class WarmPool:
         except ValueError as exc:
             return host_error("error", "SandboxError", f"the request could not be encoded: {exc}")
 
+        task = asyncio.current_task()
+
         def on_deadline() -> None:
-            if wakeup is not None and not wakeup.done():
+            state["expired"] = True
+            if state["calling"] and task is not None:
+                task.cancel()  # the host call in progress ends; _serve_call tells it apart
+            elif wakeup is not None and not wakeup.done():
                 wakeup.set_result(None)
 
         # SIGALRM at the deadline: the child's handler replies with the line it was on. The
@@ -472,7 +480,7 @@ class WarmPool:
                 if kind == "done":
                     return self._finish(frame)
                 if kind == "call":
-                    reply = await self._serve_call(frame, host_functions, deadline, loop)
+                    reply = await self._serve_call(frame, host_functions, deadline, loop, state)
                     if reply is None:
                         return self._timed_out(child, limits)
                     try:
@@ -505,6 +513,7 @@ class WarmPool:
         host_functions: dict[str, HostFunction],
         deadline: float,
         loop: asyncio.AbstractEventLoop,
+        state: dict[str, Any],
     ) -> dict[str, Any] | None:
         call_id = frame.get("id")
         name = frame.get("fn")
@@ -516,15 +525,18 @@ class WarmPool:
                 "ok": False,
                 "error": {"class": "RuntimeError", "message": f"no host function {name!r}"},
             }
-        remaining = deadline - loop.time()
-        if remaining <= 0:
+        if state["expired"] or deadline - loop.time() <= 0:
             return None
+        # Awaited in this task, not wrapped in a task or a timeout per call: the execution's one
+        # deadline timer cancels this task if it fires while a call is in progress.
+        task = asyncio.current_task()
+        state["calling"] = True
         try:
-            # Awaited in this task under a deadline (a timer), not wrapped in a task per call.
-            async with asyncio.timeout_at(deadline):
-                value = await fn(frame.get("args"))
-        except TimeoutError:
-            return None
+            value = await fn(frame.get("args"))
+        except asyncio.CancelledError:
+            if state["expired"] and task is not None and task.uncancel() == 0:
+                return None  # our deadline, and nobody else's cancellation
+            raise
         except HostCallError as exc:
             return {"t": "reply", "id": call_id, "ok": False, "error": exc.payload}
         except Exception:  # noqa: BLE001 - never let a host bug reach the script as detail
@@ -535,6 +547,8 @@ class WarmPool:
                 "ok": False,
                 "error": {"class": "APIError", "message": f"{name} failed in the host"},
             }
+        finally:
+            state["calling"] = False
         return {"t": "reply", "id": call_id, "ok": True, "value": value}
 
     def _timed_out(self, child: WarmChild, limits: Limits) -> ExecutionResult:

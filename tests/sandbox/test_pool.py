@@ -110,3 +110,48 @@ async def test_the_host_alarm_reports_the_line_a_sleeping_script_was_on():
         assert "wall-clock" in result.error["message"]
     finally:
         await pool.stop()
+
+
+async def test_a_host_call_past_the_deadline_ends_the_execution_and_the_pool_goes_on():
+    pool = WarmPool(sandbox_spec(), warm=1)
+    await pool.start()
+    calls = 0
+
+    async def slow(args):
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(30)
+
+    try:
+        result = await pool.execute(
+            "x = 1\nslow(None)\n", limits=Limits(timeout_s=0.5), host_functions={"slow": slow}
+        )
+        assert result.status == "timeout", result
+        assert calls == 1
+        assert result.duration_ms < 5000
+        again = await pool.execute("'next'", limits=Limits(timeout_s=5))
+        assert again.status == "ok" and again.result == "next"
+    finally:
+        await pool.stop()
+
+
+async def test_cancelling_an_execution_during_a_host_call_cancels_it_not_a_timeout():
+    pool = WarmPool(sandbox_spec(), warm=1)
+    await pool.start()
+    started = asyncio.Event()
+
+    async def slow(args):
+        started.set()
+        await asyncio.sleep(30)
+
+    try:
+        task = asyncio.create_task(
+            pool.execute("slow(None)", limits=Limits(timeout_s=20), host_functions={"slow": slow})
+        )
+        await asyncio.wait_for(started.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pool.health()["running"] == 0  # the slot was given back
+    finally:
+        await pool.stop()
