@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     # Per-tenant defaults when `terrarium tenants create` does not say otherwise.
     tenant_max_concurrent: int = 8
     tenant_per_minute: int = 120
+    # How long a server trusts a key it has seen work before asking the database again: a key
+    # revoked by another process (`terrarium tenants revoke`, another replica) stops working
+    # within this many seconds. 0 asks the database on every request.
+    key_cache_s: float = Field(default=5.0, ge=0)
     # Caps on what an execution record keeps (the response itself is bounded by limits).
     record_result_bytes: int = 1024 * 1024
     record_stdout_bytes: int = 64 * 1024

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from runtime.db import Base, UTCDateTime, utcnow
+from runtime.keycache import KeyCache
 from runtime.settings import Settings
 
 DEFAULT_TENANT = "default"
@@ -157,6 +158,7 @@ class TenantStore:
         self.settings = settings
         self.sessions = sessions
         self.box = SecretBox(settings)
+        self.cache: KeyCache[Tenant] = KeyCache(settings.key_cache_s)
 
     def _value(self, row: TenantRow) -> Tenant:
         return Tenant(
@@ -263,19 +265,29 @@ class TenantStore:
                 .where(RuntimeKeyRow.tenant_id == row.id, RuntimeKeyRow.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
-            return True
+        self.cache.forget(row.id)
+        return True
 
     async def authenticate(self, key: str) -> Tenant | None:
+        """The tenant of an active key, or None. Answers from the cache for `key_cache_s` after
+        a key last authenticated from the database; an unknown key always asks the database."""
         if not key.startswith(KEY_PREFIX):
             return None
+        key_hash = hash_key(key)
+        tenant = self.cache.get(key_hash)
+        if tenant is not None:
+            return tenant
+        generation = self.cache.generation
         async with self.sessions() as s:
-            key_row = await s.get(RuntimeKeyRow, hash_key(key))
+            key_row = await s.get(RuntimeKeyRow, key_hash)
             if key_row is None or key_row.revoked_at is not None:
                 return None
             row = await s.get(TenantRow, key_row.tenant_id)
             if row is None or row.revoked_at is not None:
                 return None
-            return self._value(row)
+            tenant = self._value(row)
+        self.cache.put(key_hash, tenant.id, tenant, generation)
+        return tenant
 
     def flora_key(self, tenant: Tenant) -> str | None:
         return self.box.open(tenant.flora_key_enc) if tenant.flora_key_enc else None

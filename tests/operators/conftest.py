@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
@@ -63,3 +64,16 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     settings = make_settings(tmp_path_factory.mktemp("operators"))
     with TestClient(create_app(settings)) as client:
         yield Api(client)
+
+
+@pytest.fixture
+def api_with(tmp_path: Any) -> Callable[..., AbstractContextManager[Api]]:
+    """`with api_with(**settings) as api:` an app of its own, on this test's data directory
+    (a second `with` on the same directory is a restart)."""
+
+    @contextmanager
+    def start(**overrides: Any) -> Iterator[Api]:
+        with TestClient(create_app(make_settings(tmp_path, **overrides))) as client:
+            yield Api(client)
+
+    return start
