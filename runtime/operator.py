@@ -8,9 +8,10 @@ replica heartbeats and metrics.
     summary = await operator.submit(tenant, code, ...)                      # async, 202
     await operator.stop()
 
-Admission counts a tenant's running executions and its executions of the last minute in the
-database, in one transaction that first updates the tenant's row (a row lock on PostgreSQL, the
-write lock on SQLite), so the limits hold across replicas sharing one database.
+Admission (runtime/admission.py) is decided in the database on PostgreSQL, so a tenant's limits
+hold across replicas, and in memory on SQLite, which serves one server process. Records are
+written by a background writer (runtime/record_writer.py), many executions per transaction; the
+reading methods flush it first, so a client reads what it was just answered.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from client_surface import AsyncFlora
+from runtime.admission import Admission, DatabaseAdmission, LocalAdmission
 from runtime.db import create_engine, init_db, session_factory, utcnow
 from runtime.metrics import Metrics
+from runtime.record_writer import RecordWriter
 from runtime.records import (
     ACTIVE_STATES,
     DONE,
@@ -48,18 +51,14 @@ from runtime.records import (
     summary,
 )
 from runtime.service import LimitRequest, RequestRejected, Terrarium, new_execution_id
-from runtime.tenants import Tenant, TenantRow, TenantStore
+from runtime.tenants import Tenant, TenantStore
 from sandbox.limits import Limits
 
 log = logging.getLogger("terrarium.executions")
 
-
-class Refused(RequestRejected):
-    """Over a tenant's concurrency or rate limit: 429, with when to retry."""
-
-    def __init__(self, code: str, message: str, retry_after: float) -> None:
-        super().__init__(429, code, message)
-        self.retry_after = max(1, int(retry_after + 0.999))
+# On SQLite, how long a new record waits for its final update, so that most synchronous runs
+# are written once (an INSERT of the finished row) rather than twice.
+LOCAL_LINGER_S = 0.005
 
 
 class NotYours(RequestRejected):
@@ -78,7 +77,9 @@ class Operator:
         self.tenants: TenantStore | None = None
         self.default_tenant: Tenant | None = None
         self.default_key: str | None = None
-        self._floras: dict[str, AsyncFlora] = {}
+        self.writer: RecordWriter | None = None
+        self.admission: Admission | None = None
+        self._floras: dict[str, tuple[AsyncFlora, str]] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._heartbeat: asyncio.Task | None = None
 
@@ -94,6 +95,15 @@ class Operator:
             workspaces = [self.terrarium.dev_credentials[0]]
         self.default_tenant, self.default_key = await self.tenants.ensure_default(workspaces)
         now = utcnow()
+        if self.db.dialect.name == "sqlite":
+            self.writer = RecordWriter(self.db, linger_s=LOCAL_LINGER_S)
+            local = LocalAdmission(self.writer, self.metrics)
+            await local.seed(self.sessions, now)
+            self.admission = local
+        else:
+            self.writer = RecordWriter(self.db)
+            self.admission = DatabaseAdmission(self.sessions, self.metrics)
+        self.writer.start()
         async with self.sessions() as s, s.begin():
             s.add(
                 InstanceRow(
@@ -116,6 +126,8 @@ class Operator:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self.writer is not None:
+            await self.writer.stop()
         if self.sessions is not None:
             with contextlib.suppress(Exception):
                 now = utcnow()
@@ -126,7 +138,7 @@ class Operator:
                         .where(InstanceRow.id == self.instance_id)
                         .values(stopped_at=now)
                     )
-        for flora in self._floras.values():
+        for flora, _ in self._floras.values():
             with contextlib.suppress(Exception):
                 await flora.aclose()
         self._floras.clear()
@@ -229,27 +241,28 @@ class Operator:
         if tenant.flora_kind == "server":
             assert self.terrarium.flora is not None
             return self.terrarium.flora, ()
+        cached = self._floras.get(tenant.id)
+        if cached is not None:
+            return cached[0], (cached[1],)
         key = self.tenants.flora_key(tenant) if self.tenants else None
         if not key:
             raise RequestRejected(503, "flora_unconfigured", "this tenant has no FLORA key")
-        flora = self._floras.get(tenant.id)
-        if flora is None:
-            if tenant.flora_kind == "builtin":
-                if self.terrarium.backend is None:
-                    raise RequestRejected(
-                        503,
-                        "flora_unconfigured",
-                        "this tenant uses the built-in backend, which this server does not run "
-                        "(FLORA_API_KEY is set)",
-                    )
-                flora = AsyncFlora(
-                    api_key=key,
-                    base_url="http://backend/api/v1",
-                    transport=self.terrarium.backend.transport(),
+        if tenant.flora_kind == "builtin":
+            if self.terrarium.backend is None:
+                raise RequestRejected(
+                    503,
+                    "flora_unconfigured",
+                    "this tenant uses the built-in backend, which this server does not run "
+                    "(FLORA_API_KEY is set)",
                 )
-            else:
-                flora = AsyncFlora(api_key=key, base_url=self.settings.flora_base_url)
-            self._floras[tenant.id] = flora
+            flora = AsyncFlora(
+                api_key=key,
+                base_url="http://backend/api/v1",
+                transport=self.terrarium.backend.transport(),
+            )
+        else:
+            flora = AsyncFlora(api_key=key, base_url=self.settings.flora_base_url)
+        self._floras[tenant.id] = (flora, key)
         return flora, (key,)
 
     # ------------------------------------------------------------------ admission
@@ -257,69 +270,37 @@ class Operator:
     async def _admit(
         self, tenant: Tenant, code: str, intent: str | None, limits: Limits, mode: str
     ) -> str:
+        assert self.admission is not None, "start() first"
         execution_id = new_execution_id()
         now = utcnow()
-        async with self.sessions() as s, s.begin():
-            # The row lock that serializes this tenant's admissions across replicas.
-            await s.execute(
-                update(TenantRow).where(TenantRow.id == tenant.id).values(admitted_at=now)
-            )
-            active = (
-                await s.execute(
-                    select(func.count())
-                    .select_from(ExecutionRow)
-                    .where(
-                        ExecutionRow.tenant_id == tenant.id,
-                        ExecutionRow.state.in_(ACTIVE_STATES),
-                    )
-                )
-            ).scalar_one()
-            if active >= tenant.max_concurrent:
-                self.metrics.rejected.labels(reason="concurrency").inc()
-                raise Refused(
-                    "too_many_executions",
-                    f"this key already has {active} executions running, its limit is "
-                    f"{tenant.max_concurrent}; retry when one finishes",
-                    1,
-                )
-            window = now - timedelta(seconds=60)
-            recent, oldest = (
-                await s.execute(
-                    select(func.count(), func.min(ExecutionRow.created_at)).where(
-                        ExecutionRow.tenant_id == tenant.id, ExecutionRow.created_at >= window
-                    )
-                )
-            ).one()
-            if recent >= tenant.per_minute:
-                self.metrics.rejected.labels(reason="rate").inc()
-                wait = 60 - (now - oldest).total_seconds() if oldest else 1
-                raise Refused(
-                    "rate_limited",
-                    f"this key started {recent} executions in the last minute, its limit is "
-                    f"{tenant.per_minute}",
-                    wait,
-                )
-            s.add(
-                ExecutionRow(
-                    id=execution_id,
-                    tenant_id=tenant.id,
-                    instance_id=self.instance_id,
-                    mode=mode,
-                    state=RUNNING if mode == "sync" else QUEUED,
-                    intent=intent,
-                    code=code,
-                    code_sha256=hashlib.sha256(code.encode()).hexdigest(),
-                    limits=limits.to_json(),
-                    stdout="",
-                    result_truncated=False,
-                    stdout_truncated=False,
-                    duration_ms=0.0,
-                    cpu_ms=0.0,
-                    call_count=0,
-                    created_at=now,
-                    started_at=now if mode == "sync" else None,
-                )
-            )
+        await self.admission.admit(
+            tenant,
+            {
+                "id": execution_id,
+                "tenant_id": tenant.id,
+                "instance_id": self.instance_id,
+                "mode": mode,
+                "state": RUNNING if mode == "sync" else QUEUED,
+                "status": None,
+                "intent": intent,
+                "code": code,
+                "code_sha256": hashlib.sha256(code.encode()).hexdigest(),
+                "result": None,
+                "result_truncated": False,
+                "stdout": "",
+                "stdout_truncated": False,
+                "error": None,
+                "calls": None,
+                "warnings": None,
+                "limits": limits.to_json(),
+                "duration_ms": 0.0,
+                "cpu_ms": 0.0,
+                "call_count": 0,
+                "created_at": now,
+                "started_at": now if mode == "sync" else None,
+                "finished_at": None,
+            },
+        )
         return execution_id
 
     # ------------------------------------------------------------------ running
@@ -349,12 +330,19 @@ class Operator:
                 if isinstance(exc, asyncio.CancelledError)
                 else getattr(exc, "message", None) or type(exc).__name__
             )
-            await asyncio.shield(self._record_failure(tenant, execution_id, reason))
+            self._record_failure(tenant, execution_id, reason)
             raise
-        await self._record(tenant, execution_id, body)
+        self._record(tenant, execution_id, body)
         return body
 
-    async def _record(self, tenant: Tenant, execution_id: str, body: dict[str, Any]) -> None:
+    def _finish(self, tenant: Tenant, execution_id: str, values: dict[str, Any]) -> None:
+        """The execution no longer runs: released and its final values queued, in one step (no
+        await between), so a reader who sees it finished can start another at once."""
+        assert self.admission is not None and self.writer is not None
+        self.admission.release(tenant.id, execution_id)
+        self.writer.update(execution_id, values, when=ACTIVE_STATES)
+
+    def _record(self, tenant: Tenant, execution_id: str, body: dict[str, Any]) -> None:
         result, truncated = body.get("result"), False
         try:
             if len(json.dumps(result)) > self.settings.record_result_bytes:
@@ -367,26 +355,25 @@ class Operator:
         if stdout_cut:
             stdout = stdout.encode()[:cap].decode(errors="ignore")
         calls = body.get("calls") or []
-        async with self.sessions() as s, s.begin():
-            await s.execute(
-                update(ExecutionRow)
-                .where(ExecutionRow.id == execution_id, ExecutionRow.state.in_(ACTIVE_STATES))
-                .values(
-                    state=DONE,
-                    status=body.get("status"),
-                    result=result,
-                    result_truncated=truncated,
-                    stdout=stdout,
-                    stdout_truncated=bool(body.get("stdout_truncated")) or stdout_cut,
-                    error=body.get("error"),
-                    calls=calls,
-                    call_count=len(calls),
-                    warnings=body.get("warnings") or [],
-                    duration_ms=float(body.get("duration_ms") or 0.0),
-                    cpu_ms=float(body.get("cpu_ms") or 0.0),
-                    finished_at=utcnow(),
-                )
-            )
+        self._finish(
+            tenant,
+            execution_id,
+            {
+                "state": DONE,
+                "status": body.get("status"),
+                "result": result,
+                "result_truncated": truncated,
+                "stdout": stdout,
+                "stdout_truncated": bool(body.get("stdout_truncated")) or stdout_cut,
+                "error": body.get("error"),
+                "calls": calls,
+                "call_count": len(calls),
+                "warnings": body.get("warnings") or [],
+                "duration_ms": float(body.get("duration_ms") or 0.0),
+                "cpu_ms": float(body.get("cpu_ms") or 0.0),
+                "finished_at": utcnow(),
+            },
+        )
         self.metrics.observe(body)
         log.info(
             "execution finished",
@@ -399,16 +386,14 @@ class Operator:
             },
         )
 
-    async def _record_failure(self, tenant: Tenant, execution_id: str, reason: str) -> None:
+    def _record_failure(self, tenant: Tenant, execution_id: str, reason: str) -> None:
         error = {"type": "ExecutionFailed", "message": reason, "line": None, "source": None,
                  "traceback": None, "hint": None}  # fmt: skip
-        with contextlib.suppress(Exception):
-            async with self.sessions() as s, s.begin():
-                await s.execute(
-                    update(ExecutionRow)
-                    .where(ExecutionRow.id == execution_id, ExecutionRow.state.in_(ACTIVE_STATES))
-                    .values(state=FAILED, status="error", error=error, finished_at=utcnow())
-                )
+        self._finish(
+            tenant,
+            execution_id,
+            {"state": FAILED, "status": "error", "error": error, "finished_at": utcnow()},
+        )
         self.metrics.executions.labels(status="failed").inc()
         log.warning(
             "execution failed",
@@ -462,18 +447,20 @@ class Operator:
         inputs: dict[str, Any] | None,
         limits: Limits,
     ) -> None:
-        async with self.sessions() as s, s.begin():
-            await s.execute(
-                update(ExecutionRow)
-                .where(ExecutionRow.id == execution_id, ExecutionRow.state == QUEUED)
-                .values(state=RUNNING, started_at=utcnow())
-            )
+        assert self.writer is not None
+        self.writer.update(execution_id, {"state": RUNNING, "started_at": utcnow()}, when=(QUEUED,))
         with contextlib.suppress(Exception):
             await self._execute(tenant, execution_id, code, inputs, limits)
 
     # ------------------------------------------------------------------ reading records
 
+    async def flush(self) -> None:
+        """Every record this replica has answered for is in the database once this returns."""
+        if self.writer is not None:
+            await self.writer.flush()
+
     async def get(self, tenant: Tenant, execution_id: str) -> dict[str, Any]:
+        await self.flush()
         async with self.sessions() as s:
             row = await s.get(ExecutionRow, execution_id)
         if row is None:
@@ -513,6 +500,7 @@ class Operator:
                 )
             )
         q = q.order_by(ExecutionRow.created_at.desc(), ExecutionRow.id.desc()).limit(limit + 1)
+        await self.flush()
         async with self.sessions() as s:
             rows = list((await s.execute(q)).scalars().all())
         more = len(rows) > limit

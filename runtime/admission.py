@@ -1,0 +1,159 @@
+"""Admission: whether a tenant may start one more execution now (its concurrency and its
+executions per minute), and recording the new execution's row when it may.
+
+Two ways, one per kind of deployment:
+
+- `DatabaseAdmission` (PostgreSQL, several replicas share the database): one transaction that
+  updates the tenant's row (a row lock serializing the tenant's admissions across replicas),
+  counts its running executions and its executions of the last minute, and inserts the row.
+- `LocalAdmission` (SQLite, which serves one server process): the counts are kept in memory,
+  and the row goes to the background `RecordWriter`, so admission never waits for the database.
+  It starts from the database's executions of the last minute, so a restart does not reset the
+  per-minute count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from runtime.metrics import Metrics
+from runtime.record_writer import RecordWriter
+from runtime.records import ACTIVE_STATES, ExecutionRow
+from runtime.service import RequestRejected
+from runtime.tenants import Tenant, TenantRow
+
+WINDOW_S = 60.0
+
+
+class Refused(RequestRejected):
+    """Over a tenant's concurrency or rate limit: 429, with when to retry."""
+
+    def __init__(self, code: str, message: str, retry_after: float) -> None:
+        super().__init__(429, code, message)
+        self.retry_after = max(1, int(retry_after + 0.999))
+
+
+def too_many(metrics: Metrics, tenant: Tenant, active: int) -> Refused:
+    metrics.rejected.labels(reason="concurrency").inc()
+    return Refused(
+        "too_many_executions",
+        f"this key already has {active} executions running, its limit is "
+        f"{tenant.max_concurrent}; retry when one finishes",
+        1,
+    )
+
+
+def too_fast(metrics: Metrics, tenant: Tenant, recent: int, wait_s: float) -> Refused:
+    metrics.rejected.labels(reason="rate").inc()
+    return Refused(
+        "rate_limited",
+        f"this key started {recent} executions in the last minute, its limit is "
+        f"{tenant.per_minute}",
+        wait_s,
+    )
+
+
+class Admission(Protocol):
+    async def admit(self, tenant: Tenant, row: dict[str, Any]) -> None:
+        """Record `row` (a new execution of `tenant`, every column) or raise `Refused`."""
+
+    def release(self, tenant_id: str, execution_id: str) -> None:
+        """The execution finished (or failed): it no longer counts as running."""
+
+
+class DatabaseAdmission:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], metrics: Metrics) -> None:
+        self.sessions = sessions
+        self.metrics = metrics
+
+    async def admit(self, tenant: Tenant, row: dict[str, Any]) -> None:
+        now: datetime = row["created_at"]
+        async with self.sessions() as s, s.begin():
+            # The row lock that serializes this tenant's admissions across replicas.
+            await s.execute(
+                update(TenantRow).where(TenantRow.id == tenant.id).values(admitted_at=now)
+            )
+            active = (
+                await s.execute(
+                    select(func.count())
+                    .select_from(ExecutionRow)
+                    .where(
+                        ExecutionRow.tenant_id == tenant.id,
+                        ExecutionRow.state.in_(ACTIVE_STATES),
+                    )
+                )
+            ).scalar_one()
+            if active >= tenant.max_concurrent:
+                raise too_many(self.metrics, tenant, active)
+            window = now - timedelta(seconds=WINDOW_S)
+            recent, oldest = (
+                await s.execute(
+                    select(func.count(), func.min(ExecutionRow.created_at)).where(
+                        ExecutionRow.tenant_id == tenant.id, ExecutionRow.created_at >= window
+                    )
+                )
+            ).one()
+            if recent >= tenant.per_minute:
+                wait = WINDOW_S - (now - oldest).total_seconds() if oldest else 1
+                raise too_fast(self.metrics, tenant, recent, wait)
+            s.add(ExecutionRow(**row))
+
+    def release(self, tenant_id: str, execution_id: str) -> None:
+        pass  # the row's state is what counts
+
+
+class LocalAdmission:
+    def __init__(self, writer: RecordWriter, metrics: Metrics) -> None:
+        self.writer = writer
+        self.metrics = metrics
+        self._running: dict[str, set[str]] = {}  # tenant id -> its running execution ids
+        self._started: dict[str, deque[float]] = {}  # tenant id -> start times, oldest first
+        self._next_sweep = time.time() + WINDOW_S
+
+    async def seed(self, sessions: async_sessionmaker[AsyncSession], now: datetime) -> None:
+        """Count the executions the database has from the last minute (before a restart)."""
+        since = now - timedelta(seconds=WINDOW_S)
+        async with sessions() as s:
+            rows = await s.execute(
+                select(ExecutionRow.tenant_id, ExecutionRow.created_at)
+                .where(ExecutionRow.created_at >= since)
+                .order_by(ExecutionRow.created_at)
+            )
+            for tenant_id, created_at in rows:
+                self._started.setdefault(tenant_id, deque()).append(created_at.timestamp())
+
+    async def admit(self, tenant: Tenant, row: dict[str, Any]) -> None:
+        running = self._running.get(tenant.id)
+        if running is not None and len(running) >= tenant.max_concurrent:
+            raise too_many(self.metrics, tenant, len(running))
+        now = row["created_at"].timestamp()
+        started = self._started.get(tenant.id)
+        if started is not None:
+            while started and started[0] < now - WINDOW_S:
+                started.popleft()
+            if len(started) >= tenant.per_minute:
+                raise too_fast(self.metrics, tenant, len(started), WINDOW_S - (now - started[0]))
+        else:
+            started = self._started[tenant.id] = deque()
+        started.append(now)
+        self._running.setdefault(tenant.id, set()).add(row["id"])
+        self.writer.insert(row)
+
+    def release(self, tenant_id: str, execution_id: str) -> None:
+        running = self._running.get(tenant_id)
+        if running is not None:
+            running.discard(execution_id)
+            if not running:
+                del self._running[tenant_id]
+        now = time.time()
+        if now >= self._next_sweep:  # once a minute, forget tenants idle for a whole window
+            self._next_sweep = now + WINDOW_S
+            horizon = now - WINDOW_S
+            for idle in [t for t, q in self._started.items() if not q or q[-1] < horizon]:
+                del self._started[idle]

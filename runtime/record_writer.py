@@ -1,0 +1,181 @@
+"""Writes execution records in the background, many executions per transaction, so a request
+never waits for the database.
+
+    writer = RecordWriter(engine, linger_s=0.002)
+    writer.start()
+    writer.insert(row)                                   # a new execution row (every column)
+    writer.update(execution_id, {"state": ...}, when=ACTIVE_STATES)
+    await writer.flush()                                 # before reading records
+    await writer.stop()                                  # flushes, then stops
+
+Writes wait at most `linger_s` (plus the write in progress) and are applied in the order they
+were made: the rows inserted in one batch first (an update of a row still waiting is folded
+into its insert), then the updates, grouped so that each shape is one executemany. An update
+applies only while the row's state is one of `when` (a reaper on another replica may have failed
+it meanwhile). A batch that fails is retried a few times, then dropped and logged with its ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, insert, or_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from runtime.records import ExecutionRow
+
+log = logging.getLogger("terrarium.records")
+
+TABLE = ExecutionRow.__table__
+RETRY_DELAYS_S = (0.1, 0.5, 2.0)
+
+
+@dataclass
+class _Update:
+    execution_id: str
+    values: dict[str, Any]
+    when: tuple[str, ...]
+
+
+@dataclass
+class _Batch:
+    """The writes made since the last batch was taken, and who waits for them to be written."""
+
+    ops: list[dict[str, Any] | _Update] = field(default_factory=list)
+    written: asyncio.Future[None] | None = None
+
+
+class RecordWriter:
+    def __init__(self, engine: AsyncEngine, linger_s: float = 0.0) -> None:
+        self.engine = engine
+        self.linger_s = linger_s
+        self._batch = _Batch()
+        self._in_flight: asyncio.Future[None] | None = None
+        self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ what callers do
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="terrarium-record-writer")
+
+    def insert(self, row: dict[str, Any]) -> None:
+        """A new row; every row inserted must name the same columns."""
+        self._add(row)
+
+    def update(self, execution_id: str, values: dict[str, Any], when: tuple[str, ...]) -> None:
+        self._add(_Update(execution_id, values, when))
+
+    async def flush(self) -> None:
+        """Return once every write made before this call is in the database."""
+        if self._batch.ops:
+            if self._batch.written is None:
+                self._batch.written = asyncio.get_running_loop().create_future()
+            waiter = self._batch.written
+            self._urgent.set()
+        elif self._in_flight is not None:
+            waiter = self._in_flight
+        else:
+            return
+        await asyncio.shield(waiter)
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        with contextlib.suppress(Exception):
+            await self.flush()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        if self._batch.ops:
+            count = len(self._batch.ops)
+            log.error("execution records not written at shutdown", extra={"count": count})
+
+    # ------------------------------------------------------------------ the background task
+
+    def _add(self, op: dict[str, Any] | _Update) -> None:
+        self._batch.ops.append(op)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            if self.linger_s > 0 and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), self.linger_s)
+            self._wake.clear()
+            self._urgent.clear()
+            batch, self._batch = self._batch, _Batch()
+            written = batch.written or asyncio.get_running_loop().create_future()
+            self._in_flight = written
+            try:
+                await self._write_with_retries(batch.ops)
+            finally:
+                self._in_flight = None
+                if not written.done():
+                    written.set_result(None)
+
+    async def _write_with_retries(self, ops: list[dict[str, Any] | _Update]) -> None:
+        for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
+            try:
+                await self._write(ops)
+                return
+            except Exception:
+                if delay is None:
+                    ids = sorted({op["id"] if isinstance(op, dict) else op.execution_id
+                                  for op in ops})  # fmt: skip
+                    log.exception(
+                        "execution records could not be written; dropped",
+                        extra={"count": len(ids), "execution_ids": ",".join(ids[:50])},
+                    )
+                    return
+                log.warning(
+                    "writing execution records failed; retrying",
+                    exc_info=True,
+                    extra={"attempt": attempt + 1, "count": len(ops)},
+                )
+                await asyncio.sleep(delay)
+
+    async def _write(self, ops: list[dict[str, Any] | _Update]) -> None:
+        rows, updates = fold(ops)
+        async with self.engine.begin() as conn:
+            if rows:
+                await conn.execute(insert(TABLE), rows)
+            for (_columns, when), params in updates:
+                # No .values(): the SET clause is the parameters' columns, `_id` aside.
+                statement = update(TABLE).where(
+                    TABLE.c.id == bindparam("_id"), or_(*(TABLE.c.state == s for s in when))
+                )
+                await conn.execute(statement, params)
+
+
+def fold(
+    ops: list[dict[str, Any] | _Update],
+) -> tuple[list[dict[str, Any]], list[tuple[tuple[tuple[str, ...], tuple[str, ...]], list]]]:
+    """The batch as statements: rows to insert (with their later updates applied), then groups
+    of updates of one shape, in rounds so that two updates of one row keep their order."""
+    rows: dict[str, dict[str, Any]] = {}
+    rounds: list[dict[tuple[tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]]] = []
+    seen: dict[str, int] = {}  # updates of each existing row so far: its next round
+    for op in ops:
+        if isinstance(op, dict):
+            rows[op["id"]] = dict(op)
+            continue
+        row = rows.get(op.execution_id)
+        if row is not None:
+            if row["state"] in op.when:
+                row.update(op.values)
+            continue
+        index = seen.get(op.execution_id, 0)
+        seen[op.execution_id] = index + 1
+        if index == len(rounds):
+            rounds.append({})
+        shape = (tuple(sorted(op.values)), op.when)
+        rounds[index].setdefault(shape, []).append({"_id": op.execution_id, **op.values})
+    return list(rows.values()), [item for group in rounds for item in group.items()]

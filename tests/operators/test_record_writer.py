@@ -1,0 +1,169 @@
+"""Execution records written in the background: batched, in order, flushed before reads and at
+shutdown, conditional on the row's state, and the per-minute count kept across a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from runtime import record_writer
+from runtime.db import create_engine, init_db, session_factory, utcnow
+from runtime.record_writer import RecordWriter, _Update, fold
+from runtime.records import ACTIVE_STATES, DONE, FAILED, QUEUED, RUNNING, ExecutionRow
+from runtime.settings import Settings
+from runtime.tenants import TenantRow
+
+_ids = (f"exe_{i:04d}" for i in itertools.count())
+
+
+def row(state: str = RUNNING, tenant_id: str = "ten_w") -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": next(_ids), "tenant_id": tenant_id, "instance_id": "ins_w", "mode": "sync",
+        "state": state, "status": None, "intent": None, "code": "1", "code_sha256": "0" * 64,
+        "result": None, "result_truncated": False, "stdout": "", "stdout_truncated": False,
+        "error": None, "calls": None, "warnings": None, "limits": {}, "duration_ms": 0.0,
+        "cpu_ms": 0.0, "call_count": 0, "created_at": now, "started_at": now, "finished_at": None,
+    }  # fmt: skip
+
+
+def test_fold_puts_updates_of_waiting_rows_into_their_insert_and_orders_the_rest():
+    new = row()
+    ops = [
+        new,
+        _Update(new["id"], {"state": DONE, "status": "ok"}, ACTIVE_STATES),
+        _Update(new["id"], {"state": RUNNING}, (QUEUED,)),  # not queued any more: ignored
+        _Update("exe_old", {"state": RUNNING}, (QUEUED,)),
+        _Update("exe_other", {"state": RUNNING}, (QUEUED,)),
+        _Update("exe_old", {"state": DONE, "status": "ok"}, ACTIVE_STATES),
+    ]
+    rows, updates = fold(ops)
+    assert [(r["id"], r["state"], r["status"]) for r in rows] == [(new["id"], DONE, "ok")]
+    assert updates == [
+        ((("state",), (QUEUED,)), [{"_id": "exe_old", "state": RUNNING},
+                                   {"_id": "exe_other", "state": RUNNING}]),
+        ((("state", "status"), ACTIVE_STATES), [{"_id": "exe_old", "state": DONE,
+                                                 "status": "ok"}]),
+    ]  # fmt: skip
+
+
+@pytest.fixture
+async def database(tmp_path):  # type: ignore[no-untyped-def]
+    engine = create_engine(Settings(data_dir=tmp_path))
+    await init_db(engine)
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        s.add(TenantRow(id="ten_w", name="w", flora_kind="server", workspaces=[],
+                        created_at=utcnow()))  # fmt: skip
+    yield engine, sessions
+    await engine.dispose()
+
+
+async def states(sessions, ids: list[str]) -> dict[str, tuple[str, str | None]]:  # type: ignore[no-untyped-def]
+    async with sessions() as s:
+        found = await s.execute(
+            select(ExecutionRow.id, ExecutionRow.state, ExecutionRow.status).where(
+                ExecutionRow.id.in_(ids)
+            )
+        )
+        return {i: (state, status) for i, state, status in found}
+
+
+async def test_writes_are_in_the_database_after_flush_and_nothing_before_the_linger(database):
+    engine, sessions = database
+    writer = RecordWriter(engine, linger_s=10)
+    writer.start()
+    try:
+        first, second = row(), row(QUEUED)
+        writer.insert(first)
+        writer.insert(second)
+        await asyncio.sleep(0.05)
+        assert await states(sessions, [first["id"]]) == {}  # still lingering
+        await writer.flush()
+        assert await states(sessions, [first["id"], second["id"]]) == {
+            first["id"]: (RUNNING, None),
+            second["id"]: (QUEUED, None),
+        }
+        writer.update(second["id"], {"state": RUNNING}, when=(QUEUED,))
+        writer.update(second["id"], {"state": DONE, "status": "ok"}, when=ACTIVE_STATES)
+        writer.update(first["id"], {"state": FAILED, "status": "error"}, when=ACTIVE_STATES)
+        writer.update(first["id"], {"state": DONE, "status": "ok"}, when=ACTIVE_STATES)
+        await writer.flush()
+        assert await states(sessions, [first["id"], second["id"]]) == {
+            first["id"]: (FAILED, "error"),  # the later update found it no longer active
+            second["id"]: (DONE, "ok"),
+        }
+        await writer.flush()  # nothing waiting: returns at once
+    finally:
+        await writer.stop()
+
+
+async def test_stop_writes_what_is_waiting(database):
+    engine, sessions = database
+    writer = RecordWriter(engine, linger_s=10)
+    writer.start()
+    waiting = row()
+    writer.insert(waiting)
+    writer.update(waiting["id"], {"state": DONE, "status": "ok"}, when=ACTIVE_STATES)
+    await writer.stop()
+    assert await states(sessions, [waiting["id"]]) == {waiting["id"]: (DONE, "ok")}
+
+
+async def test_a_batch_that_keeps_failing_is_dropped_and_later_batches_are_written(
+    database, monkeypatch
+):
+    engine, sessions = database
+    monkeypatch.setattr(record_writer, "RETRY_DELAYS_S", (0.0, 0.0))
+    writer = RecordWriter(engine)
+    writer.start()
+    try:
+        orphan = row(tenant_id="ten_missing")  # the foreign key refuses it
+        writer.insert(orphan)
+        await writer.flush()
+        good = row()
+        writer.insert(good)
+        await writer.flush()
+        assert await states(sessions, [orphan["id"], good["id"]]) == {good["id"]: (RUNNING, None)}
+    finally:
+        await writer.stop()
+
+
+def test_records_are_readable_right_after_the_answer_and_survive_a_restart(api_with):
+    with api_with() as api:
+        tenant, key = api.tenant("restart", per_minute=3)
+        ids = [api.execute(key, f"{i}").json()["execution_id"] for i in range(3)]
+        for execution_id in ids:  # each read flushes what is waiting first
+            record = api.client.get(f"/v1/executions/{execution_id}", headers=api.auth(key))
+            assert record.json()["state"] == "done", record.text
+    with api_with() as api:
+        key = api.call(api.operator.tenants.add_key, tenant.id)
+        listed = api.client.get("/v1/executions", headers=api.auth(key)).json()["data"]
+        assert sorted(e["execution_id"] for e in listed) == sorted(ids)
+        assert {e["state"] for e in listed} == {"done"}
+        # The last minute's executions still count after the restart.
+        refused = api.execute(key, "1")
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["code"] == "rate_limited"
+
+
+def test_records_waiting_at_shutdown_are_written(api_with):
+    with api_with() as api:
+        tenant, key = api.tenant("shutdown")
+        ids = [api.execute(key, f"{i}").json()["execution_id"] for i in range(5)]
+        submitted = api.client.post("/v1/executions", json={"code": "1"}, headers=api.auth(key))
+        ids.append(submitted.json()["execution_id"])
+
+    async def read() -> dict[str, tuple[str, str | None]]:
+        engine = create_engine(api.operator.settings)
+        try:
+            return await states(session_factory(engine), ids)
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(read())
+    assert set(found) == set(ids)
+    assert all(state in ("done", "failed") for state, _ in found.values()), found
