@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -61,6 +62,12 @@ log = logging.getLogger("terrarium.executions")
 LOCAL_LINGER_S = 0.005
 
 
+@functools.lru_cache(maxsize=256)
+def limits_json(limits: Limits) -> dict[str, Any]:
+    """`limits.to_json()`, once per distinct limits (most requests share a few); do not mutate."""
+    return limits.to_json()
+
+
 class NotYours(RequestRejected):
     def __init__(self) -> None:
         super().__init__(403, "forbidden", "this execution belongs to another tenant")
@@ -80,6 +87,8 @@ class Operator:
         self.writer: RecordWriter | None = None
         self.admission: Admission | None = None
         self._floras: dict[str, tuple[AsyncFlora, str]] = {}
+        # (defaults, maxima) per tenant caps (max_timeout_s, max_memory_mb, max_calls)
+        self._bounds: dict[tuple[Any, ...], tuple[Limits, Limits]] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._heartbeat: asyncio.Task | None = None
 
@@ -222,20 +231,26 @@ class Operator:
 
     def limits_for(self, tenant: Tenant, request: LimitRequest) -> Limits:
         """The request's limits, refused above the operator's or the tenant's maxima."""
-        t = self.terrarium
-        maxima = replace(
-            t.maxima,
-            timeout_s=min(t.maxima.timeout_s, tenant.max_timeout_s or t.maxima.timeout_s),
-            memory_mb=min(t.maxima.memory_mb, tenant.max_memory_mb or t.maxima.memory_mb),
-            max_calls=min(t.maxima.max_calls, tenant.max_calls or t.maxima.max_calls),
-        )
-        defaults = replace(
-            t.defaults,
-            timeout_s=min(t.defaults.timeout_s, maxima.timeout_s),
-            memory_mb=min(t.defaults.memory_mb, maxima.memory_mb),
-            max_calls=min(t.defaults.max_calls, maxima.max_calls),
-        )
-        return t.limits_for(request, defaults, maxima)
+        caps = (tenant.max_timeout_s, tenant.max_memory_mb, tenant.max_calls)
+        bounds = self._bounds.get(caps)
+        if bounds is None:
+            t = self.terrarium
+            maxima = replace(
+                t.maxima,
+                timeout_s=min(t.maxima.timeout_s, tenant.max_timeout_s or t.maxima.timeout_s),
+                memory_mb=min(t.maxima.memory_mb, tenant.max_memory_mb or t.maxima.memory_mb),
+                max_calls=min(t.maxima.max_calls, tenant.max_calls or t.maxima.max_calls),
+            )
+            defaults = replace(
+                t.defaults,
+                timeout_s=min(t.defaults.timeout_s, maxima.timeout_s),
+                memory_mb=min(t.defaults.memory_mb, maxima.memory_mb),
+                max_calls=min(t.defaults.max_calls, maxima.max_calls),
+            )
+            if len(self._bounds) >= 1024:
+                self._bounds.clear()
+            bounds = self._bounds[caps] = (defaults, maxima)
+        return self.terrarium.limits_for(request, *bounds)
 
     def _flora_for(self, tenant: Tenant) -> tuple[AsyncFlora, tuple[str, ...]]:
         if tenant.flora_kind == "server":
@@ -292,7 +307,7 @@ class Operator:
                 "error": None,
                 "calls": None,
                 "warnings": None,
-                "limits": limits.to_json(),
+                "limits": dict(limits_json(limits)),
                 "duration_ms": 0.0,
                 "cpu_ms": 0.0,
                 "call_count": 0,
