@@ -11,7 +11,9 @@ replica heartbeats and metrics.
 Admission (runtime/admission.py) is decided in the database on PostgreSQL, so a tenant's limits
 hold across replicas, and in memory on SQLite, which serves one server process. Records are
 written by a background writer (runtime/record_writer.py), many executions per transaction; the
-reading methods flush it first, so a client reads what it was just answered.
+reading methods flush it first, so a client reads what it was just answered. On PostgreSQL an
+execution's final state is written before it is answered (other replicas count and show it);
+on SQLite the answer does not wait for it.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class Operator:
         self.default_key: str | None = None
         self.writer: RecordWriter | None = None
         self.admission: Admission | None = None
+        # True on PostgreSQL: the final state is in the database before the answer.
+        self._write_before_answer = False
         self._floras: dict[str, tuple[AsyncFlora, str]] = {}
         # (defaults, maxima) per tenant caps (max_timeout_s, max_memory_mb, max_calls)
         self._bounds: dict[tuple[Any, ...], tuple[Limits, Limits]] = {}
@@ -112,6 +116,7 @@ class Operator:
         else:
             self.writer = RecordWriter(self.db)
             self.admission = DatabaseAdmission(self.sessions, self.metrics)
+            self._write_before_answer = True
         self.writer.start()
         async with self.sessions() as s, s.begin():
             s.add(
@@ -346,8 +351,12 @@ class Operator:
                 else getattr(exc, "message", None) or type(exc).__name__
             )
             self._record_failure(tenant, execution_id, reason)
+            if self._write_before_answer:
+                await asyncio.shield(self.flush())
             raise
         self._record(tenant, execution_id, body)
+        if self._write_before_answer:
+            await self.flush()
         return body
 
     def _finish(self, tenant: Tenant, execution_id: str, values: dict[str, Any]) -> None:

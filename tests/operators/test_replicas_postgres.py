@@ -128,6 +128,65 @@ def test_an_async_execution_submitted_on_one_replica_is_read_on_the_other(cluste
     assert body["result"] == {"x": 1} and body["stdout"] == "on a\n"
 
 
+def test_a_sync_answer_on_one_replica_is_read_at_once_on_the_other(cluster):
+    a, b, headers = cluster
+    for i in range(10):
+        here, there = (a, b) if i % 2 else (b, a)
+        answered = httpx.post(here.base + "/v1/execute", json={"code": f"{i}"}, headers=headers)
+        assert answered.status_code == 200, answered.text
+        execution_id = answered.json()["execution_id"]
+        record = httpx.get(f"{there.base}/v1/executions/{execution_id}", headers=headers).json()
+        assert record["state"] == "done" and record["result"] == i, record
+
+
+def test_on_postgresql_the_final_state_is_written_before_the_answer(
+    database_url, tmp_path, monkeypatch
+):
+    """Other replicas count a tenant's running executions from the database, so an answered
+    execution must not still look running there, however slow the background writer is."""
+    import asyncio
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from runtime import operator
+    from runtime.app import create_app
+    from runtime.db import create_engine
+    from runtime.records import ExecutionRow
+    from runtime.settings import Settings
+
+    class SlowWriter(operator.RecordWriter):
+        def __init__(self, engine, linger_s: float = 0.0) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(engine, linger_s=1.0)
+
+    monkeypatch.setattr(operator, "RecordWriter", SlowWriter)
+    settings = Settings(
+        database_url=database_url, data_dir=tmp_path, backend_speed=0, pool_warm=1,
+        secret_key=Fernet.generate_key().decode(),
+    )  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        key = client.app.state.operator.default_key
+        answered = client.post(
+            "/v1/execute", json={"code": "7"}, headers={"authorization": f"Bearer {key}"}
+        )
+        assert answered.status_code == 200, answered.text
+
+        async def state() -> str:
+            engine = create_engine(settings)
+            try:
+                async with engine.connect() as conn:
+                    found = await conn.execute(
+                        select(ExecutionRow.state).where(
+                            ExecutionRow.id == answered.json()["execution_id"]
+                        )
+                    )
+                    return found.scalar_one()
+            finally:
+                await engine.dispose()
+
+        assert asyncio.run(state()) == "done"
+
+
 def test_a_tenants_concurrency_limit_holds_across_replicas(cluster):
     a, b, headers = cluster
     slow = "import time\ntime.sleep(3)\n1"
