@@ -211,3 +211,41 @@ def test_a_replica_killed_mid_execution_leaves_it_failed_not_running(cluster):
     body = _wait(b, headers, execution_id, ("failed", "done"), timeout=20)
     assert body["state"] == "failed", body
     assert "the server running it stopped" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("idle_ping_s", [0.0, 3600.0])
+def test_a_pooled_connection_that_died_while_idle_is_pinged_and_replaced(
+    database_url, monkeypatch, idle_ping_s
+):
+    """Connections idle past IDLE_PING_S are pinged before use (a dead one is replaced);
+    connections in steady use are not pinged, so a death between two uses fails one statement."""
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from runtime import db
+    from runtime.settings import Settings
+
+    monkeypatch.setattr(db, "IDLE_PING_S", idle_ping_s)
+
+    async def go() -> None:
+        engine = db.create_engine(Settings(database_url=database_url))
+        try:
+            async with engine.connect() as conn:
+                pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            killer = await asyncpg.connect(database_url)
+            await killer.execute("SELECT pg_terminate_backend($1)", pid)
+            await killer.close()
+            await asyncio.sleep(0.2)
+            if idle_ping_s > 0:
+                with pytest.raises(DBAPIError):
+                    async with engine.connect() as conn:
+                        await conn.execute(text("SELECT 1"))
+            async with engine.connect() as conn:
+                assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one() != pid
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
