@@ -19,8 +19,8 @@ from collections import deque
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from runtime.metrics import Metrics
 from runtime.record_writer import RecordWriter
@@ -29,6 +29,8 @@ from runtime.service import RequestRejected
 from runtime.tenants import Tenant, TenantRow
 
 WINDOW_S = 60.0
+EXECUTIONS = ExecutionRow.__table__
+TENANTS = TenantRow.__table__
 
 
 class Refused(RequestRejected):
@@ -68,41 +70,36 @@ class Admission(Protocol):
 
 
 class DatabaseAdmission:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], metrics: Metrics) -> None:
-        self.sessions = sessions
+    def __init__(self, engine: AsyncEngine, metrics: Metrics) -> None:
+        self.engine = engine
         self.metrics = metrics
 
     async def admit(self, tenant: Tenant, row: dict[str, Any]) -> None:
         now: datetime = row["created_at"]
-        async with self.sessions() as s, s.begin():
-            # The row lock that serializes this tenant's admissions across replicas.
-            await s.execute(
-                update(TenantRow).where(TenantRow.id == tenant.id).values(admitted_at=now)
+        window = now - timedelta(seconds=WINDOW_S)
+        running = EXECUTIONS.c.state.in_(ACTIVE_STATES)
+        recent = EXECUTIONS.c.created_at >= window
+        async with self.engine.begin() as conn:
+            # The row lock that serializes this tenant's admissions across replicas. The counts
+            # are a later statement, so they see every admission committed before the lock.
+            await conn.execute(
+                update(TENANTS).where(TENANTS.c.id == tenant.id).values(admitted_at=now)
             )
-            active = (
-                await s.execute(
-                    select(func.count())
-                    .select_from(ExecutionRow)
-                    .where(
-                        ExecutionRow.tenant_id == tenant.id,
-                        ExecutionRow.state.in_(ACTIVE_STATES),
-                    )
-                )
-            ).scalar_one()
-            if active >= tenant.max_concurrent:
-                raise too_many(self.metrics, tenant, active)
-            window = now - timedelta(seconds=WINDOW_S)
-            recent, oldest = (
-                await s.execute(
-                    select(func.count(), func.min(ExecutionRow.created_at)).where(
-                        ExecutionRow.tenant_id == tenant.id, ExecutionRow.created_at >= window
-                    )
+            active, started, oldest = (
+                await conn.execute(
+                    select(
+                        func.count().filter(running),
+                        func.count().filter(recent),
+                        func.min(EXECUTIONS.c.created_at).filter(recent),
+                    ).where(EXECUTIONS.c.tenant_id == tenant.id, or_(running, recent))
                 )
             ).one()
-            if recent >= tenant.per_minute:
+            if active >= tenant.max_concurrent:
+                raise too_many(self.metrics, tenant, active)
+            if started >= tenant.per_minute:
                 wait = WINDOW_S - (now - oldest).total_seconds() if oldest else 1
-                raise too_fast(self.metrics, tenant, recent, wait)
-            s.add(ExecutionRow(**row))
+                raise too_fast(self.metrics, tenant, started, wait)
+            await conn.execute(insert(EXECUTIONS), [row])
 
     def release(self, tenant_id: str, execution_id: str) -> None:
         pass  # the row's state is what counts

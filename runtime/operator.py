@@ -115,7 +115,7 @@ class Operator:
             self.admission = local
         else:
             self.writer = RecordWriter(self.db)
-            self.admission = DatabaseAdmission(self.sessions, self.metrics)
+            self.admission = DatabaseAdmission(self.db, self.metrics)
             self._write_before_answer = True
         self.writer.start()
         async with self.sessions() as s, s.begin():
