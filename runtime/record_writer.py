@@ -73,7 +73,10 @@ class RecordWriter:
         self._add(_Update(execution_id, values, when))
 
     async def flush(self) -> None:
-        """Return once every write made before this call is in the database."""
+        """Return once every write made before this call is in the database (at once when the
+        writer is not running: before start(), after stop())."""
+        if self._task is None or self._task.done():
+            return
         if self._batch.ops:
             if self._batch.written is None:
                 self._batch.written = asyncio.get_running_loop().create_future()
