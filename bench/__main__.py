@@ -747,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rep.add(
         f"- {rep.goal(uss < 3 * 1024, 'a warm child under 3 MB private memory')} "
-        f"({uss / 1024:.2f} MiB)\n"
+        f"({uss:,.0f} KiB against 3,072 KiB)\n"
         f"- {rep.goal(server['pss'] < 1024 * 1024, f'{count} sleeping executions within 1 GiB')}"
         f" ({server['pss'] / 1024:.0f} MiB)\n"
     )
