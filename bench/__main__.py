@@ -460,27 +460,34 @@ async def host_function_calls(n: int) -> tuple[Row, float]:
                "(script duration - trivial duration) / 1000"), base  # fmt: skip
 
 
-async def workspaces_calls(n: int) -> Row:
+async def timed_executions(code: str, n: int) -> tuple[list[float], dict[str, Any]]:
+    """Milliseconds of `n` Terrarium.execute(code) on the built-in backend at instant speed, each
+    on a refilled pool, and the last response body (every run must be ok)."""
     from runtime.service import Terrarium
     from runtime.settings import Settings
 
-    script = "for i in range(1000):\n    client.workspaces.list()\n"
+    samples: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         t = Terrarium(Settings(data_dir=Path(tmp), backend_speed=0))
         await t.start()
         try:
-            samples = []
             for _ in range(n):
                 await refill(t.pool, 2.0)
                 start = P()
-                body = await t.execute(script)
+                body = await t.execute(code)
+                samples.append((P() - start) * 1000)
                 assert body["status"] == "ok", body.get("error")
-                samples.append((P() - start) * 1000 / 1000)
         finally:
             await t.stop()
+    return samples, body
+
+
+async def workspaces_calls(n: int) -> Row:
+    script = "for i in range(1000):\n    client.workspaces.list()\n"
+    samples, _ = await timed_executions(script, n)
     return Row(
         "1,000 client.workspaces.list() on the built-in backend, per call",
-        samples,
+        [ms / 1000 for ms in samples],
         "whole execution / 1000: channel + dispatcher + httpx + backend + SQLite",
     )
 
@@ -573,29 +580,13 @@ def server_memory(count: int) -> tuple[dict[str, int], int, int]:
 
 # --- 6. the seed scenario ------------------------------------------------------------------------
 async def seed_scenario(n: int) -> Row:
-    from runtime.service import Terrarium
-    from runtime.settings import Settings
-
     code = (ROOT / "examples" / "generate_without_technique.py").read_text()
-    with tempfile.TemporaryDirectory() as tmp:
-        t = Terrarium(Settings(data_dir=Path(tmp), backend_speed=0))
-        await t.start()
-        try:
-            samples = []
-            for _ in range(n):
-                await refill(t.pool, 2.0)
-                start = P()
-                body = await t.execute(code)
-                samples.append((P() - start) * 1000)
-                assert body["status"] == "ok", body.get("error")
-                assert len(body["result"]["images"]) == 3
-            calls = len(body.get("calls") or [])
-        finally:
-            await t.stop()
+    samples, body = await timed_executions(code, n)
+    assert len(body["result"]["images"]) == 3
     return Row(
         "Generate without a Technique, built-in backend, backend_speed=0",
         samples,
-        f"{calls} client calls per run, Terrarium.execute end to end",
+        f"{len(body.get('calls') or [])} client calls per run, Terrarium.execute end to end",
     )
 
 

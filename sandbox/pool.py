@@ -38,7 +38,9 @@ HostFunction = Callable[[Any], Awaitable[Any]]
 KILL_GRACE_S = 0.1  # SIGALRM at the deadline lets the child report; SIGKILL follows this late
 EXIT_REPORT_WAIT_S = 2.0
 READY_WAIT_S = 30.0  # a child still confining itself and warming up when it is taken
-READY_ATTEMPTS = 3  # children that die before they are ready, in a row, before giving up
+# Children tried in a row before giving up: in _take_child for ones dead before their ready
+# frame, in execute for ones that died after it, before reading the script.
+READY_ATTEMPTS = 3
 
 
 class PoolBusy(Exception):

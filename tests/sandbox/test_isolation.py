@@ -471,6 +471,17 @@ def test_limits_cannot_be_raised(statuses, layers):
     assert result["after"] is True
 
 
+def test_the_setrlimit_filter_is_loaded_exactly_where_a_child_keeps_capabilities(statuses):
+    """Without privdrop a root child keeps capabilities (CAP_SYS_RESOURCE on most hosts), so
+    apply_limits must add the filter that denies setrlimit; once privileges are dropped no hard
+    limit can be raised and the filter is skipped."""
+    need(statuses, "seccomp", "privdrop")
+    with_caps = run_child(lambda: isolation._state["limits_filter"], layers={"seccomp"})
+    dropped = run_child(lambda: isolation._state["limits_filter"], layers=ALL)
+    assert with_caps["payload"]["result"] is True
+    assert dropped["payload"]["result"] is False
+
+
 # --- degrading where a layer is missing -----------------------------------------------------------
 def test_missing_layers_reported_and_skipped_without_raising():
     """Simulate a container without namespaces, Landlock or seccomp: a filter on the stand-in
