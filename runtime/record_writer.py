@@ -12,26 +12,39 @@ Writes wait at most `linger_s` (plus the write in progress) and are applied in t
 were made: the rows inserted in one batch first (an update of a row still waiting is folded
 into its insert), then the updates, grouped so that each shape is one executemany. An update
 applies only while the row's state is one of `when` (a reaper on another replica may have failed
-it meanwhile). A batch that fails is retried a few times, then dropped and logged with its ids.
+it meanwhile).
+
+One bad record never takes others with it: a batch that fails is written again one execution at
+a time; an execution that still fails is written as a failed one (status error, an error saying
+its record could not be stored, the values that can be stored kept). What fails even then (the
+database is down, the tenant is gone) is retried a few times, then dropped and logged with its
+ids. Values that JSON or the database cannot hold (NaN, Infinity, lone surrogates) are never
+written: `storable` replaces them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from runtime.records import ExecutionRow
+from runtime.records import FAILED, ExecutionRow, StrictJSON
+from runtime.schemas import clean_text, scrub
 
 log = logging.getLogger("terrarium.records")
 
 TABLE = ExecutionRow.__table__
 RETRY_DELAYS_S = (0.1, 0.5, 2.0)
+JSON_COLUMNS = frozenset(c.name for c in TABLE.columns if isinstance(c.type, StrictJSON))
+INT_BOUND = 2**31  # what every database's INTEGER holds
+NOT_STORED = "its record could not be stored as it was"
 
 
 @dataclass
@@ -131,20 +144,47 @@ class RecordWriter:
                 await self._write(ops)
                 return
             except Exception:
-                if delay is None:
-                    ids = sorted({op["id"] if isinstance(op, dict) else op.execution_id
-                                  for op in ops})  # fmt: skip
-                    log.exception(
-                        "execution records could not be written; dropped",
-                        extra={"count": len(ids), "execution_ids": ",".join(ids[:50])},
-                    )
-                    return
                 log.warning(
-                    "writing execution records failed; retrying",
+                    "writing execution records failed; writing them one execution at a time",
                     exc_info=True,
                     extra={"attempt": attempt + 1, "count": len(ops)},
                 )
-                await asyncio.sleep(delay)
+            ops = await self._write_each(ops)
+            if not ops:
+                return
+            if delay is None:
+                ids = sorted({_op_id(op) for op in ops})
+                log.error(
+                    "execution records could not be written; dropped",
+                    extra={"count": len(ids), "execution_ids": ",".join(ids[:50])},
+                )
+                return
+            await asyncio.sleep(delay)
+
+    async def _write_each(
+        self, ops: list[dict[str, Any] | _Update]
+    ) -> list[dict[str, Any] | _Update]:
+        """Each execution's writes on their own, then as a failed execution when they fail;
+        returns the writes of the executions that could not be written either way."""
+        by_id: dict[str, list[dict[str, Any] | _Update]] = {}
+        for op in ops:
+            by_id.setdefault(_op_id(op), []).append(op)
+        left: list[dict[str, Any] | _Update] = []
+        for execution_id, own in by_id.items():
+            try:
+                await self._write(own)
+                continue
+            except Exception as exc:
+                reason = type(exc).__name__
+            try:
+                await self._write([as_failed(op, reason) for op in own])
+                log.error(
+                    "an execution record could not be stored; stored as failed",
+                    extra={"execution_id": execution_id, "reason": reason},
+                )
+            except Exception:
+                left.extend(own)
+        return left
 
     async def _write(self, ops: list[dict[str, Any] | _Update]) -> None:
         rows, updates = fold(ops)
@@ -165,6 +205,54 @@ class RecordWriter:
         if self.engine.dialect.name == "sqlite":
             return self.engine.begin()
         return self._autocommit.connect()
+
+
+def _op_id(op: dict[str, Any] | _Update) -> str:
+    return op["id"] if isinstance(op, dict) else op.execution_id
+
+
+def storable(column: str, value: Any) -> Any:
+    """`value` as the database can hold it: finite numbers, integers in range, text without
+    lone surrogates, and in JSON columns strict JSON (what is not becomes null)."""
+    if column in JSON_COLUMNS:
+        value = scrub(value)
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            return None
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0.0
+    if type(value) is int and not -INT_BOUND <= value < INT_BOUND:
+        return 0
+    if isinstance(value, str):
+        return clean_text(value)
+    return value
+
+
+def as_failed(op: dict[str, Any] | _Update, reason: str) -> dict[str, Any] | _Update:
+    """The same write for an execution whose record could not be stored: failed, saying so,
+    with every value made storable. A write that does not finish the execution only has its
+    values made storable."""
+    values = op if isinstance(op, dict) else op.values
+    fixed = {k: storable(k, v) for k, v in values.items()}
+    if values.get("finished_at") is not None:
+        fixed.update(
+            state=FAILED,
+            status="error",
+            error={
+                "type": "RecordNotStored",
+                "message": f"the execution finished but {NOT_STORED} ({reason}); what could "
+                "not be stored was left out",
+                "line": None,
+                "source": None,
+                "traceback": None,
+                "hint": None,
+            },
+        )
+    if isinstance(op, dict):
+        return fixed
+    return _Update(op.execution_id, fixed, op.when)
 
 
 def fold(

@@ -7,22 +7,53 @@ is written by the replica that runs it and readable from any replica.
 
 Each replica is a row in `runtime_instances` with a heartbeat; executions owned by a replica
 whose heartbeat went stale are failed, never left running.
+
+The record's JSON and float columns refuse, when a row is written, what strict JSON cannot hold
+(NaN, Infinity, lone surrogates): such a row fails alone and the record writer stores it as a
+failed execution (runtime/record_writer.py), instead of a record that could never be answered.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import math
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from runtime.db import Base, UTCDateTime
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 ACTIVE_STATES = (QUEUED, RUNNING)
 SERVER_STOPPED = "the server running it stopped"
+
+
+class StrictJSON(TypeDecorator):
+    """JSON that refuses, on write, NaN, Infinity and lone surrogates (same column type)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if value is not None:
+            json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
+        return value
+
+
+class FiniteFloat(TypeDecorator):
+    """A float column that refuses NaN and Infinity on write (same column type)."""
+
+    impl = Float
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number")
+        return value
 
 
 class ExecutionRow(Base):
@@ -41,16 +72,16 @@ class ExecutionRow(Base):
     intent: Mapped[str | None] = mapped_column(Text, nullable=True)
     code: Mapped[str] = mapped_column(Text)
     code_sha256: Mapped[str] = mapped_column(String(64))
-    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    result: Mapped[Any] = mapped_column(StrictJSON, nullable=True)
     result_truncated: Mapped[bool] = mapped_column(default=False)
     stdout: Mapped[str] = mapped_column(Text, default="")
     stdout_truncated: Mapped[bool] = mapped_column(default=False)
-    error: Mapped[Any] = mapped_column(JSON, nullable=True)
-    calls: Mapped[Any] = mapped_column(JSON, nullable=True)
-    warnings: Mapped[Any] = mapped_column(JSON, nullable=True)
-    limits: Mapped[Any] = mapped_column(JSON)
-    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
-    cpu_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[Any] = mapped_column(StrictJSON, nullable=True)
+    calls: Mapped[Any] = mapped_column(StrictJSON, nullable=True)
+    warnings: Mapped[Any] = mapped_column(StrictJSON, nullable=True)
+    limits: Mapped[Any] = mapped_column(StrictJSON)
+    duration_ms: Mapped[float] = mapped_column(FiniteFloat, default=0.0)
+    cpu_ms: Mapped[float] = mapped_column(FiniteFloat, default=0.0)
     call_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

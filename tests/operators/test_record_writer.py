@@ -167,3 +167,100 @@ def test_records_waiting_at_shutdown_are_written(api_with):
     found = asyncio.run(read())
     assert set(found) == set(ids)
     assert all(state in ("done", "failed") for state, _ in found.values()), found
+
+
+async def read_rows(sessions, ids: list[str]) -> dict[str, ExecutionRow]:  # type: ignore[no-untyped-def]
+    async with sessions() as s:
+        found = await s.execute(select(ExecutionRow).where(ExecutionRow.id.in_(ids)))
+        return {r.id: r for r in found.scalars()}
+
+
+def finished(**values: Any) -> dict[str, Any]:
+    return {"state": DONE, "status": "ok", "result": [1], "stdout": "printed", "cpu_ms": 2.0,
+            "finished_at": utcnow(), **values}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"cpu_ms": float("nan")},
+        {"duration_ms": float("inf")},
+        {"result": {"x": float("nan")}},
+        {"stdout": "lone \ud800 surrogate"},
+        {"error": {"type": "E", "message": "\udfff"}},
+        {"call_count": 2**70},
+    ],
+    ids=[
+        "cpu_nan",
+        "duration_inf",
+        "result_nan",
+        "stdout_surrogate",
+        "error_surrogate",
+        "count_overflow",
+    ],  # fmt: skip
+)
+async def test_one_unstorable_record_loses_no_other_and_is_stored_as_failed(
+    database, monkeypatch, bad
+):
+    engine, sessions = database
+    monkeypatch.setattr(record_writer, "RETRY_DELAYS_S", ())
+    writer = RecordWriter(engine, linger_s=10)
+    writer.start()
+    try:
+        inserted = [row() for _ in range(12)]
+        for r in inserted:
+            writer.insert(r)
+        await writer.flush()
+        running = [row() for _ in range(12)]
+        for r in running:  # inserted and finished in the same batch as the bad update
+            writer.insert(r)
+        everyone = inserted + running
+        poisoned = inserted[5]["id"]
+        for r in everyone:
+            values = finished(**bad) if r["id"] == poisoned else finished()
+            writer.update(r["id"], values, when=ACTIVE_STATES)
+        await writer.flush()
+        rows = await read_rows(sessions, [r["id"] for r in everyone])
+    finally:
+        await writer.stop()
+    assert len(rows) == len(everyone)
+    honest = [r for i, r in rows.items() if i != poisoned]
+    assert {(r.state, r.status, r.stdout, r.cpu_ms) for r in honest} == {
+        (DONE, "ok", "printed", 2.0)
+    }
+    failed = rows[poisoned]
+    assert (failed.state, failed.status) == (FAILED, "error")
+    assert failed.error["type"] == "RecordNotStored"
+    assert "could not be stored" in failed.error["message"]
+    assert failed.finished_at is not None and failed.code == "1"  # what could be kept, kept
+
+
+async def test_an_unstorable_new_row_finished_in_its_insert_is_stored_as_failed(
+    database, monkeypatch
+):
+    engine, sessions = database
+    monkeypatch.setattr(record_writer, "RETRY_DELAYS_S", ())
+    writer = RecordWriter(engine, linger_s=10)
+    writer.start()
+    try:
+        good, bad = row(), row()
+        writer.insert(good)
+        writer.insert(bad)
+        writer.update(good["id"], finished(), when=ACTIVE_STATES)
+        writer.update(bad["id"], finished(cpu_ms=float("nan")), when=ACTIVE_STATES)
+        await writer.flush()
+        rows = await read_rows(sessions, [good["id"], bad["id"]])
+    finally:
+        await writer.stop()
+    assert (rows[good["id"]].state, rows[good["id"]].cpu_ms) == (DONE, 2.0)
+    assert (rows[bad["id"]].state, rows[bad["id"]].cpu_ms) == (FAILED, 0.0)
+    assert rows[bad["id"]].stdout == "printed"
+
+
+def test_storable_replaces_what_json_and_the_database_cannot_hold():
+    assert record_writer.storable("cpu_ms", float("nan")) == 0.0
+    assert record_writer.storable("stdout", "a\ud800b") == "a\ufffdb"
+    assert record_writer.storable("result", {"k": [float("inf"), "\udc00"]}) == {
+        "k": [None, "\ufffd"]
+    }
+    assert record_writer.storable("code_sha256", "0" * 64) == "0" * 64
