@@ -36,7 +36,9 @@ class Channel:
         self.on_pending: Any = None
 
     def send(self, message: dict[str, Any]) -> None:
-        data = protocol.encode(message)
+        self.send_encoded(protocol.encode(message))
+
+    def send_encoded(self, data: bytes) -> None:
         self.sending = True
         try:
             self.sock.sendall(data)
@@ -46,8 +48,17 @@ class Channel:
             self.on_pending(self.pending_signal, None)
 
     def call(self, name: str, payload: Any) -> dict[str, Any]:
+        message = {"t": "call", "id": self.seq + 1, "fn": name, "args": payload}
+        data = protocol.encode(message)
+        size = len(data) - protocol.HEADER.size
+        if size > protocol.CALL_FRAME_BYTES:  # the host would stop the execution: say why here
+            method = payload.get("method") if isinstance(payload, dict) else None
+            raise ValueError(
+                f"the arguments of {method or name} are {size} bytes of JSON, over the "
+                f"{protocol.CALL_FRAME_BYTES}-byte limit for one call; send less per call"
+            )
         self.seq += 1
-        self.send({"t": "call", "id": self.seq, "fn": name, "args": payload})
+        self.send_encoded(data)
         reply = self.reader.recv()
         if not isinstance(reply, dict) or reply.get("t") != "reply" or reply.get("id") != self.seq:
             raise RuntimeError("the host answered out of turn")

@@ -8,8 +8,14 @@ frame, send it SIGALRM at the wall-clock deadline (its handler reports the line)
 executions run, at most `queue_max` wait, and beyond that `PoolBusy` is raised (the API answers
 503 with retry-after).
 
-The host never trusts a child: frames are size-capped JSON, every field read is type-checked,
-and anything malformed ends the execution with an error, never an exception in the server.
+The host treats every child as fully compromised, as if it ran arbitrary native code, and keeps
+every promise on its own: each frame's size is capped when its header arrives (call frames at
+protocol.CALL_FRAME_BYTES, the `done` frame at the execution's result and stdout limits plus
+headroom), every frame is parsed strictly against its declared type (sandbox/frames.py, large
+ones off the event loop), host calls are counted here against `max_calls`, stdout and the result
+are measured on the bytes received, and the child's `cpu_ms` is checked against the wall time
+the host measured. Anything malformed ends the execution with an error and kills the child,
+never an exception in the server, and the pool slot is given back in a `finally`.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox import protocol
+import msgspec
+
+from sandbox import frames, protocol
 from sandbox.limits import Limits
-from sandbox.result import STATUSES, ExecutionResult, host_error
+from sandbox.result import ExecutionResult, host_error
 
 log = logging.getLogger("terrarium.pool")
 
@@ -41,6 +49,13 @@ READY_WAIT_S = 30.0  # a child still confining itself and warming up when it is 
 # Children tried in a row before giving up: in _take_child for ones dead before their ready
 # frame, in execute for ones that died after it, before reading the script.
 READY_ATTEMPTS = 3
+# Room in a `done` frame beyond its result and stdout: the error (a deep traceback), warnings.
+DONE_HEADROOM_BYTES = 1024 * 1024
+# A JSON string can take 6 bytes per character of stdout (a control character as \u0001).
+STDOUT_ESCAPE_FACTOR = 6
+# Frames larger than this are parsed on a worker thread, so the event loop keeps serving.
+INLINE_PARSE_BYTES = 64 * 1024
+MAX_WARNING_CHARS = 500
 
 
 class PoolBusy(Exception):
@@ -287,7 +302,12 @@ class WarmPool:
                 self._child_waiters.append(waiter)
                 self._replenish()
                 child = await asyncio.wait_for(waiter, 30)
-            why = await self._await_ready(child)
+            try:
+                why = await self._await_ready(child)
+            except BaseException:  # cancelled while it waited: the child is nobody's now
+                child.kill()
+                child.close()
+                raise
             if not why:
                 return child
             log.error("a sandbox child was not ready: %s", why)
@@ -298,7 +318,7 @@ class WarmPool:
     async def _await_ready(self, child: WarmChild) -> str:
         """Read the child's ready frame (usually already buffered); '' if ready, else why not."""
         loop = self._loop or asyncio.get_running_loop()
-        buffer = protocol.FrameBuffer()
+        buffer = protocol.FrameBuffer(max_frame=protocol.CALL_FRAME_BYTES)
         end = loop.time() + READY_WAIT_S
         while True:
             try:
@@ -314,17 +334,16 @@ class WarmPool:
             if not data:
                 return "it exited while confining itself or warming up"
             try:
-                frames = buffer.feed(data)
-            except protocol.ProtocolError as exc:
-                return str(exc)
-            if not frames:
-                continue
-            frame = frames[0]
-            if not isinstance(frame, dict) or frame.get("t") != "ready":
-                error = frame.get("error") if isinstance(frame, dict) else None
-                message = error.get("message") if isinstance(error, dict) else None
-                return str(message or "its first frame was not 'ready'")[:500]
-            if len(frames) > 1:
+                bodies = buffer.feed(data)
+                if not bodies:
+                    continue
+                frame = frames.decode_child(bodies[0])
+            except (protocol.ProtocolError, frames.FrameError) as exc:
+                return f"it broke protocol: {exc}"
+            if type(frame) is not frames.Ready:
+                error = frame.error if type(frame) is frames.Done else None
+                return (error.message if error else "its first frame was not 'ready'")[:500]
+            if len(bodies) > 1 or buffer.partial:
                 return "it sent frames after 'ready' unasked"
             try:  # a child killed while it waited left its ready frame behind: is it alive?
                 if child.sock.recv(1, socket.MSG_PEEK) == b"":
@@ -365,6 +384,7 @@ class WarmPool:
             )
         await self._admit()
         started = time.perf_counter()
+        result: ExecutionResult | None = None
         try:
             for _attempt in range(READY_ATTEMPTS):
                 child = await self._take_child()
@@ -378,12 +398,17 @@ class WarmPool:
                     result = host_error(
                         "error", "SandboxError", f"the sandbox child was not reachable: {exc}"
                     )
+                except Exception:  # noqa: BLE001 - a host bug must not become a server error
+                    log.exception("an execution failed in the host")
+                    result = host_error("error", "SandboxError", "the execution failed in the host")
+                    break
                 finally:
                     child.kill()
                     child.close()
         finally:
             self._release()
             self._replenish()
+        assert result is not None
         result.duration_ms = (time.perf_counter() - started) * 1000
         self.completed += 1
         return result
@@ -398,16 +423,17 @@ class WarmPool:
         raw: bool,
     ) -> ExecutionResult:
         loop = self._loop or asyncio.get_running_loop()
-        request = {
-            "t": "run",
-            "op": "raw" if raw else "run",
-            "code": code,
-            "inputs": inputs or {},
-            "limits": limits.to_json(),
-            "host_functions": sorted(n for n in host_functions if n != "client"),
-        }
-        frames: collections.deque[Any] = collections.deque()
-        buffer = protocol.FrameBuffer()
+        request = frames.Run(
+            op="raw" if raw else "run",
+            code=code,
+            inputs=inputs or {},
+            limits=limits.to_json(),
+            host_functions=sorted(n for n in host_functions if n != "client"),
+        )
+        bodies: collections.deque[bytes] = collections.deque()
+        buffer = protocol.FrameBuffer(
+            max_frame=done_frame_cap(limits), max_small=protocol.CALL_FRAME_BYTES
+        )
         state: dict[str, Any] = {
             "eof": False, "error": None, "reset": False, "frames": 0,
             "calling": False, "expired": False,
@@ -425,7 +451,7 @@ class WarmPool:
                         loop.remove_reader(fd)
                         break
                     got = buffer.feed(data)
-                    frames.extend(got)
+                    bodies.extend(got)
                     if got and not buffer.partial:
                         break  # the child waits for an answer now: spare the empty read
             except BlockingIOError:
@@ -440,10 +466,10 @@ class WarmPool:
                 wakeup.set_result(None)
 
         try:
-            await loop.sock_sendall(child.sock, protocol.encode(request))
+            await loop.sock_sendall(child.sock, _with_header(frames.encode(request)))
         except OSError as exc:  # it died after saying it was ready: nothing of the script ran
             raise _ChildGone(str(exc)) from None
-        except ValueError as exc:
+        except (TypeError, ValueError, msgspec.EncodeError) as exc:
             return host_error("error", "SandboxError", f"the request could not be encoded: {exc}")
 
         task = asyncio.current_task()
@@ -463,9 +489,10 @@ class WarmPool:
         alarm_timer = loop.call_at(sent + limits.timeout_s, child.signal, signal.SIGALRM)
         deadline_timer = loop.call_at(deadline, on_deadline)
         loop.add_reader(fd, on_readable)
+        calls = 0
         try:
             while True:
-                if not frames:
+                if not bodies:
                     if state["eof"] or state["error"] or state["reset"]:
                         break
                     if loop.time() >= deadline:
@@ -473,24 +500,40 @@ class WarmPool:
                     wakeup = loop.create_future()
                     await wakeup  # set by on_readable, or by on_deadline
                     continue
-                frame = frames.popleft()
+                body = bodies.popleft()
                 state["frames"] += 1
-                if not isinstance(frame, dict):
-                    state["error"] = "a frame that is not an object"
+                try:
+                    frame = await _parse(frames.decode_child, body)
+                except frames.FrameError as exc:
+                    state["error"] = str(exc)
                     break
-                kind = frame.get("t")
-                if kind == "done":
-                    return self._finish(frame)
-                if kind == "call":
+                if type(frame) is frames.Call:
+                    calls += 1
+                    if calls > limits.max_calls:  # an honest child stops itself before this
+                        child.kill()
+                        return self._over_calls(limits)
+                    if frame.id != calls:
+                        state["error"] = f"call {frame.id} out of turn (expected {calls})"
+                        break
                     reply = await self._serve_call(frame, host_functions, deadline, loop, state)
                     if reply is None:
                         return self._timed_out(child, limits)
                     try:
-                        await loop.sock_sendall(child.sock, protocol.encode(reply))
-                    except (OSError, ValueError):
+                        await loop.sock_sendall(child.sock, _encode_reply(reply))
+                    except OSError:
                         pass  # the child is gone; its EOF ends the loop
                     continue
-                state["error"] = f"an unknown frame type {kind!r}"
+                if type(frame) is frames.Done:
+                    if bodies or buffer.partial:
+                        state["error"] = "frames after 'done'"
+                        break
+                    child.kill()  # nothing it sends from now on is read
+                    try:
+                        return await self._finish(frame, limits, (loop.time() - sent) * 1000)
+                    except frames.FrameError as exc:
+                        state["error"] = str(exc)
+                        break
+                state["error"] = "a second 'ready' frame"
                 break
         finally:
             alarm_timer.cancel()
@@ -504,29 +547,29 @@ class WarmPool:
             raise _ChildGone("it died before it read its script")
         if state["error"]:
             child.kill()
+            log.warning("a sandbox child broke protocol: %s", state["error"])
             return host_error(
-                "error", "SandboxError", f"the sandbox child broke protocol ({state['error']})"
+                "error",
+                "SandboxError",
+                f"the sandbox child broke protocol ({state['error']}) and was stopped",
+                "run the script again; if it keeps failing, report it to the operator",
             )
         return await self._died(child, limits)
 
     async def _serve_call(
         self,
-        frame: dict[str, Any],
+        frame: frames.Call,
         host_functions: dict[str, HostFunction],
         deadline: float,
         loop: asyncio.AbstractEventLoop,
         state: dict[str, Any],
-    ) -> dict[str, Any] | None:
-        call_id = frame.get("id")
-        name = frame.get("fn")
-        fn = host_functions.get(name) if isinstance(name, str) else None
+    ) -> frames.Reply | None:
+        call_id = frame.id
+        name = frame.fn
+        fn = host_functions.get(name)
         if fn is None:
-            return {
-                "t": "reply",
-                "id": call_id,
-                "ok": False,
-                "error": {"class": "RuntimeError", "message": f"no host function {name!r}"},
-            }
+            error = {"class": "RuntimeError", "message": f"no host function {name[:100]!r}"}
+            return frames.Reply(id=call_id, ok=False, error=error)
         if state["expired"] or deadline - loop.time() <= 0:
             return None
         # Awaited in this task, not wrapped in a task or a timeout per call: the execution's one
@@ -534,24 +577,30 @@ class WarmPool:
         task = asyncio.current_task()
         state["calling"] = True
         try:
-            value = await fn(frame.get("args"))
+            value = await fn(frame.args)
         except asyncio.CancelledError:
             if state["expired"] and task is not None and task.uncancel() == 0:
                 return None  # our deadline, and nobody else's cancellation
             raise
         except HostCallError as exc:
-            return {"t": "reply", "id": call_id, "ok": False, "error": exc.payload}
+            return frames.Reply(id=call_id, ok=False, error=exc.payload)
         except Exception:  # noqa: BLE001 - never let a host bug reach the script as detail
             log.exception("host function %s failed", name)
-            return {
-                "t": "reply",
-                "id": call_id,
-                "ok": False,
-                "error": {"class": "APIError", "message": f"{name} failed in the host"},
-            }
+            error = {"class": "APIError", "message": f"{name} failed in the host"}
+            return frames.Reply(id=call_id, ok=False, error=error)
         finally:
             state["calling"] = False
-        return {"t": "reply", "id": call_id, "ok": True, "value": value}
+        return frames.Reply(id=call_id, ok=True, value=value)
+
+    def _over_calls(self, limits: Limits) -> ExecutionResult:
+        self.kills += 1
+        return host_error(
+            "limit_exceeded",
+            "LimitExceeded",
+            f"this execution may make at most {limits.max_calls} client calls",
+            "batch the work or ask for fewer items per page",
+            limit="calls",
+        )
 
     def _timed_out(self, child: WarmChild, limits: Limits) -> ExecutionResult:
         child.kill()
@@ -564,26 +613,40 @@ class WarmPool:
             "asynchronous execution",
         )
 
-    def _finish(self, frame: dict[str, Any]) -> ExecutionResult:
-        status = frame.get("status")
-        if status not in STATUSES:
-            return host_error("error", "SandboxError", "the sandbox child sent an unknown status")
-        error = frame.get("error")
-        stdout = frame.get("stdout")
-        warnings = frame.get("warnings")
-        cpu_ms = frame.get("cpu_ms")
+    async def _finish(self, frame: frames.Done, limits: Limits, wall_ms: float) -> ExecutionResult:
+        """The execution's result from its `done` frame, every limit checked on what arrived."""
+        status = frame.status
+        error = frames.error_json(frame.error) if frame.error is not None else None
+        result: Any = None
+        if status == "ok":
+            error = None
+            size = len(frame.result)
+            if size > limits.result_bytes:
+                status = "limit_exceeded"
+                error = host_error(
+                    status, "LimitExceeded",
+                    f"the result is {size} bytes, over the {limits.result_bytes}-byte limit",
+                    "return less (a summary, ids or URLs) or print details",
+                    limit="result_size",
+                ).error  # fmt: skip
+            else:
+                result = await _parse(frames.decode_result, frame.result)
+        elif error is None:
+            error = host_error(status, "SandboxError", f"the script ended {status!r}").error
+        if status == "limit_exceeded" and error is not None:
+            error.setdefault("limit", None)
+        stdout, cut = _bounded_stdout(frame.stdout, limits.stdout_bytes)
         if status in ("timeout", "limit_exceeded"):
             self.kills += 1
         return ExecutionResult(
             status=status,
-            result=frame.get("result"),
-            stdout=stdout if isinstance(stdout, str) else "",
-            stdout_truncated=frame.get("stdout_truncated") is True,
-            error=error if isinstance(error, dict) else None,
-            warnings=[w for w in warnings if isinstance(w, str)]
-            if isinstance(warnings, list)
-            else [],
-            cpu_ms=float(cpu_ms) if isinstance(cpu_ms, (int, float)) else 0.0,
+            result=result,
+            stdout=stdout,
+            stdout_truncated=frame.stdout_truncated or cut,
+            error=error,
+            warnings=[w[:MAX_WARNING_CHARS] for w in frame.warnings[: frames.MAX_WARNINGS]],
+            # The child's own figure, which cannot exceed the wall time the host measured.
+            cpu_ms=min(max(frame.cpu_ms, 0.0), wall_ms),
         )
 
     async def _died(self, child: WarmChild, limits: Limits) -> ExecutionResult:
@@ -620,3 +683,39 @@ class WarmPool:
         return host_error(
             "error", "SandboxError", f"the sandbox process ended without a result ({what})"
         )
+
+
+def done_frame_cap(limits: Limits) -> int:
+    """The largest `done` frame this execution may send: its result, its stdout, headroom."""
+    stdout = limits.stdout_bytes * STDOUT_ESCAPE_FACTOR
+    return max(protocol.CALL_FRAME_BYTES, limits.result_bytes + stdout + DONE_HEADROOM_BYTES)
+
+
+async def _parse(parse: Callable[[Any], Any], body: bytes | msgspec.Raw) -> Any:
+    """Parse a frame or a value: inline when small, on a worker thread when large."""
+    if len(body) <= INLINE_PARSE_BYTES:
+        return parse(body)
+    return await asyncio.to_thread(parse, body)
+
+
+def _bounded_stdout(stdout: str, limit: int) -> tuple[str, bool]:
+    """Stdout cut to `limit` bytes of UTF-8 (at a character boundary); True if it was cut."""
+    if len(stdout) * 4 <= limit:  # no string this short can be over the limit
+        return stdout, False
+    data = stdout.encode()
+    if len(data) <= limit:
+        return stdout, False
+    return data[:limit].decode("utf-8", "ignore"), True
+
+
+def _with_header(body: bytes) -> bytes:
+    return protocol.HEADER.pack(len(body)) + body
+
+
+def _encode_reply(reply: frames.Reply) -> bytes:
+    """A reply frame; a host function's value that JSON cannot carry becomes an error reply."""
+    try:
+        return _with_header(frames.encode(reply))
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+        error = {"class": "APIError", "message": "the host's answer could not be encoded"}
+        return _with_header(frames.encode(frames.Reply(id=reply.id, ok=False, error=error)))

@@ -1,8 +1,10 @@
 """JSON frames on a byte stream: the only thing that crosses between a sandbox child and the host.
 
-A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON. Both sides
-serialize and parse with the standard library's json module and nothing else: no pickle, no
-object hooks, so a hostile child can at worst send bytes the host refuses.
+A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON. Nothing but
+JSON crosses: no pickle, no object hooks. The child encodes with the standard library's json
+(`allow_nan=False`, the frame's "t" first); the host cuts the byte stream into frames here,
+checking each frame's length against its cap as soon as the header arrives (before buffering
+the body), and parses them strictly in sandbox/frames.py.
 """
 
 from __future__ import annotations
@@ -14,8 +16,14 @@ import struct
 from typing import Any
 
 HEADER = struct.Struct(">I")
-# A frame larger than this is a protocol violation: the host stops reading and kills the child.
+# The largest frame the child accepts from the host (a script, its inputs, a reply).
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+# The largest frame the host accepts from a child other than `done`: call arguments are small
+# (ids, prompts, settings), and a cap well under what could hurt the server bounds what a child
+# makes the host buffer and parse. The child refuses larger arguments itself, with a message.
+CALL_FRAME_BYTES = 256 * 1024
+# A frame over CALL_FRAME_BYTES must open with this (its own cap is set per execution).
+DONE_PREFIX = b'{"t":"done"'
 
 
 class ProtocolError(Exception):
@@ -51,30 +59,43 @@ class Reader:
             data = self.sock.recv(1 << 16)
             if not data:
                 raise EOFError("channel closed")
-            self._frames.extend(self._buffer.feed(data))
+            self._frames.extend(decode_body(body) for body in self._buffer.feed(data))
         return self._frames.popleft()
 
 
 class FrameBuffer:
-    """Incremental parser for the host side: feed bytes, take out whole frames."""
+    """Cuts a byte stream into frame bodies (bytes, not yet parsed); refuses oversized frames.
 
-    def __init__(self, max_frame: int = MAX_FRAME_BYTES) -> None:
+    A frame's length is checked when its header arrives, so no more than the cap (plus one read)
+    is ever buffered. Frames up to `max_small` bytes may be of any kind; larger ones, up to
+    `max_frame`, only if they open with DONE_PREFIX (known after its first bytes arrive).
+    """
+
+    def __init__(self, max_frame: int = MAX_FRAME_BYTES, max_small: int | None = None) -> None:
         self._buf = bytearray()
         self._max = max_frame
+        self._max_small = max_frame if max_small is None else min(max_small, max_frame)
 
-    def feed(self, data: bytes) -> list[Any]:
+    def feed(self, data: bytes) -> list[bytes]:
         self._buf += data
-        frames = []
+        bodies = []
         while len(self._buf) >= HEADER.size:
             (length,) = HEADER.unpack_from(self._buf)
             if length > self._max:
-                raise ProtocolError(f"frame of {length} bytes is over the limit")
+                raise ProtocolError(f"a frame of {length} bytes, over the {self._max}-byte cap")
+            if length > self._max_small:
+                opening = bytes(self._buf[HEADER.size : HEADER.size + len(DONE_PREFIX)])
+                if not DONE_PREFIX.startswith(opening):
+                    raise ProtocolError(
+                        f"a frame of {length} bytes, over the {self._max_small}-byte cap for "
+                        "frames other than 'done'"
+                    )
             end = HEADER.size + length
             if len(self._buf) < end:
                 break
-            frames.append(decode_body(bytes(self._buf[HEADER.size : end])))
+            bodies.append(bytes(self._buf[HEADER.size : end]))
             del self._buf[:end]
-        return frames
+        return bodies
 
     @property
     def partial(self) -> bool:

@@ -27,16 +27,33 @@ def test_reader_takes_frames_split_across_reads_and_several_in_one():
         reader.recv()
 
 
-def test_frame_buffer_says_when_a_frame_is_incomplete_and_refuses_oversized_ones():
+def test_frame_buffer_says_when_a_frame_is_incomplete_and_hands_out_raw_bodies():
     buffer = protocol.FrameBuffer(max_frame=64)
     data = protocol.encode({"t": "done"})
     assert buffer.feed(data[:-1]) == [] and buffer.partial
-    assert buffer.feed(data[-1:]) == [{"t": "done"}] and not buffer.partial
-    with pytest.raises(protocol.ProtocolError, match="over the limit"):
-        buffer.feed(protocol.HEADER.pack(65) + b" " * 65)
+    assert buffer.feed(data[-1:]) == [b'{"t":"done"}'] and not buffer.partial
 
 
-def test_a_frame_that_is_not_json_is_a_protocol_error():
-    buffer = protocol.FrameBuffer()
+def test_an_oversized_frame_is_refused_from_its_header_before_its_body_is_buffered():
+    buffer = protocol.FrameBuffer(max_frame=64)
+    with pytest.raises(protocol.ProtocolError, match="over the 64-byte cap"):
+        buffer.feed(protocol.HEADER.pack(65))  # the header alone: no body was sent or kept
+
+
+def test_only_a_done_frame_may_be_larger_than_the_small_frame_cap():
+    body = b'{"t":"done","stdout":"' + b"x" * 200 + b'"}'
+    whole = protocol.HEADER.pack(len(body)) + body
+    assert protocol.FrameBuffer(max_frame=1024, max_small=64).feed(whole) == [body]
+    for kind in (b"call", b"ready", b"don", b"donex"):
+        other = body.replace(b'"done"', b'"' + kind + b'"', 1)
+        frame = protocol.HEADER.pack(len(other)) + other
+        buffer = protocol.FrameBuffer(max_frame=1024, max_small=64)
+        with pytest.raises(protocol.ProtocolError, match="other than 'done'"):
+            buffer.feed(frame[:20])  # refused from its opening bytes, before the rest arrives
+
+
+def test_the_childs_reader_refuses_a_frame_that_is_not_json():
+    host, child = socket.socketpair()
+    host.sendall(protocol.HEADER.pack(3) + b"{x}")
     with pytest.raises(protocol.ProtocolError, match="not valid JSON"):
-        buffer.feed(protocol.HEADER.pack(3) + b"{x}")
+        protocol.Reader(child).recv()
