@@ -26,7 +26,7 @@ from client_surface.errors import (
     error_for_status,
 )
 from client_surface.pagination import AsyncPage, AsyncPageRequest, SyncPage
-from client_surface.table import SURFACE, Method, check_arguments, suggest
+from client_surface.table import SURFACE, Method, check_arguments, check_path_value, suggest
 
 __all__ = ["AsyncFlora", "Flora", "DEFAULT_BASE_URL"]
 
@@ -204,7 +204,9 @@ class _BaseClient:
         data = args.model_dump(mode="json", exclude_none=True)
         path = method.path
         for name in method.path_params:
-            path = path.replace("{" + name + "}", quote(str(data.pop(name)), safe=""))
+            # Checked again here, whoever built `args`; then percent-encoded all the same.
+            value = check_path_value(method.full_name, name, data.pop(name))
+            path = path.replace("{" + name + "}", quote(value, safe=""))
         headers = self._headers()
         params: dict[str, Any] | None = None
         body: dict[str, Any] | None = None

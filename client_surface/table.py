@@ -6,6 +6,11 @@ and the agent docs are all derived from ``SURFACE``.
 
 Where an argument goes: fields named in ``{}`` in the path go into the path; the
 other fields go into the query string for GET and into the JSON body for POST.
+
+Ids: ``ID_ARGUMENTS`` says which kind of id each argument is, and ``ID_KINDS`` the shape of
+each kind (its prefix, then a safe charset with a length bound). A value placed in a path
+segment must have its kind's shape, checked before any request is built, so an id such as
+``"prj_x/nodes"`` can never reach a different endpoint than the one that was checked.
 """
 
 from __future__ import annotations
@@ -325,6 +330,85 @@ class TechniqueRunList(Obj):
     meta: Meta = Meta()
 
 
+# ---------------------------------------------------------------- id shapes
+
+
+@dataclass(frozen=True)
+class IdKind:
+    """One kind of id: how it must look, and those words for an agent."""
+
+    name: str
+    pattern: re.Pattern[str]
+    shape: str
+
+    def fits(self, value: Any) -> bool:
+        return isinstance(value, str) and self.pattern.fullmatch(value) is not None
+
+
+_SAFE = "[A-Za-z0-9_-]{1,128}"
+_SAFE_WORDS = "letters, digits, '_' or '-' (1 to 128)"
+
+
+def _prefixed(name: str, prefix: str) -> IdKind:
+    return IdKind(name, re.compile(re.escape(prefix) + _SAFE), f"'{prefix}' then {_SAFE_WORDS}")
+
+
+def _plain(name: str) -> IdKind:
+    return IdKind(name, re.compile(_SAFE), _SAFE_WORDS)
+
+
+ID_KINDS: dict[str, IdKind] = {
+    "workspace": _prefixed("workspace", "ws_"),
+    "project": _prefixed("project", "prj_"),
+    "run": _prefixed("run", "run_"),
+    "asset": _prefixed("asset", "asset_"),
+    "feedback": _prefixed("feedback", "fb_"),
+    "technique": IdKind(
+        "technique",
+        re.compile("tech_" + _SAFE + "|[a-z0-9][a-z0-9-]{0,127}"),
+        f"'tech_' then {_SAFE_WORDS}, or a slug of lowercase letters, digits and '-' "
+        "(e.g. thumbnail-v3)",
+    ),
+    # A model id may hold dots (flux-1.1-pro), never as its first character: no '.' or '..'.
+    "model": IdKind(
+        "model",
+        re.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}"),
+        "letters, digits, '.', '_' or '-' (1 to 128), starting with a letter or digit",
+    ),
+    "node": _plain("node"),
+    "action": _plain("action"),
+    "output": _plain("output"),
+}
+
+ID_ARGUMENTS: dict[str, str] = {
+    "workspace_id": "workspace",
+    "project_id": "project",
+    "run_id": "run",
+    "asset_id": "asset",
+    "feedback_id": "feedback",
+    "technique_id": "technique",
+    "id_or_slug": "technique",
+    "model_id": "model",
+    "node_id": "node",
+    "action_id": "action",
+    "output_id": "output",
+}
+
+
+def check_path_value(method_name: str, name: str, value: Any) -> str:
+    """`value` for the path segment `name`, or `ArgumentError` saying the shape expected."""
+    kind = ID_KINDS.get(ID_ARGUMENTS.get(name, ""))
+    if kind is None:  # a path argument the table gives no kind: the safe charset still holds
+        kind = _plain(name)
+    if not kind.fits(value):
+        raise ArgumentError(
+            f"{method_name}(): argument {name!r} must be a {kind.name} id: {kind.shape} "
+            f"(got {_short(value)}).",
+            f"Pass the {kind.name} id exactly as the API returned it.",
+        )
+    return value
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -539,7 +623,7 @@ def check_arguments(method: Method, arguments: dict[str, Any]) -> BaseModel:
     if problems:
         raise ArgumentError(" ".join(problems), " ".join(hints) or None)
     try:
-        return method.args.model_validate(arguments)
+        validated = method.args.model_validate(arguments)
     except ValidationError as exc:
         for err in exc.errors():
             loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
@@ -557,6 +641,9 @@ def check_arguments(method: Method, arguments: dict[str, Any]) -> BaseModel:
             else:
                 problems.append(f"Argument {loc!r}: {err['msg']} (got {got}).")
         raise ArgumentError(f"{call}: " + " ".join(problems)) from None
+    for name in method.path_params:
+        check_path_value(method.full_name, name, getattr(validated, name))
+    return validated
 
 
 # ---------------------------------------------------------------- schema helpers

@@ -96,9 +96,9 @@ def test_sandbox_spec_is_plain_json_with_params_positional_and_errors():
 
 def test_path_fields_go_into_the_path_and_others_into_query_for_get(make_sync):
     rec = Recorder(lambda r: httpx.Response(200, json={"run_id": "run_1"}))
-    make_sync(rec).techniques.runs.retrieve("run_1", technique_id="tech/9")
+    make_sync(rec).techniques.runs.retrieve("run_1", technique_id="tech_9")
     (req,) = rec.requests
-    assert req.url.raw_path == b"/api/v1/techniques/tech%2F9/runs/run_1"
+    assert req.url.raw_path == b"/api/v1/techniques/tech_9/runs/run_1"
     assert req.url.query == b""
 
 
