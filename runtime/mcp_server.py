@@ -301,6 +301,9 @@ async def call_execute(
         return _failure(f"busy: every sandbox slot is in use; retry in {retry} s")
     except PoolUnavailable as exc:
         return _failure(f"sandbox_unavailable: {exc}; retry shortly")
+    except Exception:  # the execution is settled by the operator; the agent gets an answer
+        log.exception("mcp execute failed")
+        return _failure("internal_error: the runtime failed; the error is logged, retry")
     if args.intent:
         log.info("mcp execute %s (%s): %s", body["execution_id"], body["status"], args.intent)
     return types.CallToolResult(

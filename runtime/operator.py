@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import json
 import logging
 import os
 import secrets
@@ -53,6 +52,7 @@ from runtime.records import (
     encode_cursor,
     summary,
 )
+from runtime.schemas import NotAnswerable, check_result, clean_text
 from runtime.service import LimitRequest, RequestRejected, Terrarium, new_execution_id
 from runtime.tenants import Tenant, TenantStore
 from sandbox.limits import Limits
@@ -70,9 +70,10 @@ def limits_json(limits: Limits) -> dict[str, Any]:
     return limits.to_json()
 
 
-class NotYours(RequestRejected):
-    def __init__(self) -> None:
-        super().__init__(403, "forbidden", "this execution belongs to another tenant")
+def not_found(execution_id: str) -> RequestRejected:
+    """The one answer for an execution this tenant cannot read, whether it is missing or
+    another tenant's: the two are not told apart, so ids cannot be probed."""
+    return RequestRejected(404, "not_found", f"no execution {execution_id[:80]!r} for this key")
 
 
 class Operator:
@@ -94,6 +95,8 @@ class Operator:
         # (defaults, maxima) per tenant caps (max_timeout_s, max_memory_mb, max_calls)
         self._bounds: dict[tuple[Any, ...], tuple[Limits, Limits]] = {}
         self._tasks: dict[str, asyncio.Task] = {}
+        # Admitted and not yet finished: each is released and given a final state exactly once.
+        self._open: set[str] = set()
         self._heartbeat: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -321,6 +324,7 @@ class Operator:
                 "finished_at": None,
             },
         )
+        self._open.add(execution_id)
         return execution_id
 
     # ------------------------------------------------------------------ running
@@ -344,17 +348,21 @@ class Operator:
                 workspaces=frozenset(tenant.workspaces) if tenant.workspaces else None,
                 secrets=tenant_secrets,
             )
+            self._record(tenant, execution_id, body)
         except BaseException as exc:
             reason = (
                 SERVER_STOPPED
                 if isinstance(exc, asyncio.CancelledError)
-                else getattr(exc, "message", None) or type(exc).__name__
+                else str(getattr(exc, "message", None) or type(exc).__name__)
             )
-            self._record_failure(tenant, execution_id, reason)
+            self._settle(tenant, execution_id, reason)
             if self._write_before_answer:
                 await asyncio.shield(self.flush())
             raise
-        self._record(tenant, execution_id, body)
+        finally:
+            # Whatever happened above (a body nobody expected, a cancellation anywhere), the
+            # execution does not stay admitted.
+            self._settle(tenant, execution_id, "the runtime failed while it ran")
         if self._write_before_answer:
             await self.flush()
         return body
@@ -363,52 +371,76 @@ class Operator:
         """The execution no longer runs: released and its final values queued, in one step (no
         await between), so a reader who sees it finished can start another at once."""
         assert self.admission is not None and self.writer is not None
+        self._open.discard(execution_id)
         self.admission.release(tenant.id, execution_id)
         self.writer.update(execution_id, values, when=ACTIVE_STATES)
 
+    def _settle(self, tenant: Tenant, execution_id: str, reason: str) -> None:
+        """Release and fail the execution unless it already finished; idempotent."""
+        if execution_id not in self._open:
+            return
+        try:
+            self._record_failure(tenant, execution_id, reason)
+        finally:
+            if execution_id in self._open:  # the failure could not even be queued
+                self._open.discard(execution_id)
+                assert self.admission is not None
+                self.admission.release(tenant.id, execution_id)
+
     def _record(self, tenant: Tenant, execution_id: str, body: dict[str, Any]) -> None:
+        """The one place a result becomes a record. `body` comes from `Terrarium.execute`,
+        which made it strict JSON (runtime/schemas.py `safe_body`); the record caps sizes."""
+        try:
+            self._finish(tenant, execution_id, self._record_values(body))
+        except Exception:
+            log.exception(
+                "execution record could not be made", extra={"execution_id": execution_id}
+            )
+            self._settle(tenant, execution_id, "its record could not be made from its result")
+            return
+        try:  # figures and a log line: never a reason to fail an answer that is ready
+            self.metrics.observe(body)
+            log.info(
+                "execution finished",
+                extra={
+                    "execution_id": execution_id,
+                    "tenant": tenant.name,
+                    "status": body.get("status"),
+                    "duration_ms": round(float(body.get("duration_ms") or 0.0), 3),
+                    "calls": len(body.get("calls") or []),
+                },
+            )
+        except Exception:
+            log.exception("execution metrics failed", extra={"execution_id": execution_id})
+
+    def _record_values(self, body: dict[str, Any]) -> dict[str, Any]:
         result, truncated = body.get("result"), False
         try:
-            if len(json.dumps(result)) > self.settings.record_result_bytes:
+            if check_result(result) > self.settings.record_result_bytes:
                 result, truncated = None, True
-        except (TypeError, ValueError):
+        except NotAnswerable:
             result, truncated = None, True
-        stdout = body.get("stdout") or ""
+        stdout = clean_text(body.get("stdout") or "")
         cap = self.settings.record_stdout_bytes
         stdout_cut = len(stdout.encode()) > cap
         if stdout_cut:
             stdout = stdout.encode()[:cap].decode(errors="ignore")
         calls = body.get("calls") or []
-        self._finish(
-            tenant,
-            execution_id,
-            {
-                "state": DONE,
-                "status": body.get("status"),
-                "result": result,
-                "result_truncated": truncated,
-                "stdout": stdout,
-                "stdout_truncated": bool(body.get("stdout_truncated")) or stdout_cut,
-                "error": body.get("error"),
-                "calls": calls,
-                "call_count": len(calls),
-                "warnings": body.get("warnings") or [],
-                "duration_ms": float(body.get("duration_ms") or 0.0),
-                "cpu_ms": float(body.get("cpu_ms") or 0.0),
-                "finished_at": utcnow(),
-            },
-        )
-        self.metrics.observe(body)
-        log.info(
-            "execution finished",
-            extra={
-                "execution_id": execution_id,
-                "tenant": tenant.name,
-                "status": body.get("status"),
-                "duration_ms": round(float(body.get("duration_ms") or 0.0), 3),
-                "calls": len(calls),
-            },
-        )
+        return {
+            "state": DONE,
+            "status": body.get("status"),
+            "result": result,
+            "result_truncated": truncated,
+            "stdout": stdout,
+            "stdout_truncated": bool(body.get("stdout_truncated")) or stdout_cut,
+            "error": body.get("error"),
+            "calls": calls,
+            "call_count": len(calls),
+            "warnings": body.get("warnings") or [],
+            "duration_ms": float(body.get("duration_ms") or 0.0),
+            "cpu_ms": float(body.get("cpu_ms") or 0.0),
+            "finished_at": utcnow(),
+        }
 
     def _record_failure(self, tenant: Tenant, execution_id: str, reason: str) -> None:
         error = {"type": "ExecutionFailed", "message": reason, "line": None, "source": None,
@@ -460,7 +492,13 @@ class Operator:
             self._run_async(tenant, execution_id, code, inputs, limits), name=execution_id
         )
         self._tasks[execution_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(execution_id, None))
+
+        def forget(_task: asyncio.Task) -> None:
+            self._tasks.pop(execution_id, None)
+            # A task cancelled before it started never ran its own finally.
+            self._settle(tenant, execution_id, SERVER_STOPPED)
+
+        task.add_done_callback(forget)
         return {"execution_id": execution_id, "state": QUEUED, "status": None}
 
     async def _run_async(
@@ -487,10 +525,8 @@ class Operator:
         await self.flush()
         async with self.sessions() as s:
             row = await s.get(ExecutionRow, execution_id)
-        if row is None:
-            raise RequestRejected(404, "not_found", f"no execution {execution_id!r}")
-        if row.tenant_id != tenant.id:
-            raise NotYours()
+        if row is None or row.tenant_id != tenant.id:
+            raise not_found(execution_id)
         return detail(row)
 
     async def list(

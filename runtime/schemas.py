@@ -1,10 +1,17 @@
-"""Request and response bodies of the HTTP API, so the OpenAPI document is the real contract."""
+"""Request and response bodies of the HTTP API, so the OpenAPI document is the real contract,
+and `safe_body`, which makes any execution body fit them before it is recorded or answered."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+import logging
+import math
+import re
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger("terrarium.schemas")
 
 Status = Literal["ok", "error", "timeout", "rejected", "limit_exceeded"]
 
@@ -71,3 +78,216 @@ class ApiErrorBody(BaseModel):
 
 class ApiError(BaseModel):
     error: ApiErrorBody
+
+
+# ---------------------------------------------------------------- what may be answered
+
+# Deeper than the sandbox's own cut (100 levels, sandbox/jsonable.py) means the child did not
+# build the result the honest way; well below what JSON encoders and validators recurse through.
+MAX_RESULT_DEPTH = 128
+MAX_TEXT_CHARS = 64 * 1024  # an error's message, source, traceback or hint, each
+MAX_ERROR_EXTRA_BYTES = 64 * 1024  # an error's other fields (problems, limit...), together
+STATUSES: tuple[str, ...] = get_args(Status)
+_SCALARS = (str, int, float, bool, type(None))
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class NotAnswerable(ValueError):
+    """A value that cannot go into a response or a record, and why, in plain words."""
+
+
+def clean_text(value: str) -> str:
+    """`value` without lone surrogates (each becomes U+FFFD), so it encodes as UTF-8."""
+    if value.isascii():
+        return value
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def check_result(value: Any) -> int:
+    """The size in bytes of `value` as JSON, or `NotAnswerable` saying why it is not JSON:
+    NaN or Infinity, a lone surrogate, a type JSON has no word for, or nesting too deep."""
+    if type(value) is float and not math.isfinite(value):
+        raise NotAnswerable("it is NaN or Infinity, which JSON cannot carry")
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:  # containers only: scalars are checked by the encoder below, in C
+        item, depth = stack.pop()  # depth: containers around this one
+        if depth >= MAX_RESULT_DEPTH:
+            raise NotAnswerable(f"it is nested deeper than {MAX_RESULT_DEPTH} levels")
+        if type(item) is dict:
+            children: Any = item.values()
+        elif type(item) is list:
+            children = item
+        elif isinstance(item, _SCALARS):
+            continue
+        else:
+            raise NotAnswerable(f"it holds a {type(item).__name__}, which is not JSON")
+        stack.extend((child, depth + 1) for child in children if not isinstance(child, _SCALARS))
+        for child in children:
+            if type(child) is float and not math.isfinite(child):
+                raise NotAnswerable("it holds NaN or Infinity, which JSON cannot carry")
+    try:
+        return len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
+    except UnicodeEncodeError:
+        raise NotAnswerable("it holds text with a lone surrogate, which is not UTF-8") from None
+    except ValueError as exc:  # NaN at the top, an int too long to print, a cycle
+        raise NotAnswerable(f"it is not JSON ({exc})") from None
+    except (TypeError, RecursionError) as exc:
+        raise NotAnswerable(f"it is not JSON ({type(exc).__name__})") from None
+
+
+def scrub(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe copy of small host-made data (call records, error details): text without
+    lone surrogates, NaN and Infinity as null, keys as text, nesting past the limit as null."""
+    if isinstance(value, str):
+        return clean_text(str.__str__(value))
+    if value is None or type(value) is bool:
+        return value
+    if isinstance(value, int):
+        return int.__int__(value) if abs(value) < 10**18 else str(len(str(value))) + " digits"
+    if isinstance(value, float):
+        return float.__float__(value) if math.isfinite(value) else None
+    if depth >= MAX_RESULT_DEPTH:
+        return None
+    if isinstance(value, dict):
+        return {clean_text(str(k)): scrub(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v, depth + 1) for v in value]
+    return clean_text(repr(value)[:1000])
+
+
+def _optional_text(value: Any) -> str | None:
+    return clean_text(value[:MAX_TEXT_CHARS]) if isinstance(value, str) else None
+
+
+def _number(value: Any) -> float:
+    """A finite, non-negative float, or 0.0 (a child's figure is a hint, never a crash)."""
+    if type(value) in (int, float) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return 0.0
+
+
+def _problems(value: Any) -> list[dict[str, Any]]:
+    """A rejection's problems as the shape every reader expects: a list of small objects."""
+    if not isinstance(value, list):
+        return []
+    out = []
+    for p in value[:100]:
+        if isinstance(p, dict):
+            line = p.get("line")
+            out.append({
+                **{k: _optional_text(p.get(k)) for k in ("message", "source", "hint", "kind")},
+                "line": line if type(line) is int else None,
+                "column": p.get("column") if type(p.get("column")) is int else None,
+            })  # fmt: skip
+    return out
+
+
+def safe_error(error: Any) -> dict[str, Any] | None:
+    """An `ErrorInfo`-shaped dict from whatever arrived: every named field of the right type
+    (a message that is not text says so), other fields kept when they are small JSON."""
+    if error is None:
+        return None
+    if not isinstance(error, dict):
+        error = {"type": "SandboxError", "message": "the sandbox sent an error that is no object"}
+    message = error.get("message")
+    if not isinstance(message, str):
+        message = "the sandbox sent an error whose message is not text"
+    line = error.get("line")
+    out: dict[str, Any] = {
+        "type": _optional_text(error.get("type")) or "Error",
+        "message": clean_text(message[:MAX_TEXT_CHARS]),
+        "line": line if type(line) is int else None,
+        "source": _optional_text(error.get("source")),
+        "traceback": _optional_text(error.get("traceback")),
+        "hint": _optional_text(error.get("hint")),
+    }
+    extra = {k: v for k, v in error.items() if isinstance(k, str) and k not in out}
+    if "problems" in extra:
+        extra["problems"] = _problems(extra["problems"])
+    budget = MAX_ERROR_EXTRA_BYTES
+    for key, value in extra.items():
+        value = scrub(value)
+        size = len(json.dumps(value))
+        if size <= budget:
+            out[key], budget = value, budget - size
+    return out
+
+
+def _call_record(call: Any) -> dict[str, Any] | None:
+    if not isinstance(call, dict):
+        return None
+    http_status, arguments = call.get("http_status"), call.get("arguments")
+    return {
+        "method": clean_text(str(call.get("method"))[:200]),
+        "arguments": scrub(arguments) if isinstance(arguments, dict) else {},
+        "status": "ok" if call.get("status") == "ok" else "error",
+        "http_status": http_status if type(http_status) is int else None,
+        "error_code": _optional_text(call.get("error_code")),
+        "ms": _number(call.get("ms")),
+    }
+
+
+def invalid_result(reason: str) -> dict[str, Any]:
+    return {
+        "type": "InvalidResult",
+        "message": f"the script's result could not be returned: {reason}",
+        "line": None,
+        "source": None,
+        "traceback": None,
+        "hint": "return plain JSON data (dicts, lists, text, finite numbers), nested less than "
+        f"{MAX_RESULT_DEPTH} levels",
+    }
+
+
+def safe_body(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` (an execution's response body) made to fit `ExecuteResponse` and to encode as
+    strict JSON, whatever it holds: what cannot be answered becomes a clear `error` result.
+
+    Every execution body goes through here once, before it is recorded or answered, so a
+    response or a record never fails on a value a sandbox child sent.
+    """
+    try:
+        return _safe_body(body)
+    except Exception:  # never expected; the answer must still be an answer
+        log.exception("an execution body could not be made safe")
+        return {
+            "execution_id": clean_text(str(body.get("execution_id", ""))),
+            "status": "error", "result": None, "stdout": "", "stdout_truncated": False,
+            "error": invalid_result("the runtime could not read it"), "calls": [],
+            "duration_ms": 0.0, "cpu_ms": 0.0, "warnings": [],
+        }  # fmt: skip
+
+
+def _safe_body(body: dict[str, Any]) -> dict[str, Any]:
+    status = body.get("status")
+    error = safe_error(body.get("error"))
+    if status not in STATUSES:
+        status = "error"
+        error = {**invalid_result("the sandbox ended it with an unknown status"),
+                 "type": "SandboxError", "hint": None}  # fmt: skip
+    result = body.get("result")
+    try:
+        check_result(result)
+    except NotAnswerable as exc:
+        status, result, error = "error", None, invalid_result(str(exc))
+    stdout = body.get("stdout")
+    warnings = body.get("warnings")
+    calls = body.get("calls")
+    return {
+        "execution_id": clean_text(str(body.get("execution_id", ""))),
+        "status": status,
+        "result": result,
+        "stdout": clean_text(stdout) if isinstance(stdout, str) else "",
+        "stdout_truncated": body.get("stdout_truncated") is True,
+        "error": error,
+        "calls": [c for c in map(_call_record, calls) if c] if isinstance(calls, list) else [],
+        "duration_ms": _number(body.get("duration_ms")),
+        "cpu_ms": _number(body.get("cpu_ms")),
+        "warnings": [clean_text(w) for w in warnings if isinstance(w, str)]
+        if isinstance(warnings, list)
+        else [],
+    }

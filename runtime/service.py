@@ -16,6 +16,7 @@ from typing import Any
 from client_surface import AsyncFlora
 from client_surface.table import sandbox_spec
 from runtime.flora import ClientCalls
+from runtime.schemas import safe_body
 from runtime.settings import Settings
 from sandbox import isolation
 from sandbox.limits import LimitError, Limits
@@ -139,7 +140,16 @@ class Terrarium:
             raise RequestRejected(422, "limit_above_maximum", str(exc), exc.field) from None
 
     def check_code(self, code: str, limits: Limits) -> None:
-        size = len(code.encode())
+        try:
+            size = len(code.encode())
+        except UnicodeEncodeError as exc:
+            raise RequestRejected(
+                422,
+                "invalid_code",
+                f"the code holds a lone surrogate at character {exc.start}, which is not text "
+                "UTF-8 can carry; send the script as plain UTF-8 text",
+                "code",
+            ) from None
         if size > limits.code_bytes:
             raise RequestRejected(
                 413,
@@ -176,7 +186,7 @@ class Terrarium:
         body = result.to_json()
         body["calls"] = calls.records
         body["execution_id"] = execution_id or new_execution_id()
-        return body
+        return safe_body(body)  # what a child sent is checked here, once, for every reader
 
     def health(self) -> dict[str, Any]:
         return {

@@ -44,13 +44,21 @@ def test_health_readiness_and_metrics_need_no_key(api):
     assert api.client.get("/metrics").status_code == 200
 
 
-def test_another_tenants_execution_is_403(api):
+def test_another_tenants_execution_answers_as_a_missing_one(api):
     _, mine = api.tenant(next(_names))
     _, theirs = api.tenant(next(_names))
     execution_id = api.execute(theirs, "'private'").json()["execution_id"]
+    missing_id = "exe_" + "0" * 24
     response = api.client.get(f"/v1/executions/{execution_id}", headers=api.auth(mine))
-    assert response.status_code == 403
-    assert response.json()["error"]["code"] == "forbidden"
+    missing = api.client.get(f"/v1/executions/{missing_id}", headers=api.auth(mine))
+    assert response.status_code == missing.status_code == 404
+    body, other = response.json(), missing.json()
+    assert body["error"]["code"] == other["error"]["code"] == "not_found"
+    # The same words, whichever id: nothing tells an existing id from a missing one.
+    assert body["error"]["message"].replace(execution_id, "ID") == other["error"][
+        "message"
+    ].replace(missing_id, "ID")
+    assert response.headers.keys() == missing.headers.keys()
     listed = api.client.get("/v1/executions", headers=api.auth(mine)).json()["data"]
     assert execution_id not in {e["execution_id"] for e in listed}
     owner = api.client.get(f"/v1/executions/{execution_id}", headers=api.auth(theirs))
