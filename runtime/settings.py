@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     backend_sweep_interval_s: float = 0.25  # how often due runs are finalized (callbacks)
     # Let callback_url point at localhost/private addresses and use plain http (local dev).
     backend_callbacks_allow_private: bool = False
+    # Webhook deliveries in flight at once (kept well below the database pool), and how long
+    # one attempt (connect, send, first answer) may take.
+    backend_webhook_concurrency: int = 4
+    backend_webhook_timeout_s: float = 10.0
 
     # --- sandbox pool --------------------------------------------------------------------
     pool_max: int = 64  # executions running at once

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import ssl
 from pathlib import Path
 
 import httpx
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from runtime.backend import catalog
+from runtime.backend.callback_urls import Resolver, system_resolver
 from runtime.backend.routes import RateLimiter, build_app
 from runtime.backend.runs import RunEngine
 from runtime.backend.store import ApiKey, Technique, Workspace, hash_key, new_api_key, new_id
@@ -40,7 +42,8 @@ class Backend:
         self,
         settings: Settings | None = None,
         *,
-        webhook_transport: httpx.AsyncBaseTransport | None = None,
+        callback_resolver: Resolver = system_resolver,
+        webhook_ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.data_dir = Path(self.settings.data_dir)
@@ -48,7 +51,9 @@ class Backend:
         self.db: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self.engine: RunEngine | None = None
-        self.webhook_transport = webhook_transport
+        # Tests and embedders may resolve names their own way; the address checks still apply.
+        self.callback_resolver = callback_resolver
+        self.webhook_ssl_context = webhook_ssl_context
         self.rate_limiter = RateLimiter(self.settings.backend_rate_limit_per_minute)
         self.app: FastAPI = build_app(self)
         self._ready = asyncio.Lock()
@@ -71,7 +76,11 @@ class Backend:
             await init_db(self.db)
             self._sessions = session_factory(self.db)
             self.engine = RunEngine(
-                self.settings, self._sessions, self.files_dir, self.webhook_transport
+                self.settings,
+                self._sessions,
+                self.files_dir,
+                self.callback_resolver,
+                self.webhook_ssl_context,
             )
             await self._seed()
             self._prepared = True

@@ -147,6 +147,11 @@ def duplicate(key: str, run_id: str | None) -> ApiError:
     )
 
 
+async def check_callback(ctx: Ctx, callback_url: str | None) -> None:
+    """Refuse a callback_url webhooks may not go to; resolves DNS, so before any session."""
+    await runs.check_callback_url(ctx.backend.engine, callback_url)
+
+
 async def charge(session, workspace_id: str, cost: int) -> None:
     result = await session.execute(
         update(Workspace)
@@ -177,7 +182,7 @@ async def start_run(
     inputs: Any = None,
     callback_url: str | None = None,
 ) -> Run:
-    runs.check_callback_url(ctx.settings, callback_url)
+    """A new run, charged; callback_url must have passed `check_callback` already."""
     idem = await reserve_idempotency(session, ctx)
     await charge(session, ctx.workspace_id, cost)
     seconds = model.seconds(params)
@@ -341,6 +346,7 @@ async def generations_create(ctx: Ctx, args) -> dict:
             [{"field": exc.field, "message": exc.message}],
         ) from None
     own_workspace(ctx, args.workspace_id)
+    await check_callback(ctx, args.callback_url)
     async with ctx.sessions() as s, s.begin():
         project = await own_project(s, ctx, args.project_id)
         run = await start_run(
@@ -445,6 +451,7 @@ def check_inputs(technique: Technique, given: dict[str, tuple[str | None, Any]])
 async def start_technique_run(
     ctx: Ctx, id_or_slug: str, given: dict[str, tuple[str | None, Any]], callback_url=None
 ) -> tuple[Run, Technique]:
+    await check_callback(ctx, callback_url)
     async with ctx.sessions() as s, s.begin():
         technique = await find_technique(s, id_or_slug)
         values = check_inputs(technique, given)

@@ -6,36 +6,30 @@ background sweeper, and signed webhook delivery."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import ipaddress
-import json
 import logging
 import os
 import random
 import re
 import secrets
-import time
+import ssl
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from runtime.backend import media
+from runtime.backend import callback_urls, media
 from runtime.backend.catalog import OUTPUT_TYPE
 from runtime.backend.errors import invalid
 from runtime.backend.store import File, Run, Workspace
+from runtime.backend.webhooks import WebhookDeliverer, sign, verify
 from runtime.db import utcnow
 from runtime.settings import Settings
 
 log = logging.getLogger("terrarium.backend.runs")
 
-WEBHOOK_API_VERSION = "2026-06-11"
-RETRY_DELAYS_S = (10.0, 60.0, 300.0)  # FLORA's schedule, scaled by backend_speed
+__all__ = ["RunEngine", "check_callback_url", "sign", "verify"]
 RANDOM_FAILURES = (
     ("GENERATION_PROVIDER_TIMEOUT", "The model provider did not answer in time."),
     ("GPU_PROVIDER_ERROR", "The GPU provider returned an error."),
@@ -78,26 +72,15 @@ def timeline(settings: Settings, estimated_seconds: float) -> tuple[datetime, da
     return now, now + timedelta(seconds=queued), now + timedelta(seconds=total)
 
 
-def check_callback_url(settings: Settings, url: str | None) -> None:
+async def check_callback_url(engine: RunEngine, url: str | None) -> None:
+    """Refuse (400, field callback_url) a URL webhooks may not go to; resolves its host, so
+    call it before opening a database session."""
     if url is None:
         return
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("https", "http") or not host:
-        raise invalid("callback_url", "Must be an absolute https URL")
-    if settings.backend_callbacks_allow_private:
-        return
-    if parts.scheme != "https":
-        raise invalid("callback_url", "Must use https")
-    private = host == "localhost" or host.endswith((".local", ".internal", ".localhost"))
-    private = private or host in ("metadata.google.internal", "metadata")
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
-        private = private or not address.is_global
-    except ValueError:
-        pass
-    if private:
-        raise invalid("callback_url", "Must not point at a private, loopback or internal host")
+        await engine.webhooks.check(url)
+    except callback_urls.CallbackUrlRefused as exc:
+        raise invalid("callback_url", exc.reason) from None
 
 
 # ---------------------------------------------------------------- views
@@ -197,15 +180,15 @@ class RunEngine:
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
         files_dir: Path,
-        webhook_transport: httpx.AsyncBaseTransport | None = None,
+        resolver: callback_urls.Resolver = callback_urls.system_resolver,
+        webhook_ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.files_dir = files_dir
-        self.webhook_transport = webhook_transport
+        self.webhooks = WebhookDeliverer(settings, sessions, resolver, webhook_ssl_context)
         self._locks: dict[str, asyncio.Lock] = {}
         self._sweeper: asyncio.Task | None = None
-        self._deliveries: dict[str, asyncio.Task] = {}
 
     # -- outputs
 
@@ -319,90 +302,11 @@ class RunEngine:
             await self.finalize(run_id, interrupted=True)
         return len(ids)
 
-    # -- webhooks
-
-    async def _secret(self, workspace_id: str) -> str:
-        async with self.sessions() as session:
-            ws = await session.get(Workspace, workspace_id)
-            return ws.webhook_secret if ws else ""
-
-    async def deliver(self, run_id: str) -> None:
-        """One delivery attempt of a run's webhook; schedules the next on failure."""
-        async with self.sessions() as session:
-            run = await session.get(Run, run_id)
-            if run is None or run.callback_state != "pending" or not run.callback_url:
-                return
-            secret = await self._secret(run.workspace_id)
-            event = "run.completed" if run.status == "completed" else "run.failed"
-            delivery_id = "whd_" + hashlib.sha256(run.id.encode()).hexdigest()[:24]
-            data: dict[str, Any] = {
-                "run_id": run.id,
-                "run_type": run.kind,
-                "workspace_id": run.workspace_id,
-                "status": run.status,
-            }
-            if run.error_code:
-                data["error_code"] = run.error_code
-                data["error_message"] = run.error_message
-            stamp_ms = int(run.completed_at.timestamp() * 1000) if run.completed_at else 0
-            body = json.dumps(
-                {
-                    "id": delivery_id,
-                    "type": event,
-                    "api_version": WEBHOOK_API_VERSION,
-                    "created_at": stamp_ms,
-                    "data": data,
-                },
-                separators=(",", ":"),
-            ).encode()
-            ok = False
-            try:
-                async with httpx.AsyncClient(
-                    transport=self.webhook_transport, timeout=10.0, follow_redirects=False
-                ) as client:
-                    response = await client.post(
-                        run.callback_url,
-                        content=body,
-                        headers={
-                            "content-type": "application/json",
-                            "flora-signature": sign(secret, body),
-                            "flora-webhook-id": delivery_id,
-                            "flora-event": event,
-                        },
-                    )
-                ok = 200 <= response.status_code < 300
-            except httpx.HTTPError as exc:
-                log.info("webhook for %s failed: %s", run.id, exc)
-            attempts = run.callback_attempts + 1
-            if ok:
-                values: dict[str, Any] = {"callback_state": "delivered"}
-            elif attempts > len(RETRY_DELAYS_S):
-                values = {"callback_state": "failed"}
-            else:
-                delay = RETRY_DELAYS_S[attempts - 1] * self.settings.backend_speed
-                values = {"callback_next_at": utcnow() + timedelta(seconds=delay)}
-            values["callback_attempts"] = attempts
-            await session.execute(update(Run).where(Run.id == run.id).values(**values))
-            await session.commit()
-
-    async def deliver_due(self) -> None:
-        async with self.sessions() as session:
-            stmt = select(Run.id).where(
-                Run.callback_state == "pending", Run.callback_next_at <= utcnow()
-            )
-            ids = list((await session.execute(stmt.limit(100))).scalars())
-        for run_id in ids:
-            if run_id in self._deliveries:
-                continue
-            task = asyncio.create_task(self.deliver(run_id))
-            self._deliveries[run_id] = task
-            task.add_done_callback(lambda _t, r=run_id: self._deliveries.pop(r, None))
-
     # -- sweeper
 
     async def sweep(self) -> None:
         await self.finalize_due()
-        await self.deliver_due()
+        await self.webhooks.start_due()
 
     async def _loop(self) -> None:
         while True:
@@ -419,29 +323,8 @@ class RunEngine:
             self._sweeper = asyncio.create_task(self._loop(), name="terrarium-backend-sweeper")
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._sweeper, *self._deliveries.values()] if t]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._sweeper = None
-        self._deliveries.clear()
-
-
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """`Flora-Signature` value: t=<unix>,v1=<hex hmac-sha256 of "{t}.{body}">."""
-    t = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={digest}"
-
-
-def verify(secret: str, body: bytes, header: str, tolerance_s: int = 300) -> bool:
-    """Whether a `Flora-Signature` header matches body (and is recent)."""
-    try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
-        t = int(parts["t"])
-    except (ValueError, KeyError):
-        return False
-    if abs(time.time() - t) > tolerance_s:
-        return False
-    expected = sign(secret, body, t).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
+        await self.webhooks.stop()

@@ -1,7 +1,13 @@
 """Fixtures for the built-in backend's tests: a fresh Backend on a tmp data_dir (runs finish
-at once), its development credentials, an SDK client and a raw httpx client."""
+at once), its development credentials, an SDK client and a raw httpx client; for webhooks, an
+HTTP listener on 127.0.0.1 (`HookServer`) and a resolver with records the test writes (`Zone`)."""
 
 from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -68,11 +74,12 @@ async def new_backend(tmp_path):
     """A factory: `await new_backend(**settings)` starts a Backend, stopped at teardown."""
     started: list[Backend] = []
 
-    async def make(data_dir=None, webhook_transport=None, **overrides) -> Backend:
+    async def make(data_dir=None, callback_resolver=None, webhook_ssl_context=None, **overrides):
         if data_dir is not None:
             overrides["data_dir"] = data_dir
         settings = make_settings(tmp_path, **overrides)
-        b = Backend(settings, webhook_transport=webhook_transport)
+        extra = {"callback_resolver": callback_resolver} if callback_resolver else {}
+        b = Backend(settings, webhook_ssl_context=webhook_ssl_context, **extra)
         await b.start()
         started.append(b)
         return b
@@ -117,3 +124,138 @@ async def raw(backend, creds):
 @pytest.fixture
 async def project(client, creds):
     return await client.projects.create(name="Test project", workspace_id=creds[0])
+
+
+# ---------------------------------------------------------------- webhook receivers
+
+
+@dataclass
+class Received:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+    at: float  # time.monotonic()
+
+
+class HookServer:
+    """An HTTP/1.1 listener on 127.0.0.1 that records every connection and request. It answers
+    `statuses` in turn (then 200), or, with hold=True, reads the request and never answers."""
+
+    def __init__(self, statuses: tuple[int, ...] = (), hold: bool = False, ssl=None) -> None:
+        self.statuses = statuses
+        self.hold = hold
+        self.ssl = ssl
+        self.connections = 0
+        self.open_now = 0
+        self.max_open = 0
+        self.requests: list[Received] = []
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task] = set()
+
+    async def start(self) -> HookServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.ssl)
+        return self
+
+    @property
+    def port(self) -> int:
+        return self._server.sockets[0].getsockname()[1]
+
+    def url(self, path: str = "/hook", host: str = "127.0.0.1", scheme: str = "http") -> str:
+        return f"{scheme}://{host}:{self.port}{path}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._handlers.add(asyncio.current_task())
+        self.connections += 1
+        self.open_now += 1
+        self.max_open = max(self.max_open, self.open_now)
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            line, *fields = head.split("\r\n")
+            headers = {}
+            for field in fields:
+                if ":" in field:
+                    name, value = field.split(":", 1)
+                    headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            method, target, _ = line.split(" ", 2)
+            self.requests.append(Received(method, target, headers, body, time.monotonic()))
+            if self.hold:
+                await reader.read()  # until the sender gives up and closes
+                return
+            n = len(self.requests) - 1
+            status = self.statuses[n] if n < len(self.statuses) else 200
+            writer.write(
+                f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            self.open_now -= 1
+            writer.close()
+            self._handlers.discard(asyncio.current_task())
+
+    async def wait(self, count: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} webhook requests, got {len(self.requests)}")
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+
+
+@pytest.fixture
+async def hook_server():
+    """A factory: `await hook_server(statuses=..., hold=...)` listens on 127.0.0.1."""
+    servers: list[HookServer] = []
+
+    async def make(**kwargs) -> HookServer:
+        server = await HookServer(**kwargs).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        await server.close()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (connections are refused at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Zone:
+    """A resolver with the records a test writes: name -> addresses, or a list of answers given
+    in turn (the last one repeats). Names in `system` go to the real resolver (only names that
+    /etc/hosts answers); any other name fails as unknown, so tests send no DNS queries."""
+
+    def __init__(self, records=None, system=()) -> None:
+        self.records: dict[str, list] = {}
+        for name, answer in (records or {}).items():
+            self.set(name, answer)
+        self.system = set(system)
+        self.queries: list[str] = []
+
+    def set(self, name: str, *answers: list[str] | str) -> None:
+        self.records[name] = [[a] if isinstance(a, str) else list(a) for a in answers]
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        from runtime.backend.callback_urls import system_resolver
+
+        self.queries.append(host)
+        if host in self.system:
+            return await system_resolver(host, port)
+        answers = self.records.get(host)
+        if not answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        n = sum(1 for q in self.queries if q == host) - 1
+        return answers[min(n, len(answers) - 1)]

@@ -1,18 +1,11 @@
 """Run lifecycle of the built-in backend: state from the clock, failure injection, credits,
-pagination across pages, recovery after a restart, and signed webhooks with retries."""
+pagination across pages and recovery after a restart (webhooks: test_backend_webhooks.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
 import os
 import stat
-
-import httpx
-
-from runtime.backend.runs import verify
 
 
 async def new_project(raw, ws: str) -> str:
@@ -133,70 +126,6 @@ async def test_dev_key_file_is_private(backend, creds):
     path = backend.dev_key_path
     assert path.read_text().strip() == creds[1] and creds[1].startswith("sk_")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-
-
-class Hooks:
-    """A webhook receiver (as an httpx transport) that fails its first `fail_first` calls."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.fail_first = fail_first
-        self.calls: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
-        return httpx.Response(500 if len(self.calls) <= self.fail_first else 200)
-
-    async def wait(self, count: int, timeout: float = 3.0) -> None:
-        for _ in range(int(timeout / 0.01)):
-            if len(self.calls) >= count:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"expected {count} webhook calls, got {len(self.calls)}")
-
-
-async def test_webhook_signed_and_retried(new_backend, raw_for):
-    hooks = Hooks(fail_first=2)
-    b = await new_backend(webhook_transport=httpx.MockTransport(hooks))
-    ws, key = await b.default_credentials()
-    secret = await b.webhook_secret(ws)
-    assert secret.startswith("whsec_")
-    async with raw_for(b, key) as raw:
-        prj = await new_project(raw, ws)
-        url = "https://hooks.example.com/flora"
-        run_id = (await start(raw, ws, prj, callback_url=url))["run_id"]
-        await hooks.wait(3)
-        await asyncio.sleep(0.1)
-    assert len(hooks.calls) == 3  # two failures, then delivered; no more after that
-    req = hooks.calls[-1]
-    assert str(req.url) == url
-    body = req.content
-    header = req.headers["flora-signature"]
-    t = header.split(",")[0].removeprefix("t=")
-    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    assert header == f"t={t},v1={expected}"
-    assert verify(secret, body, header) and not verify("whsec_other", body, header)
-    event = json.loads(body)
-    assert event["type"] == "run.completed" and req.headers["flora-event"] == "run.completed"
-    assert event["data"]["run_id"] == run_id and event["data"]["status"] == "completed"
-    assert event["id"].startswith("whd_") and req.headers["flora-webhook-id"] == event["id"]
-    assert len({c.content for c in hooks.calls}) == 1  # the body is stable across retries
-
-
-async def test_webhook_for_failed_technique_run(new_backend, raw_for):
-    hooks = Hooks()
-    b = await new_backend(webhook_transport=httpx.MockTransport(hooks), backend_fail_pattern="x")
-    ws, key = await b.default_credentials()
-    async with raw_for(b, key) as raw:
-        body = {
-            "inputs": [{"id": "product", "type": "text", "value": "xylophone"}],
-            "callback_url": "https://hooks.example.com/t",
-        }
-        r = await raw.post("techniques/product-shot/runs", json=body)
-        assert r.status_code == 200, r.text
-        await hooks.wait(1)
-    event = json.loads(hooks.calls[0].content)
-    assert event["type"] == "run.failed" and event["data"]["run_type"] == "technique"
-    assert event["data"]["error_code"] == "GENERATION_PROMPT_MODERATED"
 
 
 async def test_callback_url_must_be_public_https(raw, creds, project):
