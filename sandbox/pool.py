@@ -56,6 +56,7 @@ STDOUT_ESCAPE_FACTOR = 6
 # Frames larger than this are parsed on a worker thread, so the event loop keeps serving.
 INLINE_PARSE_BYTES = 64 * 1024
 MAX_WARNING_CHARS = 500
+NULL_RESULT = msgspec.Raw(b"null")
 
 
 class PoolBusy(Exception):
@@ -631,8 +632,11 @@ class WarmPool:
                 ).error  # fmt: skip
             else:
                 result = await _parse(frames.decode_result, frame.result)
-        elif error is None:
-            error = host_error(status, "SandboxError", f"the script ended {status!r}").error
+        else:
+            if frame.result != NULL_RESULT:  # only an ok frame carries a result
+                raise frames.FrameError(f"a result in a '{status}' frame")
+            if error is None:
+                error = host_error(status, "SandboxError", f"the script ended {status!r}").error
         if status == "limit_exceeded" and error is not None:
             error.setdefault("limit", None)
         stdout, cut = _bounded_stdout(frame.stdout, limits.stdout_bytes)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.limits import Limits
-from sandbox.pool import WarmPool
+from sandbox.pool import HostFunction, WarmPool
 from sandbox.result import ExecutionResult
 
 HELD, NOT_HELD, NOT_AVAILABLE = "held", "not held", "not available"
@@ -53,8 +53,24 @@ class RawSandbox:
     def layers(self) -> dict[str, Any]:
         return self.pool.layers
 
-    def run(self, code: str, limits: Limits | None = None) -> ExecutionResult:
-        return self._call(self.pool.execute(code, limits=limits or DEFAULT_LIMITS, raw=True))
+    def run(
+        self,
+        code: str,
+        limits: Limits | None = None,
+        host_functions: dict[str, HostFunction] | None = None,
+    ) -> ExecutionResult:
+        execution = self.pool.execute(
+            code, limits=limits or DEFAULT_LIMITS, host_functions=host_functions, raw=True
+        )
+        return self._call(execution)
+
+    def health(self) -> dict[str, Any]:
+        """The pool's counters, read on its own loop."""
+
+        async def read() -> dict[str, Any]:
+            return self.pool.health()
+
+        return self._call(read())
 
     def close(self) -> None:
         try:
