@@ -7,7 +7,10 @@ runtime's own pool never sets `allow_raw`, and nothing in the API, the MCP tool 
 reaches this module; only `terrarium selftest` and the test-suite call it.
 
 `probes()` runs one live attack per layer and checks its effect from the host side (the
-listener got no connection, the file does not exist, the canary is not in the response), then
+listener got no connection, the file does not exist, the canary is not in the response), and
+host-side probes in which the child writes its own frames (calls past `max_calls`, stdout and a
+result past their limits, a 60 MB frame, NaN and a lone surrogate) to check that the host keeps
+each limit whatever the child says, then
 `format_table(rows)` prints the outcome: held / not held / not available.
 """
 
@@ -303,6 +306,96 @@ def _probe_cpu(sandbox: RawSandbox) -> ProbeRow:
     return ProbeRow(name, layers, NOT_HELD, f"{result.status} after {took:.1f} s")
 
 
+# --- host-side probes: a child that writes its own frames ----------------------------------------
+# As an escaped script would: find the channel object and write raw frames on its socket.
+_HOSTILE_PRELUDE = """
+import gc, json, os, struct, time
+channel = next(o for o in gc.get_objects() if type(o).__name__ == "Channel")
+def send(body):
+    channel.sock.sendall(struct.pack(">I", len(body)) + body)
+"""
+_HOST_LIMITS = Limits(timeout_s=5, cpu_s=5, memory_mb=128, max_calls=3, stdout_bytes=1024,
+                      result_bytes=4096)  # fmt: skip
+
+
+def _hostile(sandbox: RawSandbox, body: str) -> tuple[ExecutionResult, int]:
+    served = 0
+
+    async def count(args: Any) -> Any:
+        nonlocal served
+        served += 1
+        return None
+
+    result = sandbox.run(_HOSTILE_PRELUDE + body, _HOST_LIMITS, host_functions={"client": count})
+    return result, served
+
+
+def _broke_protocol(result: ExecutionResult) -> bool:
+    error = result.error or {}
+    return error.get("type") == "SandboxError" and "broke protocol" in str(error.get("message"))
+
+
+def _probe_calls(sandbox: RawSandbox) -> ProbeRow:
+    name, layers = "host calls past max_calls", "host (counts calls)"
+    result, served = _hostile(
+        sandbox,
+        "for i in range(1, 31):\n"
+        "    send(json.dumps({'t': 'call', 'id': i, 'fn': 'client', 'args': None}).encode())\n"
+        "time.sleep(30)\n",
+    )
+    held = served <= _HOST_LIMITS.max_calls and (result.error or {}).get("limit") == "calls"
+    detail = f"{served} of 30 calls served with max_calls={_HOST_LIMITS.max_calls}"
+    return ProbeRow(name, layers, HELD if held else NOT_HELD, f"{detail}; {result.status}")
+
+
+def _probe_stdout(sandbox: RawSandbox) -> ProbeRow:
+    name, layers = "stdout past stdout_bytes", "host (measures stdout)"
+    result, _ = _hostile(
+        sandbox,
+        "send(json.dumps({'t': 'done', 'status': 'ok', 'stdout': 'x' * 4000}).encode())\n"
+        "os._exit(0)\n",
+    )
+    size = len(result.stdout.encode())
+    held = size <= _HOST_LIMITS.stdout_bytes
+    detail = f"{size} bytes kept of 4000 sent, limit {_HOST_LIMITS.stdout_bytes}"
+    return ProbeRow(name, layers, HELD if held else NOT_HELD, detail)
+
+
+def _probe_result(sandbox: RawSandbox) -> ProbeRow:
+    name, layers = "a result past result_bytes", "host (measures the result)"
+    result, _ = _hostile(
+        sandbox,
+        "send(json.dumps({'t': 'done', 'status': 'ok', 'result': 'r' * 20000}).encode())\n"
+        "os._exit(0)\n",
+    )
+    held = result.result is None and (result.error or {}).get("limit") == "result_size"
+    detail = f"{result.status}, limit {_HOST_LIMITS.result_bytes} bytes, 20002 sent"
+    return ProbeRow(name, layers, HELD if held else NOT_HELD, detail)
+
+
+def _probe_oversized(sandbox: RawSandbox) -> ProbeRow:
+    name, layers = "a 60 MB frame", "host (caps frames on read)"
+    result, served = _hostile(
+        sandbox,
+        "channel.sock.sendall(struct.pack('>I', 60 << 20) + b'{\"t\":\"call\"')\ntime.sleep(30)\n",
+    )
+    held = served == 0 and _broke_protocol(result)
+    detail = f"{result.status}: {(result.error or {}).get('message', '')}"[:200]
+    return ProbeRow(name, layers, HELD if held else NOT_HELD, detail)
+
+
+def _probe_malformed(sandbox: RawSandbox) -> ProbeRow:
+    name, layers = "a malformed frame (NaN, lone surrogate)", "host (strict frames)"
+    bodies = [b'{"t":"done","status":"ok","cpu_ms":NaN}',
+              b'{"t":"done","status":"ok","stdout":"\\ud800"}']  # fmt: skip
+    outcomes = []
+    for body in bodies:
+        result, _ = _hostile(sandbox, f"send({body!r})\nos._exit(0)\n")
+        outcomes.append(_broke_protocol(result))
+    detail = f"{sum(outcomes)} of {len(bodies)} refused as a protocol violation"
+    return ProbeRow(name, layers, HELD if all(outcomes) else NOT_HELD, detail)
+
+
 def probes() -> tuple[list[ProbeRow], dict[str, Any]]:
     """Run every probe in its own child; return the rows and the layer status of the pool."""
     canary = f"canary-{secrets.token_hex(16)}"
@@ -325,6 +418,11 @@ def probes() -> tuple[list[ProbeRow], dict[str, Any]]:
             lambda: _probe_signal(sandbox),
             lambda: _probe_memory(sandbox),
             lambda: _probe_cpu(sandbox),
+            lambda: _probe_calls(sandbox),
+            lambda: _probe_stdout(sandbox),
+            lambda: _probe_result(sandbox),
+            lambda: _probe_oversized(sandbox),
+            lambda: _probe_malformed(sandbox),
         ]
         rows = []
         for check in checks:
