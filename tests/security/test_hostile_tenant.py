@@ -200,7 +200,7 @@ POISON = [HOSTILE_SCRIPTS[n] for n in ("cpu_nan", "stdout_lone_surrogate", "resu
 
 def test_no_other_tenants_record_is_lost_while_a_hostile_one_sends_poison(hosted):
     _, hostile = hosted.tenant("poisoner", max_concurrent=8)
-    _, honest = hosted.tenant("bystander", max_concurrent=8)
+    _, honest = hosted.tenant("bystander", max_concurrent=64)
 
     def poison(i: int) -> int:
         return hosted.execute(hostile, POISON[i % len(POISON)]).status_code
