@@ -249,3 +249,68 @@ def test_a_pooled_connection_that_died_while_idle_is_pinged_and_replaced(
             await engine.dispose()
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"cpu_ms": float("nan")}, {"result": {"x": float("inf")}}, {"stdout": "a\ud800"},
+     {"call_count": 2**70}],
+    ids=["cpu_nan", "result_infinity", "stdout_surrogate", "count_overflow"],
+)  # fmt: skip
+def test_on_postgresql_one_unstorable_record_loses_no_other(database_url, tmp_path, bad):
+    import asyncio
+
+    from sqlalchemy import select
+
+    from runtime import record_writer
+    from runtime.db import create_engine, init_db, session_factory, utcnow
+    from runtime.records import ACTIVE_STATES, ExecutionRow
+    from runtime.settings import Settings
+    from runtime.tenants import TenantRow
+
+    async def scenario() -> dict[str, tuple[str, str, float]]:
+        engine = create_engine(Settings(data_dir=tmp_path, database_url=database_url))
+        await init_db(engine)
+        sessions = session_factory(engine)
+        tenant_id = "ten_pg_" + os.urandom(4).hex()
+        async with sessions() as s, s.begin():
+            s.add(TenantRow(id=tenant_id, name=tenant_id, flora_kind="server", workspaces=[],
+                            created_at=utcnow()))  # fmt: skip
+        writer = record_writer.RecordWriter(engine)
+        writer.start()
+        ids = ["exe_" + os.urandom(12).hex() for _ in range(10)]
+        try:
+            for execution_id in ids:
+                now = utcnow()
+                writer.insert({
+                    "id": execution_id, "tenant_id": tenant_id, "instance_id": "ins_pg",
+                    "mode": "sync", "state": "running", "status": None, "intent": None,
+                    "code": "1", "code_sha256": "0" * 64, "result": None,
+                    "result_truncated": False, "stdout": "", "stdout_truncated": False,
+                    "error": None, "calls": None, "warnings": None, "limits": {},
+                    "duration_ms": 0.0, "cpu_ms": 0.0, "call_count": 0, "created_at": now,
+                    "started_at": now, "finished_at": None,
+                })  # fmt: skip
+            await writer.flush()
+            for execution_id in ids:
+                values = {"state": "done", "status": "ok", "stdout": "printed", "cpu_ms": 2.0,
+                          "finished_at": utcnow()}  # fmt: skip
+                if execution_id == ids[3]:
+                    values.update(bad)
+                writer.update(execution_id, values, when=ACTIVE_STATES)
+            await writer.flush()
+            async with sessions() as s:
+                rows = await s.execute(
+                    select(ExecutionRow.id, ExecutionRow.state, ExecutionRow.status,
+                           ExecutionRow.cpu_ms).where(ExecutionRow.id.in_(ids))
+                )  # fmt: skip
+                return {i: (state, status, cpu) for i, state, status, cpu in rows}
+        finally:
+            await writer.stop()
+            await engine.dispose()
+
+    found = asyncio.run(scenario())
+    poisoned = [i for i in found if found[i][0] == "failed"]
+    assert len(found) == 10 and len(poisoned) == 1, found
+    assert all(v == ("done", "ok", 2.0) for i, v in found.items() if i not in poisoned)
+    assert found[poisoned[0]][1] == "error"
