@@ -29,15 +29,16 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from sandbox.sealed import Final, Sealed
 
-class Facade:
-    """A read-only stand-in for a module: the listed members and nothing else."""
+
+class Facade(Final):
+    """A read-only stand-in for a module: the listed members and nothing else.
+
+    Made only here (`make_facade`); a script can neither build one nor copy its members out.
+    """
 
     __slots__ = ("_facade_name", "_facade_members")
-
-    def __init__(self, name: str, members: dict[str, Any]) -> None:
-        object.__setattr__(self, "_facade_name", name)
-        object.__setattr__(self, "_facade_members", members)
 
     def __getattr__(self, attr: str) -> Any:
         members = object.__getattribute__(self, "_facade_members")
@@ -64,6 +65,13 @@ class Facade:
         return f"<module '{object.__getattribute__(self, '_facade_name')}'>"
 
 
+def make_facade(name: str, members: dict[str, Any]) -> Facade:
+    facade = object.__new__(Facade)
+    object.__setattr__(facade, "_facade_name", name)
+    object.__setattr__(facade, "_facade_members", members)
+    return facade
+
+
 def _pick(module: Any, names: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(module, name) for name in names}
 
@@ -86,8 +94,10 @@ def _wait_for(value: Any, timeout: float | None = None) -> Any:
     return value
 
 
-class _NoOpLock:
+class _NoOpLock(Sealed):
     """Semaphore/Lock stand-in: with one flow of control there is nothing to wait for."""
+
+    __slots__ = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -119,6 +129,17 @@ _asyncio = {
     "TimeoutError": TimeoutError,
     "CancelledError": RuntimeError,
 }
+
+
+# --- copy: a caller's memo is never handed to the real copy --------------------------------------
+def _deepcopy(x: Any, memo: Any = None) -> Any:
+    """`copy.deepcopy`; a memo passed in is not used (nor filled): each call starts afresh.
+
+    The real memo keeps every original it copied under `memo[id(memo)]`; a caller holding it
+    would hold whatever the copy walked through.
+    """
+    return copy.deepcopy(x)
+
 
 _typing_names = [
     "Any", "Optional", "Union", "List", "Dict", "Tuple", "Set", "FrozenSet", "Callable",
@@ -249,11 +270,11 @@ MODULES: dict[str, dict[str, Any]] = {
         ],
     ),  # fmt: skip
     "textwrap": _pick(textwrap, ["wrap", "fill", "shorten", "dedent", "indent"]),
-    "copy": _pick(copy, ["copy", "deepcopy"]),
+    "copy": {"copy": copy.copy, "deepcopy": _deepcopy},
 }
 
 ALLOWED_MODULES: frozenset[str] = frozenset(MODULES)
-FACADES: dict[str, Facade] = {name: Facade(name, members) for name, members in MODULES.items()}
+FACADES: dict[str, Facade] = {name: make_facade(name, members) for name, members in MODULES.items()}
 
 
 def import_refusal(name: str) -> str:

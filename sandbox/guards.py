@@ -17,6 +17,7 @@ from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from sandbox.facades import guarded_import
+from sandbox.sealed import Sealed
 
 # Attribute names that lead from ordinary objects to interpreter internals (frames, code,
 # globals), whatever their spelling convention; refused on every object.
@@ -29,6 +30,14 @@ BLOCKED_ATTRIBUTES = frozenset(INSPECT_ATTRIBUTES) | {
 }  # fmt: skip
 # Objects of these types expose nothing to a script at all.
 OPAQUE_TYPES = (types.FrameType, types.TracebackType, types.CodeType)
+
+# Builtin methods that resolve attribute paths written in a string (`"{0.__globals__}"`),
+# past every guard. Refused by VALUE, whatever the route that reached them: an instance, a
+# class, `super(S, s)`, `super(S, S)`, zero-argument `super()`, `getattr`, `map`, `partial`.
+ATTRIBUTE_WALKERS = frozenset({"format", "format_map"})
+_BUILTIN_METHOD = type("".format)
+_METHOD_DESCRIPTOR = type(str.format)
+FORMAT_REFUSAL = 'str.format is not available in the sandbox; use an f-string: f"{x} and {y}"'
 
 _MISSING = object()
 
@@ -46,15 +55,24 @@ def guarded_getattr(obj: Any, name: Any, default: Any = _MISSING) -> Any:
         )
     if name in BLOCKED_ATTRIBUTES or isinstance(obj, OPAQUE_TYPES):
         raise AttributeError(f"'{name}' is not available in the sandbox")
-    if name in ("format", "format_map") and (
-        isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))
-    ):
+    if name == "obj" and isinstance(obj, AttributeError):
+        # Set by the interpreter to whatever object a failed lookup reached, wherever it ran.
         raise AttributeError(
-            'str.format is not available in the sandbox; use an f-string: f"{x} and {y}"'
+            "AttributeError.obj is not available in the sandbox; keep a reference to the "
+            "object you looked the attribute up on"
         )
-    if default is _MISSING:
-        return getattr(obj, name)
-    return getattr(obj, name, default)
+    value = getattr(obj, name) if default is _MISSING else getattr(obj, name, default)
+    kind = type(value)
+    if (kind is _BUILTIN_METHOD or kind is _METHOD_DESCRIPTOR) and _walks_attributes(value):
+        raise AttributeError(FORMAT_REFUSAL)
+    return value
+
+
+def _walks_attributes(value: Any) -> bool:
+    """Is `value` str.format/format_map, unbound or bound to any str (subclasses included)?"""
+    if type(value) is _METHOD_DESCRIPTOR:
+        return value is str.format or value is str.format_map
+    return value.__name__ in ATTRIBUTE_WALKERS and isinstance(value.__self__, str)
 
 
 def guarded_hasattr(obj: Any, name: Any) -> bool:
@@ -127,8 +145,7 @@ class _TypeStandInMeta(type):
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         if len(args) != 1 or kwargs:
             raise TypeError(
-                "type() with three arguments is not available in the sandbox; "
-                "use a class statement"
+                "type() with three arguments is not available in the sandbox; use a class statement"
             )
         return sandbox_type(args[0])
 
@@ -148,8 +165,14 @@ def sandbox_type(obj: Any) -> type:
     return t
 
 
-class PrintSink:
-    """Where every `print` in a script writes: kept up to a byte limit, the rest counted."""
+class PrintSink(Sealed):
+    """Where every `print` in a script writes: kept up to a byte limit, the rest counted.
+
+    The limit is on UTF-8 bytes, as the host measures what it receives; a lone surrogate (which
+    cannot be sent) is written as "?".
+    """
+
+    __slots__ = ("limit", "parts", "size", "dropped")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -159,13 +182,19 @@ class PrintSink:
 
     def write(self, text: str) -> None:
         if type(text) is not str:
-            text = str(text)
+            text = str.__str__(text) if isinstance(text, str) else str(text)
         room = self.limit - self.size
-        if room > 0:
-            piece = text[:room]
+        piece = text[:room] if room > 0 else ""
+        if piece.isascii():
+            size = len(piece)
+        else:
+            data = piece.encode("utf-8", "replace")[:room]  # a lone surrogate becomes "?"
+            piece = data.decode("utf-8", "ignore")  # a character cut in two is dropped
+            size = len(piece.encode("utf-8"))
+        if piece:
             self.parts.append(piece)
-            self.size += len(piece.encode("utf-8", "replace"))
-        self.dropped += max(0, len(text) - max(room, 0))
+            self.size += size
+        self.dropped += len(text) - len(piece)
         if self.dropped > 10 * self.limit:
             raise OutputFlood(f"the script printed more than {11 * self.limit} characters")
 
@@ -181,20 +210,25 @@ class OutputFlood(Exception):
     """Printed output far past the limit: the script is stopped (status limit_exceeded)."""
 
 
-class ScriptPrint:
-    """RestrictedPython's `_print_` protocol: one instance per function, all to the run's sink."""
+class ScriptPrint(Sealed):
+    """RestrictedPython's `_print_` protocol: one instance per function, all to the run's sink.
 
-    sink: PrintSink | None = None  # set per execution (a child serves exactly one)
+    A script holds `print` (a bound method of one of these); the sink lives on the class under
+    a `_` name, so nothing reachable from `print` leads to it.
+    """
+
+    __slots__ = ()
+    _sink: PrintSink | None = None  # set per execution (a child serves exactly one)
 
     def __init__(self, _getattr_: Any = None) -> None:
         pass
 
     def write(self, text: str) -> None:
-        if ScriptPrint.sink is not None:
-            ScriptPrint.sink.write(text)
+        if ScriptPrint._sink is not None:
+            ScriptPrint._sink.write(text)
 
     def __call__(self) -> str:
-        return ScriptPrint.sink.text() if ScriptPrint.sink is not None else ""
+        return ScriptPrint._sink.text() if ScriptPrint._sink is not None else ""
 
     def _call_print(self, *objects: Any, **kwargs: Any) -> None:
         if kwargs.get("file") is None:
@@ -205,7 +239,7 @@ class ScriptPrint:
 
 
 def make_print_factory(sink: PrintSink) -> type[ScriptPrint]:
-    ScriptPrint.sink = sink
+    ScriptPrint._sink = sink
     return ScriptPrint
 
 

@@ -7,11 +7,19 @@ Two modes:
   with a warning naming where and how:
     tuple -> list; set/frozenset -> sorted list (insertion order if unsortable);
     datetime/date/time -> ISO 8601 string; bytes -> base64 string;
-    NaN/Infinity -> null; int too long for JSON -> string of its digits' count;
-    str/int/float/dict/list subclasses -> the plain value (their methods are not called);
-    records and pages from `client` -> their data;
+    NaN/Infinity -> null;
+    int outside the signed 64-bit range (what the host's frame parser accepts) -> the string of
+    its digits when it has at most 4,000 of them, else a description of its size;
+    str/int/float/dict/list/tuple/set/datetime subclasses -> the plain value (their methods
+    are not called);
+    records and pages from `client` -> their data, converted like any other value;
     any other object -> its repr() (at most 1,000 characters).
+  In strict mode an int outside the 64-bit range is refused too.
 Nesting deeper than 100 levels is cut (lenient) or refused (strict).
+
+What comes out is made only of exact JSON types (dict, list, str, int, float, bool, None),
+whatever went in: no method of a script's object is called to read the data that is measured
+and sent, so nothing can change between the size check and the bytes that leave the child.
 """
 
 from __future__ import annotations
@@ -21,7 +29,10 @@ import datetime
 import math
 from typing import Any
 
+from sandbox.records import record_data
+
 MAX_DEPTH = 100
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # the host's frame parser refuses integers beyond
 _INT_DIGITS_SAFE = 4000
 _INT_LIMIT = 10**_INT_DIGITS_SAFE  # computed once: 10**4000 costs ~30 us
 
@@ -45,7 +56,28 @@ def _plain_key(key: Any, path: str, strict: bool, warnings: list[str]) -> str:
     if strict:
         raise NotJSON(f"{path}: dict key of type {t.__name__} is not JSON (use str keys)")
     warnings.append(f"{path}: {t.__name__} dict key converted with repr()")
-    return repr(key)[:1000]
+    return _repr(key, t)
+
+
+def _repr(v: Any, t: type) -> str:
+    try:
+        text = repr(v)
+    except Exception as exc:  # a script's own __repr__ may fail
+        return f"<{t.__name__} object (repr failed: {type(exc).__name__})>"
+    return str.__str__(text)[:1000] if isinstance(text, str) else f"<{t.__name__} object>"
+
+
+def _big_int(v: int, path: str, strict: bool, warnings: list[str]) -> str:
+    if strict:
+        raise NotJSON(
+            f"{path}: the integer {'is over' if v > 0 else 'is under'} the 64-bit range JSON "
+            f"numbers may use here ({INT_MIN} to {INT_MAX}); pass it as a string"
+        )
+    if -_INT_LIMIT < v < _INT_LIMIT:
+        warnings.append(f"{path}: integer outside the 64-bit range, sent as a string of digits")
+        return str(v)
+    warnings.append(f"{path}: integer too large for JSON, replaced by a description")
+    return f"<integer of {v.bit_length()} bits>"
 
 
 def to_json(value: Any, *, strict: bool, path: str = "result") -> tuple[Any, list[str]]:
@@ -54,8 +86,6 @@ def to_json(value: Any, *, strict: bool, path: str = "result") -> tuple[Any, lis
 
 
 def _convert(v: Any, path: str, depth: int, strict: bool, warnings: list[str]) -> Any:
-    from sandbox.proxy import Page, Record  # the proxy imports this module too
-
     if depth > MAX_DEPTH:
         if strict:
             raise NotJSON(f"{path}: nested deeper than {MAX_DEPTH} levels")
@@ -65,12 +95,7 @@ def _convert(v: Any, path: str, depth: int, strict: bool, warnings: list[str]) -
     if v is None or t is bool or t is str:
         return v
     if t is int:
-        if abs(v) >= _INT_LIMIT:
-            if strict:
-                raise NotJSON(f"{path}: integer too large for JSON")
-            warnings.append(f"{path}: integer too large for JSON, replaced by a description")
-            return f"<integer of {v.bit_length()} bits>"
-        return v
+        return v if INT_MIN <= v <= INT_MAX else _big_int(v, path, strict, warnings)
     if t is float:
         if math.isfinite(v):
             return v
@@ -89,10 +114,9 @@ def _convert(v: Any, path: str, depth: int, strict: bool, warnings: list[str]) -
             _convert(item, f"{path}[{i}]", depth + 1, strict, warnings)
             for i, item in enumerate(list.__iter__(v))
         ]
-    if isinstance(v, Record):
-        return v._raw()
-    if isinstance(v, Page):
-        return v._raw()
+    data = record_data(v)  # a client Record or Page, by exact type
+    if data is not None:
+        return _convert(data, path, depth, strict, warnings)
     if isinstance(v, tuple):
         return [
             _convert(item, f"{path}[{i}]", depth + 1, strict, warnings)
@@ -107,10 +131,10 @@ def _convert(v: Any, path: str, depth: int, strict: bool, warnings: list[str]) -
     if isinstance(v, float):
         return _convert(float.__float__(v), path, depth, strict, warnings)
     if isinstance(v, (set, frozenset)):
-        items = list(v)
+        items = list(set.__iter__(v) if isinstance(v, set) else frozenset.__iter__(v))
         try:
             items = sorted(items)
-        except TypeError:
+        except Exception:  # unorderable, or a script's own comparison failed: keep the order
             pass
         if not strict:
             warnings.append(f"{path}: {t.__name__} converted to a list")
@@ -118,18 +142,19 @@ def _convert(v: Any, path: str, depth: int, strict: bool, warnings: list[str]) -
             _convert(item, f"{path}[{i}]", depth + 1, strict, warnings)
             for i, item in enumerate(items)
         ]
-    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
-        return v.isoformat()
+    if isinstance(v, datetime.datetime):  # before date: a datetime is a date
+        return datetime.datetime.isoformat(v)
+    if isinstance(v, datetime.date):
+        return datetime.date.isoformat(v)
+    if isinstance(v, datetime.time):
+        return datetime.time.isoformat(v)
     if strict:
         raise NotJSON(
             f"{path}: a {t.__name__} is not JSON; pass str, int, float, bool, None, list or dict"
         )
     if isinstance(v, (bytes, bytearray)):
         warnings.append(f"{path}: bytes converted to a base64 string")
-        return base64.b64encode(bytes(v)).decode()
+        raw = bytes.__bytes__(v) if isinstance(v, bytes) else bytearray.__iter__(v)
+        return base64.b64encode(bytes(raw)).decode()
     warnings.append(f"{path}: {t.__name__} object converted with repr()")
-    try:
-        text = repr(v)
-    except Exception as exc:  # a script's own __repr__ may fail
-        text = f"<{t.__name__} object (repr failed: {type(exc).__name__})>"
-    return str.__str__(text)[:1000] if isinstance(text, str) else f"<{t.__name__} object>"
+    return _repr(v, t)

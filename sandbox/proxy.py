@@ -11,13 +11,14 @@ have methods only: no attribute leads to a channel, a transport or a key.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.jsonable import to_json
+from sandbox.records import Page, Record, new_page, wrap
+from sandbox.sealed import Sealed
 
 # Set by the runner for the one execution this child serves: fn(name, payload) -> reply dict.
 _host_call: Callable[[str, Any], dict[str, Any]] | None = None
@@ -108,156 +109,6 @@ def _raise_from_reply(error: dict[str, Any]) -> None:
     )
 
 
-# --- results ---------------------------------------------------------------------------------
-
-
-def wrap(value: Any) -> Any:
-    if type(value) is dict:
-        return Record(value)
-    if type(value) is list:
-        return [wrap(item) for item in value]
-    return value
-
-
-class Record:
-    """A read-only JSON object: `run.status` and `run["status"]` both work, nested too."""
-
-    __slots__ = ("_record_data",)
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        object.__setattr__(self, "_record_data", data)
-
-    def __getattribute__(self, name: str) -> Any:
-        data = object.__getattribute__(self, "_record_data")
-        if name in data:
-            return wrap(data[name])
-        return object.__getattribute__(self, name)
-
-    def __getattr__(self, name: str) -> Any:
-        data = object.__getattribute__(self, "_record_data")
-        close = difflib.get_close_matches(name, list(data), n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise AttributeError(f"no field '{name}'.{hint} Fields: {', '.join(data)}")
-
-    def __getitem__(self, key: str) -> Any:
-        data = object.__getattribute__(self, "_record_data")
-        try:
-            return wrap(data[key])
-        except (KeyError, TypeError):
-            close = difflib.get_close_matches(str(key), list(data), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise KeyError(f"no field {key!r}.{hint} Fields: {', '.join(data)}") from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise TypeError("client results are read-only; copy one with .to_dict() to change it")
-
-    def __contains__(self, key: object) -> bool:
-        return key in object.__getattribute__(self, "_record_data")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(object.__getattribute__(self, "_record_data")))
-
-    def __len__(self) -> int:
-        return len(object.__getattribute__(self, "_record_data"))
-
-    def __eq__(self, other: object) -> bool:
-        mine = object.__getattribute__(self, "_record_data")
-        if isinstance(other, Record):
-            return mine == other._raw()
-        return type(other) is dict and mine == other
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        data = object.__getattribute__(self, "_record_data")
-        return wrap(data[key]) if key in data else default
-
-    def keys(self) -> list[str]:
-        return list(object.__getattribute__(self, "_record_data"))
-
-    def values(self) -> list[Any]:
-        return [wrap(v) for v in object.__getattribute__(self, "_record_data").values()]
-
-    def items(self) -> list[tuple[str, Any]]:
-        return [(k, wrap(v)) for k, v in object.__getattribute__(self, "_record_data").items()]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain, mutable deep copy."""
-        return json.loads(json.dumps(object.__getattribute__(self, "_record_data")))
-
-    def _raw(self) -> dict[str, Any]:
-        return object.__getattribute__(self, "_record_data")
-
-    def __repr__(self) -> str:
-        return json.dumps(object.__getattribute__(self, "_record_data"))[:2000]
-
-
-class Page:
-    """One page of a list method. `for item in page` walks every page; `page.<items_key>`,
-    `page.items`, `page.meta`, `has_next_page()`, `get_next_page()` work on this one."""
-
-    __slots__ = ("_page_call", "_page_key", "_page_data")
-
-    def __init__(self, call: Callable[[str | None], Page], key: str, data: dict[str, Any]):
-        object.__setattr__(self, "_page_call", call)
-        object.__setattr__(self, "_page_key", key)
-        object.__setattr__(self, "_page_data", data)
-
-    def __getattr__(self, name: str) -> Any:
-        key = object.__getattribute__(self, "_page_key")
-        data = object.__getattribute__(self, "_page_data")
-        if name == key or name == "data":
-            return wrap(data.get(key) or [])
-        if name == "meta":
-            return wrap(data.get("meta") or {})
-        raise AttributeError(
-            f"a page has '{key}', 'items', 'meta', 'has_next_page()' and 'get_next_page()'"
-            f"; not '{name}'"
-        )
-
-    @property
-    def items(self) -> list[Any]:
-        return wrap(self._raw().get(object.__getattribute__(self, "_page_key")) or [])
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise TypeError("pages are read-only")
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, int):
-            return self.items[key]
-        return wrap(self._raw())[key]
-
-    def _next_cursor(self) -> str | None:
-        meta = self._raw().get("meta") or {}
-        cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
-        return cursor if isinstance(cursor, str) and cursor else None
-
-    def has_next_page(self) -> bool:
-        return self._next_cursor() is not None
-
-    def get_next_page(self) -> Page:
-        cursor = self._next_cursor()
-        if cursor is None:
-            raise StopIteration("this is the last page")
-        return object.__getattribute__(self, "_page_call")(cursor)
-
-    def __iter__(self) -> Iterator[Any]:
-        page: Page | None = self
-        while page is not None:
-            yield from page.items
-            page = page.get_next_page() if page.has_next_page() else None
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def _raw(self) -> dict[str, Any]:
-        return object.__getattribute__(self, "_page_data")
-
-    def __repr__(self) -> str:
-        key = object.__getattribute__(self, "_page_key")
-        return f"<Page of {len(self.items)} {key}, more: {self.has_next_page()}>"
-
-
 # --- the proxy ----------------------------------------------------------------------------
 
 
@@ -304,9 +155,10 @@ def normalize_call(
     positional = list(method.get("positional", []))
     merged: dict[str, Any] = {}
     args_list = list(args)
-    if args_list and isinstance(args_list[-1], (dict, Record)) and len(args_list) > len(positional):
+    last_is_body = args_list and (isinstance(args_list[-1], dict) or type(args_list[-1]) is Record)
+    if last_is_body and len(args_list) > len(positional):
         body = args_list.pop()
-        body = body.to_dict() if isinstance(body, Record) else body
+        body = Record.to_dict(body) if type(body) is Record else body
         merged.update({str(k): v for k, v in dict.items(body)})
     if len(args_list) > len(positional):
         taken = ", ".join(positional) or "none"
@@ -374,9 +226,9 @@ def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
         if key and isinstance(value, dict):
 
             def next_page(cursor: str | None) -> Page:
-                return Page(next_page, key, call_host({**arguments, "cursor": cursor}))
+                return new_page(next_page, key, call_host({**arguments, "cursor": cursor}))
 
-            return Page(next_page, key, value)
+            return new_page(next_page, key, value)
         return wrap(value)
 
     method.__name__ = full.rsplit(".", 1)[-1]
@@ -432,6 +284,7 @@ def build_client_class(spec: SurfaceSpec) -> type:
         }
         for key, value in members.items():
             ns[key] = staticmethod(value) if isinstance(value, types.FunctionType) else value
-        return type("Client" if not prefix else f"Resource_{prefix.replace('.', '_')}", (), ns)
+        name = "Client" if not prefix else f"Resource_{prefix.replace('.', '_')}"
+        return type(name, (Sealed,), ns)
 
     return resource_class("")
