@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from conftest import Zone
@@ -244,3 +247,83 @@ def test_refusal_classifies_non_public_addresses(address):
 @pytest.mark.parametrize("address", [PUBLIC, "1.1.1.1", "2606:4700:4700::1111"])
 def test_refusal_admits_globally_reachable_addresses(address):
     assert callback_urls.refusal(address) is None
+
+
+def tls_pair(name: str, tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) TLS contexts: a certificate for name, signed by a CA only client trusts."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def cert(subject, issuer, public_key, signing_key, *, ca: bool, san=None):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key, leaf_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca = cert("test CA", "test CA", ca_key.public_key(), ca_key, ca=True)
+    leaf = cert(name, "test CA", leaf_key.public_key(), ca_key, ca=False, san=[x509.DNSName(name)])
+    pem = serialization.Encoding.PEM
+    (tmp / "leaf.pem").write_bytes(leaf.public_bytes(pem))
+    key_format = serialization.PrivateFormat.PKCS8
+    no_password = serialization.NoEncryption()
+    (tmp / "leaf.key").write_bytes(leaf_key.private_bytes(pem, key_format, no_password))
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(tmp / "leaf.pem", tmp / "leaf.key")
+    client = ssl.create_default_context(cadata=ca.public_bytes(pem).decode())
+    return server, client
+
+
+async def test_tls_delivery_sends_the_name_as_sni_and_verifies_it(
+    tmp_path, new_backend, raw_for, hook_server
+):
+    server_tls, client_tls = tls_pair("hooks.test", tmp_path)
+    names: list[str | None] = []
+    server_tls.sni_callback = lambda _sock, name, _ctx: names.append(name)
+    listener = await hook_server(ssl=server_tls)
+    b = await new_backend(
+        callback_resolver=Zone({"hooks.test": "127.0.0.1"}),
+        webhook_ssl_context=client_tls,
+        backend_callbacks_allow_private=True,
+    )
+    ws, key = await b.default_credentials()
+    async with raw_for(b, key) as raw:
+        r = await start_generation(raw, ws, listener.url(host="hooks.test", scheme="https"))
+        assert r.status_code == 201, r.text
+    await listener.wait(1)
+    assert names == ["hooks.test"]
+    assert listener.requests[0].headers["host"] == f"hooks.test:{listener.port}"
+
+
+async def test_tls_delivery_refuses_a_certificate_for_another_name(
+    tmp_path, new_backend, raw_for, hook_server
+):
+    server_tls, client_tls = tls_pair("other.test", tmp_path)
+    listener = await hook_server(ssl=server_tls)
+    b = await new_backend(
+        callback_resolver=Zone({"hooks.test": "127.0.0.1"}),
+        webhook_ssl_context=client_tls,
+        backend_callbacks_allow_private=True,
+    )
+    ws, key = await b.default_credentials()
+    async with raw_for(b, key) as raw:
+        r = await start_generation(raw, ws, listener.url(host="hooks.test", scheme="https"))
+        assert r.status_code == 201, r.text
+    run = await wait_for_attempts(b, 4)
+    assert run.callback_state == "failed" and listener.requests == []
