@@ -147,8 +147,9 @@ def execute(
         result = None
 
     if state.limit_hit and status in ("ok", "error"):
-        # A limit reached and caught by the script still ends the execution as over the limit.
-        status = "limit_exceeded"
+        # A limit reached and caught by the script still ends the execution as over the limit,
+        # and only an execution that ends ok carries a result.
+        status, result = "limit_exceeded", None
     if status == "limit_exceeded":
         error = error or {"type": "LimitExceeded", "message": "", "line": None, "source": None,
                           "traceback": None, "hint": None}  # fmt: skip
