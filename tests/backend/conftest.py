@@ -142,10 +142,13 @@ class HookServer:
     """An HTTP/1.1 listener on 127.0.0.1 that records every connection and request. It answers
     `statuses` in turn (then 200), or, with hold=True, reads the request and never answers."""
 
-    def __init__(self, statuses: tuple[int, ...] = (), hold: bool = False, ssl=None) -> None:
+    def __init__(
+        self, statuses: tuple[int, ...] = (), hold: bool = False, ssl=None, location=None
+    ) -> None:
         self.statuses = statuses
         self.hold = hold
         self.ssl = ssl
+        self.location = location  # sent as a Location header with every answer
         self.connections = 0
         self.open_now = 0
         self.max_open = 0
@@ -185,9 +188,10 @@ class HookServer:
                 return
             n = len(self.requests) - 1
             status = self.statuses[n] if n < len(self.statuses) else 200
-            writer.write(
-                f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode()
-            )
+            head = f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n"
+            if self.location:
+                head += f"location: {self.location}\r\n"
+            writer.write((head + "\r\n").encode())
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass

@@ -164,6 +164,20 @@ async def test_delivery_fails_for_good_after_the_last_attempt(new_backend, raw_f
     assert await callback_of(b, run_id) == ("failed", 4)
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_redirects_are_never_followed(status, new_backend, raw_for, hook_server):
+    elsewhere = await hook_server()
+    listener = await hook_server(statuses=(status,) * 10, location=elsewhere.url("/stolen"))
+    b = await new_backend(backend_callbacks_allow_private=True)
+    ws, key = await b.default_credentials()
+    async with raw_for(b, key) as raw:
+        run_id = await start_generation(raw, ws, listener.url())
+    await listener.wait(4)
+    await asyncio.sleep(0.2)
+    assert await callback_of(b, run_id) == ("failed", 4)  # a redirect is not a delivery
+    assert elsewhere.connections == 0
+
+
 async def test_webhook_for_failed_technique_run(new_backend, raw_for, hook_server):
     listener = await hook_server()
     b = await new_backend(backend_callbacks_allow_private=True, backend_fail_pattern="x")
