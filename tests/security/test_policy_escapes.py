@@ -55,7 +55,8 @@ ESCAPE_TAIL = (
     "except AttributeError as e:\n"
     "    if 'not available' in str(e):\n        raise\n"
     "    b = e.obj\n"
-    "    result = ['ESCAPED', repr(b.open), b.eval(\"__import__('os').getpid()\", {})]\n"
+    "    real = {'__builtins__': b}\n"
+    "    result = ['ESCAPED', repr(b.open), b.eval(\"__import__('os').getpid()\", real)]\n"
     "result\n"
 )
 PRELUDE = (
@@ -204,13 +205,24 @@ def test_copying_a_record_gives_the_same_read_only_record(server):
     assert body["status"] == "ok" and body["result"] == "copied", body
 
 
-def test_forged_reduce_cannot_set_attributes_on_library_objects(server):
-    # copy's reconstruction sets the state it is given with an unguarded setattr.
+# Objects a script holds but may not write to: the guard behind `getattr`, the `type()`
+# stand-in class, a function behind a facade.
+SETATTR_TARGETS = {
+    "guard_function": "getattr",
+    "type_stand_in": "type(int)",
+    "facade_function": "json.loads",
+}
+
+
+@pytest.mark.parametrize("target", sorted(SETATTR_TARGETS))
+def test_forged_reduce_cannot_set_attributes_on_sandbox_objects(server, target):
+    # copy's reconstruction writes the state it is given with an unguarded setattr.
+    held = SETATTR_TARGETS[target]
     body = server.execute(
-        GET_RECORD + "def target():\n    return NotFoundError\n"
+        GET_RECORD + f"import json\ndef target():\n    return {held}\n"
         "bomb = {'__reduce_ex__': lambda p: (target, (), (None, {'pwned': 'ESCAPED'}))}\n"
         "try:\n    copy.deepcopy(type(rec)(bomb))\nexcept TypeError:\n    pass\n"
-        "getattr(NotFoundError, 'pwned', 'clean')"
+        f"getattr({held}, 'pwned', 'clean')"
     )
     assert body["status"] == "ok" and body["result"] == "clean", body
 
