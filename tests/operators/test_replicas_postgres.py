@@ -264,7 +264,7 @@ def test_on_postgresql_one_unstorable_record_loses_no_other(database_url, tmp_pa
 
     from runtime import record_writer
     from runtime.db import create_engine, init_db, session_factory, utcnow
-    from runtime.records import ACTIVE_STATES, ExecutionRow
+    from runtime.records import ACTIVE_STATES, ExecutionRow, InstanceRow
     from runtime.settings import Settings
     from runtime.tenants import TenantRow
 
@@ -273,9 +273,14 @@ def test_on_postgresql_one_unstorable_record_loses_no_other(database_url, tmp_pa
         await init_db(engine)
         sessions = session_factory(engine)
         tenant_id = "ten_pg_" + os.urandom(4).hex()
+        # A live instance owns the rows: a replica started by another test on this database
+        # reaps the running executions of instances it does not know.
+        instance_id = "ins_pg_" + os.urandom(4).hex()
         async with sessions() as s, s.begin():
             s.add(TenantRow(id=tenant_id, name=tenant_id, flora_kind="server", workspaces=[],
                             created_at=utcnow()))  # fmt: skip
+            s.add(InstanceRow(id=instance_id, host="test", pid=os.getpid(),
+                              started_at=utcnow(), heartbeat_at=utcnow()))  # fmt: skip
         writer = record_writer.RecordWriter(engine)
         writer.start()
         ids = ["exe_" + os.urandom(12).hex() for _ in range(10)]
@@ -283,7 +288,7 @@ def test_on_postgresql_one_unstorable_record_loses_no_other(database_url, tmp_pa
             for execution_id in ids:
                 now = utcnow()
                 writer.insert({
-                    "id": execution_id, "tenant_id": tenant_id, "instance_id": "ins_pg",
+                    "id": execution_id, "tenant_id": tenant_id, "instance_id": instance_id,
                     "mode": "sync", "state": "running", "status": None, "intent": None,
                     "code": "1", "code_sha256": "0" * 64, "result": None,
                     "result_truncated": False, "stdout": "", "stdout_truncated": False,
