@@ -16,6 +16,7 @@ import os
 import resource
 import signal
 import socket
+import sys
 from typing import Any
 
 from sandbox import isolation, protocol, runner
@@ -93,6 +94,14 @@ def serve_one(
             status, kind = "limit_exceeded", "cpu"
             message = f"the script used its {limits.get('cpu_s')} s of CPU time"
             hint = "do less work per execution, or ask for a larger cpu_s"
+        elif state.refused_calls > runner.REFUSED_CALLS_BEFORE_STOP:  # see runner.counted_call
+            status, kind = "limit_exceeded", "calls"
+            message = (
+                f"the script kept calling after its {limits.get('max_calls')} client calls "
+                f"were used ({state.refused_calls} refused) and was stopped"
+            )
+            hint = "batch the work or ask for fewer items per page; stop calling once the limit "
+            hint += "is reached (CallLimitExceeded)"
         else:
             status, kind = "timeout", None
             message = f"the script ran past its {limits.get('timeout_s')} s wall-clock limit"
@@ -127,6 +136,7 @@ def serve_one(
     source = request.get("code") if isinstance(request.get("code"), str) else ""
     state = runner.RunState(source, limits)
     run.update(limits=limits, source=source, state=state, cpu_start=cpu_start)
+    state.stop = lambda: finish_early(signal.SIGALRM, sys._getframe(1))
 
     if request.get("op") == "raw" and allow_raw:
         done = _run_raw(source, state)

@@ -19,6 +19,9 @@ from sandbox.policy import RESULT_NAME, compile_script
 from sandbox.proxy import ERROR_CLASSES, CallLimitExceeded, SurfaceSpec
 
 HostCall = Callable[[str, Any], dict[str, Any]]
+# Calls a script may still attempt once its limit is reached (each raises CallLimitExceeded, so
+# a script can catch it and finish its work) before the execution is ended as over the limit.
+REFUSED_CALLS_BEFORE_STOP = 100
 
 
 class RunState:
@@ -30,6 +33,10 @@ class RunState:
         self.sink = PrintSink(int(limits.get("stdout_bytes", 65536)))
         self.limit_hit: str | None = None
         self.calls = 0
+        self.refused_calls = 0
+        # Ends the execution at once, from inside the script (set by the child): the same path
+        # as its deadline handlers, so even `except BaseException` cannot keep the script going.
+        self.stop: Callable[[], None] | None = None
 
 
 def rejected(problems: list[Any], kind: str) -> dict[str, Any]:
@@ -78,6 +85,9 @@ def execute(
     def counted_call(name: str, payload: Any) -> dict[str, Any]:
         if state.calls >= max_calls:
             state.limit_hit = "calls"
+            state.refused_calls += 1
+            if state.refused_calls > REFUSED_CALLS_BEFORE_STOP and state.stop is not None:
+                state.stop()  # a script that keeps calling past its limit would only spin
             raise CallLimitExceeded(
                 f"this execution may make at most {max_calls} client calls", code="call_limit"
             )

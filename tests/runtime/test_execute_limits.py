@@ -88,6 +88,35 @@ def test_client_call_limit(run):
     assert len(body["calls"]) == 3
 
 
+def test_calls_caught_past_the_limit_still_end_as_over_the_limit(run):
+    code = (
+        "n = 0\nfor i in range(10):\n    try:\n        client.workspaces.list()\n"
+        "    except CallLimitExceeded:\n        n += 1\nn"
+    )
+    body = run(code, max_calls=3)
+    assert body["status"] == "limit_exceeded"
+    assert body["error"]["limit"] == "calls"
+    assert len(body["calls"]) == 3
+
+
+def test_a_script_that_keeps_calling_past_its_limit_is_stopped_at_once(run):
+    # `except BaseException` in an endless loop: the script is ended from the call itself,
+    # long before its 20 s deadline, and the line it was on is named.
+    code = (
+        "while True:\n    try:\n        client.workspaces.list()\n"
+        "    except BaseException:\n        pass"
+    )
+    started = time.monotonic()
+    body = run(code, max_calls=2, timeout_s=20)
+    assert time.monotonic() - started < 10
+    assert body["status"] == "limit_exceeded"
+    assert body["error"]["limit"] == "calls"
+    assert "kept calling" in body["error"]["message"]
+    assert body["error"]["line"] == 3
+    assert len(body["calls"]) == 2
+    assert_healthy(run)
+
+
 def test_code_over_the_size_limit_is_a_413(api):
     response = api.post("/v1/execute", json={"code": "x = 1\n" * 50_000})
     assert response.status_code == 413
