@@ -309,7 +309,7 @@ class AsyncFlora(_BaseClient):
         self._build_resources(self._make_method)
 
     def _make_method(self, method: Method) -> Callable[..., Any]:
-        if method.items_key:
+        if method.paged:
 
             def list_method(*args: Any, **kwargs: Any) -> AsyncPageRequest:
                 validated = bind_arguments(method, args, kwargs)
@@ -392,7 +392,7 @@ class Flora(_BaseClient):
     def _make_method(self, method: Method) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             validated = bind_arguments(method, args, kwargs)
-            if method.items_key:
+            if method.paged:
                 return self._fetch_page(method, validated)
             return self._request(method, validated)
 

@@ -41,7 +41,7 @@ async def dispatch_call(client: AsyncFlora, method: str, arguments: dict[str, An
         raise ArgumentError(f"{spec.full_name}(): argument names must be strings.")
     validated = check_arguments(spec, arguments)
     response = await client._request(spec, validated)
-    if spec.items_key:
+    if spec.paged and spec.items_key:
         items = getattr(response, spec.items_key) or []
         meta = getattr(response, "meta", None)
         return {

@@ -53,6 +53,7 @@ def surface_json() -> dict[str, Any]:
                 "params": params_of(m),
                 "returns": _returns(m),
                 "items_key": m.items_key,
+                "paged": m.paged,
                 "example": m.example,
             }
         )
@@ -126,7 +127,7 @@ def surface_markdown() -> str:
     ]
     for m in SURFACE:
         args = ", ".join(_param_sig(p) for p in params_of(m) if p["name"] not in ("cursor",))
-        if m.items_key:
+        if m.paged:
             args += ", cursor" if args else "cursor"
         alias = f" (`{m.camel_name}`)" if m.camel_name != m.full_name else ""
         dep = " Deprecated." if m.deprecated and "eprecated" not in m.summary else ""

@@ -1,8 +1,10 @@
 """The one table of FLORA's ``client.*`` surface.
 
 Every ``client.*`` method is declared here once: HTTP verb, path, argument model,
-response model and pagination key. The SDK, the host dispatcher, the sandbox proxy
-and the agent docs are all derived from ``SURFACE``.
+response model, the key of the list it returns and whether that list pages, and which of its
+arguments are workspace ids the host must check against the tenant. The SDK, the host
+dispatcher, the sandbox proxy, the agent docs and the built-in backend's routes are all derived
+from ``SURFACE``.
 
 Where an argument goes: fields named in ``{}`` in the path go into the path; the
 other fields go into the query string for GET and into the JSON body for POST.
@@ -419,6 +421,14 @@ def _camel(segment: str) -> str:
 
 @dataclass(frozen=True)
 class Method:
+    """One ``client.*`` method.
+
+    ``items_key`` names the list in the response of every list method (``models`` for
+    models.list); ``paged`` says the method takes ``cursor``/``limit`` and answers ``meta``, so
+    callers get a page that walks every page. ``workspace_args`` are the arguments holding
+    workspace ids: a tenant's call naming a workspace it may not use is refused in the host.
+    """
+
     resource: str
     name: str
     verb: str
@@ -430,8 +440,10 @@ class Method:
     positional: tuple[str, ...] = ()
     idempotency: str | None = None
     success_status: int = 200
-    example: str = ""
+    example: str | None = None
     deprecated: bool = False
+    paged: bool = False
+    workspace_args: tuple[str, ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -448,18 +460,19 @@ class Method:
 
 SURFACE: tuple[Method, ...] = (
     Method(
-        "workspaces", "list", "GET", "/workspaces", NoArgs, WorkspaceList, None,
+        "workspaces", "list", "GET", "/workspaces", NoArgs, WorkspaceList, "workspaces",
         "List the workspaces this API key can use.",
         example="client.workspaces.list()",
     ),
     Method(
         "projects", "list", "GET", "/projects", ProjectsListArgs, ProjectList, "projects",
-        "List a workspace's projects, newest activity first.",
+        "List a workspace's projects, newest activity first.", paged=True,
+        workspace_args=("workspace_id",),
         example='client.projects.list(workspace_id="ws_123", limit=10)',
     ),
     Method(
         "projects", "create", "POST", "/projects", ProjectsCreateArgs, Project, None,
-        "Create a project in a workspace.",
+        "Create a project in a workspace.", workspace_args=("workspace_id",),
         example='client.projects.create(name="Launch", workspace_id="ws_123")',
     ),
     Method(
@@ -470,17 +483,18 @@ SURFACE: tuple[Method, ...] = (
     Method(
         "projects", "list_nodes", "GET", "/projects/{project_id}/nodes", ProjectsListNodesArgs,
         NodeList, "nodes", "List the canvas nodes of a project.", positional=("project_id",),
+        paged=True,
         example='client.projects.list_nodes("prj_123")',
     ),
     Method(
-        "models", "list", "GET", "/models", ModelsListArgs, ModelList, None,
+        "models", "list", "GET", "/models", ModelsListArgs, ModelList, "models",
         "List models with their params, credit and time estimates.",
         example='client.models.list(type="image")',
     ),
     Method(
         "generations", "create", "POST", "/generate", GenerationsCreateArgs, RunStart, None,
         "Start a paid generation run; poll it with generations.retrieve.",
-        idempotency="header", success_status=201,
+        idempotency="header", success_status=201, workspace_args=("workspace_id",),
         example='client.generations.create(type="image", prompt="a red fox", '
         'workspace_id="ws_123", project_id="prj_123")',
     ),
@@ -491,12 +505,14 @@ SURFACE: tuple[Method, ...] = (
     ),
     Method(
         "generations", "list", "GET", "/generations", GenerationsListArgs, GenerationList,
-        "generations", "List generation runs, newest first.",
+        "generations", "List generation runs, newest first.", paged=True,
+        workspace_args=("workspace_id",),
         example='client.generations.list(project_id="prj_123", status="completed")',
     ),
     Method(
         "techniques", "list", "GET", "/techniques", TechniquesListArgs, TechniqueList,
-        "techniques", "List or search techniques (multi-step workflows).",
+        "techniques", "List or search techniques (multi-step workflows).", paged=True,
+        workspace_args=("workspace_id",),
         example='client.techniques.list(query="thumbnail")',
     ),
     Method(
@@ -519,19 +535,21 @@ SURFACE: tuple[Method, ...] = (
     ),
     Method(
         "techniques.runs", "list", "GET", "/technique-runs", TechniqueRunsListArgs,
-        TechniqueRunList, "technique_runs", "List technique runs, newest first.",
+        TechniqueRunList, "technique_runs", "List technique runs, newest first.", paged=True,
+        workspace_args=("workspace_id",),
         example='client.techniques.runs.list(technique_id="tech_123")',
     ),
     Method(
         "runs", "start_technique", "POST", "/runs/technique", RunsStartTechniqueArgs, RunStart,
         None, "Start a technique run with inputs keyed by input id.",
+        workspace_args=("workspace_id",),
         example='client.runs.start_technique(technique_id="tech_123", workspace_id="ws_123", '
         'inputs={"prompt": "a fox"})',
     ),
     Method(
         "runs", "start_generation", "POST", "/runs/generation", GenerationsCreateArgs, RunStart,
         None, "Deprecated twin of generations.create.", idempotency="header",
-        success_status=201, deprecated=True,
+        success_status=201, deprecated=True, workspace_args=("workspace_id",),
         example='client.runs.start_generation(type="image", prompt="a fox", '
         'workspace_id="ws_123", project_id="prj_123")',
     ),
@@ -688,7 +706,7 @@ def response_fields(method: Method) -> list[str]:
 
 def item_model(method: Method) -> type[BaseModel] | None:
     """The model of one item of a paged list (e.g. Generation), else None."""
-    if not method.items_key:
+    if not method.paged or not method.items_key:
         return None
     ann = method.response.model_fields[method.items_key].annotation
     args = getattr(ann, "__args__", ())
@@ -696,15 +714,18 @@ def item_model(method: Method) -> type[BaseModel] | None:
 
 
 def sandbox_spec() -> dict[str, Any]:
-    """The surface as plain JSON for the sandbox child, which has no pydantic."""
+    """The surface as plain JSON for the sandbox child, which has no pydantic: per method its
+    name, camelCase name, params, positional arguments, list key, whether it pages, and the
+    example call that pre-flight shows in its hints."""
     methods = {
         m.full_name: {
+            "name": m.full_name,
+            "camel": m.camel_name,
             "params": params_of(m),
             "positional": list(m.positional),
             "items_key": m.items_key,
-            "summary": m.summary,
-            "camel": m.camel_name,
-            "deprecated": m.deprecated,
+            "paged": m.paged,
+            "example": m.example,
         }
         for m in SURFACE
     }

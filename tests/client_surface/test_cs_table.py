@@ -9,33 +9,62 @@ import pytest
 from flora_mock import Recorder
 
 from client_surface import SURFACE, find
-from client_surface.table import sandbox_spec
+from client_surface.table import ID_ARGUMENTS, sandbox_spec
 
+# name: (verb, path, items key, pages)
 REQUIRED = {
-    "workspaces.list": ("GET", "/workspaces", None),
-    "projects.list": ("GET", "/projects", "projects"),
-    "projects.create": ("POST", "/projects", None),
-    "projects.retrieve": ("GET", "/projects/{project_id}", None),
-    "projects.list_nodes": ("GET", "/projects/{project_id}/nodes", "nodes"),
-    "models.list": ("GET", "/models", None),
-    "generations.create": ("POST", "/generate", None),
-    "generations.retrieve": ("GET", "/runs/{run_id}", None),
-    "generations.list": ("GET", "/generations", "generations"),
-    "techniques.list": ("GET", "/techniques", "techniques"),
-    "techniques.retrieve": ("GET", "/techniques/{id_or_slug}", None),
-    "techniques.runs.create": ("POST", "/techniques/{id_or_slug}/runs", None),
-    "techniques.runs.retrieve": ("GET", "/techniques/{technique_id}/runs/{run_id}", None),
-    "techniques.runs.list": ("GET", "/technique-runs", "technique_runs"),
-    "runs.start_technique": ("POST", "/runs/technique", None),
-    "runs.start_generation": ("POST", "/runs/generation", None),
-}
+    "workspaces.list": ("GET", "/workspaces", "workspaces", False),
+    "projects.list": ("GET", "/projects", "projects", True),
+    "projects.create": ("POST", "/projects", None, False),
+    "projects.retrieve": ("GET", "/projects/{project_id}", None, False),
+    "projects.list_nodes": ("GET", "/projects/{project_id}/nodes", "nodes", True),
+    "models.list": ("GET", "/models", "models", False),
+    "generations.create": ("POST", "/generate", None, False),
+    "generations.retrieve": ("GET", "/runs/{run_id}", None, False),
+    "generations.list": ("GET", "/generations", "generations", True),
+    "techniques.list": ("GET", "/techniques", "techniques", True),
+    "techniques.retrieve": ("GET", "/techniques/{id_or_slug}", None, False),
+    "techniques.runs.create": ("POST", "/techniques/{id_or_slug}/runs", None, False),
+    "techniques.runs.retrieve": (
+        "GET", "/techniques/{technique_id}/runs/{run_id}", None, False
+    ),
+    "techniques.runs.list": ("GET", "/technique-runs", "technique_runs", True),
+    "runs.start_technique": ("POST", "/runs/technique", None, False),
+    "runs.start_generation": ("POST", "/runs/generation", None, False),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
-def test_required_method_has_documented_verb_path_and_items_key(name):
+def test_required_method_has_documented_verb_path_items_key_and_paging(name):
     method = find(name)
     assert method is not None
-    assert (method.verb, method.path, method.items_key) == REQUIRED[name]
+    assert (method.verb, method.path, method.items_key, method.paged) == REQUIRED[name]
+
+
+@pytest.mark.parametrize("method", SURFACE, ids=lambda m: m.full_name)
+def test_the_items_key_names_a_list_in_the_response(method):
+    if method.items_key is not None:
+        field = method.response.model_fields[method.items_key]
+        assert getattr(field.annotation, "__origin__", None) is list
+
+
+@pytest.mark.parametrize("method", SURFACE, ids=lambda m: m.full_name)
+def test_a_method_pages_exactly_when_it_takes_a_cursor_and_answers_meta(method):
+    takes_cursor = {"cursor", "limit"} <= set(method.args.model_fields)
+    answers_meta = "meta" in method.response.model_fields
+    assert method.paged == takes_cursor == answers_meta
+    assert not method.paged or method.items_key is not None
+
+
+@pytest.mark.parametrize("method", SURFACE, ids=lambda m: m.full_name)
+def test_every_workspace_id_argument_is_declared_workspace_scoped(method):
+    """The tenant check reads `workspace_args`: an argument holding a workspace id that the
+    table forgot to declare would let a script name another tenant's workspace."""
+    workspace_ids = {
+        name for name in method.args.model_fields if ID_ARGUMENTS.get(name) == "workspace"
+    }
+    assert set(method.workspace_args) == workspace_ids
+    assert set(method.workspace_args) <= set(method.args.model_fields)
 
 
 def test_surface_has_no_duplicate_names():
@@ -92,6 +121,24 @@ def test_sandbox_spec_is_plain_json_with_params_positional_and_errors():
     assert spec["methods"]["generations.list"]["items_key"] == "generations"
     assert {"FloraError", "APIError", "BadRequestError", "RateLimitError"} <= set(spec["errors"])
     assert set(spec["methods"]) == {m.full_name for m in SURFACE}
+
+
+def test_sandbox_spec_sends_every_field_the_sandbox_reads():
+    methods = sandbox_spec()["methods"]
+    for method in SURFACE:
+        sent = methods[method.full_name]
+        assert set(sent) == {
+            "name", "camel", "params", "positional", "items_key", "paged", "example"
+        }  # fmt: skip
+        assert sent["name"] == method.full_name
+        assert sent["example"] == method.example
+        assert sent["example"] is None or isinstance(sent["example"], str)
+        for param in sent["params"]:
+            assert set(param) == {"name", "required", "enum", "type", "description"}
+    assert methods["models.list"]["items_key"] == "models"
+    assert methods["models.list"]["paged"] is False
+    assert methods["generations.list"]["paged"] is True
+    assert methods["projects.retrieve"]["example"] == 'client.projects.retrieve("prj_123")'
 
 
 def test_path_fields_go_into_the_path_and_others_into_query_for_get(make_sync):
