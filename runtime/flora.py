@@ -16,6 +16,7 @@ from typing import Any
 from client_surface import AsyncFlora
 from client_surface.dispatch import ArgumentError, dispatch_call
 from client_surface.errors import APIError, PermissionDeniedError
+from client_surface.table import find
 from sandbox.pool import HostCallError
 
 MAX_RECORDED_STRING = 200
@@ -51,21 +52,26 @@ class ClientCalls:
         # The workspaces this execution's tenant may touch; None = no restriction.
         self.workspaces = workspaces
 
-    def _check_workspace(self, arguments: dict[str, Any]) -> None:
-        """Refuse, before anything leaves the host, a call naming another tenant's workspace."""
-        if self.workspaces is None:
-            return
-        workspace_id = arguments.get("workspace_id")
-        if workspace_id is None or workspace_id in self.workspaces:
-            return
-        allowed = ", ".join(sorted(self.workspaces)) or "none"
-        raise PermissionDeniedError(
-            f"workspace_id {str(workspace_id)[:80]!r} is not a workspace this key may use "
-            f"(allowed: {allowed})",
-            status=403,
-            code="workspace_forbidden",
-            fields=[{"field": "workspace_id", "message": "not one of this tenant's workspaces"}],
-        )
+    def _check_workspace(self, method: str, arguments: dict[str, Any]) -> None:
+        """Refuse, before anything leaves the host, a call naming another tenant's workspace in
+        any argument the table declares a workspace id."""
+        spec = find(method)
+        if self.workspaces is None or spec is None:
+            return  # an unknown method is refused by dispatch_call, before any request
+        for name in spec.workspace_args:
+            workspace_id = arguments.get(name)
+            if workspace_id is None or (
+                isinstance(workspace_id, str) and workspace_id in self.workspaces
+            ):
+                continue
+            allowed = ", ".join(sorted(self.workspaces)) or "none"
+            raise PermissionDeniedError(
+                f"{name} {str(workspace_id)[:80]!r} is not a workspace this key may use "
+                f"(allowed: {allowed})",
+                status=403,
+                code="workspace_forbidden",
+                fields=[{"field": name, "message": "not one of this tenant's workspaces"}],
+            )
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -81,7 +87,7 @@ class ClientCalls:
         record: dict[str, Any] = {"method": method, "arguments": trim(arguments), "status": "error"}
         self.records.append(record)
         try:
-            self._check_workspace(arguments)
+            self._check_workspace(method, arguments)
             value = await dispatch_call(self.flora, method, arguments)
         except ArgumentError as exc:
             record.update(status="error", error_code="invalid_arguments")
