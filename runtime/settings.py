@@ -1,15 +1,21 @@
 """One settings object for the whole runtime, read from the environment (prefix TERRARIUM_).
 
 FLORA's own variables keep their names (FLORA_API_KEY, FLORA_BASE_URL), as does DATABASE_URL,
-so an operator who already has them set needs nothing new.
+so an operator who already has them set needs nothing new. The built-in backend's variables
+(TERRARIUM_BACKEND_*) are read here too, as the operator's one configuration, and handed to the
+backend as its own section (`backend_settings()`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from flora_backend.settings import BackendSettings
 
 
 class Settings(BaseSettings):
@@ -98,3 +104,23 @@ class Settings(BaseSettings):
                 url = "postgresql+asyncpg://" + url.split("://", 1)[1]
             return url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'terrarium.db').resolve()}"
+
+    def backend_settings(self) -> BackendSettings:
+        """The built-in backend's section: its behaviour, in the same data dir and database."""
+        # Imported here: the backend package (FastAPI app, media) loads only when it is used.
+        from flora_backend.settings import BackendSettings
+
+        return BackendSettings(
+            data_dir=self.data_dir,
+            database_url=self.database_url,
+            speed=self.backend_speed,
+            fail_pattern=self.backend_fail_pattern,
+            fail_rate=self.backend_fail_rate,
+            public_url=self.backend_public_url,
+            initial_credits=self.backend_initial_credits,
+            rate_limit_per_minute=self.backend_rate_limit_per_minute,
+            sweep_interval_s=self.backend_sweep_interval_s,
+            callbacks_allow_private=self.backend_callbacks_allow_private,
+            webhook_concurrency=self.backend_webhook_concurrency,
+            webhook_timeout_s=self.backend_webhook_timeout_s,
+        )

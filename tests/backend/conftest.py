@@ -1,11 +1,16 @@
 """Fixtures for the built-in backend's tests: a fresh Backend on a tmp data_dir (runs finish
 at once), its development credentials, an SDK client and a raw httpx client; for webhooks, an
-HTTP listener on 127.0.0.1 (`HookServer`) and a resolver with records the test writes (`Zone`)."""
+HTTP listener on 127.0.0.1 (`HookServer`) and a resolver with records the test writes (`Zone`);
+a throwaway PostgreSQL server (`pg_url`, skipped when PostgreSQL is not installed)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -13,8 +18,8 @@ import httpx
 import pytest
 
 from client_surface import AsyncFlora
-from runtime.backend import Backend
-from runtime.settings import Settings
+from flora_backend import Backend
+from flora_backend.settings import BackendSettings
 
 BASE = "http://backend/api/v1"
 
@@ -31,34 +36,34 @@ def _migrated_db() -> bytes:
         import tempfile
         from pathlib import Path
 
-        from runtime.db import create_engine, init_db
+        from flora_backend.db import create_engine, init_db
 
-        async def build(settings: Settings) -> None:
+        async def build(settings: BackendSettings) -> None:
             engine = create_engine(settings)
             await init_db(engine)
             await engine.dispose()
 
         with tempfile.TemporaryDirectory() as tmp:
-            settings = Settings(data_dir=Path(tmp), database_url=None)
+            settings = BackendSettings(data_dir=Path(tmp), database_url=None)
             with concurrent.futures.ThreadPoolExecutor(1) as pool:  # outside the test's loop
                 pool.submit(asyncio.run, build(settings)).result()
             _TEMPLATE["db"] = (Path(tmp) / "terrarium.db").read_bytes()
     return _TEMPLATE["db"]
 
 
-def make_settings(tmp_path, **overrides) -> Settings:
+def make_settings(tmp_path, **overrides) -> BackendSettings:
     data_dir = overrides.get("data_dir", tmp_path / "data")
     data_dir.mkdir(parents=True, exist_ok=True)
     if not (data_dir / "terrarium.db").exists():
         (data_dir / "terrarium.db").write_bytes(_migrated_db())
     values = {
         "data_dir": tmp_path / "data",
-        "backend_speed": 0.0,
-        "backend_sweep_interval_s": 0.02,
+        "speed": 0.0,
+        "sweep_interval_s": 0.02,
         "database_url": None,
     }
     values.update(overrides)
-    return Settings(**values)
+    return BackendSettings(**values)
 
 
 @pytest.fixture
@@ -253,7 +258,7 @@ class Zone:
         self.records[name] = [[a] if isinstance(a, str) else list(a) for a in answers]
 
     async def __call__(self, host: str, port: int) -> list[str]:
-        from runtime.backend.callback_urls import system_resolver
+        from flora_backend.callback_urls import system_resolver
 
         self.queries.append(host)
         if host in self.system:
@@ -263,3 +268,44 @@ class Zone:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         n = sum(1 for q in self.queries if q == host) - 1
         return answers[min(n, len(answers) - 1)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL is not installed")
+    prefix: list[str] = []
+    root = tempfile.mkdtemp(prefix="terrarium-pg-")
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser")
+        prefix = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres")
+    data, port = os.path.join(root, "data"), _free_port()
+
+    def run(*cmd: str) -> None:
+        out = subprocess.DEVNULL  # a pipe would be held open by the server
+        subprocess.run([*prefix, *cmd], check=True, stdout=out, stderr=out, timeout=60)
+
+    run(initdb, "-D", data, "-U", "terrarium", "--auth=trust")
+    log = os.path.join(root, "log")
+    run(pg_ctl, "-D", data, "-l", log, "-o", f"-p {port} -k {root} -h 127.0.0.1", "-w", "start")
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"postgresql://terrarium@127.0.0.1:{port}/postgres"
+    finally:
+        run(pg_ctl, "-D", data, "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)

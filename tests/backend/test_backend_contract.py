@@ -7,7 +7,7 @@ import re
 import sys
 
 from client_surface.table import SURFACE
-from runtime.backend.routes import HANDLERS
+from flora_backend.routes import HANDLERS
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 RUN_KEYS = {"run_id", "status", "progress", "created_at", "charged_cost", "poll_url"}

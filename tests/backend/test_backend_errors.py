@@ -104,7 +104,7 @@ async def test_param_outside_options_lists_them(raw, creds, project):
 
 
 async def test_insufficient_credits(new_backend, raw_for):
-    b = await new_backend(backend_initial_credits=100)
+    b = await new_backend(initial_credits=100)
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         prj = (await raw.post("projects", json={"name": "p", "workspace_id": ws})).json()
@@ -156,7 +156,7 @@ async def test_unknown_argument_rejected(raw):
 
 
 async def test_rate_limited_per_key(new_backend, raw_for):
-    b = await new_backend(backend_rate_limit_per_minute=2)
+    b = await new_backend(rate_limit_per_minute=2)
     ws, key = await b.default_credentials()
     other = await b.create_key(ws)
     async with raw_for(b) as raw:

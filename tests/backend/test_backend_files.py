@@ -74,7 +74,7 @@ async def test_video_is_an_animated_gif(client, raw, creds, project):
 
 
 async def test_file_url_uses_public_base(new_backend, raw_for):
-    b = await new_backend(backend_public_url="https://flora.local.test/")
+    b = await new_backend(public_url="https://flora.local.test/")
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         prj = (await raw.post("projects", json={"name": "p", "workspace_id": ws})).json()

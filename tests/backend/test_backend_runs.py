@@ -21,7 +21,7 @@ async def start(raw, ws, prj, **body):
 
 
 async def test_states_progress_and_timestamps(new_backend, raw_for):
-    b = await new_backend(backend_speed=0.3, backend_sweep_interval_s=10)
+    b = await new_backend(speed=0.3, sweep_interval_s=10)
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         prj = await new_project(raw, ws)
@@ -42,7 +42,7 @@ async def test_states_progress_and_timestamps(new_backend, raw_for):
 
 
 async def test_failure_injection_by_pattern_refunds(new_backend, raw_for):
-    b = await new_backend(backend_fail_pattern=r"forbidden\s+thing")
+    b = await new_backend(fail_pattern=r"forbidden\s+thing")
     ws, key = await b.default_credentials()
     before = await b.credits(ws)
     async with raw_for(b, key) as raw:
@@ -60,7 +60,7 @@ async def test_failure_injection_by_pattern_refunds(new_backend, raw_for):
 
 
 async def test_failure_injection_by_rate(new_backend, raw_for):
-    b = await new_backend(backend_fail_rate=1.0)
+    b = await new_backend(fail_rate=1.0)
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         prj = await new_project(raw, ws)
@@ -103,7 +103,7 @@ async def test_pagination_across_three_pages(client, creds, project):
 
 async def test_restart_with_a_run_in_flight(tmp_path, new_backend, raw_for):
     data = tmp_path / "shared"
-    first = await new_backend(data_dir=data, backend_speed=1.0)
+    first = await new_backend(data_dir=data, speed=1.0)
     ws, key = await first.default_credentials()
     before = await first.credits(ws)
     async with raw_for(first, key) as raw:

@@ -10,14 +10,14 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from runtime.backend import Backend, create_key, default_credentials
-from runtime.backend.store import hash_key
-from runtime.db import alembic_config, create_engine, init_db
-from runtime.settings import Settings
+from flora_backend import Backend, create_key, default_credentials
+from flora_backend.db import VERSION_TABLE, alembic_config, create_engine, init_db
+from flora_backend.settings import BackendSettings
+from flora_backend.store import hash_key
 
 
-def settings_for(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", backend_speed=0, database_url=None)
+def settings_for(tmp_path) -> BackendSettings:
+    return BackendSettings(data_dir=tmp_path / "data", speed=0, database_url=None)
 
 
 async def test_migrations_create_schema_and_downgrade(tmp_path):
@@ -27,7 +27,8 @@ async def test_migrations_create_schema_and_downgrade(tmp_path):
         await init_db(engine)
         await init_db(engine)  # idempotent
         async with engine.connect() as conn:
-            version = (await conn.execute(text("select version_num from alembic_version"))).scalar()
+            query = text(f"select version_num from {VERSION_TABLE}")
+            version = (await conn.execute(query)).scalar()
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert version == head

@@ -3,7 +3,7 @@ failed for good after the last attempt whatever went wrong, and never able to hu
 the backend: a storm of deliveries to a receiver that hangs, refuses or errors leaves every other
 call answering promptly, before and after a restart, with a bounded number in flight.
 
-Every receiver is a listener on 127.0.0.1 that the test opens (`backend_callbacks_allow_private`
+Every receiver is a listener on 127.0.0.1 that the test opens (`callbacks_allow_private`
 is on where a delivery is meant to reach it)."""
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import pytest
 from conftest import Zone, closed_port
 from sqlalchemy import func, select
 
-from runtime.backend.store import Run, new_id
-from runtime.backend.webhooks import verify
-from runtime.db import utcnow
+from flora_backend.db import utcnow
+from flora_backend.store import Run, new_id
+from flora_backend.webhooks import verify
 
 STORM = 200
-CONCURRENCY = 4  # backend_webhook_concurrency's default
+CONCURRENCY = 4  # webhook_concurrency's default
 
 
 async def start_generation(raw, ws: str, callback_url: str) -> str:
@@ -113,7 +113,7 @@ def assert_prompt(idle: list[float], busy: list[float]) -> None:
 
 async def test_delivery_is_signed_and_made_exactly_once(new_backend, raw_for, hook_server):
     listener = await hook_server()
-    b = await new_backend(backend_callbacks_allow_private=True)
+    b = await new_backend(callbacks_allow_private=True)
     ws, key = await b.default_credentials()
     secret = await b.webhook_secret(ws)
     async with raw_for(b, key) as raw:
@@ -137,8 +137,8 @@ async def test_delivery_is_signed_and_made_exactly_once(new_backend, raw_for, ho
 
 async def test_delivery_is_retried_with_growing_delays_on_500(new_backend, raw_for, hook_server):
     listener = await hook_server(statuses=(500, 500))
-    # backend_speed scales FLORA's 10 s / 60 s / 300 s schedule to 0.1 s / 0.6 s / 3 s.
-    b = await new_backend(backend_callbacks_allow_private=True, backend_speed=0.01)
+    # speed scales FLORA's 10 s / 60 s / 300 s schedule to 0.1 s / 0.6 s / 3 s.
+    b = await new_backend(callbacks_allow_private=True, speed=0.01)
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         run_id = await start_generation(raw, ws, listener.url())
@@ -154,7 +154,7 @@ async def test_delivery_is_retried_with_growing_delays_on_500(new_backend, raw_f
 
 async def test_delivery_fails_for_good_after_the_last_attempt(new_backend, raw_for, hook_server):
     listener = await hook_server(statuses=(500,) * 10)
-    b = await new_backend(backend_callbacks_allow_private=True)
+    b = await new_backend(callbacks_allow_private=True)
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         run_id = await start_generation(raw, ws, listener.url())
@@ -168,7 +168,7 @@ async def test_delivery_fails_for_good_after_the_last_attempt(new_backend, raw_f
 async def test_redirects_are_never_followed(status, new_backend, raw_for, hook_server):
     elsewhere = await hook_server()
     listener = await hook_server(statuses=(status,) * 10, location=elsewhere.url("/stolen"))
-    b = await new_backend(backend_callbacks_allow_private=True)
+    b = await new_backend(callbacks_allow_private=True)
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         run_id = await start_generation(raw, ws, listener.url())
@@ -180,7 +180,7 @@ async def test_redirects_are_never_followed(status, new_backend, raw_for, hook_s
 
 async def test_webhook_for_failed_technique_run(new_backend, raw_for, hook_server):
     listener = await hook_server()
-    b = await new_backend(backend_callbacks_allow_private=True, backend_fail_pattern="x")
+    b = await new_backend(callbacks_allow_private=True, fail_pattern="x")
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         body = {
@@ -207,7 +207,7 @@ async def test_webhook_for_failed_technique_run(new_backend, raw_for, hook_serve
     ],
 )
 async def test_an_undeliverable_webhook_of_any_kind_ends_failed(url, new_backend):
-    b = await new_backend(backend_callbacks_allow_private=True, callback_resolver=Zone())
+    b = await new_backend(callbacks_allow_private=True, callback_resolver=Zone())
     ws, _ = await b.default_credentials()
     await insert_due_deliveries(b, ws, url.format(closed=closed_port()), count=3)
 
@@ -238,7 +238,7 @@ async def storm_receiver(kind: str, hook_server) -> tuple[str, object]:
 @pytest.mark.parametrize("kind", ["hangs", "errors", "refuses", "invalid"])
 async def test_a_webhook_storm_leaves_other_calls_prompt(kind, new_backend, raw_for, hook_server):
     url, listener = await storm_receiver(kind, hook_server)
-    b = await new_backend(backend_callbacks_allow_private=True)
+    b = await new_backend(callbacks_allow_private=True)
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         idle = await latencies(raw)
@@ -260,7 +260,7 @@ async def test_hanging_receivers_hold_at_most_the_concurrency_limit(
     new_backend, raw_for, hook_server
 ):
     listener = await hook_server(hold=True)
-    b = await new_backend(backend_callbacks_allow_private=True)
+    b = await new_backend(callbacks_allow_private=True)
     ws, _ = await b.default_credentials()
     await insert_due_deliveries(b, ws, listener.url())
     await wait_until(lambda: _at_least(listener, CONCURRENCY), what="a full set of deliveries")
@@ -274,7 +274,7 @@ async def test_a_webhook_storm_survives_a_restart_and_resumes(
 ):
     listener = await hook_server(hold=True)
     data = tmp_path / "shared"
-    first = await new_backend(data_dir=data, backend_callbacks_allow_private=True)
+    first = await new_backend(data_dir=data, callbacks_allow_private=True)
     ws, key = await first.default_credentials()
     async with raw_for(first, key) as raw:
         idle = await latencies(raw)
@@ -286,7 +286,7 @@ async def test_a_webhook_storm_survives_a_restart_and_resumes(
         return listener.open_now == 0
 
     await wait_until(all_closed, what="the stopped backend to close its connections")
-    second = await new_backend(data_dir=data, backend_callbacks_allow_private=True)
+    second = await new_backend(data_dir=data, callbacks_allow_private=True)
     async with raw_for(second, key) as raw:
         await wait_until(lambda: _at_least(listener, 2 * CONCURRENCY), what="deliveries to resume")
         busy = await latencies(raw)

@@ -15,8 +15,8 @@ import pytest
 from conftest import Zone
 from sqlalchemy import select
 
-from runtime.backend import callback_urls
-from runtime.backend.store import Run
+from flora_backend import callback_urls
+from flora_backend.store import Run
 
 PUBLIC = "93.184.215.14"  # a globally reachable address; no test ever connects to it
 
@@ -186,7 +186,7 @@ async def test_a_name_that_turns_to_loopback_before_delivery_gets_no_connection(
     listener = await hook_server()
     dns = Zone()
     dns.set("hooks.test", PUBLIC, address)  # public when checked, loopback when delivered
-    b = await new_backend(callback_resolver=dns, backend_speed=0.2)  # due in about a second
+    b = await new_backend(callback_resolver=dns, speed=0.2)  # due in about a second
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         r = await start_generation(raw, ws, f"https://hooks.test:{listener.port}/h")
@@ -214,7 +214,7 @@ async def test_delivery_dials_the_checked_address_with_the_original_host(
 ):
     listener = await hook_server()
     dns = Zone({"hooks.test": "127.0.0.1"})  # the system resolver does not know this name
-    b = await new_backend(callback_resolver=dns, backend_callbacks_allow_private=True)
+    b = await new_backend(callback_resolver=dns, callbacks_allow_private=True)
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         r = await start_generation(raw, ws, listener.url("/in?x=1", host="hooks.test"))
@@ -228,7 +228,7 @@ async def test_delivery_dials_the_checked_address_with_the_original_host(
 
 async def test_allow_private_admits_loopback_and_plain_http(new_backend, raw_for, hook_server):
     listener = await hook_server()
-    b = await new_backend(callback_resolver=zone(), backend_callbacks_allow_private=True)
+    b = await new_backend(callback_resolver=zone(), callbacks_allow_private=True)
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
         r = await start_generation(raw, ws, listener.url(host="localhost"))
@@ -300,7 +300,7 @@ async def test_tls_delivery_sends_the_name_as_sni_and_verifies_it(
     b = await new_backend(
         callback_resolver=Zone({"hooks.test": "127.0.0.1"}),
         webhook_ssl_context=client_tls,
-        backend_callbacks_allow_private=True,
+        callbacks_allow_private=True,
     )
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:
@@ -319,7 +319,7 @@ async def test_tls_delivery_refuses_a_certificate_for_another_name(
     b = await new_backend(
         callback_resolver=Zone({"hooks.test": "127.0.0.1"}),
         webhook_ssl_context=client_tls,
-        backend_callbacks_allow_private=True,
+        callbacks_allow_private=True,
     )
     ws, key = await b.default_credentials()
     async with raw_for(b, key) as raw:

@@ -1,7 +1,11 @@
 """Runtime tables: tenants, runtime API keys, execution records, replica heartbeats.
 
+The first revision of the runtime's history. It once followed the built-in backend's tables
+(0001) in a single history; the backend now migrates its tables in its own
+(`flora_backend/migrations`), so this revision depends on nothing.
+
 Revision ID: 0002
-Revises: 0001
+Revises:
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
-down_revision = "0001"
+down_revision = None
 branch_labels = None
 depends_on = None
 

@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from runtime.backend import callback_urls, media
-from runtime.backend.catalog import OUTPUT_TYPE
-from runtime.backend.errors import invalid
-from runtime.backend.store import File, Run, Workspace
-from runtime.backend.webhooks import WebhookDeliverer, sign, verify
-from runtime.db import utcnow
-from runtime.settings import Settings
+from flora_backend import callback_urls, media
+from flora_backend.catalog import OUTPUT_TYPE
+from flora_backend.db import utcnow
+from flora_backend.errors import invalid
+from flora_backend.settings import BackendSettings
+from flora_backend.store import File, Run, Workspace
+from flora_backend.webhooks import WebhookDeliverer, sign, verify
 
 log = logging.getLogger("terrarium.backend.runs")
 
@@ -51,23 +51,25 @@ def iso(value: datetime | None) -> str | None:
 # ---------------------------------------------------------------- planning
 
 
-def plan_failure(settings: Settings, prompt: str) -> tuple[str | None, str | None]:
+def plan_failure(settings: BackendSettings, prompt: str) -> tuple[str | None, str | None]:
     """The failure a new run is fated to (from the failure-injection settings), if any."""
-    pattern = settings.backend_fail_pattern
+    pattern = settings.fail_pattern
     if pattern and re.search(pattern, prompt, re.IGNORECASE):
         return (
             "GENERATION_PROMPT_MODERATED",
             "The prompt was blocked by the provider's content policy; rephrase it.",
         )
-    if settings.backend_fail_rate > 0 and random.random() < settings.backend_fail_rate:
+    if settings.fail_rate > 0 and random.random() < settings.fail_rate:
         return random.choice(RANDOM_FAILURES)
     return None, None
 
 
-def timeline(settings: Settings, estimated_seconds: float) -> tuple[datetime, datetime, datetime]:
+def timeline(
+    settings: BackendSettings, estimated_seconds: float
+) -> tuple[datetime, datetime, datetime]:
     """(created_at, started_at, due_at) for a run taking estimated_seconds x backend_speed."""
     now = utcnow()
-    total = max(0.0, estimated_seconds * settings.backend_speed)
+    total = max(0.0, estimated_seconds * settings.speed)
     queued = min(1.0, total * 0.1)
     return now, now + timedelta(seconds=queued), now + timedelta(seconds=total)
 
@@ -98,15 +100,15 @@ def state(run: Run, now: datetime | None = None) -> tuple[str, float]:
     return "running", max(1, min(99, int(done * 100)))
 
 
-def output_url(settings: Settings, file_id: str) -> str:
-    return f"{settings.backend_public_url.rstrip('/')}/api/v1/files/{file_id}"
+def output_url(settings: BackendSettings, file_id: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/api/v1/files/{file_id}"
 
 
-def poll_url(settings: Settings, run_id: str) -> str:
-    return f"{settings.backend_public_url.rstrip('/')}/api/v1/runs/{run_id}"
+def poll_url(settings: BackendSettings, run_id: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/api/v1/runs/{run_id}"
 
 
-def run_json(settings: Settings, run: Run) -> dict[str, Any]:
+def run_json(settings: BackendSettings, run: Run) -> dict[str, Any]:
     status, progress = state(run)
     out: dict[str, Any] = {
         "run_id": run.id,
@@ -135,7 +137,7 @@ def run_json(settings: Settings, run: Run) -> dict[str, Any]:
     return out
 
 
-def generation_json(settings: Settings, run: Run) -> dict[str, Any]:
+def generation_json(settings: BackendSettings, run: Run) -> dict[str, Any]:
     return {
         **run_json(settings, run),
         "generation_id": run.id,
@@ -147,7 +149,7 @@ def generation_json(settings: Settings, run: Run) -> dict[str, Any]:
     }
 
 
-def technique_run_json(settings: Settings, run: Run) -> dict[str, Any]:
+def technique_run_json(settings: BackendSettings, run: Run) -> dict[str, Any]:
     return {
         **run_json(settings, run),
         "technique_id": run.technique_id,
@@ -156,7 +158,7 @@ def technique_run_json(settings: Settings, run: Run) -> dict[str, Any]:
     }
 
 
-def node_json(settings: Settings, run: Run) -> dict[str, Any]:
+def node_json(settings: BackendSettings, run: Run) -> dict[str, Any]:
     view = run_json(settings, run)
     return {
         "node_id": "n" + run.id.removeprefix("run_"),
@@ -177,7 +179,7 @@ class RunEngine:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: BackendSettings,
         sessions: async_sessionmaker[AsyncSession],
         files_dir: Path,
         resolver: callback_urls.Resolver = callback_urls.system_resolver,
@@ -316,7 +318,7 @@ class RunEngine:
                 raise
             except Exception:
                 log.exception("backend sweep failed")
-            await asyncio.sleep(self.settings.backend_sweep_interval_s)
+            await asyncio.sleep(self.settings.sweep_interval_s)
 
     def start(self) -> None:
         if self._sweeper is None:

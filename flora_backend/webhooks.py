@@ -33,10 +33,10 @@ import httpcore
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from runtime.backend import callback_urls
-from runtime.backend.store import Run, Workspace
-from runtime.db import utcnow
-from runtime.settings import Settings
+from flora_backend import callback_urls
+from flora_backend.db import utcnow
+from flora_backend.settings import BackendSettings
+from flora_backend.store import Run, Workspace
 
 log = logging.getLogger("terrarium.backend.webhooks")
 
@@ -174,7 +174,7 @@ class WebhookDeliverer:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: BackendSettings,
         sessions: async_sessionmaker[AsyncSession],
         resolver: callback_urls.Resolver = callback_urls.system_resolver,
         ssl_context: ssl.SSLContext | None = None,
@@ -191,19 +191,19 @@ class WebhookDeliverer:
 
     @property
     def lease(self) -> timedelta:
-        limit = self.settings.backend_webhook_timeout_s + callback_urls.RESOLVE_TIMEOUT_S
+        limit = self.settings.webhook_timeout_s + callback_urls.RESOLVE_TIMEOUT_S
         return timedelta(seconds=limit + LEASE_MARGIN_S)
 
     async def check(self, url: str) -> callback_urls.CallbackTarget:
         return await callback_urls.check(
             url,
-            allow_private=self.settings.backend_callbacks_allow_private,
+            allow_private=self.settings.callbacks_allow_private,
             resolver=self.resolver,
         )
 
     async def start_due(self) -> int:
         """Start deliveries that are due, as many as there are free slots; how many started."""
-        free = max(1, self.settings.backend_webhook_concurrency) - len(self._tasks)
+        free = max(1, self.settings.webhook_concurrency) - len(self._tasks)
         if free <= 0:
             return 0
         async with self.sessions() as session:
@@ -281,7 +281,7 @@ class WebhookDeliverer:
                 target,
                 delivery.body,
                 headers,
-                self.settings.backend_webhook_timeout_s,
+                self.settings.webhook_timeout_s,
                 self.ssl_context,
             )
         except TimeoutError:
@@ -299,7 +299,7 @@ class WebhookDeliverer:
             values["callback_state"] = "failed"
             log.info("webhook for %s failed for good: %s", delivery.run_id, outcome)
         else:
-            delay = RETRY_DELAYS_S[attempts - 1] * self.settings.backend_speed
+            delay = RETRY_DELAYS_S[attempts - 1] * self.settings.speed
             values["callback_next_at"] = utcnow() + timedelta(seconds=delay)
             log.info("webhook for %s failed (%s); retrying", delivery.run_id, outcome)
         async with self.sessions() as session, session.begin():

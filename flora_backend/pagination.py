@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runtime.backend.errors import invalid
+from flora_backend.errors import invalid
 
 DEFAULT_LIMIT = 20
 

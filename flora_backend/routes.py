@@ -23,10 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from client_surface.table import SURFACE, Method
-from runtime.backend import catalog, runs
-from runtime.backend.errors import ApiError, envelope_response, from_validation, invalid, not_found
-from runtime.backend.pagination import page
-from runtime.backend.store import (
+from flora_backend import catalog, runs
+from flora_backend.db import utcnow
+from flora_backend.errors import ApiError, envelope_response, from_validation, invalid, not_found
+from flora_backend.pagination import page
+from flora_backend.store import (
     ApiKey,
     File,
     IdempotencyKey,
@@ -37,10 +38,9 @@ from runtime.backend.store import (
     hash_key,
     new_id,
 )
-from runtime.db import utcnow
 
 if TYPE_CHECKING:
-    from runtime.backend import Backend
+    from flora_backend import Backend
 
 log = logging.getLogger("terrarium.backend")
 
@@ -227,7 +227,7 @@ def run_start_json(ctx: Ctx, run: Run, technique: Technique | None = None) -> di
         "run_id": run.id,
         "type": run.kind,
         "charged_cost": run.charged_cost,
-        "estimated_seconds": round(run.estimated_seconds * ctx.settings.backend_speed, 3),
+        "estimated_seconds": round(run.estimated_seconds * ctx.settings.speed, 3),
         "poll_url": runs.poll_url(ctx.settings, run.id),
         "project_id": run.project_id,
         "model": {"model_id": run.model_id},

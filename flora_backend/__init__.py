@@ -1,7 +1,9 @@
 """The built-in FLORA-compatible backend: the embedded default that agents' scripts talk to
-when no FLORA_API_KEY is set, and a local FLORA for developing and testing agents.
+when no FLORA_API_KEY is set, and a local FLORA for developing and testing agents. A product of
+its own: its settings section (`BackendSettings`), its tables and their migration history; an
+application reaches it only through `Backend` and its HTTP transport, as it would reach FLORA.
 
-    backend = Backend(settings)
+    backend = Backend(settings)   # BackendSettings, or a configuration with backend_settings()
     await backend.start()
     workspace_id, api_key = await backend.default_credentials()
     client = AsyncFlora(api_key=api_key, base_url="http://backend/api/v1",
@@ -26,26 +28,36 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from runtime.backend import catalog
-from runtime.backend.callback_urls import Resolver, system_resolver
-from runtime.backend.routes import RateLimiter, build_app
-from runtime.backend.runs import RunEngine
-from runtime.backend.store import ApiKey, Technique, Workspace, hash_key, new_api_key, new_id
-from runtime.db import create_engine, init_db, session_factory, utcnow
-from runtime.settings import Settings
+from flora_backend import catalog
+from flora_backend.callback_urls import Resolver, system_resolver
+from flora_backend.db import create_engine, init_db, session_factory, utcnow
+from flora_backend.routes import RateLimiter, build_app
+from flora_backend.runs import RunEngine
+from flora_backend.settings import BackendSettings, BackendSettingsSource
+from flora_backend.store import ApiKey, Technique, Workspace, hash_key, new_api_key, new_id
 
-__all__ = ["Backend", "create_key", "default_credentials"]
+__all__ = ["Backend", "BackendSettings", "create_key", "default_credentials"]
+
+SettingsArg = BackendSettings | BackendSettingsSource | None
+
+
+def _section(settings: SettingsArg) -> BackendSettings:
+    if settings is None:
+        return BackendSettings()
+    if isinstance(settings, BackendSettings):
+        return settings
+    return settings.backend_settings()
 
 
 class Backend:
     def __init__(
         self,
-        settings: Settings | None = None,
+        settings: SettingsArg = None,
         *,
         callback_resolver: Resolver = system_resolver,
         webhook_ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self.settings = settings or Settings()
+        self.settings = _section(settings)
         self.data_dir = Path(self.settings.data_dir)
         self.files_dir = self.data_dir / "files"
         self.db: AsyncEngine | None = None
@@ -54,7 +66,7 @@ class Backend:
         # Tests and embedders may resolve names their own way; the address checks still apply.
         self.callback_resolver = callback_resolver
         self.webhook_ssl_context = webhook_ssl_context
-        self.rate_limiter = RateLimiter(self.settings.backend_rate_limit_per_minute)
+        self.rate_limiter = RateLimiter(self.settings.rate_limit_per_minute)
         self.app: FastAPI = build_app(self)
         self._ready = asyncio.Lock()
         self._prepared = False
@@ -153,7 +165,7 @@ class Backend:
         return Workspace(
             id=new_id("ws_"),
             name=name,
-            credits=self.settings.backend_initial_credits if credits is None else credits,
+            credits=self.settings.initial_credits if credits is None else credits,
             webhook_secret="whsec_" + secrets.token_hex(24),
             is_default=is_default,
             created_at=utcnow(),
@@ -241,7 +253,7 @@ class Backend:
             return (await s.get(Workspace, workspace_id)).credits
 
 
-async def default_credentials(settings: Settings | None = None) -> tuple[str, str]:
+async def default_credentials(settings: SettingsArg = None) -> tuple[str, str]:
     """(workspace_id, api_key) of the development workspace under settings.data_dir."""
     backend = Backend(settings)
     try:
@@ -250,7 +262,7 @@ async def default_credentials(settings: Settings | None = None) -> tuple[str, st
         await backend.stop()
 
 
-async def create_key(workspace_id: str | None = None, settings: Settings | None = None) -> str:
+async def create_key(workspace_id: str | None = None, settings: SettingsArg = None) -> str:
     """A new API key (for `terrarium keys create`), without starting the sweeper."""
     backend = Backend(settings)
     try:

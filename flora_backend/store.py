@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from runtime.db import Base, UTCDateTime, utcnow
+from flora_backend.db import Base, UTCDateTime, utcnow
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from runtime.backend.catalog import family_hint
+from flora_backend.catalog import family_hint
 
 
 class ApiError(Exception):

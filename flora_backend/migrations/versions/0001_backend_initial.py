@@ -1,7 +1,8 @@
 """Built-in backend tables: workspaces, API keys, projects, techniques, runs, files,
-idempotency keys.
+idempotency keys. The same schema was revision 0001 of the runtime's history when the two
+shared one; `flora_backend.db.init_db` records a database made then as being at this revision.
 
-Revision ID: 0001
+Revision ID: backend_0001
 Revises:
 Create Date: 2026-11-20 23:40:13.604755
 """
@@ -11,9 +12,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0001"
+revision = "backend_0001"
 down_revision = None
-branch_labels = None
+branch_labels = ("flora_backend",)
 depends_on = None
 
 

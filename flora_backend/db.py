@@ -1,0 +1,147 @@
+"""The backend's database: its declarative `Base`, an async engine and session factory built from
+`BackendSettings`, and `init_db`, which applies the backend's own Alembic migrations.
+
+The backend's migration history is its own (`flora_backend/migrations`, version table
+`flora_backend_alembic_version`), independent of whatever else shares the database. SQLite
+(`<data_dir>/terrarium.db`, via aiosqlite) by default, PostgreSQL (asyncpg) when `DATABASE_URL`
+says so; the same code runs on both.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from sqlalchemy import DateTime, Dialect, MetaData, event, inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+from flora_backend.settings import BackendSettings
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSION_TABLE = "flora_backend_alembic_version"
+# The revision whose schema the runtime's former single history (revision 0001 there) created.
+INITIAL_REVISION = "backend_0001"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        # SQLite keeps text; a naive UTC value sorts and compares correctly there.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# A pooled connection idle longer than this is pinged before use (a database restart or a
+# proxy's idle timeout leaves it dead); one in steady use is not, which spares every checkout a
+# round trip.
+IDLE_PING_S = 10.0
+
+
+def create_engine(settings: BackendSettings) -> AsyncEngine:
+    url = settings.database_url_or_default()
+    if url.startswith("sqlite"):
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        engine = _create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL: no fsync per commit, still never corrupt on a crash.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    engine = _create_async_engine(url)
+    _ping_idle_connections(engine, IDLE_PING_S)
+    return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine, idle_s: float) -> None:
+    """Pre-ping, only for connections that sat in the pool more than `idle_s` seconds."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since <= idle_s:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception:
+            alive = False
+        if not alive:
+            record.info.pop("idle_since", None)
+            raise DisconnectionError("a pooled connection did not answer a ping")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
+    config = alembic_config(connection)
+    tables = set(inspect(connection).get_table_names())
+    if VERSION_TABLE not in tables and "backend_workspaces" in tables:
+        # Tables made when the backend's migrations were part of the runtime's one history:
+        # they are this history's first revision, so record that instead of creating them again.
+        command.stamp(config, INITIAL_REVISION)
+    command.upgrade(config, "head")
+
+
+async def init_db(engine: AsyncEngine) -> None:
+    """Bring the backend's tables to its newest migration (idempotent; safe on every start)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)
