@@ -1,7 +1,9 @@
 """HTTP routes of the built-in backend, registered by iterating `client_surface.table.SURFACE`:
 one handler per method's full name, input validated with the method's own argument model,
-answers checked against its response model. Also the file route and the shared plumbing
-(auth, rate limit, request ids, error envelope)."""
+answers checked against its response model. The table's flags are applied here, not in each
+handler: the arguments it declares workspace ids must name the key's own workspace, and a list
+handler answers `Items`, put under the method's items key (with `meta` when the method pages).
+Also the file route and the shared plumbing (auth, rate limit, request ids, error envelope)."""
 
 from __future__ import annotations
 
@@ -64,7 +66,15 @@ class Ctx:
         return self.backend.sessions()
 
 
-Handler = Callable[[Ctx, Any], Awaitable[dict[str, Any]]]
+@dataclass
+class Items:
+    """What a list handler answers: one page of items (and the next page's cursor)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+
+
+Handler = Callable[[Ctx, Any], Awaitable["dict[str, Any] | Items"]]
 HANDLERS: dict[str, Handler] = {}
 
 
@@ -84,13 +94,13 @@ def check_prefix(field: str, value: str | None, prefix: str) -> None:
         raise invalid(field, f"Must be an id starting with {prefix} (got {value!r})")
 
 
-def own_workspace(ctx: Ctx, workspace_id: str | None) -> str:
+def check_own_workspace(ctx: Ctx, field: str, workspace_id: str | None) -> None:
+    """A workspace id argument may only name the key's own workspace (others are not found)."""
     if workspace_id is None:
-        return ctx.workspace_id
-    check_prefix("workspace_id", workspace_id, "ws_")
+        return
+    check_prefix(field, workspace_id, "ws_")
     if workspace_id != ctx.workspace_id:
         raise not_found("Workspace", workspace_id)
-    return workspace_id
 
 
 async def own_project(session, ctx: Ctx, project_id: str) -> Project:
@@ -279,12 +289,12 @@ async def workspaces_list(ctx: Ctx, args) -> dict:
         "created_at": runs.iso(ws.created_at),
         "credits": ws.credits,
     }
-    return {"workspaces": [item]}
+    return Items([item])
 
 
 @handles("projects.list")
 async def projects_list(ctx: Ctx, args) -> dict:
-    ws = own_workspace(ctx, args.workspace_id)
+    ws = ctx.workspace_id
     async with ctx.sessions() as s:
         stmt = select(Project).where(Project.workspace_id == ws)
         if args.query:
@@ -292,12 +302,12 @@ async def projects_list(ctx: Ctx, args) -> dict:
         rows, cursor = await page(
             s, stmt, Project.last_modified, Project.id, args.cursor, args.limit
         )
-    return {"projects": [project_json(p) for p in rows], "meta": {"next_cursor": cursor}}
+    return Items([project_json(p) for p in rows], cursor)
 
 
 @handles("projects.create")
 async def projects_create(ctx: Ctx, args) -> dict:
-    ws = own_workspace(ctx, args.workspace_id)
+    ws = ctx.workspace_id
     if not args.name.strip():
         raise invalid("name", "Must not be empty")
     now = utcnow()
@@ -323,12 +333,12 @@ async def projects_list_nodes(ctx: Ctx, args) -> dict:
         stmt = select(Run).where(Run.project_id == project.id)
         rows, cursor = await page(s, stmt, Run.created_at, Run.id, args.cursor, args.limit)
     nodes = [runs.node_json(ctx.settings, r) for r in rows]
-    return {"nodes": nodes, "meta": {"next_cursor": cursor}}
+    return Items(nodes, cursor)
 
 
 @handles("models.list")
 async def models_list(ctx: Ctx, args) -> dict:
-    return {"models": [m.to_json() for m in catalog.models_of(args.type)]}
+    return Items([m.to_json() for m in catalog.models_of(args.type)])
 
 
 @handles("generations.create")
@@ -345,7 +355,6 @@ async def generations_create(ctx: Ctx, args) -> dict:
             exc.message,
             [{"field": exc.field, "message": exc.message}],
         ) from None
-    own_workspace(ctx, args.workspace_id)
     await check_callback(ctx, args.callback_url)
     async with ctx.sessions() as s, s.begin():
         project = await own_project(s, ctx, args.project_id)
@@ -375,7 +384,7 @@ async def generations_retrieve(ctx: Ctx, args) -> dict:
 
 @handles("generations.list")
 async def generations_list(ctx: Ctx, args) -> dict:
-    ws = own_workspace(ctx, args.workspace_id)
+    ws = ctx.workspace_id
     await ctx.backend.engine.finalize_due(ws)
     async with ctx.sessions() as s:
         stmt = select(Run).where(Run.workspace_id == ws, Run.kind == "generation")
@@ -385,12 +394,11 @@ async def generations_list(ctx: Ctx, args) -> dict:
         stmt = status_filter(stmt, args.status)
         rows, cursor = await page(s, stmt, Run.created_at, Run.id, args.cursor, args.limit)
     items = [runs.generation_json(ctx.settings, r) for r in rows]
-    return {"generations": items, "meta": {"next_cursor": cursor}}
+    return Items(items, cursor)
 
 
 @handles("techniques.list")
 async def techniques_list(ctx: Ctx, args) -> dict:
-    own_workspace(ctx, args.workspace_id)
     async with ctx.sessions() as s:
         stmt = select(Technique)
         if args.query:
@@ -405,10 +413,7 @@ async def techniques_list(ctx: Ctx, args) -> dict:
         rows, cursor = await page(
             s, stmt, Technique.created_at, Technique.id, args.cursor, args.limit
         )
-    return {
-        "techniques": [catalog.technique_json(t) for t in rows],
-        "meta": {"next_cursor": cursor},
-    }
+    return Items([catalog.technique_json(t) for t in rows], cursor)
 
 
 @handles("techniques.retrieve")
@@ -504,7 +509,7 @@ async def technique_runs_retrieve(ctx: Ctx, args) -> dict:
 
 @handles("techniques.runs.list")
 async def technique_runs_list(ctx: Ctx, args) -> dict:
-    ws = own_workspace(ctx, args.workspace_id)
+    ws = ctx.workspace_id
     await ctx.backend.engine.finalize_due(ws)
     async with ctx.sessions() as s:
         stmt = select(Run).where(Run.workspace_id == ws, Run.kind == "technique")
@@ -517,12 +522,11 @@ async def technique_runs_list(ctx: Ctx, args) -> dict:
         stmt = status_filter(stmt, args.status)
         rows, cursor = await page(s, stmt, Run.created_at, Run.id, args.cursor, args.limit)
     items = [runs.technique_run_json(ctx.settings, r) for r in rows]
-    return {"technique_runs": items, "meta": {"next_cursor": cursor}}
+    return Items(items, cursor)
 
 
 @handles("runs.start_technique")
 async def runs_start_technique(ctx: Ctx, args) -> dict:
-    own_workspace(ctx, args.workspace_id)
     given = {k: (None, v) for k, v in args.inputs.items()}
     run, technique = await start_technique_run(ctx, args.technique_id, given)
     return run_start_json(ctx, run, technique)
@@ -581,8 +585,9 @@ async def authenticate(backend: Backend, request: Request) -> str:
         raise ApiError(
             401,
             "invalid_api_key",
-            "The API key is not valid. Check FLORA_API_KEY, or print the local development "
-            "key with `terrarium keys dev`.",
+            "The API key is not valid. Check FLORA_API_KEY: the development key is the "
+            "`dev-key` file in the server's data directory, and `terrarium keys create` "
+            "makes another.",
             headers={"www-authenticate": "Bearer"},
         )
     wait = backend.rate_limiter.check(key_hash)
@@ -614,6 +619,16 @@ async def read_arguments(method: Method, request: Request) -> dict[str, Any]:
     return data
 
 
+def listing(method: Method, answer: Items) -> dict[str, Any]:
+    """A list handler's items under the table's items key, with `meta` if the method pages."""
+    if method.items_key is None:
+        raise TypeError(f"{method.full_name} is not a list method in the table")
+    body: dict[str, Any] = {method.items_key: answer.items}
+    if method.paged:
+        body["meta"] = {"next_cursor": answer.next_cursor}
+    return body
+
+
 def make_endpoint(backend: Backend, method: Method) -> Callable[[Request], Awaitable[Response]]:
     handler = HANDLERS.get(method.full_name)
 
@@ -633,9 +648,12 @@ def make_endpoint(backend: Backend, method: Method) -> Callable[[Request], Await
             except ValidationError as exc:
                 raise from_validation(exc, list(method.args.model_fields)) from None
             ctx = Ctx(backend, request, workspace_id)
+            for name in method.workspace_args:
+                check_own_workspace(ctx, name, getattr(args, name))
             if method.idempotency == "header":
                 ctx.idempotency_key = request.headers.get("idempotency-key") or None
-            body = await handler(ctx, args)
+            answer = await handler(ctx, args)
+            body = listing(method, answer) if isinstance(answer, Items) else answer
             method.response.model_validate(body)  # the answer must fit the table
             return JSONResponse(body, status_code=method.success_status)
         except ApiError as exc:
