@@ -42,7 +42,9 @@ async def test_unauthorized_and_invalid_key(backend, raw):
         err = assert_error(await anon.get("workspaces"), 401, "unauthorized")
         assert "Bearer" in err["message"]
         bad = {"authorization": "Bearer sk_live_wrong"}
-        assert_error(await anon.get("workspaces", headers=bad), 401, "invalid_api_key")
+        err = assert_error(await anon.get("workspaces", headers=bad), 401, "invalid_api_key")
+        # The commands it names exist: the dev key file, and `terrarium keys create`.
+        assert "dev-key" in err["message"] and "`terrarium keys create`" in err["message"]
     sdk = AsyncFlora(api_key="sk_nope", base_url=BASE, transport=backend.transport())
     with pytest.raises(AuthenticationError) as info:
         await sdk.workspaces.list()
