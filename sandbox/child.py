@@ -17,11 +17,14 @@ import resource
 import signal
 import socket
 import sys
+from types import FrameType
 from typing import Any
 
-from sandbox import isolation, protocol, runner
+from sandbox import errors, isolation, protocol, runner
 from sandbox.diagnostics import current_script_line
-from sandbox.proxy import SurfaceSpec
+from sandbox.messages import Call, Done, ErrorInfo, Ready, Reply, Run, Status
+from sandbox.problems import source_line
+from sandbox.surface import SurfaceSpec
 
 
 class Channel:
@@ -36,8 +39,8 @@ class Channel:
         self.seq = 0
         self.on_pending: Any = None
 
-    def send(self, message: dict[str, Any]) -> None:
-        self.send_encoded(protocol.encode(message))
+    def send(self, frame: Ready | Call | Done) -> None:
+        self.send_encoded(protocol.frame(frame.encode()))
 
     def send_encoded(self, data: bytes) -> None:
         self.sending = True
@@ -48,22 +51,20 @@ class Channel:
         if self.pending_signal is not None and self.on_pending is not None:
             self.on_pending(self.pending_signal, None)
 
-    def call(self, name: str, payload: Any) -> dict[str, Any]:
-        message = {"t": "call", "id": self.seq + 1, "fn": name, "args": payload}
-        data = protocol.encode(message)
-        size = len(data) - protocol.HEADER.size
-        if size > protocol.CALL_FRAME_BYTES:  # the host would stop the execution: say why here
+    def call(self, name: str, payload: Any) -> Reply:
+        body = Call(id=self.seq + 1, fn=name, args=payload).encode()
+        if len(body) > protocol.CALL_FRAME_BYTES:  # the host would stop the execution: say why
             method = payload.get("method") if isinstance(payload, dict) else None
             raise ValueError(
-                f"the arguments of {method or name} are {size} bytes of JSON, over the "
+                f"the arguments of {method or name} are {len(body)} bytes of JSON, over the "
                 f"{protocol.CALL_FRAME_BYTES}-byte limit for one call; send less per call"
             )
         self.seq += 1
-        self.send_encoded(data)
+        self.send_encoded(protocol.frame(body))
         reply = self.reader.recv()
         if not isinstance(reply, dict) or reply.get("t") != "reply" or reply.get("id") != self.seq:
             raise RuntimeError("the host answered out of turn")
-        return reply
+        return Reply.from_json(reply)
 
 
 def _cpu_seconds() -> float:
@@ -77,84 +78,60 @@ def serve_one(
     isolation.enter_child(sock.fileno(), statuses)
     runner.warm_up(spec)
     channel = Channel(sock)
-    run: dict[str, Any] = {}  # filled in when the script arrives; read by the handlers
+    state: runner.RunState | None = None  # set when the script arrives; read by the handlers
+    cpu_start = 0.0
 
-    def finish_early(signum: int, frame: Any) -> None:
-        if channel.finished or not run:
+    def finish_early(signum: int, frame: FrameType | None) -> None:
+        if channel.finished or state is None:
             return
         if channel.sending:
             channel.pending_signal = signum
             return
         channel.finished = True
-        limits, source, state = run["limits"], run["source"], run["state"]
-        line = current_script_line(frame)
-        lines = source.splitlines()
-        src = lines[line - 1].strip()[:300] if line and 0 < line <= len(lines) else None
-        if signum == signal.SIGXCPU:
-            status, kind = "limit_exceeded", "cpu"
-            message = f"the script used its {limits.get('cpu_s')} s of CPU time"
-            hint = "do less work per execution, or ask for a larger cpu_s"
-        elif state.refused_calls > runner.REFUSED_CALLS_BEFORE_STOP:  # see runner.counted_call
-            status, kind = "limit_exceeded", "calls"
-            message = (
-                f"the script kept calling after its {limits.get('max_calls')} client calls "
-                f"were used ({state.refused_calls} refused) and was stopped"
-            )
-            hint = "batch the work or ask for fewer items per page; stop calling once the limit "
-            hint += "is reached (CallLimitExceeded)"
-        else:
-            status, kind = "timeout", None
-            message = f"the script ran past its {limits.get('timeout_s')} s wall-clock limit"
-            hint = (
-                "poll less often, raise timeout_s (up to the maximum), or submit it as an "
-                "asynchronous execution"
-            )
-        if line:
-            message += f" (it was at line {line})"
-        error = {"type": "Timeout" if kind is None else "LimitExceeded", "message": message,
-                 "line": line, "source": src, "traceback": None, "hint": hint}  # fmt: skip
-        if kind:
-            error["limit"] = kind
+        status, error = _ended_early(signum, state, current_script_line(frame))
         try:
-            channel.send({
-                "t": "done", "status": status, "result": None, "stdout": state.sink.text(),
-                "stdout_truncated": state.sink.truncated, "error": error, "warnings": [],
-                "cpu_ms": (_cpu_seconds() - run["cpu_start"]) * 1000,
-            })  # fmt: skip
+            channel.send(Done(status, stdout=state.sink.text(),
+                              stdout_truncated=state.sink.truncated, error=error,
+                              cpu_ms=(_cpu_seconds() - cpu_start) * 1000))  # fmt: skip
         finally:
             os._exit(0)
 
     channel.on_pending = finish_early
     signal.signal(signal.SIGALRM, finish_early)
     signal.signal(signal.SIGXCPU, finish_early)
-    protocol.send(sock, {"t": "ready"})
+    channel.send(Ready())
 
-    request = channel.reader.recv()  # blocks until the host hands this child a script
+    request = Run.from_json(channel.reader.recv())  # blocks until the host hands it a script
     cpu_start = _cpu_seconds()
-    limits = request.get("limits") or {}
-    isolation.apply_limits(int(limits.get("memory_mb", 256)), float(limits.get("cpu_s", 30)))
-    source = request.get("code") if isinstance(request.get("code"), str) else ""
-    state = runner.RunState(source, limits)
-    run.update(limits=limits, source=source, state=state, cpu_start=cpu_start)
+    isolation.apply_limits(request.limits.memory_mb, request.limits.cpu_s)
+    state = runner.RunState(request.code, request.limits)
     state.stop = lambda: finish_early(signal.SIGALRM, sys._getframe(1))
 
-    if request.get("op") == "raw" and allow_raw:
-        done = _run_raw(source, state)
+    if request.op == "raw" and allow_raw:
+        done = _run_raw(request.code, state)
     else:
         done = runner.execute(request, spec, channel.call, state)
-    done["cpu_ms"] = (_cpu_seconds() - cpu_start) * 1000
+    done.cpu_ms = (_cpu_seconds() - cpu_start) * 1000
     channel.finished = True
     try:
         channel.send(done)
-    except (ValueError, TypeError):  # a result json could not encode: say so, never crash
-        channel.send({"t": "done", "status": "error", "result": None, "stdout": "",
-                      "stdout_truncated": False, "warnings": [], "cpu_ms": done["cpu_ms"],
-                      "error": {"type": "InternalError", "message": "the result could not be "
-                                "encoded", "line": None, "source": None, "traceback": None,
-                                "hint": None}})  # fmt: skip
+    except (ValueError, TypeError):  # json could not encode it (a lone surrogate): say so
+        channel.send(Done("error", error=errors.unencodable(), cpu_ms=done.cpu_ms))
 
 
-def _run_raw(source: str, state: runner.RunState) -> dict[str, Any]:
+def _ended_early(signum: int, state: runner.RunState, line: int | None) -> tuple[Status, ErrorInfo]:
+    """Why a signal (or the script's own call past its limit) ends the execution now."""
+    source = source_line(state.source.splitlines(), line)
+    if signum == signal.SIGXCPU:
+        return "limit_exceeded", errors.cpu_exceeded(state.limits, line=line, source=source)
+    if state.refused_calls > runner.REFUSED_CALLS_BEFORE_STOP:  # see runner's counted calls
+        error = errors.calls_kept_coming(state.limits, state.refused_calls, line=line,
+                                         source=source)  # fmt: skip
+        return "limit_exceeded", error
+    return "timeout", errors.timed_out(state.limits, line=line, source=source)
+
+
+def _run_raw(source: str, state: runner.RunState) -> Done:
     """Unrestricted CPython for the isolation self-test: every OS layer on, no policy."""
 
     def raw_print(*args: Any, **kwargs: Any) -> None:
@@ -162,19 +139,22 @@ def _run_raw(source: str, state: runner.RunState) -> dict[str, Any]:
         builtins.print(*args, file=state.sink, **kwargs)  # type: ignore[arg-type]
 
     namespace: dict[str, Any] = {"__builtins__": {**vars(builtins), "print": raw_print}}
-    status, error, result = "ok", None, None
+    done, result = Done("ok"), None
     try:
         exec(compile(source, "<selftest>", "exec"), namespace)
         result = namespace.get("result")
         if not isinstance(result, (str, int, float, bool, list, dict, type(None))):
             result = repr(result)
     except MemoryError as exc:
-        status = "limit_exceeded"
-        error = {"type": "MemoryError", "message": str(exc), "limit": "memory"}
+        done.status = "limit_exceeded"
+        done.error = ErrorInfo("MemoryError", str(exc), limit="memory")
     except BaseException as exc:  # noqa: BLE001
-        status = "error"
-        error = {"type": type(exc).__name__, "message": str(exc)[:2000]}
-    if error:
-        error.update({"line": None, "source": None, "traceback": None, "hint": None})
-    return {"t": "done", "status": status, "result": result, "stdout": state.sink.text(),
-            "stdout_truncated": state.sink.truncated, "error": error, "warnings": []}  # fmt: skip
+        done.status = "error"
+        done.error = ErrorInfo(type(exc).__name__, str(exc)[:2000])
+    if done.status == "ok":
+        try:
+            done.result = runner.encode_result(result)
+        except (ValueError, TypeError):  # NaN, a lone surrogate
+            done.status, done.error = "error", errors.unencodable()
+    done.stdout, done.stdout_truncated = state.sink.text(), state.sink.truncated
+    return done

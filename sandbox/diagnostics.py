@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from sandbox.guards import SAFE_BUILTINS, UNAVAILABLE_BUILTINS
+from sandbox.messages import ErrorInfo
 from sandbox.policy import FILENAME
 from sandbox.problems import source_line
 from sandbox.proxy import FloraError
@@ -85,7 +86,7 @@ def _hint(exc: BaseException, script_globals: dict[str, Any]) -> str | None:
 
 def describe_exception(
     exc: BaseException, source: str, script_globals: dict[str, Any]
-) -> dict[str, Any]:
+) -> ErrorInfo:
     lines = source.splitlines()
     frames = _script_frames(exc.__traceback__)
     line = frames[-1][0] if frames else None
@@ -99,18 +100,10 @@ def describe_exception(
     type_name = type(exc).__name__
     message = _safe_str(exc)
     trace_lines.append(f"{type_name}: {message}")
-    error: dict[str, Any] = {
-        "type": type_name,
-        "message": message,
-        "line": line,
-        "source": source_line(lines, line),
-        "traceback": "\n".join(trace_lines),
-        "hint": _hint(exc, script_globals),
-    }
+    error = ErrorInfo(type_name, message, line, source_line(lines, line),
+                      "\n".join(trace_lines), _hint(exc, script_globals))  # fmt: skip
     if isinstance(exc, FloraError):
-        error["status"] = exc.status
-        error["code"] = exc.code
-        error["fields"] = exc.fields
+        error.status, error.code, error.fields = exc.status, exc.code, exc.fields
     return error
 
 

@@ -1,54 +1,54 @@
-"""Every frame that crosses between a sandbox child and the host, declared once and typed.
+"""The host's strict parse of every frame a child sends, derived from sandbox/messages.py.
 
-Child -> host: `ready`, `call`, `done` (with its `error`). Host -> child: `run`, `reply`. The host
-parses what a child sends in exactly one place, `decode_child`, and treats the child as fully
-compromised: a frame that is not exactly one of the declared shapes is refused as a whole
-(`FrameError`), and the caller ends the execution and kills the child.
+The frames are declared once, as stdlib dataclasses in sandbox/messages.py (the child builds
+them); this module derives from each a msgspec Struct of the same name and fields (`Done`,
+`Call`, ...) and parses what a child sends in exactly one place, `decode_child`. The host treats
+the child as fully compromised: a frame that is not exactly one of the declared shapes is
+refused as a whole (`FrameError`), and the caller ends the execution and kills the child.
 
 Why msgspec (typed Structs, a tagged union on "t"), and what this module adds to it:
 - it parses and type-checks in one C pass (about 0.5 us for a call frame, 6x faster than
   `json.loads` plus hand-written checks), refuses unknown fields (`forbid_unknown_fields`),
-  bools where ints are declared, and a tag it does not know;
+  bools where ints are declared, ints outside a field's `Range`, and a tag it does not know;
 - it refuses NaN, Infinity and numbers out of the float range, escaped lone surrogates
   (`"\\ud800"`, `"\\udc00"`, an unpaired high surrogate followed by anything) and raw
   UTF-8-encoded surrogates (invalid UTF-8), and trailing bytes after the object;
 - gaps closed here: it accepts integers of any size and nesting up to the interpreter's
   recursion limit, so the free-form values (`call.args`, `done.result`) are walked once
   (`check_value`): at most `MAX_DEPTH` levels (the child's own converter cuts at 100) and only
-  signed 64-bit integers (the child turns larger ones into strings); declared int fields carry
-  the same bound;
+  signed 64-bit integers (the child turns larger ones into strings);
 - duplicate keys: msgspec keeps the last one, like most parsers, and has no hook to refuse them.
   That is safe here because no second parser ever reads these bytes: the host forwards only the
   values it parsed, re-encoded by itself, so no reader downstream can see a different value;
 - strings are bounded after parsing (`ErrorInfo` fields cut to their limits, `warnings` to a
-  count); stdout and the result are measured against the execution's limits by the pool, on the
-  bytes received (the result is kept as `msgspec.Raw` so its size is the size of its bytes).
+  count) and `REDUCED` fields reduced to their types; stdout and the result are measured
+  against the execution's limits by the pool, on the bytes received (the result is kept as
+  `msgspec.Raw`, `KEEP_RAW`, so its size is the size of its bytes).
 
-The child stays stdlib-only (it encodes with `json`, `allow_nan=False`, and parses the host's
-frames with `json`): the zygote every child forks from need not import msgspec.
+For a type checker the derived Structs are the dataclasses they mirror (same names, fields and
+types, but for the result, which is `msgspec.Raw` here).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import dataclasses
+import functools
+import operator
+import types
+import typing
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
-from sandbox.result import STATUSES
+from sandbox import messages
+from sandbox.messages import INT64_MAX, INT64_MIN, HostParse, Range
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_DEPTH = 110  # levels of nesting in args/result; the child's converter cuts at 100
 MAX_WARNINGS = 100
 MAX_PROBLEMS = 100
 # Bounds on the strings of an error, in characters: generous for what the child writes itself.
 STRING_BOUNDS = {"type": 200, "message": 4000, "source": 400, "traceback": 20_000, "hint": 2000,
                  "code": 200}  # fmt: skip
-LIMIT_KINDS = ("calls", "output", "result_size", "memory", "cpu")
-
-Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
-CallId = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
-Status = Literal["ok", "error", "timeout", "rejected", "limit_exceeded"]
-assert set(Status.__args__) == set(STATUSES)  # type: ignore[attr-defined]
 
 
 class FrameError(Exception):
@@ -59,82 +59,63 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     pass
 
 
-# --- child -> host ---------------------------------------------------------------------------
-class Problem(_Strict):
-    """One problem found before the script ran (syntax, policy, pre-flight)."""
-
-    message: str
-    line: Int64 | None = None
-    col: Int64 | None = None
-    source: str | None = None
-    hint: str | None = None
+# --- the Structs, derived from the dataclasses -----------------------------------------------
+_derived: dict[type, type[msgspec.Struct]] = {}
 
 
-class ErrorInfo(_Strict):
-    """What went wrong, in the agent's terms; the known fields only, each of its type."""
-
-    type: str
-    message: str
-    line: Int64 | None = None
-    source: str | None = None
-    traceback: str | None = None
-    hint: str | None = None
-    limit: Literal["calls", "output", "result_size", "memory", "cpu"] | None = None
-    problems: list[Problem] | None = None
-    # Of a FLORA error raised in the script; a script can build one with odd values, so these
-    # are reduced (not refused): status an int or None, code a str or None, fields str pairs.
-    status: Any = None
-    code: Any = None
-    fields: Any = None
-
-
-class Ready(_Strict, tag_field="t", tag="ready"):
-    """The child is confined and warm, waiting for its script."""
+def _host_type(tp: Any) -> Any:
+    """A dataclass field's annotation as the host parses it (see sandbox/messages.py)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Annotated:
+        inner, *meta = args
+        if HostParse(keep_raw=True) in meta:
+            return msgspec.Raw
+        if HostParse(reduce=True) in meta:
+            return Any
+        bounds = [msgspec.Meta(ge=m.ge, le=m.le) for m in meta if type(m) is Range]
+        return Annotated[(_host_type(inner), *bounds)] if bounds else _host_type(inner)
+    if tp in _derived:
+        return _derived[tp]
+    if origin in (typing.Union, types.UnionType):
+        return functools.reduce(operator.or_, [_host_type(a) for a in args])
+    if origin in (list, dict):
+        return origin[tuple(_host_type(a) for a in args)]
+    return tp  # str, int, float, bool, Literal, Any; Limits (encoded by the host, never parsed)
 
 
-class Call(_Strict, tag_field="t", tag="call"):
-    """The script calls a host function (`client` for `client.*`)."""
+def _derive(cls: type) -> Any:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    spec: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for f in dataclasses.fields(cls):
+        kind = _host_type(hints[f.name])
+        if kind is msgspec.Raw:
+            spec.append((f.name, kind, msgspec.Raw(b"null")))
+        elif f.default is not dataclasses.MISSING:
+            spec.append((f.name, kind, f.default))
+        elif f.default_factory is not dataclasses.MISSING:
+            spec.append((f.name, kind, msgspec.field(default_factory=f.default_factory)))
+        else:
+            spec.append((f.name, kind))
+    tag = getattr(cls, "TAG", None)
+    struct = msgspec.defstruct(cls.__name__, spec, bases=(_Strict,), module=__name__,
+                               tag_field="t" if tag else None, tag=tag)  # fmt: skip
+    struct.__doc__ = cls.__doc__
+    _derived[cls] = struct
+    return struct
 
-    id: CallId
-    fn: str
-    args: Any = None
 
-
-class Done(_Strict, tag_field="t", tag="done"):
-    """The script's outcome; the child's last frame."""
-
-    status: Status
-    result: msgspec.Raw = msgspec.Raw(b"null")
-    stdout: str = ""
-    stdout_truncated: bool = False
-    error: ErrorInfo | None = None
-    warnings: list[str] = []
-    cpu_ms: float = 0.0
-
+if TYPE_CHECKING:
+    from sandbox.messages import Call, Done, ErrorInfo, Problem, Ready, Reply, Run
+else:  # dependencies first: a Struct's fields refer to those derived before it
+    Problem = _derive(messages.Problem)
+    ErrorInfo = _derive(messages.ErrorInfo)
+    Ready = _derive(messages.Ready)
+    Call = _derive(messages.Call)
+    Done = _derive(messages.Done)
+    Run = _derive(messages.Run)
+    Reply = _derive(messages.Reply)
 
 ChildFrame = Ready | Call | Done
-
-# --- host -> child ---------------------------------------------------------------------------
-
-
-class Run(_Strict, tag_field="t", tag="run"):
-    """The one script a child runs, with its inputs and limits."""
-
-    op: Literal["run", "raw"]
-    code: str
-    inputs: dict[str, Any]
-    limits: dict[str, Any]
-    host_functions: list[str]
-
-
-class Reply(_Strict, tag_field="t", tag="reply"):
-    """The answer to one `call`: a value, or an error the script sees as an exception."""
-
-    id: int
-    ok: bool
-    value: Any = None
-    error: dict[str, Any] | None = None
-
 
 # --- parsing ---------------------------------------------------------------------------------
 _child_decoder = msgspec.json.Decoder(ChildFrame)
@@ -145,7 +126,7 @@ _encoder = msgspec.json.Encoder()
 def decode_child(body: bytes) -> Ready | Call | Done:
     """Parse one frame from a child, or raise FrameError saying what was wrong with it."""
     try:
-        frame = _child_decoder.decode(body)
+        frame: ChildFrame = _child_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise FrameError(f"a frame of the wrong shape: {_short(exc)}") from None
     except msgspec.DecodeError as exc:
@@ -226,15 +207,16 @@ def encode(frame: Run | Reply) -> bytes:
     return _encoder.encode(frame)
 
 
-def error_json(error: ErrorInfo) -> dict[str, Any]:
-    """An error as the plain dict the result carries, every known field present."""
-    out: dict[str, Any] = {"type": error.type, "message": error.message, "line": error.line,
-                           "source": error.source, "traceback": error.traceback,
-                           "hint": error.hint}  # fmt: skip
-    if error.limit is not None:
-        out["limit"] = error.limit
+def error_info(error: ErrorInfo) -> messages.ErrorInfo:
+    """A parsed and bounded error as its declared dataclass, for the execution's result."""
+    values = {name: getattr(error, name) for name in _ERROR_FIELDS}
     if error.problems is not None:
-        out["problems"] = [msgspec.structs.asdict(p) for p in error.problems]
-    if error.status is not None or error.code is not None or error.fields is not None:
-        out.update(status=error.status, code=error.code, fields=error.fields or [])
-    return out
+        values["problems"] = [messages.Problem(**_fields(p)) for p in error.problems]
+    return messages.ErrorInfo(**values)
+
+
+def _fields(struct: Any) -> dict[str, Any]:
+    return {name: getattr(struct, name) for name in struct.__struct_fields__}
+
+
+_ERROR_FIELDS = [f.name for f in dataclasses.fields(messages.ErrorInfo) if f.name != "problems"]

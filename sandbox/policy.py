@@ -22,8 +22,9 @@ from RestrictedPython.transformer import RestrictingNodeTransformer
 
 from sandbox.desugar import desugar
 from sandbox.facades import ALLOWED_MODULES, import_refusal
+from sandbox.messages import Problem
 from sandbox.preflight import check as preflight_check
-from sandbox.problems import Problem, source_line
+from sandbox.problems import source_line
 
 FILENAME = "<script>"
 RESULT_NAME = "__terrarium_last__"

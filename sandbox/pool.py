@@ -36,9 +36,9 @@ from typing import Any
 
 import msgspec
 
-from sandbox import frames, protocol
+from sandbox import errors, frames, protocol
 from sandbox.limits import Limits
-from sandbox.result import ExecutionResult, host_error
+from sandbox.result import ExecutionResult
 
 log = logging.getLogger("terrarium.pool")
 
@@ -380,278 +380,64 @@ class WarmPool:
     ) -> ExecutionResult:
         limits = limits or Limits()
         if len(code.encode()) > limits.code_bytes:
-            return host_error(
-                "rejected", "CodeTooLarge", f"the code is over the {limits.code_bytes}-byte limit"
-            )
+            return ExecutionResult.failed("rejected", errors.code_too_large(limits))
         await self._admit()
         started = time.perf_counter()
-        result: ExecutionResult | None = None
         try:
-            for _attempt in range(READY_ATTEMPTS):
-                child = await self._take_child()
-                try:
-                    result = await self._run_on(
-                        child, code, inputs, limits, host_functions or {}, raw
-                    )
-                    break
-                except _ChildGone as exc:
-                    log.error("a sandbox child died before it got its script: %s", exc)
-                    result = host_error(
-                        "error", "SandboxError", f"the sandbox child was not reachable: {exc}"
-                    )
-                except Exception:  # noqa: BLE001 - a host bug must not become a server error
-                    log.exception("an execution failed in the host")
-                    result = host_error("error", "SandboxError", "the execution failed in the host")
-                    break
-                finally:
-                    child.kill()
-                    child.close()
+            request = _encode_request(code, inputs, limits, host_functions or {}, raw)
+            if isinstance(request, ExecutionResult):
+                result = request
+            else:
+                result = await self._run_on_a_child(request, limits, host_functions or {})
         finally:
             self._release()
             self._replenish()
-        assert result is not None
         result.duration_ms = (time.perf_counter() - started) * 1000
         self.completed += 1
+        if result.status in ("timeout", "limit_exceeded"):
+            self.kills += 1
+        return result
+
+    async def _run_on_a_child(
+        self, request: bytes, limits: Limits, host_functions: dict[str, HostFunction]
+    ) -> ExecutionResult:
+        """Run on the oldest ready child; on another if it dies before it reads the script."""
+        result = ExecutionResult.failed("error", errors.sandbox_error("no sandbox child"))
+        for _attempt in range(READY_ATTEMPTS):
+            child = await self._take_child()
+            try:
+                return await self._run_on(child, request, limits, host_functions)
+            except _ChildGone as exc:
+                log.error("a sandbox child died before it got its script: %s", exc)
+                why = f"the sandbox child was not reachable: {exc}"
+                result = ExecutionResult.failed("error", errors.sandbox_error(why))
+            except Exception:  # noqa: BLE001 - a host bug must not become a server error
+                log.exception("an execution failed in the host")
+                why = "the execution failed in the host"
+                return ExecutionResult.failed("error", errors.sandbox_error(why))
+            finally:
+                child.kill()
+                child.close()
         return result
 
     async def _run_on(
         self,
         child: WarmChild,
-        code: str,
-        inputs: dict[str, Any] | None,
+        request: bytes,
         limits: Limits,
         host_functions: dict[str, HostFunction],
-        raw: bool,
     ) -> ExecutionResult:
         loop = self._loop or asyncio.get_running_loop()
-        request = frames.Run(
-            op="raw" if raw else "run",
-            code=code,
-            inputs=inputs or {},
-            limits=limits.to_json(),
-            host_functions=sorted(n for n in host_functions if n != "client"),
-        )
-        bodies: collections.deque[bytes] = collections.deque()
-        buffer = protocol.FrameBuffer(
-            max_frame=done_frame_cap(limits), max_small=protocol.CALL_FRAME_BYTES
-        )
-        state: dict[str, Any] = {
-            "eof": False, "error": None, "reset": False, "frames": 0,
-            "calling": False, "expired": False,
-        }  # fmt: skip
-        wakeup: asyncio.Future[None] | None = None
-        fd = child.sock.fileno()
-
-        def on_readable() -> None:
-            nonlocal wakeup
-            try:
-                while True:
-                    data = child.sock.recv(1 << 16)
-                    if not data:
-                        state["eof"] = True
-                        loop.remove_reader(fd)
-                        break
-                    got = buffer.feed(data)
-                    bodies.extend(got)
-                    if got and not buffer.partial:
-                        break  # the child waits for an answer now: spare the empty read
-            except BlockingIOError:
-                pass
-            except ConnectionResetError:  # it died with bytes from us unread
-                state["reset"] = True
-                loop.remove_reader(fd)
-            except (protocol.ProtocolError, OSError) as exc:
-                state["error"] = str(exc)
-                loop.remove_reader(fd)
-            if wakeup is not None and not wakeup.done():
-                wakeup.set_result(None)
-
+        exchange = _Exchange(child, limits, host_functions, loop)
         try:
-            await loop.sock_sendall(child.sock, _with_header(frames.encode(request)))
-        except OSError as exc:  # it died after saying it was ready: nothing of the script ran
-            raise _ChildGone(str(exc)) from None
-        except (TypeError, ValueError, msgspec.EncodeError) as exc:
-            return host_error("error", "SandboxError", f"the request could not be encoded: {exc}")
-
-        task = asyncio.current_task()
-
-        def on_deadline() -> None:
-            state["expired"] = True
-            if state["calling"] and task is not None:
-                task.cancel()  # the host call in progress ends; _serve_call tells it apart
-            elif wakeup is not None and not wakeup.done():
-                wakeup.set_result(None)
-
-        # SIGALRM at the deadline: the child's handler replies with the line it was on. The
-        # kill follows KILL_GRACE_S later. One timer each for the whole exchange, not one per
-        # frame or call.
-        sent = loop.time()
-        deadline = sent + limits.timeout_s + KILL_GRACE_S
-        alarm_timer = loop.call_at(sent + limits.timeout_s, child.signal, signal.SIGALRM)
-        deadline_timer = loop.call_at(deadline, on_deadline)
-        loop.add_reader(fd, on_readable)
-        calls = 0
-        try:
-            while True:
-                if not bodies:
-                    if state["eof"] or state["error"] or state["reset"]:
-                        break
-                    if loop.time() >= deadline:
-                        return self._timed_out(child, limits)
-                    wakeup = loop.create_future()
-                    await wakeup  # set by on_readable, or by on_deadline
-                    continue
-                body = bodies.popleft()
-                state["frames"] += 1
-                try:
-                    frame = await _parse(frames.decode_child, body)
-                except frames.FrameError as exc:
-                    state["error"] = str(exc)
-                    break
-                if type(frame) is frames.Call:
-                    calls += 1
-                    if calls > limits.max_calls:  # an honest child stops itself before this
-                        child.kill()
-                        return self._over_calls(limits)
-                    if frame.id != calls:
-                        state["error"] = f"call {frame.id} out of turn (expected {calls})"
-                        break
-                    reply = await self._serve_call(frame, host_functions, deadline, loop, state)
-                    if reply is None:
-                        return self._timed_out(child, limits)
-                    try:
-                        await loop.sock_sendall(child.sock, _encode_reply(reply))
-                    except OSError:
-                        pass  # the child is gone; its EOF ends the loop
-                    continue
-                if type(frame) is frames.Done:
-                    if bodies or buffer.partial:
-                        state["error"] = "frames after 'done'"
-                        break
-                    child.kill()  # nothing it sends from now on is read
-                    try:
-                        return await self._finish(frame, limits, (loop.time() - sent) * 1000)
-                    except frames.FrameError as exc:
-                        state["error"] = str(exc)
-                        break
-                state["error"] = "a second 'ready' frame"
-                break
-        finally:
-            alarm_timer.cancel()
-            deadline_timer.cancel()
-            try:
-                loop.remove_reader(fd)
-            except (ValueError, OSError):
-                pass
-        if state["reset"] and not state["frames"]:
-            # It never read the script (a reset means our bytes were left unread): retry.
-            raise _ChildGone("it died before it read its script")
-        if state["error"]:
+            result = await exchange.run(request)
+        except _Broken as exc:
             child.kill()
-            log.warning("a sandbox child broke protocol: %s", state["error"])
-            return host_error(
-                "error",
-                "SandboxError",
-                f"the sandbox child broke protocol ({state['error']}) and was stopped",
-                "run the script again; if it keeps failing, report it to the operator",
-            )
-        return await self._died(child, limits)
-
-    async def _serve_call(
-        self,
-        frame: frames.Call,
-        host_functions: dict[str, HostFunction],
-        deadline: float,
-        loop: asyncio.AbstractEventLoop,
-        state: dict[str, Any],
-    ) -> frames.Reply | None:
-        call_id = frame.id
-        name = frame.fn
-        fn = host_functions.get(name)
-        if fn is None:
-            error = {"class": "RuntimeError", "message": f"no host function {name[:100]!r}"}
-            return frames.Reply(id=call_id, ok=False, error=error)
-        if state["expired"] or deadline - loop.time() <= 0:
-            return None
-        # Awaited in this task, not wrapped in a task or a timeout per call: the execution's one
-        # deadline timer cancels this task if it fires while a call is in progress.
-        task = asyncio.current_task()
-        state["calling"] = True
-        try:
-            value = await fn(frame.args)
-        except asyncio.CancelledError:
-            if state["expired"] and task is not None and task.uncancel() == 0:
-                return None  # our deadline, and nobody else's cancellation
-            raise
-        except HostCallError as exc:
-            return frames.Reply(id=call_id, ok=False, error=exc.payload)
-        except Exception:  # noqa: BLE001 - never let a host bug reach the script as detail
-            log.exception("host function %s failed", name)
-            error = {"class": "APIError", "message": f"{name} failed in the host"}
-            return frames.Reply(id=call_id, ok=False, error=error)
-        finally:
-            state["calling"] = False
-        return frames.Reply(id=call_id, ok=True, value=value)
-
-    def _over_calls(self, limits: Limits) -> ExecutionResult:
-        self.kills += 1
-        return host_error(
-            "limit_exceeded",
-            "LimitExceeded",
-            f"this execution may make at most {limits.max_calls} client calls",
-            "batch the work or ask for fewer items per page",
-            limit="calls",
-        )
-
-    def _timed_out(self, child: WarmChild, limits: Limits) -> ExecutionResult:
-        child.kill()
-        self.kills += 1
-        return host_error(
-            "timeout",
-            "Timeout",
-            f"the script ran past its {limits.timeout_s} s wall-clock limit and was killed",
-            "poll less often, raise timeout_s (up to the maximum), or submit it as an "
-            "asynchronous execution",
-        )
-
-    async def _finish(self, frame: frames.Done, limits: Limits, wall_ms: float) -> ExecutionResult:
-        """The execution's result from its `done` frame, every limit checked on what arrived."""
-        status = frame.status
-        error = frames.error_json(frame.error) if frame.error is not None else None
-        result: Any = None
-        if status == "ok":
-            error = None
-            size = len(frame.result)
-            if size > limits.result_bytes:
-                status = "limit_exceeded"
-                error = host_error(
-                    status, "LimitExceeded",
-                    f"the result is {size} bytes, over the {limits.result_bytes}-byte limit",
-                    "return less (a summary, ids or URLs) or print details",
-                    limit="result_size",
-                ).error  # fmt: skip
-            else:
-                result = await _parse(frames.decode_result, frame.result)
-        else:
-            if frame.result != NULL_RESULT:  # only an ok frame carries a result
-                raise frames.FrameError(f"a result in a '{status}' frame")
-            if error is None:
-                error = host_error(status, "SandboxError", f"the script ended {status!r}").error
-        if status == "limit_exceeded" and error is not None:
-            error.setdefault("limit", None)
-        stdout, cut = _bounded_stdout(frame.stdout, limits.stdout_bytes)
-        if status in ("timeout", "limit_exceeded"):
-            self.kills += 1
-        return ExecutionResult(
-            status=status,
-            result=result,
-            stdout=stdout,
-            stdout_truncated=frame.stdout_truncated or cut,
-            error=error,
-            warnings=[w[:MAX_WARNING_CHARS] for w in frame.warnings[: frames.MAX_WARNINGS]],
-            # The child's own figure, which cannot exceed the wall time the host measured.
-            cpu_ms=min(max(frame.cpu_ms, 0.0), wall_ms),
-        )
+            log.warning("a sandbox child broke protocol: %s", exc)
+            return ExecutionResult.failed("error", errors.broke_protocol(str(exc)))
+        if result is None:
+            return await self._died(child, limits)
+        return result
 
     async def _died(self, child: WarmChild, limits: Limits) -> ExecutionResult:
         """The child closed its channel without a result: ask the zygote how it ended."""
@@ -666,27 +452,264 @@ class WarmPool:
             finally:
                 self._exit_waiters.pop(child.pid, None)
         sig = report.get("signal")
-        self.kills += 1
         if sig in (signal.SIGXCPU, signal.SIGKILL):
-            return host_error(
-                "limit_exceeded",
-                "LimitExceeded",
-                f"the script used its {limits.cpu_s} s of CPU time and was killed",
-                "do less work per execution, or ask for a larger cpu_s",
-                limit="cpu",
-            )
+            error = errors.cpu_exceeded(limits, killed=True)
+            return ExecutionResult.failed("limit_exceeded", error)
         if sig == signal.SIGSEGV or sig == signal.SIGABRT:
-            return host_error(
-                "limit_exceeded",
-                "LimitExceeded",
-                "the script ran out of memory or stack and the process crashed",
-                "use less memory or less recursion",
-                limit="memory",
-            )
+            return ExecutionResult.failed("limit_exceeded", errors.out_of_memory_or_stack())
+        self.kills += 1
         what = f"signal {sig}" if sig else f"exit code {report.get('code')}"
-        return host_error(
-            "error", "SandboxError", f"the sandbox process ended without a result ({what})"
+        why = f"the sandbox process ended without a result ({what})"
+        return ExecutionResult.failed("error", errors.sandbox_error(why))
+
+
+class _Broken(Exception):
+    """The child broke protocol: the execution ends with an error and the child is killed."""
+
+
+class _Exchange:
+    """One execution's conversation with its child, under one deadline.
+
+    The script goes out as one frame; frames come in through a reader callback (`_on_readable`)
+    that cuts them, capped, into `bodies`; each is parsed strictly and answered: a `call` is
+    counted and served, `done` ends it. Two timers cover the whole exchange: SIGALRM to the
+    child at the deadline (its handler reports the line), and, KILL_GRACE_S later, the end of
+    waiting (cancelling a host call in progress). `run` returns the result, or None when the
+    channel closed with no `done` frame (the caller asks the zygote how the child ended).
+    """
+
+    def __init__(
+        self,
+        child: WarmChild,
+        limits: Limits,
+        host_functions: dict[str, HostFunction],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.child = child
+        self.limits = limits
+        self.host_functions = host_functions
+        self.loop = loop
+        self.bodies: collections.deque[bytes] = collections.deque()
+        self.buffer = protocol.FrameBuffer(
+            max_frame=done_frame_cap(limits), max_small=protocol.CALL_FRAME_BYTES
         )
+        self.closed = False  # the child closed its end
+        self.reset = False  # it died with bytes from us unread
+        self.broken: str | None = None  # why its byte stream is unusable
+        self.frames_read = 0
+        self.calls = 0
+        self.calling = False  # a host call is in progress (the deadline cancels it)
+        self.expired = False  # the deadline (plus its grace) has passed
+        self.wakeup: asyncio.Future[None] | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.sent = self.deadline = 0.0
+
+    async def run(self, request: bytes) -> ExecutionResult | None:
+        fd = self.child.sock.fileno()
+        try:
+            await self.loop.sock_sendall(self.child.sock, request)
+        except OSError as exc:  # it died after saying it was ready: nothing of the script ran
+            raise _ChildGone(str(exc)) from None
+        self.task = asyncio.current_task()
+        self.sent = self.loop.time()
+        self.deadline = self.sent + self.limits.timeout_s + KILL_GRACE_S
+        alarm = self.loop.call_at(self.sent + self.limits.timeout_s, self.child.signal,
+                                  signal.SIGALRM)  # fmt: skip
+        expiry = self.loop.call_at(self.deadline, self._on_deadline)
+        self.loop.add_reader(fd, self._on_readable)
+        try:
+            return await self._serve()
+        finally:
+            alarm.cancel()
+            expiry.cancel()
+            try:
+                self.loop.remove_reader(fd)
+            except (ValueError, OSError):
+                pass
+
+    async def _serve(self) -> ExecutionResult | None:
+        """Answer frames until `done`, the deadline, or the end of the channel."""
+        while True:
+            if not self.bodies:
+                if self.closed or self.broken or self.reset:
+                    return self._channel_ended()
+                if self.loop.time() >= self.deadline:
+                    return self._timed_out()
+                self.wakeup = self.loop.create_future()
+                await self.wakeup  # set by _on_readable, or by _on_deadline
+                continue
+            self.frames_read += 1
+            frame = await self._parse(self.bodies.popleft())
+            if type(frame) is frames.Call:
+                outcome = await self._on_call(frame)
+                if outcome is not None:
+                    return outcome
+            elif type(frame) is frames.Done:
+                return await self._on_done(frame)
+            else:
+                raise _Broken("a second 'ready' frame")
+
+    def _channel_ended(self) -> None:
+        if self.reset and not self.frames_read:
+            # It never read the script (a reset means our bytes were left unread): retry.
+            raise _ChildGone("it died before it read its script")
+        if self.broken:
+            raise _Broken(self.broken)
+        return None
+
+    async def _parse(self, body: bytes) -> frames.ChildFrame:
+        try:
+            frame: frames.ChildFrame = await _parse(frames.decode_child, body)
+        except frames.FrameError as exc:
+            raise _Broken(str(exc)) from None
+        return frame
+
+    async def _on_call(self, frame: frames.Call) -> ExecutionResult | None:
+        """Count and serve one host call; a result if it ended the execution."""
+        self.calls += 1
+        if self.calls > self.limits.max_calls:  # an honest child stops itself before this
+            self.child.kill()
+            return ExecutionResult.failed("limit_exceeded", errors.calls_exceeded(self.limits))
+        if frame.id != self.calls:
+            raise _Broken(f"call {frame.id} out of turn (expected {self.calls})")
+        reply = await self._answer(frame)
+        if reply is None:
+            return self._timed_out()
+        try:
+            await self.loop.sock_sendall(self.child.sock, _encode_reply(reply))
+        except OSError:
+            pass  # the child is gone; its EOF ends the exchange
+        return None
+
+    async def _answer(self, frame: frames.Call) -> frames.Reply | None:
+        """The host function's answer to one call; None if the deadline passed first."""
+        call_id, name = frame.id, frame.fn
+        fn = self.host_functions.get(name)
+        if fn is None:
+            error = {"class": "RuntimeError", "message": f"no host function {name[:100]!r}"}
+            return frames.Reply(id=call_id, ok=False, error=error)
+        if self.expired or self.deadline - self.loop.time() <= 0:
+            return None
+        # Awaited in this task, not wrapped in a task or a timeout per call: the exchange's one
+        # deadline timer cancels this task if it fires while a call is in progress.
+        self.calling = True
+        try:
+            value = await fn(frame.args)
+        except asyncio.CancelledError:
+            if self.expired and self.task is not None and self.task.uncancel() == 0:
+                return None  # our deadline, and nobody else's cancellation
+            raise
+        except HostCallError as exc:
+            return frames.Reply(id=call_id, ok=False, error=exc.payload)
+        except Exception:  # noqa: BLE001 - never let a host bug reach the script as detail
+            log.exception("host function %s failed", name)
+            error = {"class": "APIError", "message": f"{name} failed in the host"}
+            return frames.Reply(id=call_id, ok=False, error=error)
+        finally:
+            self.calling = False
+        return frames.Reply(id=call_id, ok=True, value=value)
+
+    async def _on_done(self, frame: frames.Done) -> ExecutionResult:
+        if self.bodies or self.buffer.partial:
+            raise _Broken("frames after 'done'")
+        self.child.kill()  # nothing it sends from now on is read
+        try:
+            return await _finish(frame, self.limits, (self.loop.time() - self.sent) * 1000)
+        except frames.FrameError as exc:
+            raise _Broken(str(exc)) from None
+
+    def _timed_out(self) -> ExecutionResult:
+        self.child.kill()
+        return ExecutionResult.failed("timeout", errors.timed_out(self.limits, killed=True))
+
+    # --- event-loop callbacks --------------------------------------------------------------
+    def _on_readable(self) -> None:
+        fd = self.child.sock.fileno()
+        try:
+            while True:
+                data = self.child.sock.recv(1 << 16)
+                if not data:
+                    self.closed = True
+                    self.loop.remove_reader(fd)
+                    break
+                got = self.buffer.feed(data)
+                self.bodies.extend(got)
+                if got and not self.buffer.partial:
+                    break  # the child waits for an answer now: spare the empty read
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            self.reset = True
+            self.loop.remove_reader(fd)
+        except (protocol.ProtocolError, OSError) as exc:
+            self.broken = str(exc)
+            self.loop.remove_reader(fd)
+        self._wake()
+
+    def _on_deadline(self) -> None:
+        self.expired = True
+        if self.calling and self.task is not None:
+            self.task.cancel()  # the host call in progress ends; _answer tells it apart
+        else:
+            self._wake()
+
+    def _wake(self) -> None:
+        if self.wakeup is not None and not self.wakeup.done():
+            self.wakeup.set_result(None)
+
+
+async def _finish(frame: frames.Done, limits: Limits, wall_ms: float) -> ExecutionResult:
+    """The execution's result from its `done` frame, every limit checked on what arrived."""
+    status = frame.status
+    error = frames.error_info(frame.error) if frame.error is not None else None
+    result: Any = None
+    if status == "ok":
+        error = None
+        size = len(frame.result)
+        if size > limits.result_bytes:
+            status, error = "limit_exceeded", errors.result_too_large(size, limits.result_bytes)
+        else:
+            result = await _parse(frames.decode_result, frame.result)
+    elif frame.result != NULL_RESULT:  # only an ok frame carries a result
+        raise frames.FrameError(f"a result in a '{status}' frame")
+    elif error is None:
+        error = errors.sandbox_error(f"the script ended {status!r}")
+    error_json = None if error is None else error.to_json()
+    if status == "limit_exceeded" and error_json is not None:
+        error_json.setdefault("limit", None)  # named even when the child did not say which
+    stdout, cut = _bounded_stdout(frame.stdout, limits.stdout_bytes)
+    return ExecutionResult(
+        status=status,
+        result=result,
+        stdout=stdout,
+        stdout_truncated=frame.stdout_truncated or cut,
+        error=error_json,
+        warnings=[w[:MAX_WARNING_CHARS] for w in frame.warnings[: frames.MAX_WARNINGS]],
+        # The child's own figure, which cannot exceed the wall time the host measured.
+        cpu_ms=min(max(frame.cpu_ms, 0.0), wall_ms),
+    )
+
+
+def _encode_request(
+    code: str,
+    inputs: dict[str, Any] | None,
+    limits: Limits,
+    host_functions: dict[str, HostFunction],
+    raw: bool,
+) -> bytes | ExecutionResult:
+    """The run frame with its header, or the result saying why it could not be encoded."""
+    request = frames.Run(
+        op="raw" if raw else "run",
+        code=code,
+        inputs=inputs or {},
+        limits=limits,
+        host_functions=sorted(n for n in host_functions if n != "client"),
+    )
+    try:
+        return protocol.frame(frames.encode(request))
+    except (TypeError, ValueError, msgspec.EncodeError) as exc:
+        why = f"the request could not be encoded: {exc}"
+        return ExecutionResult.failed("error", errors.sandbox_error(why))
 
 
 def done_frame_cap(limits: Limits) -> int:
@@ -712,14 +735,10 @@ def _bounded_stdout(stdout: str, limit: int) -> tuple[str, bool]:
     return data[:limit].decode("utf-8", "ignore"), True
 
 
-def _with_header(body: bytes) -> bytes:
-    return protocol.HEADER.pack(len(body)) + body
-
-
 def _encode_reply(reply: frames.Reply) -> bytes:
     """A reply frame; a host function's value that JSON cannot carry becomes an error reply."""
     try:
-        return _with_header(frames.encode(reply))
+        return protocol.frame(frames.encode(reply))
     except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
         error = {"class": "APIError", "message": "the host's answer could not be encoded"}
-        return _with_header(frames.encode(frames.Reply(id=reply.id, ok=False, error=error)))
+        return protocol.frame(frames.encode(frames.Reply(id=reply.id, ok=False, error=error)))

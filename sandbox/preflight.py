@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import ast
 import difflib
+from collections.abc import Callable
 
-from sandbox.problems import Problem, source_line
-from sandbox.proxy import SurfaceSpec, camel, snake
+from sandbox.messages import Problem
+from sandbox.problems import source_line
+from sandbox.surface import SurfaceSpec, camel, snake
+
+# add(node, message, hint): one problem at a node's line and column.
+AddProblem = Callable[[ast.AST, str, str | None], None]
 
 
 def _client_roots(nodes: list[ast.AST]) -> tuple[set[str], dict[str, str]]:
@@ -75,7 +80,7 @@ def check(tree: ast.Module, spec: SurfaceSpec, source: str) -> list[Problem]:
 
     def add(node: ast.AST, message: str, hint: str | None = None) -> None:
         line = getattr(node, "lineno", None)
-        problems.append(Problem(line, message, getattr(node, "col_offset", None),
+        problems.append(Problem(message, line, getattr(node, "col_offset", None),
                                 source_line(lines, line), hint))  # fmt: skip
 
     def unknown(node: ast.AST, dotted: str) -> None:
@@ -105,10 +110,10 @@ def check(tree: ast.Module, spec: SurfaceSpec, source: str) -> list[Problem]:
     return problems
 
 
-def _check_arguments(node: ast.Call, full: str, spec: SurfaceSpec, add) -> None:  # type: ignore[no-untyped-def]
+def _check_arguments(node: ast.Call, full: str, spec: SurfaceSpec, add: AddProblem) -> None:
     method = spec.methods[full]
-    params = {p["name"]: p for p in method.get("params", [])}
-    positional = list(method.get("positional", []))
+    params = {p.name: p for p in method.params}
+    positional = list(method.positional)
     opaque = any(isinstance(a, ast.Starred) for a in node.args) or any(
         k.arg is None for k in node.keywords
     )
@@ -151,7 +156,7 @@ def _check_arguments(node: ast.Call, full: str, spec: SurfaceSpec, add) -> None:
                 + f"arguments: {', '.join(params) or 'none'}",
             )
             continue
-        enum = params[name].get("enum")
+        enum = params[name].enum
         if enum and isinstance(value, ast.Constant) and isinstance(value.value, str):
             if value.value not in enum:
                 add(
@@ -161,10 +166,10 @@ def _check_arguments(node: ast.Call, full: str, spec: SurfaceSpec, add) -> None:
                 )
     if not opaque:
         names_given = {k if k in params else snake(k) for k in given}
-        missing = [n for n, p in params.items() if p.get("required") and n not in names_given]
+        missing = [n for n, p in params.items() if p.required and n not in names_given]
         if missing:
             add(
                 node,
                 f"client.{full}() is missing required argument(s): {', '.join(missing)}",
-                f"e.g. {method.get('example') or 'client.' + camel(full) + '(...)'}",
+                f"e.g. {method.example or 'client.' + camel(full) + '(...)'}",
             )

@@ -1,10 +1,11 @@
 """JSON frames on a byte stream: the only thing that crosses between a sandbox child and the host.
 
 A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON. Nothing but
-JSON crosses: no pickle, no object hooks. The child encodes with the standard library's json
-(`allow_nan=False`, the frame's "t" first); the host cuts the byte stream into frames here,
-checking each frame's length against its cap as soon as the header arrives (before buffering
-the body), and parses them strictly in sandbox/frames.py.
+JSON crosses: no pickle, no object hooks. Each side encodes the frames declared in
+sandbox/messages.py (the child with the standard library's json, `allow_nan=False`, the frame's
+"t" first; the host with msgspec, sandbox/frames.py) and adds the header here. The host cuts the
+byte stream into frames here, checking each frame's length against its cap as soon as the header
+arrives (before buffering the body), and parses them strictly in sandbox/frames.py.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ class ProtocolError(Exception):
     """The peer sent something that is not a well-formed frame."""
 
 
-def encode(message: Any) -> bytes:
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+def frame(body: bytes) -> bytes:
+    """A frame's body (JSON bytes) with its length header."""
     return HEADER.pack(len(body)) + body
 
 
@@ -40,10 +41,6 @@ def decode_body(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # includes JSONDecodeError and huge ints
         raise ProtocolError(f"frame is not valid JSON: {exc}") from None
-
-
-def send(sock: socket.socket, message: Any) -> None:
-    sock.sendall(encode(message))
 
 
 class Reader:

@@ -1,41 +1,36 @@
 """The `client` a script sees: FLORA's surface, built from the table's spec, calling the host.
 
-Every method normalizes the call styles agents use (keywords, one positional dict as in the
-JavaScript docs, positional ids, camelCase names), checks the names against the spec, turns the
-arguments into JSON (strict) and sends them to the host as one host call. The host validates
-again and does the HTTP request with credentials the child never sees. Results come back as
-read-only `Record`s; list methods return a `Page` that iterates across pages. The objects here
-have methods only: no attribute leads to a channel, a transport or a key.
+Every method (one per `MethodSpec`, sandbox/surface.py) normalizes the call styles agents use
+(keywords, one positional dict as in the JavaScript docs, positional ids, camelCase names),
+checks the names against the spec, turns the arguments into JSON (strict) and sends them to the
+host as one host call. The host validates again and does the HTTP request with credentials the
+child never sees. Results come back as read-only `Record`s; every list method returns a `Page`
+(named by its `items_key`) that iterates across pages. The objects here have methods only: no
+attribute leads to a channel, a transport or a key.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 import types
 from collections.abc import Callable
 from typing import Any
 
 from sandbox.jsonable import to_json
+from sandbox.messages import Reply
 from sandbox.records import Page, Record, new_page, wrap
 from sandbox.sealed import Sealed
+from sandbox.surface import SurfaceSpec, camel, snake
 
-# Set by the runner for the one execution this child serves: fn(name, payload) -> reply dict.
-_host_call: Callable[[str, Any], dict[str, Any]] | None = None
+HostCall = Callable[[str, Any], Reply]
+
+# Set by the runner for the one execution this child serves: fn(name, payload) -> its reply.
+_host_call: HostCall | None = None
 
 
-def bind_host(call: Callable[[str, Any], dict[str, Any]]) -> None:
+def bind_host(call: HostCall) -> None:
     global _host_call
     _host_call = call
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 # --- errors a script can catch -------------------------------------------------------------
@@ -112,47 +107,13 @@ def _raise_from_reply(error: dict[str, Any]) -> None:
 # --- the proxy ----------------------------------------------------------------------------
 
 
-class SurfaceSpec:
-    """The table's spec as the sandbox needs it (names, params, aliases), built in the zygote."""
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.methods: dict[str, dict[str, Any]] = spec.get("methods", {})
-        self.error_tree: list[list[Any]] = spec.get("error_tree", [])
-        self.by_alias: dict[str, str] = {}
-        for full, m in self.methods.items():
-            self.by_alias[full] = full
-            self.by_alias[m.get("camel") or full] = full
-            self.by_alias[".".join(camel(p) for p in full.split("."))] = full
-        self.resources: set[str] = set()
-        for full in self.methods:
-            parts = full.split(".")
-            for i in range(1, len(parts)):
-                self.resources.add(".".join(parts[:i]))
-
-    def resolve(self, dotted: str) -> str | None:
-        if dotted in self.by_alias:
-            return self.by_alias[dotted]
-        return self.by_alias.get(".".join(snake(p) for p in dotted.split(".")))
-
-    def is_resource(self, dotted: str) -> bool:
-        return ".".join(snake(p) for p in dotted.split(".")) in self.resources
-
-    def suggest(self, dotted: str) -> str | None:
-        candidates = list(self.methods) + sorted(self.resources)
-        close = difflib.get_close_matches(snake(dotted), candidates, n=1, cutoff=0.6)
-        return close[0] if close else None
-
-    def param_names(self, full: str) -> list[str]:
-        return [p["name"] for p in self.methods[full].get("params", [])]
-
-
 def normalize_call(
     spec: SurfaceSpec, full: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """Keywords, one positional dict, positional ids and camelCase keys -> one kwargs dict."""
     method = spec.methods[full]
-    names = spec.param_names(full)
-    positional = list(method.get("positional", []))
+    names = method.param_names
+    positional = method.positional
     merged: dict[str, Any] = {}
     args_list = list(args)
     last_is_body = args_list and (isinstance(args_list[-1], dict) or type(args_list[-1]) is Record)
@@ -183,52 +144,42 @@ def normalize_call(
                 f"Arguments: {', '.join(names) or 'none'}"
             )
         out[name] = value
-    missing = [
-        p["name"] for p in method.get("params", []) if p.get("required") and p["name"] not in out
-    ]
+    missing = [p.name for p in method.params if p.required and p.name not in out]
     if missing:
         raise TypeError(f"client.{full}() is missing required argument(s): {', '.join(missing)}")
-    for p in method.get("params", []):
-        enum = p.get("enum")
-        value = out.get(p["name"])
-        if enum and p["name"] in out and isinstance(value, str) and value not in enum:
+    for p in method.params:
+        value = out.get(p.name)
+        if p.enum and p.name in out and isinstance(value, str) and value not in p.enum:
             raise ValueError(
-                f"client.{full}(): {p['name']}={value!r} is not valid; use one of: "
-                + ", ".join(map(str, enum))
+                f"client.{full}(): {p.name}={value!r} is not valid; use one of: "
+                + ", ".join(map(str, p.enum))
             )
     converted, _ = to_json(out, strict=True, path="arguments")
     return converted
 
 
-def _unpaged_items_key(full: str, value: Any) -> str | None:
-    """`models.list` answers `{"models": [...]}` with no cursor: still iterable as a page."""
-    if not full.endswith(".list") or not isinstance(value, dict):
-        return None
-    lists = [k for k, v in value.items() if isinstance(v, list)]
-    return lists[0] if len(lists) == 1 else None
-
-
 def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
-    items_key = spec.methods[full].get("items_key")
+    # Every list method answers with a page (`for m in client.models.list()`); one that is not
+    # paged has no cursor, so its page is its only one.
+    items_key = spec.methods[full].items_key
 
     def call_host(arguments: dict[str, Any]) -> Any:
         if _host_call is None:
             raise RuntimeError("the client is not connected")
         reply = _host_call("client", {"method": full, "arguments": arguments})
-        if not reply.get("ok"):
-            _raise_from_reply(reply.get("error") or {})
-        return reply.get("value")
+        if not reply.ok:
+            _raise_from_reply(reply.error or {})
+        return reply.value
 
     def method(*args: Any, **kwargs: Any) -> Any:
         arguments = normalize_call(spec, full, args, kwargs)
         value = call_host(arguments)
-        key = items_key or _unpaged_items_key(full, value)
-        if key and isinstance(value, dict):
+        if items_key and isinstance(value, dict):
 
             def next_page(cursor: str | None) -> Page:
-                return new_page(next_page, key, call_host({**arguments, "cursor": cursor}))
+                return new_page(next_page, items_key, call_host({**arguments, "cursor": cursor}))
 
-            return new_page(next_page, key, value)
+            return new_page(next_page, items_key, value)
         return wrap(value)
 
     method.__name__ = full.rsplit(".", 1)[-1]

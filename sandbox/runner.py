@@ -1,24 +1,30 @@
-"""Run one script inside the child: compile, pre-flight, execute, and build the reply frame.
+"""Run one script inside the child: compile, pre-flight, execute, and build the `done` frame.
 
-The reply is the `done` frame: status, result (already JSON, serialized here in the child),
-stdout, error, warnings. Nothing here trusts the script: its objects are converted to JSON by
-jsonable's rules before anything leaves, and its exceptions are described by diagnostics.
+`execute` is a sequence of steps: compile (a rejected script ends there), build the script's
+globals, run it, serialize its result (encoded once, measured against its limit), and end it as
+over a limit if it reached one. The `done` frame carries the status, the result (JSON text made
+here in the child), stdout, error and warnings. Nothing here trusts the script: its objects are
+converted to JSON by jsonable's rules before anything leaves, and its exceptions are described
+by diagnostics.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox import proxy
+from sandbox import errors, proxy
 from sandbox.diagnostics import describe_exception
 from sandbox.guards import OutputFlood, PrintSink, guard_globals
 from sandbox.jsonable import to_json
-from sandbox.policy import RESULT_NAME, compile_script
-from sandbox.proxy import ERROR_CLASSES, CallLimitExceeded, SurfaceSpec
+from sandbox.limits import Limits
+from sandbox.messages import Done, ErrorInfo, LimitKind, Reply, Run, Status
+from sandbox.policy import RESULT_NAME, Compiled, compile_script
+from sandbox.proxy import ERROR_CLASSES, CallLimitExceeded, HostCall
+from sandbox.surface import SurfaceSpec
 
-HostCall = Callable[[str, Any], dict[str, Any]]
 # Calls a script may still attempt once its limit is reached (each raises CallLimitExceeded, so
 # a script can catch it and finish its work) before the execution is ended as over the limit.
 REFUSED_CALLS_BEFORE_STOP = 100
@@ -27,11 +33,11 @@ REFUSED_CALLS_BEFORE_STOP = 100
 class RunState:
     """What one execution has done so far; read by the signal handlers on the way out."""
 
-    def __init__(self, source: str, limits: dict[str, Any]) -> None:
+    def __init__(self, source: str, limits: Limits) -> None:
         self.source = source
         self.limits = limits
-        self.sink = PrintSink(int(limits.get("stdout_bytes", 65536)))
-        self.limit_hit: str | None = None
+        self.sink = PrintSink(limits.stdout_bytes)
+        self.limit_hit: LimitKind | None = None
         self.calls = 0
         self.refused_calls = 0
         # Ends the execution at once, from inside the script (set by the child): the same path
@@ -39,75 +45,69 @@ class RunState:
         self.stop: Callable[[], None] | None = None
 
 
-def rejected(problems: list[Any], kind: str) -> dict[str, Any]:
-    first = problems[0]
-    count = len(problems)
-    summary = "; ".join((f"line {p.line}: " if p.line else "") + p.message for p in problems[:20])
-    return {
-        "t": "done",
-        "status": "rejected",
-        "result": None,
-        "error": {
-            "type": "SyntaxError" if kind == "syntax" else "PolicyError",
-            "message": (f"{count} problems: " if count > 1 else "") + summary,
-            "line": first.line,
-            "source": first.source,
-            "traceback": None,
-            "hint": first.hint,
-            "problems": [p.to_json() for p in problems],
-        },
-    }
+@dataclass
+class _Outcome:
+    """How the script ended, before it becomes the `done` frame."""
+
+    status: Status = "ok"
+    value: Any = None  # what the script returned (a script's object until serialized)
+    error: ErrorInfo | None = None
+    result_json: str = "null"
+    warnings: list[str] = field(default_factory=list)
 
 
-def _host_function_stub(name: str, host_call: HostCall) -> Callable[..., Any]:
-    def stub(*args: Any, **kwargs: Any) -> Any:
-        payload, _ = to_json({"args": list(args), "kwargs": kwargs}, strict=True, path=name)
-        reply = host_call(name, payload)
-        if not reply.get("ok"):
-            error = reply.get("error") or {}
-            raise RuntimeError(str(error.get("message", f"{name} failed")))
-        return proxy.wrap(reply.get("value"))
-
-    stub.__name__ = name
-    return stub
-
-
-def execute(
-    request: dict[str, Any], spec: SurfaceSpec, host_call: HostCall, state: RunState
-) -> dict[str, Any]:
-    source = state.source
-    compiled = compile_script(source, spec)
+def execute(request: Run, spec: SurfaceSpec, host_call: HostCall, state: RunState) -> Done:
+    """Compile the script, run it, and describe how it ended as the `done` frame."""
+    compiled = compile_script(state.source, spec)
     if compiled.problems or compiled.code is None:
-        return rejected(compiled.problems, compiled.kind)
+        return Done("rejected", error=errors.rejected(compiled.problems, compiled.kind))
+    script_globals = _script_globals(request, spec, _counted(host_call, state), state.sink)
+    outcome = _run(compiled, script_globals, state)
+    stdout = state.sink.text()  # before serializing: a script's __repr__ may still print
+    if outcome.status == "ok":
+        _serialize(outcome, state)
+    _end_over_limit(outcome, state)
+    return Done(outcome.status, result=outcome.result_json, stdout=stdout,
+                stdout_truncated=state.sink.truncated, error=outcome.error,
+                warnings=outcome.warnings)  # fmt: skip
 
-    max_calls = int(state.limits.get("max_calls", 1000))
 
-    def counted_call(name: str, payload: Any) -> dict[str, Any]:
+def _counted(host_call: HostCall, state: RunState) -> HostCall:
+    """Host calls counted against max_calls; past it each raises CallLimitExceeded."""
+    max_calls = state.limits.max_calls
+
+    def counted_call(name: str, payload: Any) -> Reply:
         if state.calls >= max_calls:
             state.limit_hit = "calls"
             state.refused_calls += 1
             if state.refused_calls > REFUSED_CALLS_BEFORE_STOP and state.stop is not None:
                 state.stop()  # a script that keeps calling past its limit would only spin
-            raise CallLimitExceeded(
-                f"this execution may make at most {max_calls} client calls", code="call_limit"
-            )
+            raise CallLimitExceeded(errors.calls_exceeded(state.limits).message, code="call_limit")
         state.calls += 1
         return host_call(name, payload)
 
-    proxy.bind_host(counted_call)
-    client = spec_client(spec)
-    script_globals: dict[str, Any] = guard_globals(state.sink)
-    script_globals.update(ERROR_CLASSES)
-    script_globals["client"] = client
-    inputs = request.get("inputs")
-    script_globals["inputs"] = inputs if isinstance(inputs, dict) else {}
-    for name in request.get("host_functions") or []:
-        if isinstance(name, str) and name.isidentifier() and not name.startswith("_"):
-            script_globals[name] = _host_function_stub(name, counted_call)
+    return counted_call
 
-    status = "ok"
-    error = None
-    result: Any = None
+
+def _script_globals(
+    request: Run, spec: SurfaceSpec, host_call: HostCall, sink: PrintSink
+) -> dict[str, Any]:
+    """Guards and builtins, FLORA's error classes, `client`, `inputs`, the host functions."""
+    proxy.bind_host(host_call)
+    script_globals: dict[str, Any] = guard_globals(sink)
+    script_globals.update(ERROR_CLASSES)
+    script_globals["client"] = spec_client(spec)
+    script_globals["inputs"] = request.inputs if isinstance(request.inputs, dict) else {}
+    for name in request.host_functions:
+        if isinstance(name, str) and name.isidentifier() and not name.startswith("_"):
+            script_globals[name] = _host_function_stub(name, host_call)
+    return script_globals
+
+
+def _run(compiled: Compiled, script_globals: dict[str, Any], state: RunState) -> _Outcome:
+    """Execute the module, then `run(client)` if it defines one; what it returned or raised."""
+    assert compiled.code is not None
+    outcome = _Outcome()
     try:
         exec(compiled.code, script_globals)
         run = script_globals.get("run")
@@ -118,64 +118,67 @@ def execute(
             and getattr(run, "__code__", None) is not None
             and run.__code__.co_filename == "<script>"
         ):
-            result = run(client) if run.__code__.co_argcount >= 1 else run()
+            outcome.value = run(script_globals["client"]) if run.__code__.co_argcount else run()
         else:
-            result = script_globals.get(RESULT_NAME)
+            outcome.value = script_globals.get(RESULT_NAME)
     except MemoryError as exc:
-        status, state.limit_hit = "limit_exceeded", "memory"
-        error = describe_exception(exc, source, script_globals)
+        outcome.status, state.limit_hit = "limit_exceeded", "memory"
+        outcome.error = describe_exception(exc, state.source, script_globals)
     except OutputFlood as exc:
-        status, state.limit_hit = "limit_exceeded", "output"
-        error = describe_exception(exc, source, script_globals)
+        outcome.status, state.limit_hit = "limit_exceeded", "output"
+        outcome.error = describe_exception(exc, state.source, script_globals)
     except BaseException as exc:  # noqa: BLE001 - a script may raise anything, SystemExit too
-        status = "error"
-        error = describe_exception(exc, source, script_globals)
+        outcome.status = "error"
+        outcome.error = describe_exception(exc, state.source, script_globals)
+    return outcome
 
-    stdout = state.sink.text()
-    warnings: list[str] = []
-    if status == "ok":
-        try:
-            result, warnings = to_json(result, strict=False)
-            encoded = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
-            limit = int(state.limits.get("result_bytes", 1 << 20))
-            if len(encoded.encode()) > limit:
-                status, state.limit_hit = "limit_exceeded", "result_size"
-                error = {
-                    "type": "LimitExceeded",
-                    "message": f"the result is {len(encoded)} bytes, over the {limit}-byte limit",
-                    "line": None,
-                    "source": None,
-                    "traceback": None,
-                    "hint": "return less (a summary, ids or URLs) or print details",
-                }
-                result = None
-        except MemoryError:
-            status, state.limit_hit, result = "limit_exceeded", "memory", None
-            error = {"type": "MemoryError", "message": "out of memory serializing the result",
-                     "line": None, "source": None, "traceback": None, "hint": None}  # fmt: skip
-    else:
-        result = None
 
-    if state.limit_hit and status in ("ok", "error"):
-        # A limit reached and caught by the script still ends the execution as over the limit,
-        # and only an execution that ends ok carries a result.
-        status, result = "limit_exceeded", None
-    if status == "limit_exceeded":
-        error = error or {"type": "LimitExceeded", "message": "", "line": None, "source": None,
-                          "traceback": None, "hint": None}  # fmt: skip
-        error["limit"] = state.limit_hit
-        error.setdefault("hint", None)
-        if state.limit_hit == "calls" and not error.get("hint"):
-            error["hint"] = "batch the work or ask for fewer items per page"
-    return {
-        "t": "done",
-        "status": status,
-        "result": result,
-        "stdout": stdout,
-        "stdout_truncated": state.sink.truncated,
-        "error": error,
-        "warnings": warnings,
-    }
+def _serialize(outcome: _Outcome, state: RunState) -> None:
+    """The result as JSON text, encoded once and measured here against result_bytes."""
+    try:
+        value, outcome.warnings = to_json(outcome.value, strict=False)
+        text = encode_result(value)
+        size = len(text.encode())
+        if size > state.limits.result_bytes:
+            outcome.status, state.limit_hit = "limit_exceeded", "result_size"
+            outcome.error = errors.result_too_large(size, state.limits.result_bytes)
+        else:
+            outcome.result_json = text
+    except MemoryError:
+        outcome.status, state.limit_hit = "limit_exceeded", "memory"
+        outcome.error = ErrorInfo("MemoryError", "out of memory serializing the result")
+
+
+def _end_over_limit(outcome: _Outcome, state: RunState) -> None:
+    """A limit reached, even one the script caught, ends the execution as over the limit; only
+    an execution that ends ok carries a result."""
+    if state.limit_hit and outcome.status in ("ok", "error"):
+        outcome.status = "limit_exceeded"
+    if outcome.status != "ok":
+        outcome.result_json = "null"
+    if outcome.status == "limit_exceeded":
+        error = outcome.error = outcome.error or ErrorInfo("LimitExceeded", "")
+        error.limit = state.limit_hit
+        if state.limit_hit == "calls" and not error.hint:
+            error.hint = errors.CALLS_HINT
+
+
+def encode_result(value: Any) -> str:
+    """A result made of exact JSON types as the JSON text the `done` frame carries."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _host_function_stub(name: str, host_call: HostCall) -> Callable[..., Any]:
+    def stub(*args: Any, **kwargs: Any) -> Any:
+        payload, _ = to_json({"args": list(args), "kwargs": kwargs}, strict=True, path=name)
+        reply = host_call(name, payload)
+        if not reply.ok:
+            error = reply.error or {}
+            raise RuntimeError(str(error.get("message", f"{name} failed")))
+        return proxy.wrap(reply.value)
+
+    stub.__name__ = name
+    return stub
 
 
 _client_class: type | None = None
@@ -197,8 +200,9 @@ def warm_up(spec: SurfaceSpec) -> None:
     (and so copy) hundreds of pages shared with the zygote; paying that here, while the child
     sits in the warm pool, takes it off the time an agent waits for.
     """
-    state = RunState(_WARM_UP_SCRIPT, {})
-    execute({"code": _WARM_UP_SCRIPT}, spec, lambda name, payload: {"ok": True}, state)
+    request = Run(op="run", code=_WARM_UP_SCRIPT, inputs={}, limits=Limits(), host_functions=[])
+    state = RunState(request.code, request.limits)
+    execute(request, spec, lambda name, payload: Reply(id=0, ok=True), state)
 
 
 def prepare(spec: SurfaceSpec) -> None:

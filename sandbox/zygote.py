@@ -20,14 +20,16 @@ import select
 import signal
 import socket
 import sys
+from typing import Any
 
-from sandbox import child, isolation, protocol, runner
-from sandbox.proxy import SurfaceSpec
+from sandbox import child, errors, isolation, protocol, runner
+from sandbox.messages import Done
+from sandbox.surface import SurfaceSpec
 
 MAX_CONTROL_MESSAGE = 1 << 20
 
 
-def _send(ctrl: socket.socket, message: dict, fds: list[int] | None = None) -> None:
+def _send(ctrl: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
     data = json.dumps(message).encode()
     if fds:
         socket.send_fds(ctrl, [data], fds)
@@ -35,7 +37,9 @@ def _send(ctrl: socket.socket, message: dict, fds: list[int] | None = None) -> N
         ctrl.send(data)
 
 
-def _spawn(ctrl: socket.socket, spec: SurfaceSpec, statuses: dict, allow_raw: bool) -> None:
+def _spawn(
+    ctrl: socket.socket, spec: SurfaceSpec, statuses: dict[str, Any], allow_raw: bool
+) -> None:
     host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # the child
@@ -51,14 +55,9 @@ def _spawn(ctrl: socket.socket, spec: SurfaceSpec, statuses: dict, allow_raw: bo
         except BaseException as exc:  # noqa: BLE001 - the child must exit, never return to the loop
             code = 71
             try:  # tell the host what broke rather than leave it guessing
-                protocol.send(child_end, {
-                    "t": "done", "status": "error", "result": None, "stdout": "",
-                    "stdout_truncated": False, "warnings": [],
-                    "error": {"type": "SandboxError", "line": None, "source": None,
-                              "traceback": None, "hint": None,
-                              "message": f"the sandbox child failed: {type(exc).__name__}: "
-                                         f"{str(exc)[:500]}"},
-                })  # fmt: skip
+                why = f"the sandbox child failed: {type(exc).__name__}: {str(exc)[:500]}"
+                done = Done("error", error=errors.sandbox_error(why))
+                child_end.sendall(protocol.frame(done.encode()))
             except BaseException:  # noqa: BLE001
                 pass
         finally:
@@ -101,7 +100,7 @@ def main(argv: list[str]) -> None:
     ctrl = socket.socket(fileno=int(argv[0]))
     allow_raw = "--allow-raw" in argv
     init = json.loads(ctrl.recv(MAX_CONTROL_MESSAGE * 4))
-    spec = SurfaceSpec(init.get("spec") or {})
+    spec = SurfaceSpec.from_json(init.get("spec") or {})
     runner.prepare(spec)
     runner.warm_up(spec)  # first-use work (lazy imports, caches) done once, shared by every fork
     statuses = isolation.enter_zygote()
@@ -114,7 +113,6 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     _send(ctrl, {"op": "ready", "layers": isolation.describe(statuses), "pid": os.getpid()})
-    _ = protocol  # the protocol module is imported here so children inherit it warm
     while True:
         try:
             readable, _, _ = select.select([ctrl, wake_r], [], [])

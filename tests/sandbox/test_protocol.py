@@ -13,7 +13,7 @@ from sandbox import protocol
 def test_reader_takes_frames_split_across_reads_and_several_in_one():
     host, child = socket.socketpair()
     reader = protocol.Reader(child)
-    one, two = protocol.encode({"t": "reply", "id": 1}), protocol.encode({"t": "reply", "id": 2})
+    one, two = protocol.frame(b'{"t":"reply","id":1}'), protocol.frame(b'{"t":"reply","id":2}')
     host.sendall(one[:3])  # not even a whole header yet
 
     def rest() -> None:
@@ -29,7 +29,7 @@ def test_reader_takes_frames_split_across_reads_and_several_in_one():
 
 def test_frame_buffer_says_when_a_frame_is_incomplete_and_hands_out_raw_bodies():
     buffer = protocol.FrameBuffer(max_frame=64)
-    data = protocol.encode({"t": "done"})
+    data = protocol.frame(b'{"t":"done"}')
     assert buffer.feed(data[:-1]) == [] and buffer.partial
     assert buffer.feed(data[-1:]) == [b'{"t":"done"}'] and not buffer.partial
 

@@ -15,8 +15,8 @@ import pytest
 from client_surface.table import sandbox_spec
 from sandbox import facades, guards, runner
 from sandbox.jsonable import NotJSON, to_json
-from sandbox.proxy import SurfaceSpec
 from sandbox.records import new_page, wrap
+from sandbox.surface import SurfaceSpec
 
 # --- integers ---------------------------------------------------------------------------------
 
@@ -114,7 +114,7 @@ def test_datetime_subclass_cannot_replace_its_iso_form():
 
 
 def _injected_objects():
-    spec = SurfaceSpec(sandbox_spec())
+    spec = SurfaceSpec.from_json(sandbox_spec())
     runner.prepare(spec)
     client = runner.spec_client(spec)
     sink = guards.PrintSink(100)

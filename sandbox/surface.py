@@ -1,0 +1,107 @@
+"""The `client.*` surface as the sandbox knows it: the table's spec, typed once in the zygote.
+
+The host sends `client_surface.table.sandbox_spec()` as JSON when it starts the zygote (the
+sandbox imports nothing of `client_surface`, which needs pydantic). It is read here, once, into
+`SurfaceSpec` / `MethodSpec` / `ParamSpec`; the proxy and pre-flight read only these, so a key
+the table stops sending fails here, at the zygote's start, and not in a script.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One argument of a method: its name, whether it is required, its allowed values."""
+
+    name: str
+    required: bool
+    type: str
+    enum: tuple[object, ...] | None  # the values allowed, when the table lists them
+    description: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ParamSpec:
+        enum = data["enum"]
+        return cls(name=data["name"], required=bool(data["required"]), type=data["type"],
+                   enum=None if enum is None else tuple(enum),
+                   description=data["description"])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One `client.*` method: `name` is its dotted snake_case path (`generations.create`)."""
+
+    name: str
+    camel: str
+    params: tuple[ParamSpec, ...]
+    positional: tuple[str, ...]  # arguments that may be passed by position, in order
+    items_key: str | None  # a list method's list in its answer (`models` for models.list)
+    paged: bool  # the answer carries a cursor to the next page
+    example: str | None  # a call shown in pre-flight's hint when arguments are missing
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MethodSpec:
+        return cls(
+            name=data["name"],
+            camel=data["camel"],
+            params=tuple(ParamSpec.from_json(p) for p in data["params"]),
+            positional=tuple(data["positional"]),
+            items_key=data["items_key"],
+            paged=bool(data["paged"]),
+            example=data["example"],
+        )
+
+    @property
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+
+class SurfaceSpec:
+    """Every method, the resources above them, camelCase aliases, and the SDK's error tree."""
+
+    def __init__(self, methods: list[MethodSpec], error_tree: list[list[Any]]) -> None:
+        self.methods: dict[str, MethodSpec] = {m.name: m for m in methods}
+        self.error_tree = error_tree
+        self.by_alias: dict[str, str] = {}
+        for full, m in self.methods.items():
+            self.by_alias[full] = full
+            self.by_alias[m.camel] = full
+            self.by_alias[".".join(camel(p) for p in full.split("."))] = full
+        self.resources: set[str] = set()
+        for full in self.methods:
+            parts = full.split(".")
+            for i in range(1, len(parts)):
+                self.resources.add(".".join(parts[:i]))
+
+    @classmethod
+    def from_json(cls, spec: dict[str, Any]) -> SurfaceSpec:
+        """From `sandbox_spec()`; an empty dict is a surface with no methods (raw pools)."""
+        methods = [MethodSpec.from_json(m) for m in spec.get("methods", {}).values()]
+        return cls(methods, spec.get("error_tree", []))
+
+    def resolve(self, dotted: str) -> str | None:
+        if dotted in self.by_alias:
+            return self.by_alias[dotted]
+        return self.by_alias.get(".".join(snake(p) for p in dotted.split(".")))
+
+    def is_resource(self, dotted: str) -> bool:
+        return ".".join(snake(p) for p in dotted.split(".")) in self.resources
+
+    def suggest(self, dotted: str) -> str | None:
+        candidates = list(self.methods) + sorted(self.resources)
+        close = difflib.get_close_matches(snake(dotted), candidates, n=1, cutoff=0.6)
+        return close[0] if close else None
