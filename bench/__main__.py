@@ -461,24 +461,36 @@ async def host_function_calls(n: int) -> tuple[Row, float]:
 
 
 async def timed_executions(code: str, n: int) -> tuple[list[float], dict[str, Any]]:
-    """Milliseconds of `n` Terrarium.execute(code) on the built-in backend at instant speed, each
-    on a refilled pool, and the last response body (every run must be ok)."""
-    from runtime.service import Terrarium
+    """Milliseconds of `n` script runs (ScriptRunner.run, code checked, default limits) on the
+    built-in backend at instant speed, each on a refilled pool, and the last response body
+    (every run must be ok)."""
+    from runtime.executions.connections import FloraConnections
+    from runtime.executions.limits import LimitPolicy
+    from runtime.executions.runner import ScriptRunner, check_code
     from runtime.settings import Settings
 
     samples: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        t = Terrarium(Settings(data_dir=Path(tmp), backend_speed=0))
-        await t.start()
+        settings = Settings(data_dir=Path(tmp), backend_speed=0)
+        limits = LimitPolicy(settings).defaults
+        connections, runner = FloraConnections(settings), ScriptRunner(settings)
+        await connections.start()
+        await runner.start()
         try:
-            for _ in range(n):
-                await refill(t.pool, 2.0)
+            assert connections.server is not None
+            for i in range(n):
+                await refill(runner.pool, 2.0)
                 start = P()
-                body = await t.execute(code)
+                check_code(code, limits)
+                outcome = await runner.run(
+                    f"exe_bench{i}", code, inputs=None, limits=limits, flora=connections.server
+                )
                 samples.append((P() - start) * 1000)
+                body = outcome.body
                 assert body["status"] == "ok", body.get("error")
         finally:
-            await t.stop()
+            await runner.stop()
+            await connections.stop()
     return samples, body
 
 
@@ -586,7 +598,7 @@ async def seed_scenario(n: int) -> Row:
     return Row(
         "Generate without a Technique, built-in backend, backend_speed=0",
         samples,
-        f"{len(body.get('calls') or [])} client calls per run, Terrarium.execute end to end",
+        f"{len(body.get('calls') or [])} client calls per run, ScriptRunner.run end to end",
     )
 
 

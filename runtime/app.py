@@ -1,9 +1,10 @@
 """The app factory: `create_app(settings)` builds the runtime's FastAPI app.
 
-It starts the execution service (sandbox pool and FLORA connection) in its lifespan, mounts the
-built-in backend at `/api` when it is the embedded default (so output URLs are downloadable from
-the same server), serves MCP over streamable HTTP at `/mcp` (runtime/mcp_server.py), and
-installs the routers and the one error envelope.
+It composes the executions service (runtime/executions/service.py) with its adapters: the HTTP
+routers and error handlers (runtime/adapters/http/) and MCP over streamable HTTP at `/mcp`
+(runtime/adapters/mcp/). The lifespan starts the service, mounts the built-in backend at `/api`
+when it is the embedded default (so output URLs are downloadable from the same server), and
+runs the MCP session manager. Tests pass their own settings, or a service of their own.
 """
 
 from __future__ import annotations
@@ -12,43 +13,47 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.types import Scope
 
-from runtime import auth
-from runtime.api import errors, execute, executions, meta, ops
-from runtime.mcp_server import McpHttpApp, build_mcp_server, http_session_manager
-from runtime.operator import Operator
-from runtime.service import Terrarium
+from runtime.adapters.http import errors, execute, executions, meta, ops
+from runtime.adapters.mcp.http import (
+    McpHttpApp,
+    http_session_manager,
+    request_tenant,
+    scope_authorization,
+)  # fmt: skip
+from runtime.adapters.mcp.tools import build_mcp_server
+from runtime.executions.service import Executions
 from runtime.settings import Settings
+from runtime.tenancy.tenants import Tenant
 
 
-def create_app(settings: Settings | None = None, terrarium: Terrarium | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, service: Executions | None = None) -> FastAPI:
     settings = settings or Settings()
-    terrarium = terrarium or Terrarium(settings)
-    operator = Operator(terrarium)
-    mcp = build_mcp_server(terrarium, operator)  # per-tenant runs, as /v1/execute
+    service = service or Executions(settings)
+    mcp = build_mcp_server(service, request_tenant)  # per-tenant runs, as /v1/execute
+    mcp_manager: StreamableHTTPSessionManager | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await terrarium.start()
-        if terrarium.backend is not None:
-            app.mount("/api", terrarium.backend.app)
+        nonlocal mcp_manager
+        await service.start()
+        if service.connections.backend is not None:
+            app.mount("/api", service.connections.backend.app)
+        if app.state.announce_key and service.default_key:
+            print(f"Runtime API key (tenant default): {service.default_key}", flush=True)
+        # A session manager runs only once, so one per start.
+        mcp_manager = http_session_manager(mcp, settings)
         try:
-            await operator.start()  # tenants, records, heartbeat (runtime/operator.py)
-        except BaseException:
-            await terrarium.stop()
-            raise
-        auth.bind(operator)
-        if app.state.announce_key and operator.default_key:
-            print(f"Runtime API key (tenant default): {operator.default_key}", flush=True)
-        # MCP over streamable HTTP at /mcp; a session manager runs only once, so one per start.
-        app.state.mcp_manager = http_session_manager(mcp, settings)
-        try:
-            async with app.state.mcp_manager.run():
+            async with mcp_manager.run():
                 yield
         finally:
-            app.state.mcp_manager = None
-            await operator.stop()
-            await terrarium.stop()
+            mcp_manager = None
+            await service.stop()
+
+    async def authenticate(scope: Scope) -> Tenant | None:
+        return await service.auth.tenant(scope_authorization(scope))
 
     app = FastAPI(
         title="Terrarium",
@@ -56,16 +61,12 @@ def create_app(settings: Settings | None = None, terrarium: Terrarium | None = N
         summary="Run agents' Python scripts against FLORA's client surface, in a fresh sandbox.",
         lifespan=lifespan,
     )
-    app.state.terrarium = terrarium
-    app.state.settings = settings
-    app.state.operator = operator
+    app.state.executions = service  # read by the dependencies (adapters/http/deps.py) only
     app.state.announce_key = False  # `terrarium serve` prints the default tenant's key
     errors.install(app)
     app.include_router(execute.router)
     app.include_router(meta.router)
     app.include_router(executions.router)
     app.include_router(ops.router)
-    app.state.mcp_manager = None
-    mcp_app = McpHttpApp(lambda: app.state.mcp_manager, auth.authenticate_scope)
-    app.add_route("/mcp", mcp_app, include_in_schema=False)
+    app.add_route("/mcp", McpHttpApp(lambda: mcp_manager, authenticate), include_in_schema=False)
     return app

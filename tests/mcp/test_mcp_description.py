@@ -4,7 +4,7 @@ small; the text renderings say what an agent needs."""
 from __future__ import annotations
 
 from client_surface.table import SURFACE
-from runtime.mcp_server import INSTRUCTIONS, calls_summary, execute_description, render_text
+from runtime.adapters.mcp.tools import INSTRUCTIONS, calls_summary, execute_description, render_text
 from runtime.settings import Settings
 from sandbox.facades import ALLOWED_MODULES
 

@@ -32,9 +32,8 @@ class Api:
 
     def __init__(self, client: TestClient) -> None:
         self.client = client
-        self.operator = client.app.state.operator
-        self.terrarium = client.app.state.terrarium
-        self.default_key = self.operator.default_key
+        self.executions = client.app.state.executions
+        self.default_key = self.executions.default_key
 
     def call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         return self.client.portal.call(lambda: fn(*args, **kwargs))
@@ -42,12 +41,12 @@ class Api:
     def tenant(self, name: str, *, builtin: bool = False, **fields: Any) -> tuple[Any, str]:
         """(tenant, runtime key); builtin=True gives it its own backend workspace and key."""
         if builtin:
-            backend = self.terrarium.backend
+            backend = self.executions.connections.backend
             workspace = self.call(backend.create_workspace, name)
             key = self.call(backend.create_key, workspace)
             fields.update(flora_kind="builtin", flora_key=key, workspaces=[workspace])
         fields.setdefault("flora_kind", "server")
-        return self.call(self.operator.tenants.create, name, **fields)
+        return self.call(self.executions.tenants.create, name, **fields)
 
     @staticmethod
     def auth(key: str) -> dict[str, str]:

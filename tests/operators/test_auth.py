@@ -73,7 +73,7 @@ def test_an_unknown_execution_is_404(api):
 def test_a_revoked_tenants_keys_stop_working(api):
     tenant, key = api.tenant(next(_names))
     assert api.execute(key, "1").status_code == 200
-    assert api.call(api.operator.tenants.revoke, tenant.name) is True
+    assert api.call(api.executions.tenants.revoke, tenant.name) is True
     assert api.execute(key, "1").status_code == 401
 
 
@@ -84,7 +84,7 @@ def test_keys_are_stored_hashed_and_flora_keys_encrypted(api):
     tenant, key = api.tenant(next(_names), flora_kind="upstream", flora_key=secret)
 
     async def dump() -> str:
-        async with api.operator.sessions() as s:
+        async with api.executions.sessions() as s:
             rows = [
                 *(await s.execute(text("SELECT * FROM runtime_tenants"))).all(),
                 *(await s.execute(text("SELECT * FROM runtime_keys"))).all(),
@@ -93,6 +93,6 @@ def test_keys_are_stored_hashed_and_flora_keys_encrypted(api):
 
     stored = api.call(dump)
     assert secret not in stored and key not in stored
-    assert api.call(api.operator.tenants.flora_key, tenant) == secret
-    listed = api.call(api.operator.tenants.list)
+    assert api.call(api.executions.tenants.flora_key, tenant) == secret
+    listed = api.call(api.executions.tenants.list)
     assert secret not in repr(listed) and key not in repr(listed)

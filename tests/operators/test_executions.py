@@ -151,13 +151,13 @@ def test_a_tenant_works_in_its_own_backend_workspace_and_cannot_see_others(api):
 
 def test_executions_of_a_replica_with_a_stale_heartbeat_are_failed(api):
     from runtime.db import utcnow
-    from runtime.records import ExecutionRow, InstanceRow
+    from runtime.executions.records import ExecutionRow, InstanceRow
 
     tenant, key = api.tenant(next(_names))
     old = utcnow() - timedelta(hours=1)
 
     async def orphan() -> None:
-        async with api.operator.sessions() as s, s.begin():
+        async with api.executions.sessions() as s, s.begin():
             s.add(InstanceRow(id="ins_dead", host="h", pid=1, started_at=old, heartbeat_at=old))
             await s.flush()
             s.add(
@@ -170,7 +170,7 @@ def test_executions_of_a_replica_with_a_stale_heartbeat_are_failed(api):
             )  # fmt: skip
 
     api.call(orphan)
-    assert api.call(api.operator.reap) >= 1
+    assert api.call(api.executions.replica.reap) >= 1
     record = api.client.get("/v1/executions/exe_orphan", headers=api.auth(key)).json()
     assert record["state"] == "failed" and record["status"] == "error"
     assert "the server running it stopped" in record["error"]["message"]

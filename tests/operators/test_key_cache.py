@@ -7,8 +7,8 @@ import itertools
 import time
 
 from runtime.db import create_engine, session_factory
-from runtime.keycache import KeyCache
-from runtime.tenants import TenantStore
+from runtime.tenancy.keycache import KeyCache
+from runtime.tenancy.tenants import TenantStore
 
 _names = (f"cache-{i}" for i in itertools.count())
 
@@ -17,9 +17,9 @@ def another_process(api, work):  # type: ignore[no-untyped-def]
     """Run `work(store)` on a TenantStore with its own engine, as `terrarium tenants` would."""
 
     async def go():  # type: ignore[no-untyped-def]
-        engine = create_engine(api.operator.settings)
+        engine = create_engine(api.executions.settings)
         try:
-            return await work(TenantStore(api.operator.settings, session_factory(engine)))
+            return await work(TenantStore(api.executions.settings, session_factory(engine)))
         finally:
             await engine.dispose()
 
@@ -55,7 +55,7 @@ def test_a_revocation_in_this_process_is_immediate(api_with):
     with api_with(key_cache_s=1.0) as cached:
         tenant, key = cached.tenant(next(_names))
         assert cached.execute(key, "1").status_code == 200
-        assert cached.call(cached.operator.tenants.revoke, tenant.name) is True
+        assert cached.call(cached.executions.tenants.revoke, tenant.name) is True
         assert cached.execute(key, "1").status_code == 401
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from runtime import record_writer
 from runtime.db import create_engine, init_db, session_factory, utcnow
-from runtime.record_writer import RecordWriter, _Update, fold
-from runtime.records import ACTIVE_STATES, DONE, FAILED, QUEUED, RUNNING, ExecutionRow
+from runtime.executions import record_writer
+from runtime.executions.record_writer import RecordWriter, _Update, fold
+from runtime.executions.records import ACTIVE_STATES, DONE, FAILED, QUEUED, RUNNING, ExecutionRow
 from runtime.settings import Settings
-from runtime.tenants import TenantRow
+from runtime.tenancy.tenants import TenantRow
 
 _ids = (f"exe_{i:04d}" for i in itertools.count())
 
@@ -140,7 +140,7 @@ def test_records_are_readable_right_after_the_answer_and_survive_a_restart(api_w
             record = api.client.get(f"/v1/executions/{execution_id}", headers=api.auth(key))
             assert record.json()["state"] == "done", record.text
     with api_with() as api:
-        key = api.call(api.operator.tenants.add_key, tenant.id)
+        key = api.call(api.executions.tenants.add_key, tenant.id)
         listed = api.client.get("/v1/executions", headers=api.auth(key)).json()["data"]
         assert sorted(e["execution_id"] for e in listed) == sorted(ids)
         assert {e["state"] for e in listed} == {"done"}
@@ -158,7 +158,7 @@ def test_records_waiting_at_shutdown_are_written(api_with):
         ids.append(submitted.json()["execution_id"])
 
     async def read() -> dict[str, tuple[str, str | None]]:
-        engine = create_engine(api.operator.settings)
+        engine = create_engine(api.executions.settings)
         try:
             return await states(session_factory(engine), ids)
         finally:

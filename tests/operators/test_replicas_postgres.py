@@ -149,23 +149,23 @@ def test_on_postgresql_the_final_state_is_written_before_the_answer(
     from fastapi.testclient import TestClient
     from sqlalchemy import select
 
-    from runtime import operator
     from runtime.app import create_app
     from runtime.db import create_engine
-    from runtime.records import ExecutionRow
+    from runtime.executions import recorder
+    from runtime.executions.records import ExecutionRow
     from runtime.settings import Settings
 
-    class SlowWriter(operator.RecordWriter):
+    class SlowWriter(recorder.RecordWriter):
         def __init__(self, engine, linger_s: float = 0.0) -> None:  # type: ignore[no-untyped-def]
             super().__init__(engine, linger_s=1.0)
 
-    monkeypatch.setattr(operator, "RecordWriter", SlowWriter)
+    monkeypatch.setattr(recorder, "RecordWriter", SlowWriter)
     settings = Settings(
         database_url=database_url, data_dir=tmp_path, backend_speed=0, pool_warm=1,
         secret_key=Fernet.generate_key().decode(),
     )  # fmt: skip
     with TestClient(create_app(settings)) as client:
-        key = client.app.state.operator.default_key
+        key = client.app.state.executions.default_key
         answered = client.post(
             "/v1/execute", json={"code": "7"}, headers={"authorization": f"Bearer {key}"}
         )
@@ -262,11 +262,11 @@ def test_on_postgresql_one_unstorable_record_loses_no_other(database_url, tmp_pa
 
     from sqlalchemy import select
 
-    from runtime import record_writer
     from runtime.db import create_engine, init_db, session_factory, utcnow
-    from runtime.records import ACTIVE_STATES, ExecutionRow, InstanceRow
+    from runtime.executions import record_writer
+    from runtime.executions.records import ACTIVE_STATES, ExecutionRow, InstanceRow
     from runtime.settings import Settings
-    from runtime.tenants import TenantRow
+    from runtime.tenancy.tenants import TenantRow
 
     async def scenario() -> dict[str, tuple[str, str, float]]:
         engine = create_engine(Settings(data_dir=tmp_path, database_url=database_url))

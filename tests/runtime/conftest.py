@@ -38,7 +38,7 @@ def settings_factory(tmp_path: Any):  # type: ignore[no-untyped-def]
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = make_settings(tmp_path_factory.mktemp("runtime"))
     with TestClient(create_app(settings)) as client:
-        client.headers["authorization"] = f"Bearer {client.app.state.operator.default_key}"
+        client.headers["authorization"] = f"Bearer {client.app.state.executions.default_key}"
         yield client
 
 

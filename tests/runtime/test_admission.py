@@ -12,7 +12,7 @@ from runtime.app import create_app
 def test_past_the_queue_requests_get_503_with_retry_after(settings_factory):
     settings = settings_factory(pool_max=1, queue_max=1, pool_warm=1)
     with TestClient(create_app(settings)) as api:
-        api.headers["authorization"] = f"Bearer {api.app.state.operator.default_key}"
+        api.headers["authorization"] = f"Bearer {api.app.state.executions.default_key}"
         code = "import time\ntime.sleep(0.5)\n'slow'"
 
         def one(_: int):

@@ -173,7 +173,7 @@ def test_calls_are_recorded_with_long_strings_cut(run):
 
 
 def test_the_backend_key_never_appears_in_a_response(api, run):
-    key = api.app.state.terrarium.dev_credentials[1]
+    key = api.app.state.executions.connections.dev_credentials[1]
     body = run("def run(client):\n    client.projects.retrieve('prj_x')")
     assert key not in str(body)
     body = run("def run(client):\n    return client.workspaces.list()")

@@ -1,4 +1,4 @@
-"""Whatever an execution body holds, `safe_body` makes it an answer: it fits `ExecuteResponse`,
+"""Whatever a pool result holds, `answer` makes it an answer: it fits `ExecuteResponse`,
 encodes as strict JSON (no NaN, no lone surrogates), and what cannot be answered is a clear
 `error` result rather than an exception."""
 
@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from fastapi.encoders import jsonable_encoder
 
-from runtime.schemas import MAX_RESULT_DEPTH, ExecuteResponse, safe_body
+from runtime.executions.outcome import MAX_RESULT_DEPTH, ExecuteResponse, answer
+from sandbox.result import ExecutionResult
 
 
-def body(**fields: Any) -> dict[str, Any]:
-    return {
-        "execution_id": "exe_1", "status": "ok", "result": None, "stdout": "",
-        "stdout_truncated": False, "error": None, "calls": [], "duration_ms": 1.0,
-        "cpu_ms": 1.0, "warnings": [], **fields,
-    }  # fmt: skip
+def answered(**fields: Any) -> dict[str, Any]:
+    """The body answered for a pool result holding `fields` (and the host's `calls`)."""
+    calls = fields.pop("calls", [])
+    result = ExecutionResult(**{"status": "ok", "duration_ms": 1.0, "cpu_ms": 1.0, **fields})
+    return answer(result, "exe_1", calls).body
 
 
 def nested(depth: int) -> Any:
@@ -49,7 +49,7 @@ UNANSWERABLE_RESULTS = {
 
 @pytest.mark.parametrize("result", UNANSWERABLE_RESULTS.values(), ids=UNANSWERABLE_RESULTS.keys())
 def test_a_result_that_cannot_be_answered_becomes_a_clear_error(result):
-    out = safe_body(body(result=result, stdout="kept"))
+    out = answered(result=result, stdout="kept")
     answerable(out)
     assert out["status"] == "error" and out["result"] is None
     assert out["error"]["type"] == "InvalidResult"
@@ -60,13 +60,13 @@ def test_a_result_that_cannot_be_answered_becomes_a_clear_error(result):
 def test_a_cyclic_result_becomes_an_error_not_a_hang():
     cycle: list[Any] = []
     cycle.append(cycle)
-    out = safe_body(body(result=cycle))
+    out = answered(result=cycle)
     assert out["status"] == "error" and out["error"]["type"] == "InvalidResult"
 
 
 def test_an_honest_result_is_answered_unchanged():
     result = {"nested": nested(MAX_RESULT_DEPTH - 1), "text": "é ✓", "n": [1, 2.5, None, True]}
-    out = safe_body(body(result=result))
+    out = answered(result=result)
     assert out["status"] == "ok" and out["result"] is result
 
 
@@ -88,7 +88,7 @@ ODD_ERRORS = {
 @pytest.mark.parametrize("status", ["error", "rejected"])
 @pytest.mark.parametrize("error", ODD_ERRORS.values(), ids=ODD_ERRORS.keys())
 def test_an_error_with_odd_fields_is_answered_with_text_fields(error, status):
-    out = safe_body(body(status=status, error=error))
+    out = answered(status=status, error=error)
     answerable(out)
     assert isinstance(out["error"]["type"], str) and isinstance(out["error"]["message"], str)
     assert out["error"]["line"] is None or isinstance(out["error"]["line"], int)
@@ -98,7 +98,7 @@ def test_an_error_with_odd_fields_is_answered_with_text_fields(error, status):
 
 
 def test_a_message_that_is_not_text_says_so():
-    out = safe_body(body(status="error", error={"type": "E", "message": 42}))
+    out = answered(status="error", error={"type": "E", "message": 42})
     assert out["error"]["message"] == "the sandbox sent an error whose message is not text"
 
 
@@ -122,16 +122,16 @@ ODD_FIELDS = {
 
 @pytest.mark.parametrize("fields", ODD_FIELDS.values(), ids=ODD_FIELDS.keys())
 def test_every_field_is_answered_with_its_declared_type(fields):
-    out = safe_body(body(**fields))
+    out = answered(**fields)
     answerable(out)
     assert out["status"] in ("ok", "error")
     assert out["cpu_ms"] >= 0 and out["duration_ms"] >= 0
 
 
 def test_an_unknown_status_becomes_an_error_that_says_so():
-    out = safe_body(body(status="pwned"))
+    out = answered(status="pwned")
     assert out["status"] == "error" and "unknown status" in out["error"]["message"]
 
 
 def test_lone_surrogates_in_stdout_become_replacement_characters():
-    assert safe_body(body(stdout="a\ud800b\udfffc"))["stdout"] == "a\ufffdb\ufffdc"
+    assert answered(stdout="a\ud800b\udfffc")["stdout"] == "a\ufffdb\ufffdc"

@@ -1,32 +1,32 @@
 """Terrarium for agents that speak MCP: the `execute` and `search_docs` tools.
 
-`build_mcp_server(terrarium)` makes the MCP server; `serve_stdio(settings)` runs it over stdio
-(`terrarium mcp`), and `McpHttpApp` serves it over streamable HTTP at `/mcp` on the runtime's
-FastAPI app. `execute` goes through the same path as `POST /v1/execute` (`limits_for` then
-`execute`); its description, like `search_docs`, is generated from the client surface table.
+`build_mcp_server(executions, tenant_of)` makes the MCP server, served over stdio
+(`terrarium mcp`, stdio.py) and over streamable HTTP at `/mcp` (http.py). `execute` is
+`POST /v1/execute` by another name: the executions service runs and records it for the tenant
+`tenant_of` names, and its errors read from the one error table. Its description, like
+`search_docs`, is generated from the client surface table.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
 from mcp.server import Server
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.types import Receive, Scope, Send
 
 from client_surface.docs import _nested_models, _object_section, search_docs, surface_markdown
 from client_surface.table import SURFACE, Method, item_model, params_of
-from runtime.schemas import ExecuteResponse
-from runtime.service import LimitRequest, RequestRejected, Terrarium
+from runtime.adapters.errors import report
+from runtime.executions.outcome import ExecuteResponse
+from runtime.executions.request import ExecutionRequest, LimitRequest
+from runtime.executions.service import Executions
 from runtime.settings import Settings
+from runtime.tenancy.tenants import Tenant
 from sandbox.facades import ALLOWED_MODULES
-from sandbox.pool import PoolBusy, PoolUnavailable
 
 log = logging.getLogger("terrarium.mcp")
 
@@ -271,39 +271,26 @@ def _failure(text: str) -> types.CallToolResult:
 
 
 async def call_execute(
-    terrarium: Terrarium,
-    arguments: dict[str, Any],
-    operator: Any = None,
-    tenant: Any = None,
+    executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
 ) -> types.CallToolResult:
-    """Run the script as `POST /v1/execute` does: through the operator for the request's
-    tenant (limits, records, the tenant's FLORA) when there is one, else straight on the
-    service (`terrarium mcp`, a local process with its own service, like `terrarium exec`)."""
+    """Run the script for `tenant` as `POST /v1/execute` does (limits, admission, record)."""
     try:
         args = ExecuteArgs.model_validate(arguments)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return _failure(f"Invalid arguments: {problems}")
-    request = LimitRequest(timeout_s=args.timeout_s)
+    if tenant is None:
+        return _failure("unauthorized: no tenant for this request")
+    request = ExecutionRequest(
+        args.code, intent=args.intent, limits=LimitRequest(timeout_s=args.timeout_s)
+    )
     try:
-        if operator is not None:
-            if tenant is None:
-                return _failure("unauthorized: no tenant for this request")
-            limits = operator.limits_for(tenant, request)
-            body = await operator.run(tenant, args.code, limits=limits, intent=args.intent)
-        else:
-            limits = terrarium.limits_for(request)
-            body = await terrarium.execute(args.code, limits=limits)
-    except RequestRejected as exc:
-        return _failure(f"{exc.code}: {exc.message}")
-    except PoolBusy as exc:
-        retry = max(1, int(exc.retry_after))
-        return _failure(f"busy: every sandbox slot is in use; retry in {retry} s")
-    except PoolUnavailable as exc:
-        return _failure(f"sandbox_unavailable: {exc}; retry shortly")
-    except Exception:  # the execution is settled by the operator; the agent gets an answer
-        log.exception("mcp execute failed")
-        return _failure("internal_error: the runtime failed; the error is logged, retry")
+        body = await executions.run(tenant, request)
+    except Exception as exc:  # the execution is settled by the service; the agent gets an answer
+        error = report(exc)
+        if error.status == 500:
+            log.exception("mcp execute failed")
+        return _failure(error.text())
     if args.intent:
         log.info("mcp execute %s (%s): %s", body["execution_id"], body["status"], args.intent)
     return types.CallToolResult(
@@ -338,17 +325,12 @@ def call_search_docs(arguments: dict[str, Any]) -> types.CallToolResult:
     )
 
 
-def request_tenant(ctx: Any) -> Any:
-    """The tenant `McpHttpApp` put in the HTTP request's scope, or None (stdio)."""
-    request = getattr(ctx, "request", None)
-    scope = getattr(request, "scope", None) or {}
-    return (scope.get("state") or {}).get("tenant")
+TenantOf = Callable[[Any], Tenant | None]  # the request context -> the tenant it acts for
 
 
-def build_mcp_server(terrarium: Terrarium, operator: Any = None) -> Server:
-    """The MCP server with Terrarium's two tools; `terrarium` (and `operator`, when given:
-    runtime/operator.py, which runs and records per tenant) must be started by the caller."""
-    tools = tool_list(terrarium.settings)
+def build_mcp_server(executions: Executions, tenant_of: TenantOf) -> Server:
+    """The MCP server with Terrarium's two tools; `executions` must be started by the caller."""
+    tools = tool_list(executions.settings)
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(tools=tools)
@@ -356,7 +338,7 @@ def build_mcp_server(terrarium: Terrarium, operator: Any = None) -> Server:
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         arguments = params.arguments or {}
         if params.name == "execute":
-            return await call_execute(terrarium, arguments, operator, request_tenant(ctx))
+            return await call_execute(executions, arguments, tenant_of(ctx))
         if params.name == "search_docs":
             return call_search_docs(arguments)
         return _failure(f"Unknown tool {params.name!r}; the tools are execute and search_docs.")
@@ -370,95 +352,3 @@ def build_mcp_server(terrarium: Terrarium, operator: Any = None) -> Server:
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
-
-
-# ---------------------------------------------------------------- stdio
-
-
-async def serve_stdio(settings: Settings) -> None:
-    """`terrarium mcp`: one client over stdin/stdout, with its own Terrarium service.
-
-    The service starts inside the stdio transport, which points fd 1 at stderr while it
-    serves, so nothing the sandbox processes write can reach the protocol stream.
-    """
-    from mcp.server.stdio import stdio_server
-
-    async with stdio_server() as (read_stream, write_stream):
-        terrarium = Terrarium(settings)
-        await terrarium.start()
-        try:
-            server = build_mcp_server(terrarium)
-            await server.run(read_stream, write_stream, server.create_initialization_options())
-        finally:
-            await terrarium.stop()
-
-
-# ---------------------------------------------------------------- streamable HTTP
-
-Authenticator = Callable[[Scope], Awaitable[Any | None]]
-ANONYMOUS = "anonymous"
-
-
-async def authenticate(scope: Scope) -> Any | None:
-    """The default auth hook for `/mcp`: the tenant an HTTP request acts for, or None to refuse
-    (401). This one lets every request in as `anonymous`; the runtime app passes its bearer
-    check instead (`McpHttpApp(..., authenticate=runtime.auth.authenticate_scope)`).
-    """
-    return ANONYMOUS
-
-
-def http_session_manager(server: Server, settings: Settings) -> StreamableHTTPSessionManager:
-    """A stateless session manager (nothing persists between calls, any worker can answer).
-
-    On a loopback host, Host and Origin headers are checked against loopback names
-    (DNS-rebinding protection), as the SDK does for its own apps.
-    """
-    security = None
-    if settings.host in ("127.0.0.1", "localhost", "::1"):
-        security = TransportSecuritySettings(
-            enable_dns_rebinding_protection=True,
-            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"],
-            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-        )
-    return StreamableHTTPSessionManager(
-        app=server, stateless=True, json_response=True, security_settings=security
-    )
-
-
-class McpHttpApp:
-    """ASGI app for `/mcp`: checks the request with `authenticate`, then hands it to the
-    session manager that the app's lifespan runs (`get_manager()` returns it, or None before)."""
-
-    def __init__(
-        self,
-        get_manager: Callable[[], StreamableHTTPSessionManager | None],
-        authenticate: Authenticator = authenticate,
-    ) -> None:
-        self.get_manager = get_manager
-        self.authenticate = authenticate
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        tenant = await self.authenticate(scope)
-        if tenant is None:
-            await _envelope(
-                send, 401, "unauthorized",
-                "a valid runtime API key is required: send `Authorization: Bearer trk_...`",
-                {"www-authenticate": "Bearer"},
-            )  # fmt: skip
-            return
-        scope.setdefault("state", {})["tenant"] = tenant
-        manager = self.get_manager()
-        if manager is None:
-            await _envelope(send, 503, "starting", "the MCP endpoint is not running yet", {})
-            return
-        await manager.handle_request(scope, receive, send)
-
-
-async def _envelope(send: Send, status: int, code: str, message: str, extra: dict) -> None:
-    body = json.dumps({"error": {"code": code, "message": message, "fields": []}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    headers += [(k.encode(), v.encode()) for k, v in extra.items()]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

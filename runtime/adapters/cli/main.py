@@ -15,6 +15,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from runtime.settings import Settings
 
@@ -23,6 +24,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from runtime.app import create_app
+    from runtime.infra import logs
 
     if args.host:
         settings.host = args.host
@@ -30,8 +32,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         settings.port = args.port
     if "backend_public_url" not in settings.model_fields_set:
         settings.backend_public_url = f"http://{settings.host}:{settings.port}"
-    from runtime import logs
-
     logs.configure(settings.log_format)
     app = create_app(settings)
     app.state.announce_key = True
@@ -40,32 +40,37 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _exec(code: str, settings: Settings) -> dict:
-    from runtime.service import Terrarium
+async def _exec(code: str, settings: Settings) -> dict[str, Any]:
+    """Run `code` as the default tenant, recorded like any other execution."""
+    from runtime.executions.request import ExecutionRequest
+    from runtime.executions.service import Executions
 
-    terrarium = Terrarium(settings)
-    await terrarium.start()
+    executions = Executions(settings)
+    await executions.start()
     try:
-        return await terrarium.execute(code)
+        assert executions.default_tenant is not None
+        return await executions.run(executions.default_tenant, ExecutionRequest(code))
     finally:
-        await terrarium.stop()
+        await executions.stop()
 
 
 def _exec_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-    from runtime.service import RequestRejected
+    from runtime.adapters.errors import TRANSLATED, report
 
+    source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     try:
         body = asyncio.run(_exec(source, settings))
-    except RequestRejected as exc:
-        print(json.dumps({"error": {"code": exc.code, "message": exc.message}}), file=sys.stderr)
+    except TRANSLATED as exc:
+        error = report(exc)
+        print(json.dumps({"error": {"code": error.code, "message": error.message}}),
+              file=sys.stderr)  # fmt: skip
         return 2
     print(json.dumps(body, indent=2))
     return 0 if body["status"] == "ok" else 1
 
 
 async def _keys_create(settings: Settings) -> str:
-    from runtime.backend import Backend
+    from flora_backend import Backend
 
     backend = Backend(settings)
     await backend.start()
@@ -87,7 +92,7 @@ def _selftest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _mcp(args: argparse.Namespace, settings: Settings) -> int:
-    from runtime.mcp_server import serve_stdio
+    from runtime.adapters.mcp.stdio import serve_stdio
 
     asyncio.run(serve_stdio(settings))
     return 0
@@ -111,9 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         "selftest", help="probe the sandbox's OS layers; exit 1 if any probe is not held"
     )
     check.set_defaults(func=_selftest)
-    from runtime import tenants_cli
+    from runtime.adapters.cli import tenants
 
-    tenants_cli.add_parser(sub)
+    tenants.add_parser(sub)
     keys = sub.add_parser("keys", help="keys of the built-in backend")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create another development key")

@@ -22,39 +22,29 @@ from typing import Any, Protocol
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from runtime.metrics import Metrics
-from runtime.record_writer import RecordWriter
-from runtime.records import ACTIVE_STATES, ExecutionRow
-from runtime.service import RequestRejected
-from runtime.tenants import Tenant, TenantRow
+from runtime.errors import RateLimited, TooManyRunning
+from runtime.executions.record_writer import RecordWriter
+from runtime.executions.records import ACTIVE_STATES, ExecutionRow
+from runtime.infra.metrics import Metrics
+from runtime.tenancy.tenants import Tenant, TenantRow
 
 WINDOW_S = 60.0
 EXECUTIONS = ExecutionRow.__table__
 TENANTS = TenantRow.__table__
 
 
-class Refused(RequestRejected):
-    """Over a tenant's concurrency or rate limit: 429, with when to retry."""
-
-    def __init__(self, code: str, message: str, retry_after: float) -> None:
-        super().__init__(429, code, message)
-        self.retry_after = max(1, int(retry_after + 0.999))
-
-
-def too_many(metrics: Metrics, tenant: Tenant, active: int) -> Refused:
+def too_many(metrics: Metrics, tenant: Tenant, active: int) -> TooManyRunning:
     metrics.rejected.labels(reason="concurrency").inc()
-    return Refused(
-        "too_many_executions",
+    return TooManyRunning(
         f"this key already has {active} executions running, its limit is "
         f"{tenant.max_concurrent}; retry when one finishes",
         1,
     )
 
 
-def too_fast(metrics: Metrics, tenant: Tenant, recent: int, wait_s: float) -> Refused:
+def too_fast(metrics: Metrics, tenant: Tenant, recent: int, wait_s: float) -> RateLimited:
     metrics.rejected.labels(reason="rate").inc()
-    return Refused(
-        "rate_limited",
+    return RateLimited(
         f"this key started {recent} executions in the last minute, its limit is "
         f"{tenant.per_minute}",
         wait_s,
@@ -63,7 +53,7 @@ def too_fast(metrics: Metrics, tenant: Tenant, recent: int, wait_s: float) -> Re
 
 class Admission(Protocol):
     async def admit(self, tenant: Tenant, row: dict[str, Any]) -> None:
-        """Record `row` (a new execution of `tenant`, every column) or raise `Refused`."""
+        """Record `row` (a new execution of `tenant`, every column) or raise `Throttled`."""
 
     def release(self, tenant_id: str, execution_id: str) -> None:
         """The execution finished (or failed): it no longer counts as running."""

@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from runtime.db import Base, UTCDateTime, utcnow
-from runtime.keycache import KeyCache
 from runtime.settings import Settings
+from runtime.tenancy.keycache import KeyCache
 
 DEFAULT_TENANT = "default"
 KEY_PREFIX = "trk_"

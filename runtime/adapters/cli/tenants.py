@@ -25,7 +25,7 @@ from runtime.settings import Settings
 
 async def _with_store(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     from runtime.db import create_engine, init_db, session_factory
-    from runtime.tenants import TenantStore
+    from runtime.tenancy.tenants import TenantStore
 
     engine = create_engine(settings)
     try:
@@ -46,7 +46,7 @@ async def _create(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     elif args.server_flora:
         kind = "server"
     else:
-        from runtime.backend import Backend
+        from flora_backend import Backend
 
         kind = "builtin"
         backend = Backend(settings)

@@ -35,8 +35,8 @@ from typing import Any
 from sqlalchemy import bindparam, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from runtime.records import FAILED, ExecutionRow, StrictJSON
-from runtime.schemas import clean_text, scrub
+from runtime.executions.outcome import clean_text, scrub
+from runtime.executions.records import FAILED, ExecutionRow, StrictJSON
 
 log = logging.getLogger("terrarium.records")
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from runtime.api.execute import limit_request
-from runtime.auth import require_tenant
-from runtime.schemas import ApiError, ExecuteRequest
-from runtime.tenants import Tenant
+from runtime.adapters.http.deps import ExecutionsDep, TenantDep
+from runtime.adapters.http.schemas import ApiError, ExecuteRequest, execution_request
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"])
 
@@ -31,31 +29,25 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Queue a script; poll GET /v1/executions/{id} (on any replica) for its result",
 )
 async def submit(
-    body: ExecuteRequest, request: Request, tenant: Tenant = Depends(require_tenant)
+    body: ExecuteRequest, executions: ExecutionsDep, tenant: TenantDep
 ) -> JSONResponse:
-    operator = request.app.state.operator
-    limits = operator.limits_for(tenant, limit_request(body))
-    queued = await operator.submit(
-        tenant, body.code, inputs=body.inputs, limits=limits, intent=body.intent
-    )
+    queued = await executions.submit(tenant, execution_request(body))
     location = f"/v1/executions/{queued['execution_id']}"
     return JSONResponse(queued, status_code=202, headers={"location": location})
 
 
 @router.get("", responses=ERRORS, summary="This tenant's executions, newest first")
 async def list_executions(
-    request: Request,
-    tenant: Tenant = Depends(require_tenant),
+    executions: ExecutionsDep,
+    tenant: TenantDep,
     status: str | None = Query(
         None, description="queued, running, done, failed, or a result status (ok, error, ...)"
     ),
     since: datetime | None = Query(None, description="only executions created at or after"),
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
     limit: int = Query(50, ge=1, le=200),
-) -> dict:
-    return await request.app.state.operator.list(
-        tenant, status=status, since=since, cursor=cursor, limit=limit
-    )
+) -> dict[str, Any]:
+    return await executions.list(tenant, status=status, since=since, cursor=cursor, limit=limit)
 
 
 @router.get(
@@ -64,6 +56,17 @@ async def list_executions(
     summary="One execution: its state, and when done the same body as POST /v1/execute",
 )
 async def get_execution(
-    execution_id: str, request: Request, tenant: Tenant = Depends(require_tenant)
-) -> dict:
-    return await request.app.state.operator.get(tenant, execution_id)
+    execution_id: str, executions: ExecutionsDep, tenant: TenantDep
+) -> dict[str, Any]:
+    return await executions.get(tenant, execution_id)
+
+
+@router.post(
+    "/{execution_id}/cancel",
+    responses={**ERRORS, 409: {"model": ApiError}},
+    summary="Stop a queued or running asynchronous execution; it ends failed, as cancelled",
+)
+async def cancel_execution(
+    execution_id: str, executions: ExecutionsDep, tenant: TenantDep
+) -> dict[str, Any]:
+    return await executions.cancel(tenant, execution_id)

@@ -1,5 +1,11 @@
-"""Request and response bodies of the HTTP API, so the OpenAPI document is the real contract,
-and `safe_body`, which makes any execution body fit them before it is recorded or answered."""
+"""An execution's outcome, converted once from the pool's `ExecutionResult` for every reader.
+
+`ExecuteResponse` declares the body an agent gets (the OpenAPI and MCP output schema), and
+`answer()` is the one conversion: it makes whatever a sandbox child sent fit that shape as
+strict JSON (no NaN, no lone surrogates, bounded depth; what cannot be answered becomes a clear
+`error` result, never an exception), so the response, the record, the metrics and MCP all read
+the same `Outcome` and never fail on a child's value.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +13,18 @@ import json
 import logging
 import math
 import re
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-log = logging.getLogger("terrarium.schemas")
+from runtime.db import utcnow
+from runtime.executions.records import DONE
+from sandbox.result import ExecutionResult
+
+log = logging.getLogger("terrarium.outcome")
 
 Status = Literal["ok", "error", "timeout", "rejected", "limit_exceeded"]
-
-
-class ExecuteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    code: str = Field(
-        description="The script: `def run(client): ...`, async or not, or plain "
-        "statements whose last expression is the result."
-    )
-    inputs: dict[str, Any] | None = Field(
-        default=None, description="A JSON object available to the script as `inputs`."
-    )
-    timeout_s: float | None = Field(default=None, gt=0, description="Wall-clock limit, seconds.")
-    cpu_s: float | None = Field(default=None, gt=0, description="CPU-time limit, seconds.")
-    memory_mb: int | None = Field(default=None, gt=0, description="Memory the script may use.")
-    max_calls: int | None = Field(default=None, gt=0, description="Most client calls allowed.")
-    intent: str | None = Field(
-        default=None, max_length=2000, description="What the script is for, kept with the record."
-    )
 
 
 class ErrorInfo(BaseModel):
@@ -68,16 +60,6 @@ class ExecuteResponse(BaseModel):
     duration_ms: float = 0.0
     cpu_ms: float = 0.0
     warnings: list[str] = []
-
-
-class ApiErrorBody(BaseModel):
-    code: str
-    message: str
-    fields: list[dict[str, str]] = []
-
-
-class ApiError(BaseModel):
-    error: ApiErrorBody
 
 
 # ---------------------------------------------------------------- what may be answered
@@ -243,51 +225,81 @@ def invalid_result(reason: str) -> dict[str, Any]:
     }
 
 
-def safe_body(body: dict[str, Any]) -> dict[str, Any]:
-    """`body` (an execution's response body) made to fit `ExecuteResponse` and to encode as
-    strict JSON, whatever it holds: what cannot be answered becomes a clear `error` result.
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A finished execution's body (fits `ExecuteResponse`, strict JSON) and its result's size
+    as JSON, measured once while the body was made."""
 
-    Every execution body goes through here once, before it is recorded or answered, so a
-    response or a record never fails on a value a sandbox child sent.
-    """
+    body: dict[str, Any]
+    result_bytes: int
+
+    def record_values(self, result_cap: int, stdout_cap: int) -> dict[str, Any]:
+        """The record's final columns: the body with the result and stdout capped."""
+        body = self.body
+        result_cut = self.result_bytes > result_cap
+        stdout = body["stdout"]
+        stdout_cut = len(stdout.encode()) > stdout_cap
+        if stdout_cut:
+            stdout = stdout.encode()[:stdout_cap].decode(errors="ignore")
+        return {
+            "state": DONE,
+            "status": body["status"],
+            "result": None if result_cut else body["result"],
+            "result_truncated": result_cut,
+            "stdout": stdout,
+            "stdout_truncated": body["stdout_truncated"] or stdout_cut,
+            "error": body["error"],
+            "calls": body["calls"],
+            "call_count": len(body["calls"]),
+            "warnings": body["warnings"],
+            "duration_ms": body["duration_ms"],
+            "cpu_ms": body["cpu_ms"],
+            "finished_at": utcnow(),
+        }
+
+
+def answer(result: ExecutionResult, execution_id: str, calls: list[Any]) -> Outcome:
+    """The pool's `result` and the host's call records as one `Outcome`, whatever they hold."""
     try:
-        return _safe_body(body)
+        return _answer(result, clean_text(execution_id), calls)
     except Exception:  # never expected; the answer must still be an answer
         log.exception("an execution body could not be made safe")
-        return {
-            "execution_id": clean_text(str(body.get("execution_id", ""))),
+        body = {
+            "execution_id": clean_text(execution_id),
             "status": "error", "result": None, "stdout": "", "stdout_truncated": False,
             "error": invalid_result("the runtime could not read it"), "calls": [],
             "duration_ms": 0.0, "cpu_ms": 0.0, "warnings": [],
         }  # fmt: skip
+        return Outcome(body, 4)
 
 
-def _safe_body(body: dict[str, Any]) -> dict[str, Any]:
-    status = body.get("status")
-    error = safe_error(body.get("error"))
-    if status not in STATUSES:
-        status = "error"
-        error = {**invalid_result("the sandbox ended it with an unknown status"),
-                 "type": "SandboxError", "hint": None}  # fmt: skip
-    result = body.get("result")
+def _answer(result: ExecutionResult, execution_id: str, calls: list[Any]) -> Outcome:
+    status, error = _status_and_error(result.status, result.error)
+    value, size = result.result, 4  # len("null")
     try:
-        check_result(result)
+        size = check_result(value)
     except NotAnswerable as exc:
-        status, result, error = "error", None, invalid_result(str(exc))
-    stdout = body.get("stdout")
-    warnings = body.get("warnings")
-    calls = body.get("calls")
-    return {
-        "execution_id": clean_text(str(body.get("execution_id", ""))),
+        status, value, error = "error", None, invalid_result(str(exc))
+    stdout, warnings = result.stdout, result.warnings
+    body = {
+        "execution_id": execution_id,
         "status": status,
-        "result": result,
+        "result": value,
         "stdout": clean_text(stdout) if isinstance(stdout, str) else "",
-        "stdout_truncated": body.get("stdout_truncated") is True,
+        "stdout_truncated": result.stdout_truncated is True,
         "error": error,
         "calls": [c for c in map(_call_record, calls) if c] if isinstance(calls, list) else [],
-        "duration_ms": _number(body.get("duration_ms")),
-        "cpu_ms": _number(body.get("cpu_ms")),
+        "duration_ms": _number(result.duration_ms),
+        "cpu_ms": _number(result.cpu_ms),
         "warnings": [clean_text(w) for w in warnings if isinstance(w, str)]
         if isinstance(warnings, list)
         else [],
     }
+    return Outcome(body, size)
+
+
+def _status_and_error(status: Any, error: Any) -> tuple[str, dict[str, Any] | None]:
+    if status in STATUSES:
+        return status, safe_error(error)
+    unknown = invalid_result("the sandbox ended it with an unknown status")
+    return "error", {**unknown, "type": "SandboxError", "hint": None}

@@ -1,0 +1,35 @@
+"""FastAPI dependencies as typed aliases: the executions service and the request's tenant.
+
+The service is the one the app factory made (runtime/app.py); handlers take `ExecutionsDep`
+and `TenantDep` and never look anything up themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from runtime.errors import Unauthenticated
+from runtime.executions.service import Executions
+from runtime.tenancy.auth import MISSING_KEY
+from runtime.tenancy.tenants import Tenant
+
+
+def executions(request: Request) -> Executions:
+    service: Executions = request.app.state.executions
+    return service
+
+
+ExecutionsDep = Annotated[Executions, Depends(executions)]
+
+
+async def tenant(request: Request, service: ExecutionsDep) -> Tenant:
+    """The tenant the request's bearer key names, or 401."""
+    found = await service.auth.tenant(request.headers.get("authorization"))
+    if found is None:
+        raise Unauthenticated(MISSING_KEY)
+    return found
+
+
+TenantDep = Annotated[Tenant, Depends(tenant)]

@@ -1,0 +1,49 @@
+"""HTTP request bodies and the error envelope's model, so the OpenAPI document is the real
+contract (the response body, `ExecuteResponse`, is the execution's own: runtime/executions/
+outcome.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from runtime.executions.request import ExecutionRequest, LimitRequest
+
+
+class ExecuteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(
+        description="The script: `def run(client): ...`, async or not, or plain "
+        "statements whose last expression is the result."
+    )
+    inputs: dict[str, Any] | None = Field(
+        default=None, description="A JSON object available to the script as `inputs`."
+    )
+    timeout_s: float | None = Field(default=None, gt=0, description="Wall-clock limit, seconds.")
+    cpu_s: float | None = Field(default=None, gt=0, description="CPU-time limit, seconds.")
+    memory_mb: int | None = Field(default=None, gt=0, description="Memory the script may use.")
+    max_calls: int | None = Field(default=None, gt=0, description="Most client calls allowed.")
+    intent: str | None = Field(
+        default=None, max_length=2000, description="What the script is for, kept with the record."
+    )
+
+
+class ApiErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: list[dict[str, str]] = []
+
+
+class ApiError(BaseModel):
+    error: ApiErrorBody
+
+
+def execution_request(body: ExecuteRequest) -> ExecutionRequest:
+    """The request body as the executions service takes it."""
+    limits = LimitRequest(
+        timeout_s=body.timeout_s, cpu_s=body.cpu_s, memory_mb=body.memory_mb,
+        max_calls=body.max_calls,
+    )  # fmt: skip
+    return ExecutionRequest(body.code, inputs=body.inputs, intent=body.intent, limits=limits)

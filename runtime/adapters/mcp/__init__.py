@@ -1,0 +1,2 @@
+"""The MCP adapter: the tools (`tools.py`), over stdio (`stdio.py`) and streamable HTTP
+(`http.py`)."""

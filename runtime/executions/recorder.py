@@ -1,0 +1,159 @@
+"""The recorder: admission and each execution's record, from its admission to its final state.
+
+An execution is admitted (runtime/executions/admission.py: its tenant's concurrency and rate,
+and its first row) and then finished exactly once: with its outcome, or failed with a reason.
+Finishing releases the admission slot and queues the final values in one step, so a reader who
+sees it finished can start another at once. Rows are written by the background `RecordWriter`,
+many per transaction; on PostgreSQL the final state is written before the answer (other
+replicas count and show it), on SQLite the answer does not wait for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from runtime.db import utcnow
+from runtime.executions.admission import Admission, DatabaseAdmission, LocalAdmission
+from runtime.executions.outcome import Outcome
+from runtime.executions.record_writer import RecordWriter
+from runtime.executions.records import ACTIVE_STATES, FAILED, QUEUED, RUNNING
+from runtime.executions.request import ExecutionRequest
+from runtime.infra.metrics import Metrics
+from runtime.settings import Settings
+from runtime.tenancy.tenants import Tenant
+from sandbox.limits import Limits
+
+log = logging.getLogger("terrarium.executions")
+
+# On SQLite, how long a new record waits for its final update, so that most synchronous runs
+# are written once (an INSERT of the finished row) rather than twice.
+LOCAL_LINGER_S = 0.005
+
+
+@functools.lru_cache(maxsize=256)
+def limits_json(limits: Limits) -> dict[str, Any]:
+    """`limits.to_json()`, once per distinct limits (most requests share a few); do not mutate."""
+    return limits.to_json()
+
+
+class Recorder:
+    def __init__(self, settings: Settings, metrics: Metrics, instance_id: str) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.instance_id = instance_id
+        self.writer: RecordWriter | None = None
+        self.admission: Admission | None = None
+        # True on PostgreSQL: the final state is in the database before the answer.
+        self.write_before_answer = False
+        # Admitted and not yet finished: each is released and given a final state exactly once.
+        self._open: set[str] = set()
+
+    async def start(self, db: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        if db.dialect.name == "sqlite":
+            self.writer = RecordWriter(db, linger_s=LOCAL_LINGER_S)
+            local = LocalAdmission(self.writer, self.metrics)
+            await local.seed(sessions, utcnow())
+            self.admission = local
+        else:
+            self.writer = RecordWriter(db)
+            self.admission = DatabaseAdmission(db, self.metrics)
+            self.write_before_answer = True
+        self.writer.start()
+
+    async def stop(self) -> None:
+        if self.writer is not None:
+            await self.writer.stop()
+
+    async def flush(self) -> None:
+        """Every record this replica has answered for is in the database once this returns."""
+        if self.writer is not None:
+            await self.writer.flush()
+
+    async def admit(
+        self, tenant: Tenant, execution_id: str, request: ExecutionRequest, limits: Limits,
+        mode: str,
+    ) -> None:  # fmt: skip
+        """Admit the execution and record its first row, or raise `Throttled`."""
+        assert self.admission is not None, "start() first"
+        now, sync = utcnow(), mode == "sync"
+        await self.admission.admit(
+            tenant,
+            {
+                "id": execution_id, "tenant_id": tenant.id, "instance_id": self.instance_id,
+                "mode": mode, "state": RUNNING if sync else QUEUED, "status": None,
+                "intent": request.intent, "code": request.code,
+                "code_sha256": hashlib.sha256(request.code.encode()).hexdigest(),
+                "result": None, "result_truncated": False, "stdout": "",
+                "stdout_truncated": False, "error": None, "calls": None, "warnings": None,
+                "limits": dict(limits_json(limits)), "duration_ms": 0.0, "cpu_ms": 0.0,
+                "call_count": 0, "created_at": now, "started_at": now if sync else None,
+                "finished_at": None,
+            },
+        )  # fmt: skip
+        self._open.add(execution_id)
+
+    def started(self, execution_id: str) -> None:
+        """A queued execution began to run."""
+        assert self.writer is not None
+        self.writer.update(execution_id, {"state": RUNNING, "started_at": utcnow()}, when=(QUEUED,))
+
+    def finish(self, tenant: Tenant, execution_id: str, outcome: Outcome) -> None:
+        """The one place an outcome becomes a record; then its figures and a log line."""
+        try:
+            values = outcome.record_values(
+                self.settings.record_result_bytes, self.settings.record_stdout_bytes
+            )
+            self._close(tenant, execution_id, values)
+        except Exception:
+            log.exception(
+                "execution record could not be made", extra={"execution_id": execution_id}
+            )
+            self.fail(tenant, execution_id, "its record could not be made from its result")
+            return
+        try:  # figures and a log line: never a reason to fail an answer that is ready
+            body = outcome.body
+            self.metrics.observe(body)
+            log.info(
+                "execution finished",
+                extra={
+                    "execution_id": execution_id, "tenant": tenant.name,
+                    "status": body["status"], "duration_ms": round(body["duration_ms"], 3),
+                    "calls": len(body["calls"]),
+                },
+            )  # fmt: skip
+        except Exception:
+            log.exception("execution metrics failed", extra={"execution_id": execution_id})
+
+    def fail(self, tenant: Tenant, execution_id: str, reason: str) -> None:
+        """Release and fail the execution unless it already finished; idempotent."""
+        if execution_id not in self._open:
+            return
+        try:
+            error = {"type": "ExecutionFailed", "message": reason, "line": None, "source": None,
+                     "traceback": None, "hint": None}  # fmt: skip
+            values = {"state": FAILED, "status": "error", "error": error, "finished_at": utcnow()}
+            self._close(tenant, execution_id, values)
+            self.metrics.executions.labels(status="failed").inc()
+            log.warning(
+                "execution failed",
+                extra={"execution_id": execution_id, "tenant": tenant.name, "reason": reason},
+            )
+        finally:
+            if execution_id in self._open:  # the failure could not even be queued
+                self._release(tenant, execution_id)
+
+    def _close(self, tenant: Tenant, execution_id: str, values: dict[str, Any]) -> None:
+        """Released and its final values queued, with no await between."""
+        assert self.writer is not None
+        self._release(tenant, execution_id)
+        self.writer.update(execution_id, values, when=ACTIVE_STATES)
+
+    def _release(self, tenant: Tenant, execution_id: str) -> None:
+        assert self.admission is not None
+        self._open.discard(execution_id)
+        self.admission.release(tenant.id, execution_id)

@@ -1,0 +1,26 @@
+"""What an adapter asks the executions service for: one script, its inputs and its limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRequest:
+    """Limits a request asks for; None takes the default (runtime/executions/limits.py)."""
+
+    timeout_s: float | None = None
+    cpu_s: float | None = None
+    memory_mb: int | None = None
+    max_calls: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRequest:
+    """One script to run, as every adapter hands it to the service."""
+
+    code: str
+    inputs: dict[str, Any] | None = None
+    intent: str | None = None
+    limits: LimitRequest = field(default_factory=LimitRequest)

@@ -1,0 +1,309 @@
+"""The executions service: the one path every execution takes, whoever asks (HTTP, MCP, the CLI).
+
+    executions = Executions(settings)
+    await executions.start()      # FLORA connections, sandbox pool, database, default tenant
+    body = await executions.run(tenant, ExecutionRequest(code))       # recorded, answered
+    queued = await executions.submit(tenant, request)                 # async; poll get()
+    await executions.get(tenant, execution_id) / list(tenant, ...) / cancel(tenant, id)
+    await executions.stop()
+
+It is composed of the limit policy (limits.py), the FLORA connections (connections.py, the only
+place an `AsyncFlora` is made), the script runner (runner.py: the pool), admission and the
+recorder (recorder.py), and this replica's heartbeat (replicas.py). Every run takes the same
+steps: limits resolved, code checked, admitted and recorded, run, finished exactly once.
+Errors are domain errors (runtime/errors.py); the adapters translate them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from runtime.db import create_engine, init_db, session_factory
+from runtime.errors import InvalidCursor, NotCancellable, NotFound
+from runtime.executions.connections import FloraConnections
+from runtime.executions.limits import LimitPolicy
+from runtime.executions.outcome import Outcome
+from runtime.executions.recorder import Recorder
+from runtime.executions.records import (
+    DONE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SERVER_STOPPED,
+    ExecutionRow,
+    decode_cursor,
+    detail,
+    encode_cursor,
+    summary,
+)  # fmt: skip
+from runtime.executions.replicas import Replica
+from runtime.executions.request import ExecutionRequest
+from runtime.executions.runner import ScriptRunner, check_code
+from runtime.infra.metrics import Metrics
+from runtime.settings import Settings
+from runtime.tenancy.auth import BearerAuth
+from runtime.tenancy.tenants import Tenant, TenantStore
+from sandbox.limits import Limits
+from sandbox.pool import WarmPool
+
+CANCELLED = "it was cancelled"
+
+
+def new_execution_id() -> str:
+    return "exe_" + secrets.token_hex(12)
+
+
+def not_found(execution_id: str) -> NotFound:
+    """The one answer for an execution this tenant cannot read, whether it is missing or
+    another tenant's: the two are not told apart, so ids cannot be probed."""
+    return NotFound(f"no execution {execution_id[:80]!r} for this key")
+
+
+class Executions:
+    def __init__(self, settings: Settings, *, pool: WarmPool | None = None) -> None:
+        self.settings = settings
+        self.instance_id = "ins_" + secrets.token_hex(8)
+        self.limits = LimitPolicy(settings)
+        self.connections = FloraConnections(settings)
+        self.runner = ScriptRunner(settings, pool)
+        self.metrics = Metrics(self.runner.pool.health)
+        self.recorder = Recorder(settings, self.metrics, self.instance_id)
+        self.db: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._tenants: TenantStore | None = None
+        self._replica: Replica | None = None
+        self._auth: BearerAuth | None = None
+        self.default_tenant: Tenant | None = None
+        self.default_key: str | None = None
+        self._tasks: dict[str, tuple[Tenant, asyncio.Task[None]]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self.connections.start()
+        try:
+            await self.runner.start()
+            await self._start_database()
+        except BaseException:
+            await self.runner.stop()
+            await self.connections.stop()
+            raise
+
+    async def _start_database(self) -> None:
+        self.db = create_engine(self.settings)
+        await init_db(self.db)
+        self._sessions = session_factory(self.db)
+        self._tenants = TenantStore(self.settings, self._sessions)
+        dev = self.connections.dev_credentials
+        self.default_tenant, self.default_key = await self._tenants.ensure_default(
+            [dev[0]] if dev else []
+        )
+        self._auth = BearerAuth(self._tenants, self.default_tenant, self.settings.auth)
+        await self.recorder.start(self.db, self._sessions)
+        self._replica = Replica(self.settings, self._sessions, self.metrics, self.instance_id)
+        await self._replica.start()
+
+    async def stop(self) -> None:
+        if self._replica is not None:
+            await self._replica.stop_heartbeat()
+        await self._cancel_tasks()
+        await self.recorder.stop()
+        if self._replica is not None:
+            await self._replica.retire()
+        if self.db is not None:
+            await self.db.dispose()
+            self.db = None
+        await self.runner.stop()
+        await self.connections.stop()
+
+    async def _cancel_tasks(self) -> None:
+        tasks = [task for _, task in self._tasks.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # The parts adapters and operator tools reach, available once started.
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        assert self._sessions is not None, "start() first"
+        return self._sessions
+
+    @property
+    def tenants(self) -> TenantStore:
+        assert self._tenants is not None, "start() first"
+        return self._tenants
+
+    @property
+    def auth(self) -> BearerAuth:
+        assert self._auth is not None, "start() first"
+        return self._auth
+
+    @property
+    def replica(self) -> Replica:
+        assert self._replica is not None, "start() first"
+        return self._replica
+
+    def health(self) -> dict[str, Any]:
+        return {**self.runner.health(), "flora": self.connections.mode}
+
+    async def ready(self) -> dict[str, Any]:
+        """Readiness: the database answers and the sandbox pool is alive."""
+        checks: dict[str, Any] = {}
+        try:
+            async with self.sessions() as s:
+                await s.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        alive = bool(self.runner.pool.health().get("zygote_alive"))
+        checks["pool"] = "ok" if alive else "not alive"
+        checks["ready"] = checks["database"] == "ok" and alive
+        checks["instance_id"] = self.instance_id
+        return checks
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, tenant: Tenant, request: ExecutionRequest) -> dict[str, Any]:
+        """Run now, recorded, and answer with the execution's body."""
+        execution_id, limits = await self._accept(tenant, request, "sync")
+        return (await self._execute(tenant, execution_id, request, limits)).body
+
+    async def submit(self, tenant: Tenant, request: ExecutionRequest) -> dict[str, Any]:
+        """Queue an asynchronous run on this replica; its record is readable from any replica."""
+        execution_id, limits = await self._accept(tenant, request, "async")
+        task = asyncio.create_task(
+            self._run_queued(tenant, execution_id, request, limits), name=execution_id
+        )
+        self._tasks[execution_id] = (tenant, task)
+
+        def forget(_task: asyncio.Task[None]) -> None:
+            self._tasks.pop(execution_id, None)
+            # A task cancelled before it started never ran its own finally.
+            self.recorder.fail(tenant, execution_id, SERVER_STOPPED)
+
+        task.add_done_callback(forget)
+        return {"execution_id": execution_id, "state": QUEUED, "status": None}
+
+    async def cancel(self, tenant: Tenant, execution_id: str) -> dict[str, Any]:
+        """Stop an asynchronous execution running on this replica; it ends failed."""
+        queued = self._tasks.get(execution_id)
+        if queued is None or queued[0].id != tenant.id:
+            await self.get(tenant, execution_id)  # not found, or not cancellable here
+            raise NotCancellable(
+                f"execution {execution_id[:80]!r} is not an asynchronous run still going on "
+                "this server",
+                "execution_id",
+            )
+        self.recorder.fail(tenant, execution_id, CANCELLED)
+        queued[1].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({queued[1]})
+        return await self.get(tenant, execution_id)
+
+    async def _accept(
+        self, tenant: Tenant, request: ExecutionRequest, mode: str
+    ) -> tuple[str, Limits]:
+        """Limits settled, code checked, admitted and recorded: what every run starts with."""
+        limits = self.limits.resolve(tenant, request.limits)
+        check_code(request.code, limits)
+        execution_id = new_execution_id()
+        await self.recorder.admit(tenant, execution_id, request, limits, mode)
+        return execution_id, limits
+
+    async def _run_queued(
+        self, tenant: Tenant, execution_id: str, request: ExecutionRequest, limits: Limits
+    ) -> None:
+        self.recorder.started(execution_id)
+        with contextlib.suppress(Exception):
+            await self._execute(tenant, execution_id, request, limits)
+
+    async def _execute(
+        self, tenant: Tenant, execution_id: str, request: ExecutionRequest, limits: Limits
+    ) -> Outcome:
+        try:
+            flora, tenant_secrets = self.connections.for_tenant(tenant, self.tenants.flora_key)
+            outcome = await self.runner.run(
+                execution_id,
+                request.code,
+                inputs=request.inputs,
+                limits=limits,
+                flora=flora,
+                workspaces=frozenset(tenant.workspaces) if tenant.workspaces else None,
+                secrets=tenant_secrets,
+            )
+            self.recorder.finish(tenant, execution_id, outcome)
+        except BaseException as exc:
+            reason = (
+                SERVER_STOPPED
+                if isinstance(exc, asyncio.CancelledError)
+                else str(getattr(exc, "message", None) or type(exc).__name__)
+            )
+            self.recorder.fail(tenant, execution_id, reason)
+            if self.recorder.write_before_answer:
+                await asyncio.shield(self.recorder.flush())
+            raise
+        finally:
+            # Whatever happened above (a body nobody expected, a cancellation anywhere), the
+            # execution does not stay admitted.
+            self.recorder.fail(tenant, execution_id, "the runtime failed while it ran")
+        if self.recorder.write_before_answer:
+            await self.recorder.flush()
+        return outcome
+
+    # ------------------------------------------------------------------ reading records
+
+    async def get(self, tenant: Tenant, execution_id: str) -> dict[str, Any]:
+        await self.recorder.flush()
+        async with self.sessions() as s:
+            row = await s.get(ExecutionRow, execution_id)
+        if row is None or row.tenant_id != tenant.id:
+            raise not_found(execution_id)
+        return detail(row)
+
+    async def list(
+        self,
+        tenant: Tenant,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        q = select(ExecutionRow).where(ExecutionRow.tenant_id == tenant.id)
+        if status:
+            if status in (QUEUED, RUNNING, DONE, FAILED):
+                q = q.where(ExecutionRow.state == status)
+            else:
+                q = q.where(ExecutionRow.status == status, ExecutionRow.state == DONE)
+        if since is not None:
+            q = q.where(ExecutionRow.created_at >= since)
+        if cursor:
+            try:
+                created, ident = decode_cursor(cursor)
+            except Exception:
+                raise InvalidCursor("cursor is not valid", "cursor") from None
+            q = q.where(
+                or_(
+                    ExecutionRow.created_at < created,
+                    (ExecutionRow.created_at == created) & (ExecutionRow.id < ident),
+                )
+            )
+        q = q.order_by(ExecutionRow.created_at.desc(), ExecutionRow.id.desc()).limit(limit + 1)
+        await self.recorder.flush()
+        async with self.sessions() as s:
+            rows = list((await s.execute(q)).scalars().all())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "data": [summary(r) for r in rows],
+            "next_cursor": encode_cursor(rows[-1]) if more and rows else None,
+        }
