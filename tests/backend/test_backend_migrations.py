@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -19,6 +20,7 @@ from runtime.settings import Settings
 
 RUNTIME_TABLES = {"runtime_tenants", "runtime_keys", "runtime_executions", "runtime_instances"}
 BACKEND_TABLES = {"backend_workspaces", "backend_api_keys", "backend_runs", "backend_files"}
+BACKEND_HEAD = ScriptDirectory.from_config(backend_db.alembic_config()).get_current_head()
 
 
 async def _versions(engine: AsyncEngine) -> dict[str, list[str]]:
@@ -79,7 +81,7 @@ async def check_upgrade(settings: Settings, at: str) -> None:
         assert RUNTIME_TABLES | BACKEND_TABLES <= await _tables(engine)
         assert await _versions(engine) == {
             "alembic_version": ["0002"],
-            backend_db.VERSION_TABLE: ["backend_0001"],
+            backend_db.VERSION_TABLE: [BACKEND_HEAD],
         }
     finally:
         await engine.dispose()
@@ -98,7 +100,7 @@ async def test_a_fresh_database_gets_both_histories(tmp_path):
         assert RUNTIME_TABLES | BACKEND_TABLES <= await _tables(engine)
         assert await _versions(engine) == {
             "alembic_version": ["0002"],
-            backend_db.VERSION_TABLE: ["backend_0001"],
+            backend_db.VERSION_TABLE: [BACKEND_HEAD],
         }
     finally:
         await engine.dispose()
