@@ -30,7 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         tenant_per_minute=100_000,
     )
     with TestClient(create_app(settings)) as client:
-        client.headers["authorization"] = f"Bearer {client.app.state.operator.default_key}"
+        client.headers["authorization"] = f"Bearer {client.app.state.executions.default_key}"
         yield Server(client)
 
 

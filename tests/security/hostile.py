@@ -13,7 +13,7 @@ import json
 import struct
 from typing import Any
 
-from runtime.schemas import ExecuteResponse
+from runtime.executions.outcome import ExecuteResponse
 from sandbox.result import ExecutionResult
 
 PRELUDE = """

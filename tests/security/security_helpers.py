@@ -23,8 +23,8 @@ class Server:
 
     def __init__(self, client: TestClient) -> None:
         self.client = client
-        self.terrarium = client.app.state.terrarium  # type: ignore[attr-defined]
-        self.dev_key = self.terrarium.dev_credentials[1]
+        self.executions = client.app.state.executions  # type: ignore[attr-defined]
+        self.dev_key = self.executions.connections.dev_credentials[1]
         self.secrets = (CANARY, self.dev_key)
 
     def execute(self, code: str, **body: Any) -> dict[str, Any]:
@@ -41,7 +41,7 @@ class Server:
 
     def pool_execute(self, code: str, **kwargs: Any) -> ExecutionResult:
         """`WarmPool.execute` on the app's own loop (host_functions, limits, ...)."""
-        call = functools.partial(self.terrarium.pool.execute, code, **kwargs)
+        call = functools.partial(self.executions.runner.pool.execute, code, **kwargs)
         return self.client.portal.call(call)  # type: ignore[union-attr]
 
     def healthy(self) -> None:

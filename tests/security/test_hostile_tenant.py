@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from client_surface.table import sandbox_spec
 from runtime.app import create_app
-from runtime.service import Terrarium
+from runtime.executions.service import Executions
 from runtime.settings import Settings
 from sandbox.pool import WarmPool
 
@@ -108,11 +108,11 @@ def strict_json(text: str) -> Any:
 class Hosted:
     def __init__(self, client: TestClient) -> None:
         self.client = client
-        self.operator = client.app.state.operator  # type: ignore[attr-defined]
-        self.pool = client.app.state.terrarium.pool  # type: ignore[attr-defined]
+        self.executions = client.app.state.executions  # type: ignore[attr-defined]
+        self.pool = self.executions.runner.pool
 
     def tenant(self, name: str, **caps: Any) -> tuple[Any, dict[str, str]]:
-        create = self.operator.tenants.create
+        create = self.executions.tenants.create
         tenant, key = self.client.portal.call(  # type: ignore[union-attr]
             functools.partial(create, name, flora_kind="server", **caps)
         )
@@ -123,7 +123,7 @@ class Hosted:
 
     def running(self, tenant: Any) -> int:
         """The tenant's executions the server counts as running (its admission slots)."""
-        return len(self.operator.admission._running.get(tenant.id, ()))
+        return len(self.executions.recorder.admission._running.get(tenant.id, ()))
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +136,10 @@ def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosted]:
         cpu_s=10,
         tenant_per_minute=100_000,
     )
-    terrarium = Terrarium(settings)
     pool = WarmPool(sandbox_spec(), size_max=settings.pool_max, warm=settings.pool_warm,
                     queue_max=settings.queue_max, allow_raw=True)  # fmt: skip
     pool.execute = functools.partial(pool.execute, raw=True)  # type: ignore[method-assign]
-    terrarium.pool = pool
-    with TestClient(create_app(settings, terrarium)) as client:
+    with TestClient(create_app(settings, Executions(settings, pool=pool))) as client:
         yield Hosted(client)
 
 
@@ -191,7 +189,7 @@ def test_hostile_async_runs_leave_no_slot_or_task_behind(hosted):
                 break
             time.sleep(0.05)
     assert hosted.running(tenant) == 0
-    assert not hosted.operator._tasks
+    assert not hosted.executions._tasks
 
 
 POISON = [HOSTILE_SCRIPTS[n] for n in ("cpu_nan", "stdout_lone_surrogate", "result_nan",

@@ -29,7 +29,7 @@ async def test_three_hundred_concurrent_executions(tmp_path):
     )  # fmt: skip
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        headers = {"authorization": f"Bearer {app.state.operator.default_key}"}
+        headers = {"authorization": f"Bearer {app.state.executions.default_key}"}
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://t", headers=headers, timeout=60

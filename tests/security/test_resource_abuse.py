@@ -67,7 +67,7 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_abuse_ends_within_its_limit(server, name):
     code, limits, statuses = CASES[name]
-    if len(code.encode()) > server.terrarium.defaults.code_bytes:
+    if len(code.encode()) > server.executions.limits.defaults.code_bytes:
         pytest.fail("payload over the code size limit")  # kept below; size has its own test
     started = time.monotonic()
     body = server.execute(code, **limits)

@@ -49,7 +49,7 @@ def test_non_json_results_arrive_as_plain_json(server, name):
 
 @pytest.fixture(scope="module")
 def other_tenant(server):
-    backend = server.terrarium.backend
+    backend = server.executions.connections.backend
 
     async def setup():
         workspace = await backend.create_workspace("Other tenant")
@@ -94,7 +94,7 @@ def test_other_workspace_cannot_be_listed_or_written(server, other_tenant):
 
 
 def test_own_projects_list_does_not_include_the_other_tenant(server, other_tenant):
-    own = server.terrarium.dev_credentials[0]
+    own = server.executions.connections.dev_credentials[0]
     body = server.execute(f"[p.name for p in client.projects.list(workspace_id={own!r})]")
     assert body["status"] == "ok", body
     assert "other-tenant-secret-project" not in body["result"]
