@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import datetime
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from sandbox.records import record_data
@@ -86,6 +87,7 @@ def to_json(value: Any, *, strict: bool, path: str = "result") -> tuple[Any, lis
 
 
 def _convert(v: Any, path: str, depth: int, strict: bool, warnings: list[str]) -> Any:
+    """Exact JSON types first (the common case, no call into the value), then the rest."""
     if depth > MAX_DEPTH:
         if strict:
             raise NotJSON(f"{path}: nested deeper than {MAX_DEPTH} levels")
@@ -97,51 +99,59 @@ def _convert(v: Any, path: str, depth: int, strict: bool, warnings: list[str]) -
     if t is int:
         return v if INT_MIN <= v <= INT_MAX else _big_int(v, path, strict, warnings)
     if t is float:
-        if math.isfinite(v):
-            return v
-        if strict:
-            raise NotJSON(f"{path}: {v} is not a JSON number")
-        warnings.append(f"{path}: {v} converted to null")
-        return None
+        return v if math.isfinite(v) else _non_finite(v, path, strict, warnings)
     if isinstance(v, dict):
-        out = {}
-        for key, item in dict.items(v):
-            k = _plain_key(key, path, strict, warnings)
-            out[k] = _convert(item, f"{path}[{k!r}]", depth + 1, strict, warnings)
-        return out
+        return _convert_dict(v, path, depth, strict, warnings)
     if isinstance(v, list):
-        return [
-            _convert(item, f"{path}[{i}]", depth + 1, strict, warnings)
-            for i, item in enumerate(list.__iter__(v))
-        ]
+        return _convert_items(list.__iter__(v), path, depth, strict, warnings)
     data = record_data(v)  # a client Record or Page, by exact type
     if data is not None:
         return _convert(data, path, depth, strict, warnings)
+    return _convert_other(v, t, path, depth, strict, warnings)
+
+
+def _non_finite(v: float, path: str, strict: bool, warnings: list[str]) -> None:
+    if strict:
+        raise NotJSON(f"{path}: {v} is not a JSON number")
+    warnings.append(f"{path}: {v} converted to null")
+    return None
+
+
+def _convert_dict(
+    v: dict[Any, Any], path: str, depth: int, strict: bool, warnings: list[str]
+) -> dict[str, Any]:
+    out = {}
+    for key, item in dict.items(v):
+        k = _plain_key(key, path, strict, warnings)
+        out[k] = _convert(item, f"{path}[{k!r}]", depth + 1, strict, warnings)
+    return out
+
+
+def _convert_items(
+    items: Iterable[Any], path: str, depth: int, strict: bool, warnings: list[str]
+) -> list[Any]:
+    return [
+        _convert(item, f"{path}[{i}]", depth + 1, strict, warnings) for i, item in enumerate(items)
+    ]
+
+
+def _convert_other(
+    v: Any, t: type, path: str, depth: int, strict: bool, warnings: list[str]
+) -> Any:
+    """Subclasses of JSON types (read as their plain value), tuples, sets, dates; then, for a
+    result only, bytes and anything else by repr()."""
     if isinstance(v, tuple):
-        return [
-            _convert(item, f"{path}[{i}]", depth + 1, strict, warnings)
-            for i, item in enumerate(tuple.__iter__(v))
-        ]
-    if isinstance(v, bool):
-        return bool(v)
+        return _convert_items(tuple.__iter__(v), path, depth, strict, warnings)
     if isinstance(v, str):
         return str.__str__(v)
-    if isinstance(v, int):
+    if isinstance(v, int):  # bool cannot be subclassed: an int subclass here is not a bool
         return _convert(int.__int__(v), path, depth, strict, warnings)
     if isinstance(v, float):
         return _convert(float.__float__(v), path, depth, strict, warnings)
     if isinstance(v, (set, frozenset)):
-        items = list(set.__iter__(v) if isinstance(v, set) else frozenset.__iter__(v))
-        try:
-            items = sorted(items)
-        except Exception:  # unorderable, or a script's own comparison failed: keep the order
-            pass
         if not strict:
             warnings.append(f"{path}: {t.__name__} converted to a list")
-        return [
-            _convert(item, f"{path}[{i}]", depth + 1, strict, warnings)
-            for i, item in enumerate(items)
-        ]
+        return _convert_items(_sorted_members(v), path, depth, strict, warnings)
     if isinstance(v, datetime.datetime):  # before date: a datetime is a date
         return datetime.datetime.isoformat(v)
     if isinstance(v, datetime.date):
@@ -158,3 +168,12 @@ def _convert(v: Any, path: str, depth: int, strict: bool, warnings: list[str]) -
         return base64.b64encode(bytes(raw)).decode()
     warnings.append(f"{path}: {t.__name__} object converted with repr()")
     return _repr(v, t)
+
+
+def _sorted_members(v: set[Any] | frozenset[Any]) -> list[Any]:
+    """A set's members, sorted when they can be; else in iteration order."""
+    items = list(set.__iter__(v) if isinstance(v, set) else frozenset.__iter__(v))
+    try:
+        return sorted(items)
+    except Exception:  # unorderable, or a script's own comparison failed: keep the order
+        return items
