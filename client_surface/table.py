@@ -166,6 +166,24 @@ class RunsStartTechniqueArgs(Args):
     inputs: dict[str, Any] = Field(description="Input values keyed by input id: {input_id: value}.")
 
 
+FeedbackKind = Literal["feature_request", "bug", "technique_request", "missing_capability"]
+
+
+class FeedbackRecordArgs(Args):
+    summary: str = Field(description="Short summary.")
+    detail: str = Field(description="Detailed description.")
+    kind: FeedbackKind = Field(
+        description="Feedback kind: feature_request, bug, technique_request or "
+        "missing_capability (for a blocked API workflow, e.g. an unsupported asset host)."
+    )
+    attempted_tools: list[str] | None = Field(
+        None, description="Tools or capabilities attempted before submitting feedback."
+    )
+    workspace_id: str | None = Field(None, description="Workspace the feedback is about (ws_...).")
+    project_id: str | None = Field(None, description="Project the feedback is about (prj_...).")
+    run_id: str | None = Field(None, description="Run the feedback is about (run_...).")
+
+
 # ---------------------------------------------------------------- response models
 
 
@@ -330,6 +348,11 @@ class TechniqueRun(Run):
 class TechniqueRunList(Obj):
     technique_runs: list[TechniqueRun] = []
     meta: Meta = Meta()
+
+
+class FeedbackReceipt(Obj):
+    feedback_id: str
+    received_at: float
 
 
 # ---------------------------------------------------------------- id shapes
@@ -552,6 +575,12 @@ SURFACE: tuple[Method, ...] = (
         success_status=201, deprecated=True, workspace_args=("workspace_id",),
         example='client.runs.start_generation(type="image", prompt="a fox", '
         'workspace_id="ws_123", project_id="prj_123")',
+    ),
+    Method(
+        "feedback", "record", "POST", "/feedback", FeedbackRecordArgs, FeedbackReceipt, None,
+        "Record product feedback, optionally about a workspace, project or run.",
+        idempotency="header", workspace_args=("workspace_id",),
+        example='client.feedback.record(kind="bug", summary="Stuck run", detail="...")',
     ),
 )  # fmt: skip
 

@@ -31,6 +31,7 @@ from flora_backend.errors import ApiError, envelope_response, from_validation, i
 from flora_backend.pagination import page
 from flora_backend.store import (
     ApiKey,
+    Feedback,
     File,
     IdempotencyKey,
     Project,
@@ -530,6 +531,33 @@ async def runs_start_technique(ctx: Ctx, args) -> dict:
     given = {k: (None, v) for k, v in args.inputs.items()}
     run, technique = await start_technique_run(ctx, args.technique_id, given)
     return run_start_json(ctx, run, technique)
+
+
+@handles("feedback.record")
+async def feedback_record(ctx: Ctx, args) -> dict:
+    for field in ("summary", "detail"):
+        if not getattr(args, field).strip():
+            raise invalid(field, "Must not be empty")
+    async with ctx.sessions() as s, s.begin():
+        if args.project_id is not None:
+            await own_project(s, ctx, args.project_id)
+        if args.run_id is not None:
+            await own_run(s, ctx, args.run_id)
+        await reserve_idempotency(s, ctx)
+        feedback = Feedback(
+            id=new_id("fb_"),
+            workspace_id=ctx.workspace_id,
+            kind=args.kind,
+            summary=args.summary,
+            detail=args.detail,
+            attempted_tools=args.attempted_tools,
+            project_id=args.project_id,
+            run_id=args.run_id,
+            created_at=utcnow(),
+        )
+        s.add(feedback)
+    # FLORA answers a number: milliseconds since the epoch, as JavaScript's Date.now().
+    return {"feedback_id": feedback.id, "received_at": int(feedback.created_at.timestamp() * 1000)}
 
 
 # ---------------------------------------------------------------- plumbing

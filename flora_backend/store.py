@@ -1,5 +1,5 @@
 """The built-in backend's tables (workspaces, keys, projects, techniques, runs, files,
-idempotency keys) and the small helpers that make IDs and hash keys."""
+idempotency keys, feedback) and the small helpers that make IDs and hash keys."""
 
 from __future__ import annotations
 
@@ -134,3 +134,19 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class Feedback(Base):
+    __tablename__ = "backend_feedback"
+    __table_args__ = (Index("ix_backend_feedback_ws_created", "workspace_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # The key's workspace: feedback is always recorded by someone, whatever it links to.
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("backend_workspaces.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    summary: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)
+    attempted_tools: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    project_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 
 from client_surface.table import SURFACE
 from flora_backend.routes import HANDLERS
@@ -231,3 +232,18 @@ async def test_contract_runs_start_generation(client, creds, project):
     run = await client.generations.retrieve(start.run_id)
     [out] = run.outputs
     assert out.type == "text" and "coffee" in out.url  # text outputs carry the text itself
+
+
+async def test_contract_feedback_record(client, creds, project):
+    before = time.time() * 1000
+    receipt = await client.feedback.record(
+        kind="missing_capability",
+        summary="Instagram CDN asset URLs",
+        detail="upload-asset refused an image on cdninstagram.com",
+        attempted_tools=["assets.upload"],
+        workspace_id=creds[0],
+        project_id=project.project_id,
+    )
+    assert set(dump(receipt)) == {"feedback_id", "received_at"}
+    assert receipt.feedback_id.startswith("fb_")
+    assert before - 1000 <= receipt.received_at <= time.time() * 1000 + 1000  # epoch ms

@@ -19,6 +19,9 @@ PLACEHOLDERS: dict[str, Any] = {
     "project_id": "prj_x",
     "technique_id": "tech_x",
     "inputs": {},
+    "summary": "s",
+    "detail": "d",
+    "kind": "bug",
 }
 SCOPED = [(m, name) for m in SURFACE for name in m.workspace_args]
 LISTS = [m for m in SURFACE if m.items_key is not None]
