@@ -40,6 +40,8 @@ CALLS = {
     "workspace_id=ws, inputs={'product': 'lamp'})",
     "runs.start_generation": "client.runs.start_generation(type='image', prompt='x', "
     "workspace_id=ws, project_id=pid)",
+    "feedback.record": "client.feedback.record(kind='bug', summary='s', detail='d', "
+    "run_id=gen.run_id)",
 }
 
 
