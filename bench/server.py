@@ -69,7 +69,8 @@ class Server:
         }
         if not auth:
             env["TERRARIUM_AUTH"] = "off"
-        argv = [sys.executable, "-m", "runtime.cli", "serve", "--port", str(self.port)]
+        cli = "runtime.adapters.cli.main"
+        argv = [sys.executable, "-m", cli, "serve", "--port", str(self.port)]
         self.proc = subprocess.Popen(
             argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from runtime.cli import main
+from runtime.adapters.cli.main import main
 
 
 def test_create_list_revoke(tmp_path, monkeypatch, capsys):
