@@ -207,6 +207,11 @@ def encode(frame: Run | Reply) -> bytes:
     return _encoder.encode(frame)
 
 
+def raw_result(done: Done) -> msgspec.Raw:
+    """A parsed `done` frame's result: its bytes as received (`KEEP_RAW`), not yet parsed."""
+    return typing.cast(msgspec.Raw, done.result)
+
+
 def error_info(error: ErrorInfo) -> messages.ErrorInfo:
     """A parsed and bounded error as its declared dataclass, for the execution's result."""
     values = {name: getattr(error, name) for name in _ERROR_FIELDS}

@@ -229,9 +229,9 @@ class WarmPool:
                     self._idle.append(child)
             elif message.get("op") == "exit":
                 pid = int(message.get("pid", -1))
-                waiter = self._exit_waiters.pop(pid, None)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(message)
+                exit_waiter = self._exit_waiters.pop(pid, None)
+                if exit_waiter is not None and not exit_waiter.done():
+                    exit_waiter.set_result(message)
                 elif len(self._exits) < 4096:
                     self._exits[pid] = message
             else:
@@ -443,14 +443,15 @@ class WarmPool:
         """The child closed its channel without a result: ask the zygote how it ended."""
         report = self._exits.pop(child.pid, None)
         if report is None and self._loop is not None:
-            waiter = self._loop.create_future()
+            waiter: asyncio.Future[dict[str, Any]] = self._loop.create_future()
             self._exit_waiters[child.pid] = waiter
             try:
                 report = await asyncio.wait_for(waiter, EXIT_REPORT_WAIT_S)
             except TimeoutError:
-                report = {}
+                pass
             finally:
                 self._exit_waiters.pop(child.pid, None)
+        report = report or {}
         sig = report.get("signal")
         if sig in (signal.SIGXCPU, signal.SIGKILL):
             error = errors.cpu_exceeded(limits, killed=True)
@@ -532,7 +533,8 @@ class _Exchange:
         while True:
             if not self.bodies:
                 if self.closed or self.broken or self.reset:
-                    return self._channel_ended()
+                    self._raise_if_not_ended_cleanly()
+                    return None
                 if self.loop.time() >= self.deadline:
                     return self._timed_out()
                 self.wakeup = self.loop.create_future()
@@ -549,13 +551,13 @@ class _Exchange:
             else:
                 raise _Broken("a second 'ready' frame")
 
-    def _channel_ended(self) -> None:
+    def _raise_if_not_ended_cleanly(self) -> None:
+        """The channel ended: if the child never read its script or broke protocol, say so."""
         if self.reset and not self.frames_read:
             # It never read the script (a reset means our bytes were left unread): retry.
             raise _ChildGone("it died before it read its script")
         if self.broken:
             raise _Broken(self.broken)
-        return None
 
     async def _parse(self, body: bytes) -> frames.ChildFrame:
         try:
@@ -665,12 +667,12 @@ async def _finish(frame: frames.Done, limits: Limits, wall_ms: float) -> Executi
     result: Any = None
     if status == "ok":
         error = None
-        size = len(frame.result)
+        size = len(frames.raw_result(frame))
         if size > limits.result_bytes:
             status, error = "limit_exceeded", errors.result_too_large(size, limits.result_bytes)
         else:
-            result = await _parse(frames.decode_result, frame.result)
-    elif frame.result != NULL_RESULT:  # only an ok frame carries a result
+            result = await _parse(frames.decode_result, frames.raw_result(frame))
+    elif frames.raw_result(frame) != NULL_RESULT:  # only an ok frame carries a result
         raise frames.FrameError(f"a result in a '{status}' frame")
     elif error is None:
         error = errors.sandbox_error(f"the script ended {status!r}")

@@ -94,7 +94,8 @@ def _raise_from_reply(error: dict[str, Any]) -> None:
     cls = ERROR_CLASSES.get(kind or "") or ERROR_CLASSES.get("APIError") or FloraError
     if not (isinstance(cls, type) and issubclass(cls, FloraError)):
         cls = FloraError
-    fields = error.get("fields") if isinstance(error.get("fields"), list) else []
+    fields = error.get("fields")
+    fields = fields if isinstance(fields, list) else []
     raise cls(  # type: ignore[call-arg]
         message,
         status=error.get("status") if isinstance(error.get("status"), int) else None,

@@ -115,13 +115,13 @@ def main(argv: list[str]) -> None:
     _send(ctrl, {"op": "ready", "layers": isolation.describe(statuses), "pid": os.getpid()})
     while True:
         try:
-            readable, _, _ = select.select([ctrl, wake_r], [], [])
+            readable, _, _ = select.select([ctrl.fileno(), wake_r], [], [])
         except InterruptedError:
             continue
         if wake_r in readable:
             os.read(wake_r, 4096)
             _reap(ctrl)
-        if ctrl in readable:
+        if ctrl.fileno() in readable:
             data = ctrl.recv(MAX_CONTROL_MESSAGE)
             if not data:
                 return  # the host is gone; children die with us (PDEATHSIG)
