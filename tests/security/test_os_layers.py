@@ -108,7 +108,7 @@ def test_read_files(raw, server, target, tmp_path):
     host_file.write_text(secret)
     os.chmod(tmp_path, 0o755)
     os.chmod(host_file, 0o644)
-    db = server.terrarium.settings.data_dir / "terrarium.db"
+    db = server.executions.settings.data_dir / "terrarium.db"
     path = {"passwd": "/etc/passwd", "db": str(db), "host_file": str(host_file)}[target]
     result = raw.run(attempt(f"result = open({path!r}, 'rb').read()[:200]"), LIMITS)
     assert refused(result), result
