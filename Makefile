@@ -26,7 +26,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check runtime client_surface sandbox tests bench
+	$(BIN)/ruff check runtime client_surface sandbox flora_backend tests bench
+	$(BIN)/ruff format --check runtime client_surface sandbox flora_backend tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .terrarium
