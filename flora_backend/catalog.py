@@ -63,7 +63,7 @@ SEED = {
 }
 
 
-def _duration(options: list[int] | None, default: int, lo: int = 1, hi: int = 30) -> dict:
+def _duration(options: list[int] | None, default: int, lo: int = 1, hi: int = 30) -> dict[str, Any]:
     param: dict[str, Any] = {
         "name": "duration",
         "type": "int",
@@ -243,18 +243,20 @@ def resolve_model(media_type: str, model_id: str | None) -> CatalogModel:
     return model
 
 
-def _number(name: str, spec: dict[str, Any], value: Any, kind: type) -> int | float:
+def _number(
+    name: str, spec: dict[str, Any], value: Any, kind: type[int] | type[float]
+) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise CatalogError(f"params.{name}", f"params.{name} must be a number (got {value!r}).")
     if kind is int and float(value) != int(value):
         raise CatalogError(f"params.{name}", f"params.{name} must be a whole number.")
-    value = kind(value)
+    number = kind(value)
     lo, hi = spec.get("min"), spec.get("max")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
         raise CatalogError(
-            f"params.{name}", f"params.{name} must be between {lo} and {hi} (got {value})."
+            f"params.{name}", f"params.{name} must be between {lo} and {hi} (got {number})."
         )
-    return value
+    return number
 
 
 def validate_params(model: CatalogModel, params: dict[str, Any] | None) -> dict[str, Any]:

@@ -33,7 +33,7 @@ class ApiError(Exception):
         return envelope_response(self.status, self.code, self.message, self.fields, self.headers)
 
 
-def envelope(code: str, message: str, fields: list[dict[str, str]] | None = None) -> dict:
+def envelope(code: str, message: str, fields: list[dict[str, str]] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": list(fields or [])}}
 
 

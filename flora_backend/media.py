@@ -10,6 +10,7 @@ import math
 import random
 import struct
 import wave
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -29,7 +30,7 @@ CONTENT_TYPES = {
 }
 
 
-def _rng(model_id: str, prompt: str, params: dict) -> random.Random:
+def _rng(model_id: str, prompt: str, params: dict[str, Any]) -> random.Random:
     seed = params.get("seed")
     key = f"{model_id}\x00{prompt}\x00{seed}".encode()
     return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
@@ -59,7 +60,7 @@ def _scene(rng: random.Random, size: tuple[int, int], caption: str | None) -> Im
     return image
 
 
-def png(model_id: str, prompt: str, params: dict) -> bytes:
+def png(model_id: str, prompt: str, params: dict[str, Any]) -> bytes:
     size = SIZES.get(params.get("aspect_ratio", "square_1_1"), SIZES["square_1_1"])
     image = _scene(_rng(model_id, prompt, params), size, prompt)
     buf = io.BytesIO()
@@ -67,7 +68,7 @@ def png(model_id: str, prompt: str, params: dict) -> bytes:
     return buf.getvalue()
 
 
-def gif(model_id: str, prompt: str, params: dict) -> bytes:
+def gif(model_id: str, prompt: str, params: dict[str, Any]) -> bytes:
     rng = _rng(model_id, prompt, params)
     size = VIDEO_SIZES.get(params.get("aspect_ratio", "landscape_16_9"), VIDEO_SIZES["square_1_1"])
     base = _scene(rng, size, prompt)
@@ -95,7 +96,7 @@ def gif(model_id: str, prompt: str, params: dict) -> bytes:
     return buf.getvalue()
 
 
-def wav(model_id: str, prompt: str, params: dict, rate: int = 16000) -> bytes:
+def wav(model_id: str, prompt: str, params: dict[str, Any], rate: int = 16000) -> bytes:
     rng = _rng(model_id, prompt, params)
     seconds = max(1, int(params.get("duration") or 5))
     notes = [rng.choice([220.0, 261.6, 293.7, 329.6, 392.0, 440.0]) for _ in range(seconds * 4)]
@@ -116,7 +117,7 @@ def wav(model_id: str, prompt: str, params: dict, rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
-def text(model_id: str, prompt: str, params: dict) -> str:
+def text(model_id: str, prompt: str, params: dict[str, Any]) -> str:
     rng = _rng(model_id, prompt, params)
     openers = ["Here is a take on", "A short answer to", "Thinking about", "In response to"]
     topic = " ".join(prompt.split())[:400]
@@ -129,7 +130,7 @@ def text(model_id: str, prompt: str, params: dict) -> str:
     )
 
 
-def render(media_type: str, model_id: str, prompt: str, params: dict) -> bytes:
+def render(media_type: str, model_id: str, prompt: str, params: dict[str, Any]) -> bytes:
     """The file bytes for an image, video or audio output."""
     if media_type == "image":
         return png(model_id, prompt, params)
