@@ -145,7 +145,7 @@ class _BaseClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self._default_headers = dict(default_headers or {})
-        self._random = random.random
+        self._random: Callable[[], float] = random.random
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -231,7 +231,7 @@ class _BaseClient:
         asked = retry_after_seconds(headers)
         if asked is not None and asked <= MAX_RETRY_AFTER:
             return asked
-        delay = min(INITIAL_RETRY_DELAY * (2**attempt), MAX_RETRY_DELAY)
+        delay = min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY)
         return delay * (1 - 0.25 * self._random())
 
     @staticmethod

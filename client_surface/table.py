@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -366,7 +366,7 @@ class IdKind:
     pattern: re.Pattern[str]
     shape: str
 
-    def fits(self, value: Any) -> bool:
+    def fits(self, value: object) -> TypeGuard[str]:
         return isinstance(value, str) and self.pattern.fullmatch(value) is not None
 
 
