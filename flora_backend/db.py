@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic.config import Config
 from sqlalchemy import DateTime, Dialect, MetaData, event, inspect
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -115,6 +115,12 @@ def _ping_idle_connections(engine: AsyncEngine, idle_s: float) -> None:
         if not alive:
             record.info.pop("idle_since", None)
             raise DisconnectionError("a pooled connection did not answer a ping")
+
+
+def rows_matched(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an UPDATE or DELETE matched. `Session.execute` is typed to answer a
+    `Result` for any statement; for these it is a `CursorResult`, which has the row count."""
+    return cast("CursorResult[*tuple[Any, ...]]", result).rowcount
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -7,14 +7,17 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from flora_backend.errors import invalid
 
 DEFAULT_LIMIT = 20
+
+Row = TypeVar("Row")
 
 
 def encode_cursor(sort_value: datetime, row_id: str) -> str:
@@ -35,12 +38,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 async def page(
     session: AsyncSession,
-    stmt: Select,
-    sort_col: Any,
-    id_col: Any,
+    stmt: Select[Row],
+    sort_col: InstrumentedAttribute[datetime],
+    id_col: InstrumentedAttribute[str],
     cursor: str | None,
     limit: int | None,
-) -> tuple[list[Any], str | None]:
+) -> tuple[list[Row], str | None]:
     """One page of rows and the cursor of the next page (None on the last one)."""
     size = limit or DEFAULT_LIMIT
     if cursor:

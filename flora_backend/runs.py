@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flora_backend import callback_urls, media
 from flora_backend.catalog import OUTPUT_TYPE
-from flora_backend.db import utcnow
+from flora_backend.db import rows_matched, utcnow
 from flora_backend.errors import invalid
 from flora_backend.settings import BackendSettings
 from flora_backend.store import File, Run, Workspace
@@ -190,7 +190,7 @@ class RunEngine:
         self.files_dir = files_dir
         self.webhooks = WebhookDeliverer(settings, sessions, resolver, webhook_ssl_context)
         self._locks: dict[str, asyncio.Lock] = {}
-        self._sweeper: asyncio.Task | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- outputs
 
@@ -271,7 +271,7 @@ class RunEngine:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-            if result.rowcount == 1:
+            if rows_matched(result) == 1:
                 if status == "failed" and run.charged_cost:
                     await session.execute(
                         update(Workspace)

@@ -19,12 +19,14 @@ resolution), while the Host header and TLS server name stay the URL's host.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
 import logging
 import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,7 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flora_backend import callback_urls
-from flora_backend.db import utcnow
+from flora_backend.db import rows_matched, utcnow
 from flora_backend.settings import BackendSettings
 from flora_backend.store import Run, Workspace
 
@@ -76,7 +78,12 @@ class PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
-        self, host, port, timeout=None, local_address=None, socket_options=None
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         error: Exception = httpcore.ConnectError("no address to connect to")
         for address in self._addresses:
@@ -88,7 +95,12 @@ class PinnedNetworkBackend(httpcore.AsyncNetworkBackend):
                 error = exc
         raise error
 
-    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("Webhooks are delivered over TCP only.")
 
     async def sleep(self, seconds: float) -> None:
@@ -217,8 +229,11 @@ class WebhookDeliverer:
         for run_id in ids[:free]:
             task = asyncio.create_task(self.deliver(run_id), name=f"webhook-{run_id}")
             self._tasks[run_id] = task
-            task.add_done_callback(lambda _t, r=run_id: self._tasks.pop(r, None))
+            task.add_done_callback(functools.partial(self._forget, run_id))
         return min(len(ids), free)
+
+    def _forget(self, run_id: str, _task: asyncio.Task[None]) -> None:
+        self._tasks.pop(run_id, None)
 
     async def deliver(self, run_id: str) -> None:
         """One attempt at a run's webhook, if it is due and nobody else holds it."""
@@ -245,7 +260,7 @@ class WebhookDeliverer:
                 .values(callback_next_at=now + self.lease)
                 .execution_options(synchronize_session=False)
             )
-            if claimed.rowcount != 1:
+            if rows_matched(claimed) != 1:
                 return None
             run = await session.get(Run, run_id)
             if run is None or not run.callback_url:
