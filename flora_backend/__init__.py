@@ -78,6 +78,11 @@ class Backend:
             raise RuntimeError("Backend.start() (or a key helper) must run first.")
         return self._sessions()
 
+    def run_engine(self) -> RunEngine:
+        if self.engine is None:
+            raise RuntimeError("Backend.start() (or a key helper) must run first.")
+        return self.engine
+
     async def _prepare(self) -> None:
         """Database, seed data and dev key; no background task (enough for key helpers)."""
         async with self._ready:
@@ -100,8 +105,9 @@ class Backend:
     async def start(self) -> None:
         """Migrate, seed, settle runs a previous process left in flight, start the sweeper."""
         await self._prepare()
-        await self.engine.recover()
-        self.engine.start()
+        engine = self.run_engine()
+        await engine.recover()
+        engine.start()
 
     async def stop(self) -> None:
         if self.engine is not None:
@@ -117,7 +123,7 @@ class Backend:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
     def transport(self) -> httpx.ASGITransport:
@@ -136,7 +142,9 @@ class Backend:
     def dev_key_path(self) -> Path:
         return self.data_dir / "dev-key"
 
-    async def _seed(self) -> None:
+    async def _seed(self) -> str:
+        """Techniques brought to the catalog's, and the development workspace and key made if
+        missing; the development key."""
         async with self.sessions() as s, s.begin():
             for spec in catalog.TECHNIQUES:
                 row = await s.get(Technique, spec["id"])
@@ -160,8 +168,11 @@ class Backend:
                 key = new_api_key()
                 s.add(self._key_row(key, ws.id, is_dev=True))
                 self._write_dev_key(key)
+        return key
 
-    def _new_workspace(self, name: str, *, is_default: bool = False, credits=None) -> Workspace:
+    def _new_workspace(
+        self, name: str, *, is_default: bool = False, credits: int | None = None
+    ) -> Workspace:
         return Workspace(
             id=new_id("ws_"),
             name=name,
@@ -201,7 +212,9 @@ class Backend:
     async def _default_workspace_id(self) -> str:
         async with self.sessions() as s:
             ws = (await s.execute(select(Workspace).where(Workspace.is_default))).scalar()
-            return ws.id
+        if ws is None:
+            raise RuntimeError("The backend's database has no default workspace.")
+        return ws.id
 
     async def default_credentials(self) -> tuple[str, str]:
         """(workspace_id, api_key) of the development workspace, created on first start."""
@@ -209,12 +222,13 @@ class Backend:
         key = self._read_dev_key()
         async with self.sessions() as s:
             row = await s.get(ApiKey, hash_key(key)) if key else None
-        if row is None:  # the file was removed while running: make a new dev key
-            self._prepared = False
-            await self._prepare()
-            key = self._read_dev_key()
+        if key is None or row is None:  # the file was removed while running: a new dev key
+            async with self._ready:
+                key = await self._seed()
             async with self.sessions() as s:
                 row = await s.get(ApiKey, hash_key(key))
+            if row is None:
+                raise RuntimeError("The development key was not stored.")
         return row.workspace_id, key
 
     async def create_key(self, workspace_id: str | None = None) -> str:
@@ -250,7 +264,10 @@ class Backend:
         await self._prepare()
         workspace_id = workspace_id or await self._default_workspace_id()
         async with self.sessions() as s:
-            return (await s.get(Workspace, workspace_id)).credits
+            ws = await s.get(Workspace, workspace_id)
+        if ws is None:
+            raise ValueError(f"No workspace {workspace_id!r}.")
+        return ws.credits
 
 
 async def default_credentials(settings: SettingsArg = None) -> tuple[str, str]:

@@ -7,6 +7,8 @@ import asyncio
 import os
 import stat
 
+import pytest
+
 
 async def new_project(raw, ws: str) -> str:
     return (await raw.post("projects", json={"name": "p", "workspace_id": ws})).json()["project_id"]
@@ -126,6 +128,22 @@ async def test_dev_key_file_is_private(backend, creds):
     path = backend.dev_key_path
     assert path.read_text().strip() == creds[1] and creds[1].startswith("sk_")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+async def test_removed_dev_key_is_remade_without_a_second_sweeper(backend, creds):
+    engine, db = backend.engine, backend.db
+    backend.dev_key_path.unlink()
+    ws, key = await backend.default_credentials()
+    assert ws == creds[0] and key != creds[1] and backend.dev_key_path.read_text().strip() == key
+    assert (backend.engine, backend.db) == (engine, db)  # the running backend is kept
+    await backend.stop()
+    sweepers = [t for t in asyncio.all_tasks() if t.get_name() == "terrarium-backend-sweeper"]
+    assert not sweepers
+
+
+async def test_credits_of_an_unknown_workspace(backend):
+    with pytest.raises(ValueError, match="No workspace 'ws_nope'"):
+        await backend.credits("ws_nope")
 
 
 async def test_callback_url_must_be_public_https(raw, creds, project):
