@@ -136,7 +136,7 @@ def _run_raw(source: str, state: runner.RunState) -> Done:
 
     def raw_print(*args: Any, **kwargs: Any) -> None:
         kwargs.pop("file", None)
-        builtins.print(*args, file=state.sink, **kwargs)  # type: ignore[arg-type]
+        builtins.print(*args, file=state.sink, **kwargs)
 
     namespace: dict[str, Any] = {"__builtins__": {**vars(builtins), "print": raw_print}}
     done, result = Done("ok"), None

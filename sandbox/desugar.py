@@ -12,6 +12,10 @@ their results as a list.
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TypeGuard
 
 
 def _as_sync(node: ast.AST, sync_class: type[ast.AST]) -> ast.AST:
@@ -43,7 +47,7 @@ class AsyncDesugar(ast.NodeTransformer):
         return node
 
 
-def _is_main_guard(stmt: ast.stmt) -> bool:
+def _is_main_guard(stmt: ast.stmt) -> TypeGuard[ast.If]:
     """`if __name__ == "__main__":`, which scripts copied from elsewhere often end with."""
     if not isinstance(stmt, ast.If) or stmt.orelse:
         return False

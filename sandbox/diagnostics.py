@@ -8,7 +8,7 @@ did-you-mean for names and attributes, the reason a builtin is absent, what a FL
 from __future__ import annotations
 
 import difflib
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from sandbox.guards import SAFE_BUILTINS, UNAVAILABLE_BUILTINS
@@ -51,7 +51,7 @@ def _safe_str(exc: BaseException) -> str:
 def _hint(exc: BaseException, script_globals: dict[str, Any]) -> str | None:
     if isinstance(exc, FloraError):
         if exc.status in _STATUS_HINTS:
-            return _STATUS_HINTS[exc.status]  # type: ignore[index]
+            return _STATUS_HINTS[exc.status]
         return None
     if isinstance(exc, NameError) and not isinstance(exc, UnboundLocalError):
         name = getattr(exc, "name", None)
@@ -107,7 +107,7 @@ def describe_exception(
     return error
 
 
-def current_script_line(frame: Any) -> int | None:
+def current_script_line(frame: FrameType | None) -> int | None:
     """The script line a running frame (e.g. a signal handler's) is at, if any."""
     while frame is not None:
         if frame.f_code.co_filename == FILENAME:

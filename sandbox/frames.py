@@ -105,7 +105,13 @@ def _derive(cls: type) -> Any:
 
 
 if TYPE_CHECKING:
-    from sandbox.messages import Call, Done, ErrorInfo, Problem, Ready, Reply, Run
+    from sandbox.messages import Call as Call
+    from sandbox.messages import Done as Done
+    from sandbox.messages import ErrorInfo as ErrorInfo
+    from sandbox.messages import Problem as Problem
+    from sandbox.messages import Ready as Ready
+    from sandbox.messages import Reply as Reply
+    from sandbox.messages import Run as Run
 else:  # dependencies first: a Struct's fields refer to those derived before it
     Problem = _derive(messages.Problem)
     ErrorInfo = _derive(messages.ErrorInfo)

@@ -11,13 +11,16 @@ import builtins
 import operator
 import types
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from sandbox.facades import guarded_import
 from sandbox.sealed import Sealed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Attribute names that lead from ordinary objects to interpreter internals (frames, code,
 # globals), whatever their spelling convention; refused on every object.
@@ -108,7 +111,7 @@ def script_metaclass(name: str, bases: tuple[type, ...], namespace: dict[str, An
     return cls
 
 
-_INPLACE = {
+_INPLACE: dict[str, Callable[[Any, Any], Any]] = {
     "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
     "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
     "<<=": operator.ilshift, ">>=": operator.irshift, "|=": operator.ior,

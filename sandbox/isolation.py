@@ -54,6 +54,28 @@ import socket
 import struct
 import tempfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the checker only: nothing more is imported in the zygote
+    from collections.abc import Callable
+    from types import ModuleType
+    from typing import Any, Literal, TypedDict
+
+    # A compiled seccomp filter: the buffer holding the BPF code, and the sock_fprog naming it.
+    _Filter = tuple[ctypes.Array[ctypes.c_char], "_SockFprog"]
+    # Adds the rules to a pyseccomp SyscallFilter (untyped); returns the rules it had to skip.
+    _Build = Callable[[ModuleType, Any], list[str]]
+
+    class _State(TypedDict):
+        zygote_pid: int | None
+        workdir: str | None
+        landlock_abi: int
+        seccomp_main: _Filter | None
+        seccomp_limits: _Filter | None
+        privdrop: Literal["setuid", "capset"] | None
+        as_bytes: int | None
+        limits_filter: bool
+
 
 LAYERS = ("rlimits", "seccomp", "landlock", "netns", "privdrop")
 
@@ -142,7 +164,7 @@ class LayerStatus:
 
 
 # --- state prepared in the zygote, inherited by every child -----------------------------------
-_state: dict = {
+_state: _State = {
     "zygote_pid": None,
     "workdir": None,
     "landlock_abi": 0,
@@ -165,7 +187,7 @@ _libc.prctl.argtypes = (
 )
 _libc.unshare.argtypes = (ctypes.c_int,)
 _clearenv = _libc.clearenv
-_kept: list = []
+_kept: list[dict[str, str]] = []  # old environment mappings, never freed
 
 
 class _SockFprog(ctypes.Structure):
@@ -250,7 +272,7 @@ def _enter_netns() -> LayerStatus:
 
 
 # --- seccomp ----------------------------------------------------------------------------------
-def _compile(build) -> tuple:
+def _compile(build: _Build) -> tuple[_Filter, list[str]]:
     import pyseccomp as seccomp  # imported here so a missing libseccomp only disables a layer
 
     f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
@@ -264,10 +286,10 @@ def _compile(build) -> tuple:
     return (buf, prog), skipped
 
 
-def _build_main(seccomp, f) -> list[str]:
-    skipped = []
+def _build_main(seccomp: ModuleType, f: Any) -> list[str]:
+    skipped: list[str] = []
 
-    def deny(name, err, *args):
+    def deny(name: str | int, err: int, *args: Any) -> None:
         try:
             f.add_rule(seccomp.ERRNO(err), name, *args)
         except (OSError, ValueError, RuntimeError):
@@ -286,13 +308,13 @@ def _build_main(seccomp, f) -> list[str]:
     return skipped
 
 
-def _build_limits(seccomp, f) -> list[str]:
+def _build_limits(seccomp: ModuleType, f: Any) -> list[str]:
     f.add_rule(seccomp.ERRNO(errno.EPERM), "setrlimit")
     f.add_rule(seccomp.ERRNO(errno.EPERM), "prlimit64", seccomp.Arg(2, seccomp.NE, 0))
     return []
 
 
-def _load_filter(compiled) -> None:
+def _load_filter(compiled: _Filter) -> None:
     nr = _arch_nr("seccomp")
     _buf, prog = compiled
     if nr is not None:
@@ -414,7 +436,7 @@ def _clear_environment() -> None:
     data = getattr(os.environ, "_data", None)
     if isinstance(data, dict) and _clearenv() == 0:
         _kept.append(data)
-        os.environ._data = {}
+        os.environ._data = {}  # type: ignore[attr-defined]  # CPython's private mapping
     else:
         os.environ.clear()
 
@@ -622,7 +644,10 @@ def enter_child(channel_fd: int, statuses: dict[str, LayerStatus]) -> None:
         # been dropped (or when the host itself is not root): then no child can fork.
         _set_hard(resource.RLIMIT_NPROC, 0)
     if on("seccomp"):
-        _load_filter(_state["seccomp_main"])
+        main_filter = _state["seccomp_main"]
+        if main_filter is None:  # an active layer that cannot apply fails, never skips
+            raise RuntimeError("seccomp is active but its filter was never built")
+        _load_filter(main_filter)
         # Without CAP_SYS_RESOURCE a hard limit cannot be raised, so the filter that denies
         # setrlimit is only needed where capabilities remain (privdrop switched off).
         dropped = bool(on("privdrop") and _state["privdrop"]) or _state["privdrop"] is None
@@ -648,7 +673,7 @@ def apply_limits(memory_mb: int, cpu_s: float) -> None:
         _load_filter(_state["seccomp_limits"])
 
 
-def describe(statuses: dict[str, LayerStatus]) -> dict[str, dict]:
+def describe(statuses: dict[str, LayerStatus]) -> dict[str, dict[str, bool | str]]:
     """JSON-ready status of every layer, for /healthz."""
     return {
         name: {"active": st.active, "detail": st.detail}

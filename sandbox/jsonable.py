@@ -43,9 +43,9 @@ class NotJSON(TypeError):
 
 
 def _plain_key(key: Any, path: str, strict: bool, warnings: list[str]) -> str:
-    t = type(key)
-    if t is str:
+    if type(key) is str:
         return key
+    t = type(key)
     if isinstance(key, str):
         return str.__str__(key)
     if key is None or t is bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 from types import CodeType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
@@ -25,6 +25,14 @@ from sandbox.facades import ALLOWED_MODULES, import_refusal
 from sandbox.messages import Problem
 from sandbox.preflight import check as preflight_check
 from sandbox.problems import source_line
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sandbox.surface import SurfaceSpec
+
+    # What a NodeTransformer's visit method returns: a node, the nodes replacing it, or None.
+    Visited = ast.AST | Iterable[ast.AST] | None
 
 FILENAME = "<script>"
 RESULT_NAME = "__terrarium_last__"
@@ -71,36 +79,36 @@ class TerrariumPolicy(RestrictingNodeTransformer):
         if name and name.startswith("_") and name != "_":
             self.error(node, f'"{name}" is an invalid name because it starts with "_".')
 
-    def visit_arguments(self, node: ast.arguments) -> ast.AST:
+    def visit_arguments(self, node: ast.arguments) -> Visited:
         for arg in [*node.posonlyargs, *node.args, *node.kwonlyargs, node.vararg, node.kwarg]:
             if arg is not None:
                 self._check_binding(arg, arg.arg)
         return super().visit_arguments(node)
 
-    def visit_MatchAs(self, node: ast.AST) -> ast.AST:
-        self._check_binding(node, node.name)  # type: ignore[attr-defined]
+    def visit_MatchAs(self, node: ast.MatchAs) -> ast.AST:
+        self._check_binding(node, node.name)
         return self.node_contents_visit(node)
 
-    def visit_MatchStar(self, node: ast.AST) -> ast.AST:
-        self._check_binding(node, node.name)  # type: ignore[attr-defined]
+    def visit_MatchStar(self, node: ast.MatchStar) -> ast.AST:
+        self._check_binding(node, node.name)
         return self.node_contents_visit(node)
 
-    def visit_MatchMapping(self, node: ast.AST) -> ast.AST:
-        self._check_binding(node, node.rest)  # type: ignore[attr-defined]
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> ast.AST:
+        self._check_binding(node, node.rest)
         return self.node_contents_visit(node)
 
-    def visit_alias(self, node: ast.alias) -> ast.AST:
+    def visit_alias(self, node: ast.alias) -> Visited:
         self._check_binding(node, node.asname)
         return super().visit_alias(node)
 
     # -- imports: only the allow-list, decided here -------------------------------------------
-    def visit_Import(self, node: ast.Import) -> ast.AST:
+    def visit_Import(self, node: ast.Import) -> Visited:
         for alias in node.names:
             if alias.name not in ALLOWED_MODULES:
                 self.error(node, import_refusal(alias.name))
         return super().visit_Import(node)
 
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> Visited:
         if node.level or node.module not in ALLOWED_MODULES:
             self.error(node, import_refusal(("." * node.level) + (node.module or "")))
         elif any(alias.name == "*" for alias in node.names):
@@ -114,11 +122,13 @@ def _calls_run_at_top_level(tree: ast.Module) -> bool:
     class Finder(ast.NodeVisitor):
         found = False
 
-        def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        def visit_FunctionDef(
+            self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+        ) -> None:
             pass  # a call inside a function is not the script calling run at top level
 
-        visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
-        visit_Lambda = visit_FunctionDef  # type: ignore[assignment]
+        visit_AsyncFunctionDef = visit_FunctionDef
+        visit_Lambda = visit_FunctionDef
 
         def visit_ClassDef(self, node: ast.ClassDef) -> None:
             pass
@@ -141,8 +151,8 @@ def _keep_last_expression(tree: ast.Module) -> None:
         tree.body[-1] = ast.copy_location(assign, last)
 
 
-def compile_script(source: str, spec: Any = None) -> Compiled:
-    """Parse, desugar, check `client.*` calls against `spec` (a SurfaceSpec), apply the policy."""
+def compile_script(source: str, spec: SurfaceSpec | None = None) -> Compiled:
+    """Parse, desugar, check `client.*` calls against `spec`, apply the policy."""
     lines = source.splitlines()
     problems: list[Problem] = []
     try:

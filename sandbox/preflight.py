@@ -25,7 +25,7 @@ AddProblem = Callable[[ast.AST, str, str | None], None]
 def _client_roots(nodes: list[ast.AST]) -> tuple[set[str], dict[str, str]]:
     roots = {"client"}
     aliases: dict[str, str] = {}  # name -> resource path it stands for
-    assigns = []
+    assigns: list[tuple[str, ast.expr]] = []  # `name = value`, one plain name assigned
     for node in nodes:
         if isinstance(node, ast.FunctionDef) and node.name == "run":
             params = node.args.posonlyargs + node.args.args
@@ -34,18 +34,18 @@ def _client_roots(nodes: list[ast.AST]) -> tuple[set[str], dict[str, str]]:
         elif (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
+            and isinstance(target := node.targets[0], ast.Name)
         ):
-            assigns.append(node)
+            assigns.append((target.id, node.value))
     for _ in range(3):  # aliases of aliases
-        for node in assigns:
-            chain = _chain(node.value, roots, aliases)
+        for name, value in assigns:
+            chain = _chain(value, roots, aliases)
             if chain is None:
                 continue
             if not chain:
-                roots.add(node.targets[0].id)
+                roots.add(name)
             else:
-                aliases[node.targets[0].id] = ".".join(chain)
+                aliases[name] = ".".join(chain)
     return roots, aliases
 
 
@@ -117,15 +117,15 @@ def _check_arguments(node: ast.Call, full: str, spec: SurfaceSpec, add: AddProbl
     opaque = any(isinstance(a, ast.Starred) for a in node.args) or any(
         k.arg is None for k in node.keywords
     )
-    given: dict[str, ast.AST] = {}
+    given: dict[str, ast.expr] = {}
     args = list(node.args)
-    if args and isinstance(args[-1], ast.Dict) and len(args) > len(positional):
-        body = args.pop()
-        for key, value in zip(body.keys, body.values, strict=False):
-            if key is None:
+    if args and isinstance(body := args[-1], ast.Dict) and len(args) > len(positional):
+        args.pop()
+        for item_key, item_value in zip(body.keys, body.values, strict=False):
+            if item_key is None:
                 opaque = True
-            elif isinstance(key, ast.Constant) and isinstance(key.value, str):
-                given[key.value] = value
+            elif isinstance(item_key, ast.Constant) and isinstance(item_key.value, str):
+                given[item_key.value] = item_value
             else:
                 opaque = True
     elif args and len(args) > len(positional) and not isinstance(args[-1], ast.Starred):

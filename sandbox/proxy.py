@@ -18,7 +18,8 @@ from typing import Any
 
 from sandbox.jsonable import to_json
 from sandbox.messages import Reply
-from sandbox.records import Page, Record, new_page, wrap
+from sandbox.records import Page, Record, new_page
+from sandbox.records import wrap as wrap  # runner wraps host-function replies with it
 from sandbox.sealed import Sealed
 from sandbox.surface import SurfaceSpec, camel, snake
 
@@ -96,7 +97,7 @@ def _raise_from_reply(error: dict[str, Any]) -> None:
         cls = FloraError
     fields = error.get("fields")
     fields = fields if isinstance(fields, list) else []
-    raise cls(  # type: ignore[call-arg]
+    raise cls(
         message,
         status=error.get("status") if isinstance(error.get("status"), int) else None,
         code=error.get("code") if isinstance(error.get("code"), str) else None,
@@ -155,6 +156,7 @@ def normalize_call(
                 f"client.{full}(): {p.name}={value!r} is not valid; use one of: "
                 + ", ".join(map(str, p.enum))
             )
+    converted: dict[str, Any]  # to_json gives back a dict for a dict
     converted, _ = to_json(out, strict=True, path="arguments")
     return converted
 

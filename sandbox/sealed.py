@@ -9,7 +9,7 @@ and refuses to be reduced, so its internals never enter a memo or a reduce tuple
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 
 class Sealed:
@@ -38,7 +38,9 @@ class Final(Sealed):
 
     __slots__ = ()
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> NoReturn:
+    # Always raises. Typed `Self` rather than `NoReturn` so that a checker still treats the
+    # class as a class, which `object.__new__(cls)` needs.
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         raise TypeError(
             f"{cls.__name__} objects cannot be created in a script; they come from the sandbox "
             "(client results, imports). Use a dict or your own class instead"

@@ -25,11 +25,13 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sandbox.limits import Limits
 from sandbox.pool import HostFunction, WarmPool
 from sandbox.result import ExecutionResult
+
+_T = TypeVar("_T")
 
 HELD, NOT_HELD, NOT_AVAILABLE = "held", "not held", "not available"
 CANARY_VARIABLE = "TERRARIUM_SELFTEST_CANARY"
@@ -49,7 +51,7 @@ class RawSandbox:
         self.pool = WarmPool({}, warm=warm, size_max=8, allow_raw=True)
         self._call(self.pool.start())
 
-    def _call(self, coro: Coroutine[Any, Any, Any], timeout: float = 120) -> Any:
+    def _call(self, coro: Coroutine[Any, Any, _T], timeout: float = 120) -> _T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     @property
