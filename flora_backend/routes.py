@@ -13,22 +13,44 @@ import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from client_surface.table import SURFACE, Method
+from client_surface.table import (
+    SURFACE,
+    FeedbackRecordArgs,
+    GenerationsCreateArgs,
+    GenerationsListArgs,
+    Method,
+    ModelsListArgs,
+    NoArgs,
+    ProjectsCreateArgs,
+    ProjectsListArgs,
+    ProjectsListNodesArgs,
+    ProjectsRetrieveArgs,
+    RunIdArgs,
+    RunsStartTechniqueArgs,
+    TechniqueRunsCreateArgs,
+    TechniqueRunsListArgs,
+    TechniqueRunsRetrieveArgs,
+    TechniquesListArgs,
+    TechniquesRetrieveArgs,
+)
 from flora_backend import catalog, runs
-from flora_backend.db import utcnow
+from flora_backend.db import rows_matched, utcnow
 from flora_backend.errors import ApiError, envelope_response, from_validation, invalid, not_found
 from flora_backend.pagination import page
+from flora_backend.settings import BackendSettings
 from flora_backend.store import (
     ApiKey,
     Feedback,
@@ -60,10 +82,10 @@ class Ctx:
     idempotency_key: str | None = None
 
     @property
-    def settings(self):
+    def settings(self) -> BackendSettings:
         return self.backend.settings
 
-    def sessions(self):
+    def sessions(self) -> AsyncSession:
         return self.backend.sessions()
 
 
@@ -75,12 +97,14 @@ class Items:
     next_cursor: str | None = None
 
 
+# A handler takes the validated instance of its method's argument model (`Method.args`).
 Handler = Callable[[Ctx, Any], Awaitable["dict[str, Any] | Items"]]
 HANDLERS: dict[str, Handler] = {}
+H = TypeVar("H", bound=Handler)
 
 
-def handles(full_name: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
+def handles(full_name: str) -> Callable[[H], H]:
+    def register(fn: H) -> H:
         HANDLERS[full_name] = fn
         return fn
 
@@ -104,7 +128,7 @@ def check_own_workspace(ctx: Ctx, field: str, workspace_id: str | None) -> None:
         raise not_found("Workspace", workspace_id)
 
 
-async def own_project(session, ctx: Ctx, project_id: str) -> Project:
+async def own_project(session: AsyncSession, ctx: Ctx, project_id: str) -> Project:
     check_prefix("project_id", project_id, "prj_")
     project = await session.get(Project, project_id)
     if project is None or project.workspace_id != ctx.workspace_id:
@@ -112,7 +136,7 @@ async def own_project(session, ctx: Ctx, project_id: str) -> Project:
     return project
 
 
-async def find_technique(session, id_or_slug: str) -> Technique:
+async def find_technique(session: AsyncSession, id_or_slug: str) -> Technique:
     column = Technique.id if id_or_slug.startswith("tech_") else Technique.slug
     technique = (await session.execute(select(Technique).where(column == id_or_slug))).scalar()
     if technique is None:
@@ -120,7 +144,7 @@ async def find_technique(session, id_or_slug: str) -> Technique:
     return technique
 
 
-async def own_run(session, ctx: Ctx, run_id: str) -> Run:
+async def own_run(session: AsyncSession, ctx: Ctx, run_id: str) -> Run:
     check_prefix("run_id", run_id, "run_")
     run = await session.get(Run, run_id)
     if run is None or run.workspace_id != ctx.workspace_id:
@@ -128,7 +152,7 @@ async def own_run(session, ctx: Ctx, run_id: str) -> Run:
     return run
 
 
-async def reserve_idempotency(session, ctx: Ctx) -> IdempotencyKey | None:
+async def reserve_idempotency(session: AsyncSession, ctx: Ctx) -> IdempotencyKey | None:
     """Claim the request's idempotency key inside the caller's transaction (released with it)."""
     key = ctx.idempotency_key
     if not key:
@@ -160,16 +184,16 @@ def duplicate(key: str, run_id: str | None) -> ApiError:
 
 async def check_callback(ctx: Ctx, callback_url: str | None) -> None:
     """Refuse a callback_url webhooks may not go to; resolves DNS, so before any session."""
-    await runs.check_callback_url(ctx.backend.engine, callback_url)
+    await runs.check_callback_url(ctx.backend.run_engine(), callback_url)
 
 
-async def charge(session, workspace_id: str, cost: int) -> None:
+async def charge(session: AsyncSession, workspace_id: str, cost: int) -> None:
     result = await session.execute(
         update(Workspace)
         .where(Workspace.id == workspace_id, Workspace.credits >= cost)
         .values(credits=Workspace.credits - cost)
     )
-    if result.rowcount != 1:
+    if rows_matched(result) != 1:
         ws = await session.get(Workspace, workspace_id)
         have = ws.credits if ws else 0
         raise ApiError(
@@ -180,7 +204,7 @@ async def charge(session, workspace_id: str, cost: int) -> None:
 
 
 async def start_run(
-    session,
+    session: AsyncSession,
     ctx: Ctx,
     *,
     kind: str,
@@ -251,11 +275,11 @@ def run_start_json(ctx: Ctx, run: Run, technique: Technique | None = None) -> di
 async def current(ctx: Ctx, run: Run) -> Run:
     """The run, finalized first if it is due."""
     if run.status == "pending" and utcnow() >= run.due_at:
-        return await ctx.backend.engine.finalize(run.id) or run
+        return await ctx.backend.run_engine().finalize(run.id) or run
     return run
 
 
-def status_filter(stmt, status: str | None):
+def status_filter(stmt: Select[Run], status: str | None) -> Select[Run]:
     if status in ("completed", "failed"):
         return stmt.where(Run.status == status)
     if status == "pending":
@@ -280,9 +304,11 @@ def project_json(p: Project) -> dict[str, Any]:
 
 
 @handles("workspaces.list")
-async def workspaces_list(ctx: Ctx, args) -> dict:
+async def workspaces_list(ctx: Ctx, args: NoArgs) -> Items:
     async with ctx.sessions() as s:
         ws = await s.get(Workspace, ctx.workspace_id)
+    if ws is None:  # the key's workspace is gone: this key can use none
+        return Items([])
     item = {
         "workspace_id": ws.id,
         "name": ws.name,
@@ -294,7 +320,7 @@ async def workspaces_list(ctx: Ctx, args) -> dict:
 
 
 @handles("projects.list")
-async def projects_list(ctx: Ctx, args) -> dict:
+async def projects_list(ctx: Ctx, args: ProjectsListArgs) -> Items:
     ws = ctx.workspace_id
     async with ctx.sessions() as s:
         stmt = select(Project).where(Project.workspace_id == ws)
@@ -307,7 +333,7 @@ async def projects_list(ctx: Ctx, args) -> dict:
 
 
 @handles("projects.create")
-async def projects_create(ctx: Ctx, args) -> dict:
+async def projects_create(ctx: Ctx, args: ProjectsCreateArgs) -> dict[str, Any]:
     ws = ctx.workspace_id
     if not args.name.strip():
         raise invalid("name", "Must not be empty")
@@ -321,14 +347,14 @@ async def projects_create(ctx: Ctx, args) -> dict:
 
 
 @handles("projects.retrieve")
-async def projects_retrieve(ctx: Ctx, args) -> dict:
+async def projects_retrieve(ctx: Ctx, args: ProjectsRetrieveArgs) -> dict[str, Any]:
     async with ctx.sessions() as s:
         return project_json(await own_project(s, ctx, args.project_id))
 
 
 @handles("projects.list_nodes")
-async def projects_list_nodes(ctx: Ctx, args) -> dict:
-    await ctx.backend.engine.finalize_due(ctx.workspace_id)
+async def projects_list_nodes(ctx: Ctx, args: ProjectsListNodesArgs) -> Items:
+    await ctx.backend.run_engine().finalize_due(ctx.workspace_id)
     async with ctx.sessions() as s:
         project = await own_project(s, ctx, args.project_id)
         stmt = select(Run).where(Run.project_id == project.id)
@@ -338,12 +364,12 @@ async def projects_list_nodes(ctx: Ctx, args) -> dict:
 
 
 @handles("models.list")
-async def models_list(ctx: Ctx, args) -> dict:
+async def models_list(ctx: Ctx, args: ModelsListArgs) -> Items:
     return Items([m.to_json() for m in catalog.models_of(args.type)])
 
 
 @handles("generations.create")
-async def generations_create(ctx: Ctx, args) -> dict:
+async def generations_create(ctx: Ctx, args: GenerationsCreateArgs) -> dict[str, Any]:
     if not args.prompt.strip():
         raise invalid("prompt", "Must not be empty")
     try:
@@ -377,16 +403,16 @@ HANDLERS["runs.start_generation"] = generations_create
 
 
 @handles("generations.retrieve")
-async def generations_retrieve(ctx: Ctx, args) -> dict:
+async def generations_retrieve(ctx: Ctx, args: RunIdArgs) -> dict[str, Any]:
     async with ctx.sessions() as s:
         run = await own_run(s, ctx, args.run_id)
     return runs.run_json(ctx.settings, await current(ctx, run))
 
 
 @handles("generations.list")
-async def generations_list(ctx: Ctx, args) -> dict:
+async def generations_list(ctx: Ctx, args: GenerationsListArgs) -> Items:
     ws = ctx.workspace_id
-    await ctx.backend.engine.finalize_due(ws)
+    await ctx.backend.run_engine().finalize_due(ws)
     async with ctx.sessions() as s:
         stmt = select(Run).where(Run.workspace_id == ws, Run.kind == "generation")
         if args.project_id:
@@ -399,7 +425,7 @@ async def generations_list(ctx: Ctx, args) -> dict:
 
 
 @handles("techniques.list")
-async def techniques_list(ctx: Ctx, args) -> dict:
+async def techniques_list(ctx: Ctx, args: TechniquesListArgs) -> Items:
     async with ctx.sessions() as s:
         stmt = select(Technique)
         if args.query:
@@ -418,7 +444,7 @@ async def techniques_list(ctx: Ctx, args) -> dict:
 
 
 @handles("techniques.retrieve")
-async def techniques_retrieve(ctx: Ctx, args) -> dict:
+async def techniques_retrieve(ctx: Ctx, args: TechniquesRetrieveArgs) -> dict[str, Any]:
     async with ctx.sessions() as s:
         return catalog.technique_json(await find_technique(s, args.id_or_slug))
 
@@ -432,7 +458,9 @@ def technique_prompt(technique: Technique, values: dict[str, str]) -> str:
     return prompt + (f" (references: {', '.join(refs)})" if refs else "")
 
 
-def check_inputs(technique: Technique, given: dict[str, tuple[str | None, Any]]) -> dict[str, str]:
+def check_inputs(
+    technique: Technique, given: Mapping[str, tuple[str | None, Any]]
+) -> dict[str, str]:
     """Input values by id, checked against the technique's declared inputs."""
     declared = {io["id"]: io for io in technique.inputs}
     valid = ", ".join(f"{i} ({io['type']})" for i, io in declared.items())
@@ -455,7 +483,10 @@ def check_inputs(technique: Technique, given: dict[str, tuple[str | None, Any]])
 
 
 async def start_technique_run(
-    ctx: Ctx, id_or_slug: str, given: dict[str, tuple[str | None, Any]], callback_url=None
+    ctx: Ctx,
+    id_or_slug: str,
+    given: Mapping[str, tuple[str | None, Any]],
+    callback_url: str | None = None,
 ) -> tuple[Run, Technique]:
     await check_callback(ctx, callback_url)
     async with ctx.sessions() as s, s.begin():
@@ -480,7 +511,7 @@ async def start_technique_run(
 
 
 @handles("techniques.runs.create")
-async def technique_runs_create(ctx: Ctx, args) -> dict:
+async def technique_runs_create(ctx: Ctx, args: TechniqueRunsCreateArgs) -> dict[str, Any]:
     if args.mode not in ("async", "sync"):
         raise invalid("mode", "Must be 'async' or 'sync'")
     given: dict[str, tuple[str | None, Any]] = {}
@@ -499,7 +530,7 @@ async def technique_runs_create(ctx: Ctx, args) -> dict:
 
 
 @handles("techniques.runs.retrieve")
-async def technique_runs_retrieve(ctx: Ctx, args) -> dict:
+async def technique_runs_retrieve(ctx: Ctx, args: TechniqueRunsRetrieveArgs) -> dict[str, Any]:
     async with ctx.sessions() as s:
         technique = await find_technique(s, args.technique_id)
         run = await own_run(s, ctx, args.run_id)
@@ -509,9 +540,9 @@ async def technique_runs_retrieve(ctx: Ctx, args) -> dict:
 
 
 @handles("techniques.runs.list")
-async def technique_runs_list(ctx: Ctx, args) -> dict:
+async def technique_runs_list(ctx: Ctx, args: TechniqueRunsListArgs) -> Items:
     ws = ctx.workspace_id
-    await ctx.backend.engine.finalize_due(ws)
+    await ctx.backend.run_engine().finalize_due(ws)
     async with ctx.sessions() as s:
         stmt = select(Run).where(Run.workspace_id == ws, Run.kind == "technique")
         if args.project_id:
@@ -527,14 +558,14 @@ async def technique_runs_list(ctx: Ctx, args) -> dict:
 
 
 @handles("runs.start_technique")
-async def runs_start_technique(ctx: Ctx, args) -> dict:
+async def runs_start_technique(ctx: Ctx, args: RunsStartTechniqueArgs) -> dict[str, Any]:
     given = {k: (None, v) for k, v in args.inputs.items()}
     run, technique = await start_technique_run(ctx, args.technique_id, given)
     return run_start_json(ctx, run, technique)
 
 
 @handles("feedback.record")
-async def feedback_record(ctx: Ctx, args) -> dict:
+async def feedback_record(ctx: Ctx, args: FeedbackRecordArgs) -> dict[str, Any]:
     for field in ("summary", "detail"):
         if not getattr(args, field).strip():
             raise invalid(field, "Must not be empty")
@@ -751,10 +782,10 @@ def build_app(backend: Backend) -> FastAPI:
 class RequestIdMiddleware:
     """Adds `request-id: req_...` to every response; a last-resort 500 envelope."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -762,7 +793,7 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
 
-        async def send_with_id(message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True

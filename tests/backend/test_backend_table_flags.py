@@ -4,11 +4,12 @@ answered under the table's items key, with `meta` exactly when the method pages.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 
 from client_surface.table import SURFACE, Method
+from flora_backend.routes import HANDLERS
 
 # The smallest valid value of each required argument (the entities need not exist: the
 # workspace is refused before a handler looks anything up).
@@ -66,3 +67,10 @@ async def test_a_list_answers_under_its_items_key_with_meta_when_it_pages(
     body = response.json()
     assert isinstance(body[method.items_key], list)
     assert ("meta" in body) == method.paged
+
+
+@pytest.mark.parametrize("method", SURFACE, ids=lambda m: m.full_name)
+def test_handler_takes_the_methods_argument_model(method: Method) -> None:
+    """A handler's `args` annotation is the model the route validates its input with."""
+    handler = HANDLERS[method.full_name]
+    assert get_type_hints(handler)["args"] is method.args
