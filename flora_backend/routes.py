@@ -666,8 +666,8 @@ async def read_arguments(method: Method, request: Request) -> dict[str, Any]:
         if not raw.strip():
             data = {}
         else:
-            try:
-                data = json.loads(raw)
+            try:  # strict JSON: NaN and Infinity are not JSON, and no param may be either
+                data = json.loads(raw, parse_constant=_not_json)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise ApiError(
                     400, "invalid_json", f"The request body is not valid JSON: {exc}"
@@ -676,6 +676,10 @@ async def read_arguments(method: Method, request: Request) -> dict[str, Any]:
                 raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     data.update(request.path_params)
     return data
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value; send a finite number")
 
 
 def listing(method: Method, answer: Items) -> dict[str, Any]:

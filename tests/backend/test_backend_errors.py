@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -64,6 +66,18 @@ async def test_invalid_json(raw):
     )
     assert_error(r, 400, "invalid_json")
     assert_error(await raw.post("projects", json=[1, 2]), 400, "invalid_json")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+async def test_nan_and_infinity_are_invalid_json_not_a_500(raw, creds, project, constant):
+    # A whole-number param such as `seed` turned Infinity into an unhandled OverflowError.
+    payload = {"type": "image", "prompt": "a fox", "workspace_id": creds[0],
+               "project_id": project.project_id, "model": "t2i-flux-2-pro",
+               "params": {"seed": "SEED"}}  # fmt: skip
+    body = json.dumps(payload).replace('"SEED"', constant)
+    r = await raw.post("generate", content=body, headers={"content-type": "application/json"})
+    err = assert_error(r, 400, "invalid_json")
+    assert constant in err["message"]
 
 
 async def test_unknown_model_lists_valid_ids(raw, creds, project):
