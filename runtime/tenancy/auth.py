@@ -27,7 +27,7 @@ def bearer_token(header_value: str | None) -> str | None:
 class BearerAuth:
     """Which tenant an `Authorization` header value names."""
 
-    def __init__(self, tenants: TenantStore, default: Tenant, required: bool) -> None:
+    def __init__(self, tenants: TenantStore, default: Tenant | None, required: bool) -> None:
         self.tenants = tenants
         self.default = default
         self.required = required

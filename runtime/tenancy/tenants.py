@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +46,7 @@ class TenantRow(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     flora_kind: Mapped[str] = mapped_column(String(20))  # server | builtin | upstream
     flora_key_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
-    workspaces: Mapped[list] = mapped_column(JSON, default=list)
+    workspaces: Mapped[list[str]] = mapped_column(JSON, default=list)
     max_timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_memory_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -180,7 +181,7 @@ class TenantStore:
         *,
         flora_kind: str,
         flora_key: str | None = None,
-        workspaces: list[str] | None = None,
+        workspaces: Sequence[str] | None = None,
         max_timeout_s: float | None = None,
         max_memory_mb: int | None = None,
         max_calls: int | None = None,
@@ -297,7 +298,7 @@ class TenantStore:
     def _key_file(self) -> Path:
         return Path(self.settings.data_dir) / "runtime-key"
 
-    async def ensure_default(self, workspaces: list[str]) -> tuple[Tenant, str | None]:
+    async def ensure_default(self, workspaces: Sequence[str]) -> tuple[Tenant | None, str | None]:
         """The default tenant and a runtime key for it, persisted in <data_dir>/runtime-key.
 
         Made when no tenant exists; later starts reuse the saved key, or mint a new one for the
@@ -318,7 +319,7 @@ class TenantStore:
             async with self.sessions() as s:
                 any_tenant = (await s.execute(select(TenantRow.id).limit(1))).scalar()
             if any_tenant is not None:
-                return None, None  # type: ignore[return-value]
+                return None, None
             try:
                 default, key = await self.create(
                     DEFAULT_TENANT, flora_kind="server", workspaces=workspaces

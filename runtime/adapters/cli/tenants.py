@@ -18,12 +18,17 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runtime.settings import Settings
 
+if TYPE_CHECKING:  # imported when a command runs, not when the CLI starts
+    from runtime.tenancy.tenants import TenantStore
 
-async def _with_store(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+T = TypeVar("T")
+
+
+async def _with_store(settings: Settings, work: Callable[[TenantStore], Awaitable[T]]) -> T:
     from runtime.db import create_engine, init_db, session_factory
     from runtime.tenancy.tenants import TenantStore
 
@@ -57,7 +62,7 @@ async def _create(args: argparse.Namespace, settings: Settings) -> dict[str, Any
             await backend.stop()
         workspaces = [workspace_id]
 
-    async def work(store: Any) -> dict[str, Any]:
+    async def work(store: TenantStore) -> dict[str, Any]:
         tenant, key = await store.create(
             args.name,
             flora_kind=kind,
