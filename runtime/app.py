@@ -68,5 +68,8 @@ def create_app(settings: Settings | None = None, service: Executions | None = No
     app.include_router(meta.router)
     app.include_router(executions.router)
     app.include_router(ops.router)
-    app.add_route("/mcp", McpHttpApp(lambda: mcp_manager, authenticate), include_in_schema=False)
+    mcp_app = McpHttpApp(lambda: mcp_manager, authenticate)
+    # Starlette serves an ASGI app given to add_route as one (it is not a function), but types
+    # the argument as a request handler only.
+    app.add_route("/mcp", mcp_app, include_in_schema=False)  # type: ignore[arg-type]
     return app

@@ -14,7 +14,7 @@ from typing import Any
 from runtime import errors
 from sandbox.pool import PoolBusy, PoolUnavailable
 
-ERROR_MAP: dict[type[BaseException], tuple[int, str]] = {
+ERROR_MAP: dict[type[Exception], tuple[int, str]] = {
     errors.InvalidCode: (422, "invalid_code"),
     errors.EmptyCode: (422, "empty_code"),
     errors.CodeTooLarge: (413, "code_too_large"),
@@ -29,7 +29,7 @@ ERROR_MAP: dict[type[BaseException], tuple[int, str]] = {
     PoolBusy: (503, "busy"),
     PoolUnavailable: (503, "sandbox_unavailable"),
 }
-TRANSLATED: tuple[type[BaseException], ...] = tuple(ERROR_MAP)
+TRANSLATED: tuple[type[Exception], ...] = tuple(ERROR_MAP)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from runtime.db import table_of
 from runtime.errors import RateLimited, TooManyRunning
 from runtime.executions.record_writer import RecordWriter
 from runtime.executions.records import ACTIVE_STATES, ExecutionRow
@@ -29,8 +30,8 @@ from runtime.infra.metrics import Metrics
 from runtime.tenancy.tenants import Tenant, TenantRow
 
 WINDOW_S = 60.0
-EXECUTIONS = ExecutionRow.__table__
-TENANTS = TenantRow.__table__
+EXECUTIONS = table_of(ExecutionRow)
+TENANTS = table_of(TenantRow)
 
 
 def too_many(metrics: Metrics, tenant: Tenant, active: int) -> TooManyRunning:

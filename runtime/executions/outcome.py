@@ -264,7 +264,7 @@ def answer(result: ExecutionResult, execution_id: str, calls: list[Any]) -> Outc
         return _answer(result, clean_text(execution_id), calls)
     except Exception:  # never expected; the answer must still be an answer
         log.exception("an execution body could not be made safe")
-        body = {
+        body: dict[str, Any] = {
             "execution_id": clean_text(execution_id),
             "status": "error", "result": None, "stdout": "", "stdout_truncated": False,
             "error": invalid_result("the runtime could not read it"), "calls": [],

@@ -35,12 +35,13 @@ from typing import Any
 from sqlalchemy import bindparam, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from runtime.db import table_of
 from runtime.executions.outcome import clean_text, scrub
 from runtime.executions.records import FAILED, ExecutionRow, StrictJSON
 
 log = logging.getLogger("terrarium.records")
 
-TABLE = ExecutionRow.__table__
+TABLE = table_of(ExecutionRow)
 RETRY_DELAYS_S = (0.1, 0.5, 2.0)
 JSON_COLUMNS = frozenset(c.name for c in TABLE.columns if isinstance(c.type, StrictJSON))
 INT_BOUND = 2**31  # what every database's INTEGER holds
@@ -52,6 +53,10 @@ class _Update:
     execution_id: str
     values: dict[str, Any]
     when: tuple[str, ...]
+
+
+# An update's shape: the columns it sets, and the states the row may be in for it to apply.
+_Shape = tuple[tuple[str, ...], tuple[str, ...]]
 
 
 @dataclass
@@ -257,11 +262,11 @@ def as_failed(op: dict[str, Any] | _Update, reason: str) -> dict[str, Any] | _Up
 
 def fold(
     ops: list[dict[str, Any] | _Update],
-) -> tuple[list[dict[str, Any]], list[tuple[tuple[tuple[str, ...], tuple[str, ...]], list]]]:
+) -> tuple[list[dict[str, Any]], list[tuple[_Shape, list[dict[str, Any]]]]]:
     """The batch as statements: rows to insert (with their later updates applied), then groups
     of updates of one shape, in rounds so that two updates of one row keep their order."""
     rows: dict[str, dict[str, Any]] = {}
-    rounds: list[dict[tuple[tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]]] = []
+    rounds: list[dict[_Shape, list[dict[str, Any]]]] = []
     seen: dict[str, int] = {}  # updates of each existing row so far: its next round
     for op in ops:
         if isinstance(op, dict):

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -32,25 +33,25 @@ ACTIVE_STATES = (QUEUED, RUNNING)
 SERVER_STOPPED = "the server running it stopped"
 
 
-class StrictJSON(TypeDecorator):
+class StrictJSON(TypeDecorator[Any]):
     """JSON that refuses, on write, NaN, Infinity and lone surrogates (same column type)."""
 
     impl = JSON
     cache_ok = True
 
-    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is not None:
             json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
         return value
 
 
-class FiniteFloat(TypeDecorator):
+class FiniteFloat(TypeDecorator[float]):
     """A float column that refuses NaN and Infinity on write (same column type)."""
 
     impl = Float
     cache_ok = True
 
-    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+    def process_bind_param(self, value: float | None, dialect: Dialect) -> float | None:
         if value is not None and not math.isfinite(value):
             raise ValueError(f"{value!r} is not a finite number")
         return value

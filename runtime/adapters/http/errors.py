@@ -6,6 +6,8 @@ here add only what is HTTP's own: invalid request bodies, routing errors, and he
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,7 +24,7 @@ ROUTING_CODES = {
 }
 
 
-def respond(error: ErrorReport, headers: dict[str, str] | None = None) -> JSONResponse:
+def respond(error: ErrorReport, headers: Mapping[str, str] | None = None) -> JSONResponse:
     headers = dict(headers or {})
     if error.retry_after_s:
         headers["retry-after"] = str(error.retry_after_s)
