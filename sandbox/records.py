@@ -40,11 +40,14 @@ def new_page(call: Callable[[str | None], Page], key: str, data: dict[str, Any])
 
 def record_data(value: Any) -> dict[str, Any] | None:
     """The JSON behind a Record or a Page (exact types only; no method of `value` is called)."""
+    data: dict[str, Any]
     t = type(value)
     if t is Record:
-        return object.__getattribute__(value, "_record_data")  # type: ignore[no-any-return]
+        data = object.__getattribute__(value, "_record_data")
+        return data
     if t is Page:
-        return object.__getattribute__(value, "_page_data")  # type: ignore[no-any-return]
+        data = object.__getattribute__(value, "_page_data")
+        return data
     return None
 
 
@@ -95,12 +98,13 @@ class Record(Final):
         return len(object.__getattribute__(self, "_record_data"))
 
     def __eq__(self, other: object) -> bool:
-        mine = object.__getattribute__(self, "_record_data")
+        mine: dict[str, Any] = object.__getattribute__(self, "_record_data")
         if type(other) is Record:
-            return mine == object.__getattribute__(other, "_record_data")  # type: ignore[no-any-return]
+            theirs: dict[str, Any] = object.__getattribute__(other, "_record_data")
+            return mine == theirs
         return type(other) is dict and mine == other
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable, like the dict it stands for
 
     def get(self, key: str, default: Any = None) -> Any:
         data = object.__getattribute__(self, "_record_data")
@@ -117,7 +121,8 @@ class Record(Final):
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, mutable deep copy."""
-        return json.loads(json.dumps(object.__getattribute__(self, "_record_data")))  # type: ignore[no-any-return]
+        copy: dict[str, Any] = json.loads(json.dumps(object.__getattribute__(self, "_record_data")))
+        return copy
 
     def __repr__(self) -> str:
         return json.dumps(object.__getattribute__(self, "_record_data"))[:2000]
@@ -145,7 +150,8 @@ class Page(Final):
     @property
     def items(self) -> list[Any]:
         data = object.__getattribute__(self, "_page_data")
-        return wrap(data.get(object.__getattribute__(self, "_page_key")) or [])  # type: ignore[no-any-return]
+        items: list[Any] = wrap(data.get(object.__getattribute__(self, "_page_key")) or [])
+        return items
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise TypeError("pages are read-only")
@@ -170,7 +176,8 @@ class Page(Final):
         cursor = self._next_cursor()
         if cursor is None:
             raise StopIteration("this is the last page")
-        return object.__getattribute__(self, "_page_call")(cursor)  # type: ignore[no-any-return]
+        call: Callable[[str | None], Page] = object.__getattribute__(self, "_page_call")
+        return call(cursor)
 
     def __iter__(self) -> Iterator[Any]:
         page: Page | None = self
