@@ -144,7 +144,8 @@ def _upgrade(connection: Connection) -> None:
         # Tables made when the backend's migrations were part of the runtime's one history:
         # they are this history's first revision, so record that instead of creating them again.
         command.stamp(config, INITIAL_REVISION)
-    command.upgrade(config, "head")
+    # "heads": the history may branch (each branch adds its own tables); every head is applied.
+    command.upgrade(config, "heads")
 
 
 async def init_db(engine: AsyncEngine) -> None:

@@ -4,6 +4,7 @@ backend's 0001 alone) upgrades in place, keeping its rows, on SQLite and on Post
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from runtime.settings import Settings
 
 RUNTIME_TABLES = {"runtime_tenants", "runtime_keys", "runtime_executions", "runtime_instances"}
 BACKEND_TABLES = {"backend_workspaces", "backend_api_keys", "backend_runs", "backend_files"}
-BACKEND_HEAD = ScriptDirectory.from_config(backend_db.alembic_config()).get_current_head()
+BACKEND_HEADS = sorted(ScriptDirectory.from_config(backend_db.alembic_config()).get_heads())
 
 
 async def _versions(engine: AsyncEngine) -> dict[str, list[str]]:
@@ -95,7 +96,7 @@ async def check_upgrade(settings: Settings, at: str) -> None:
         assert RUNTIME_TABLES | BACKEND_TABLES <= await _tables(engine)
         assert await _versions(engine) == {
             "alembic_version": ["0002"],
-            backend_db.VERSION_TABLE: [BACKEND_HEAD],
+            backend_db.VERSION_TABLE: BACKEND_HEADS,
         }
     finally:
         await engine.dispose()
@@ -114,7 +115,7 @@ async def test_a_fresh_database_gets_both_histories(tmp_path):
         assert RUNTIME_TABLES | BACKEND_TABLES <= await _tables(engine)
         assert await _versions(engine) == {
             "alembic_version": ["0002"],
-            backend_db.VERSION_TABLE: [BACKEND_HEAD],
+            backend_db.VERSION_TABLE: BACKEND_HEADS,
         }
     finally:
         await engine.dispose()
@@ -160,3 +161,46 @@ async def pg_database(pg_url):
 async def test_a_single_history_postgres_database_upgrades_in_place(tmp_path, pg_database, at):
     settings = Settings(data_dir=tmp_path / "data", database_url=pg_database, backend_speed=0)
     await check_upgrade(settings, at)
+
+
+BRANCH = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{rev}"
+down_revision = "backend_0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("{table}", sa.Column("id", sa.String(length=40), primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("{table}")
+"""
+
+
+async def test_every_head_of_a_branched_history_applies(tmp_path, monkeypatch):
+    """Two revisions on top of the same parent (two heads): init_db applies both."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(
+        backend_db.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for rev in ("branch_one", "branch_two"):
+        (migrations / "versions" / f"{rev}.py").write_text(
+            BRANCH.format(rev=rev, table=f"backend_{rev}")
+        )
+    monkeypatch.setattr(backend_db, "MIGRATIONS_DIR", migrations)
+    heads = ScriptDirectory.from_config(backend_db.alembic_config()).get_heads()
+    assert {"branch_one", "branch_two"} <= set(heads)
+    settings = BackendSettings(data_dir=tmp_path / "data", database_url=None, speed=0)
+    engine = backend_db.create_engine(settings)
+    try:
+        await backend_db.init_db(engine)
+        await backend_db.init_db(engine)  # and again: nothing left to do
+        assert {"backend_branch_one", "backend_branch_two"} <= await _tables(engine)
+        assert await _versions(engine) == {backend_db.VERSION_TABLE: sorted(heads)}
+    finally:
+        await engine.dispose()
