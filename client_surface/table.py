@@ -18,6 +18,7 @@ segment must have its kind's shape, checked before any request is built, so an i
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
@@ -437,6 +438,20 @@ def check_path_value(method_name: str, name: str, value: Any) -> str:
 # ---------------------------------------------------------------- the table
 
 
+@dataclass(frozen=True)
+class Filled:
+    """An argument FLORA requires that a script may omit: ``value`` is sent in its place, and the
+    execution's warnings say so (``warning``), so the agent learns the argument exists."""
+
+    name: str
+    value: Any
+    reason: str  # why a value must be sent, in FLORA's words
+
+    def warning(self, method_name: str) -> str:
+        sent = json.dumps(self.value)
+        return f"{method_name}: {self.name} was not given; sent {self.name}={sent} ({self.reason})"
+
+
 def _camel(segment: str) -> str:
     head, *rest = segment.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
@@ -450,6 +465,10 @@ class Method:
     models.list); ``paged`` says the method takes ``cursor``/``limit`` and answers ``meta``, so
     callers get a page that walks every page. ``workspace_args`` are the arguments holding
     workspace ids: a tenant's call naming a workspace it may not use is refused in the host.
+    ``filled`` are arguments a script may omit though FLORA requires them (see ``Filled``).
+    ``model_params`` is ``(model argument, params argument)`` when the params argument is
+    FLORA's open map of the chosen model's params: every key is sent, and keys the model does not
+    list come back as a warning naming them and the model's params.
     """
 
     resource: str
@@ -467,6 +486,8 @@ class Method:
     deprecated: bool = False
     paged: bool = False
     workspace_args: tuple[str, ...] = ()
+    filled: tuple[Filled, ...] = ()
+    model_params: tuple[str, str] | None = None
 
     @property
     def full_name(self) -> str:
@@ -518,6 +539,7 @@ SURFACE: tuple[Method, ...] = (
         "generations", "create", "POST", "/generate", GenerationsCreateArgs, RunStart, None,
         "Start a paid generation run; poll it with generations.retrieve.",
         idempotency="header", success_status=201, workspace_args=("workspace_id",),
+        model_params=("model", "params"),
         example='client.generations.create(type="image", prompt="a red fox", '
         'workspace_id="ws_123", project_id="prj_123")',
     ),
@@ -547,6 +569,7 @@ SURFACE: tuple[Method, ...] = (
         "techniques.runs", "create", "POST", "/techniques/{id_or_slug}/runs",
         TechniqueRunsCreateArgs, Run, None, "Start a paid technique run; returns a Run to poll.",
         positional=("id_or_slug",), idempotency="body",
+        filled=(Filled("mode", "async", 'FLORA requires "async" or "stream"'),),
         example='client.techniques.runs.create("thumbnail-v3", inputs=[{"id": "image", '
         '"type": "imageUrl", "value": "https://example.com/a.png"}])',
     ),
@@ -573,6 +596,7 @@ SURFACE: tuple[Method, ...] = (
         "runs", "start_generation", "POST", "/runs/generation", GenerationsCreateArgs, RunStart,
         None, "Deprecated twin of generations.create.", idempotency="header",
         success_status=201, deprecated=True, workspace_args=("workspace_id",),
+        model_params=("model", "params"),
         example='client.runs.start_generation(type="image", prompt="a fox", '
         'workspace_id="ws_123", project_id="prj_123")',
     ),
@@ -711,12 +735,15 @@ def _json_kind(prop: dict[str, Any]) -> tuple[str, list[Any] | None]:
 
 
 def params_of(method: Method) -> list[dict[str, Any]]:
-    """Parameters of a method as plain JSON: name, required, type, enum, description."""
+    """Parameters of a method as plain JSON: name, required, type, enum, description, and
+    ``filled`` (``{value, warning}`` when a script may omit it, see ``Filled``; else null)."""
     schema = method.args.model_json_schema()
     props = schema.get("properties", {})
+    filled = {f.name: f for f in method.filled}
     out = []
     for name, field in method.args.model_fields.items():
         kind, enum = _json_kind(props.get(name, {}))
+        fill = filled.get(name)
         out.append(
             {
                 "name": name,
@@ -724,6 +751,9 @@ def params_of(method: Method) -> list[dict[str, Any]]:
                 "type": kind,
                 "enum": enum,
                 "description": field.description or "",
+                "filled": None
+                if fill is None
+                else {"value": fill.value, "warning": fill.warning(method.full_name)},
             }
         )
     return out

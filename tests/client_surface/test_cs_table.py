@@ -134,11 +134,40 @@ def test_sandbox_spec_sends_every_field_the_sandbox_reads():
         assert sent["example"] == method.example
         assert sent["example"] is None or isinstance(sent["example"], str)
         for param in sent["params"]:
-            assert set(param) == {"name", "required", "enum", "type", "description"}
+            assert set(param) == {"name", "required", "enum", "type", "description", "filled"}
     assert methods["models.list"]["items_key"] == "models"
     assert methods["models.list"]["paged"] is False
     assert methods["generations.list"]["paged"] is True
     assert methods["projects.retrieve"]["example"] == 'client.projects.retrieve("prj_123")'
+
+
+def test_technique_run_mode_is_filled_for_scripts_with_a_warning_in_plain_words():
+    method = find("techniques.runs.create")
+    assert method is not None
+    (fill,) = method.filled
+    assert (fill.name, fill.value) == ("mode", "async")
+    assert fill.warning(method.full_name) == (
+        'techniques.runs.create: mode was not given; sent mode="async" '
+        '(FLORA requires "async" or "stream")'
+    )
+    sent = sandbox_spec()["methods"]["techniques.runs.create"]["params"]
+    mode = next(p for p in sent if p["name"] == "mode")
+    assert mode["filled"] == {"value": "async", "warning": fill.warning(method.full_name)}
+
+
+@pytest.mark.parametrize("method", SURFACE, ids=lambda m: m.full_name)
+def test_filled_and_model_params_name_arguments_of_the_method(method):
+    fields = method.args.model_fields
+    for fill in method.filled:
+        assert fill.name in fields
+    if method.model_params is not None:
+        assert set(method.model_params) <= set(fields)
+
+
+def test_generation_params_are_declared_an_open_map_of_the_model_params():
+    for name in ("generations.create", "runs.start_generation"):
+        method = find(name)
+        assert method is not None and method.model_params == ("model", "params")
 
 
 def test_path_fields_go_into_the_path_and_others_into_query_for_get(make_sync):
