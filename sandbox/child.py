@@ -92,6 +92,7 @@ def serve_one(
         try:
             channel.send(Done(status, stdout=state.sink.text(),
                               stdout_truncated=state.sink.truncated, error=error,
+                              warnings=state.warnings,
                               cpu_ms=(_cpu_seconds() - cpu_start) * 1000))  # fmt: skip
         finally:
             os._exit(0)

@@ -166,7 +166,9 @@ def _check_arguments(node: ast.Call, full: str, spec: SurfaceSpec, add: AddProbl
                 )
     if not opaque:
         names_given = {k if k in params else snake(k) for k in given}
-        missing = [n for n, p in params.items() if p.required and n not in names_given]
+        missing = [
+            n for n, p in params.items() if p.required and p.filled is None and n not in names_given
+        ]
         if missing:
             add(
                 node,

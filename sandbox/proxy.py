@@ -25,13 +25,16 @@ from sandbox.surface import SurfaceSpec, camel, snake
 
 HostCall = Callable[[str, Any], Reply]
 
-# Set by the runner for the one execution this child serves: fn(name, payload) -> its reply.
+# Set by the runner for the one execution this child serves: fn(name, payload) -> its reply,
+# and the execution's warnings, which calls add to (an argument filled in for the script).
 _host_call: HostCall | None = None
+_warnings: list[str] = []
 
 
-def bind_host(call: HostCall) -> None:
-    global _host_call
+def bind_host(call: HostCall, warnings: list[str] | None = None) -> None:
+    global _host_call, _warnings
     _host_call = call
+    _warnings = [] if warnings is None else warnings
 
 
 # --- errors a script can catch -------------------------------------------------------------
@@ -110,9 +113,16 @@ def _raise_from_reply(error: dict[str, Any]) -> None:
 
 
 def normalize_call(
-    spec: SurfaceSpec, full: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    spec: SurfaceSpec,
+    full: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Keywords, one positional dict, positional ids and camelCase keys -> one kwargs dict."""
+    """Keywords, one positional dict, positional ids and camelCase keys -> one kwargs dict.
+
+    An argument the spec fills (FLORA requires it, the script left it out) is added with its
+    value, and its warning goes into `warnings`, once per execution."""
     method = spec.methods[full]
     names = method.param_names
     positional = method.positional
@@ -146,6 +156,11 @@ def normalize_call(
                 f"Arguments: {', '.join(names) or 'none'}"
             )
         out[name] = value
+    for p in method.filled:
+        if p.name not in out and p.filled is not None:
+            out[p.name] = p.filled.value
+            if warnings is not None and p.filled.warning not in warnings:
+                warnings.append(p.filled.warning)
     missing = [p.name for p in method.params if p.required and p.name not in out]
     if missing:
         raise TypeError(f"client.{full}() is missing required argument(s): {', '.join(missing)}")
@@ -175,7 +190,7 @@ def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
         return reply.value
 
     def method(*args: Any, **kwargs: Any) -> Any:
-        arguments = normalize_call(spec, full, args, kwargs)
+        arguments = normalize_call(spec, full, args, kwargs, _warnings)
         value = call_host(arguments)
         if items_key and isinstance(value, dict):
 

@@ -40,6 +40,7 @@ class RunState:
         self.limit_hit: LimitKind | None = None
         self.calls = 0
         self.refused_calls = 0
+        self.warnings: list[str] = []  # from the script's calls (an argument filled in)
         # Ends the execution at once, from inside the script (set by the child): the same path
         # as its deadline handlers, so even `except BaseException` cannot keep the script going.
         self.stop: Callable[[], None] | None = None
@@ -61,7 +62,7 @@ def execute(request: Run, spec: SurfaceSpec, host_call: HostCall, state: RunStat
     compiled = compile_script(state.source, spec)
     if compiled.problems or compiled.code is None:
         return Done("rejected", error=errors.rejected(compiled.problems, compiled.kind))
-    script_globals = _script_globals(request, spec, _counted(host_call, state), state.sink)
+    script_globals = _script_globals(request, spec, _counted(host_call, state), state)
     outcome = _run(compiled, script_globals, state)
     stdout = state.sink.text()  # before serializing: a script's __repr__ may still print
     if outcome.status == "ok":
@@ -69,7 +70,7 @@ def execute(request: Run, spec: SurfaceSpec, host_call: HostCall, state: RunStat
     _end_over_limit(outcome, state)
     return Done(outcome.status, result=outcome.result_json, stdout=stdout,
                 stdout_truncated=state.sink.truncated, error=outcome.error,
-                warnings=outcome.warnings)  # fmt: skip
+                warnings=state.warnings + outcome.warnings)  # fmt: skip
 
 
 def _counted(host_call: HostCall, state: RunState) -> HostCall:
@@ -90,11 +91,11 @@ def _counted(host_call: HostCall, state: RunState) -> HostCall:
 
 
 def _script_globals(
-    request: Run, spec: SurfaceSpec, host_call: HostCall, sink: PrintSink
+    request: Run, spec: SurfaceSpec, host_call: HostCall, state: RunState
 ) -> dict[str, Any]:
     """Guards and builtins, FLORA's error classes, `client`, `inputs`, the host functions."""
-    proxy.bind_host(host_call)
-    script_globals: dict[str, Any] = guard_globals(sink)
+    proxy.bind_host(host_call, state.warnings)
+    script_globals: dict[str, Any] = guard_globals(state.sink)
     script_globals.update(ERROR_CLASSES)
     script_globals["client"] = spec_client(spec)
     script_globals["inputs"] = request.inputs if isinstance(request.inputs, dict) else {}

@@ -24,21 +24,34 @@ def snake(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Filled:
+    """What is sent for an argument FLORA requires when a script omits it, and the warning the
+    execution carries then (worded once, in the table)."""
+
+    value: object
+    warning: str
+
+
+@dataclass(frozen=True)
 class ParamSpec:
-    """One argument of a method: its name, whether it is required, its allowed values."""
+    """One argument of a method: its name, whether it is required, its allowed values, and
+    what is sent in its place when a script omits it (`filled`: such a one is never missing)."""
 
     name: str
     required: bool
     type: str
     enum: tuple[object, ...] | None  # the values allowed, when the table lists them
     description: str
+    filled: Filled | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ParamSpec:
-        enum = data["enum"]
+        enum, filled = data["enum"], data["filled"]
         return cls(name=data["name"], required=bool(data["required"]), type=data["type"],
                    enum=None if enum is None else tuple(enum),
-                   description=data["description"])  # fmt: skip
+                   description=data["description"],
+                   filled=None if filled is None
+                   else Filled(filled["value"], str(filled["warning"])))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,17 +65,20 @@ class MethodSpec:
     items_key: str | None  # a list method's list in its answer (`models` for models.list)
     paged: bool  # the answer carries a cursor to the next page
     example: str | None  # a call shown in pre-flight's hint when arguments are missing
+    filled: tuple[ParamSpec, ...] = ()  # the params a script may omit, each filled with a warning
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MethodSpec:
+        params = tuple(ParamSpec.from_json(p) for p in data["params"])
         return cls(
             name=data["name"],
             camel=data["camel"],
-            params=tuple(ParamSpec.from_json(p) for p in data["params"]),
+            params=params,
             positional=tuple(data["positional"]),
             items_key=data["items_key"],
             paged=bool(data["paged"]),
             example=data["example"],
+            filled=tuple(p for p in params if p.filled is not None),
         )
 
     @property
