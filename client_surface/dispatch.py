@@ -10,17 +10,34 @@ from typing import Any
 
 from client_surface._client import AsyncFlora
 from client_surface.errors import ArgumentError
-from client_surface.table import check_arguments, find, suggest_method
+from client_surface.table import Method, check_arguments, find, suggest_method
 
 __all__ = ["ArgumentError", "dispatch_call"]
 
 
-async def dispatch_call(client: AsyncFlora, method: str, arguments: dict[str, Any]) -> Any:
+def fill_omitted(spec: Method, arguments: dict[str, Any], warnings: list[str] | None) -> None:
+    """Add to ``arguments`` each argument the table fills when it is omitted (FLORA requires it;
+    ``Method.filled``), and its warning to ``warnings`` once: the same rule as the sandbox's."""
+    for fill in spec.filled:
+        if fill.name not in arguments:
+            arguments[fill.name] = fill.value
+            text = fill.warning(spec.full_name)
+            if warnings is not None and text not in warnings:
+                warnings.append(text)
+
+
+async def dispatch_call(
+    client: AsyncFlora,
+    method: str,
+    arguments: dict[str, Any],
+    warnings: list[str] | None = None,
+) -> Any:
     """Run one ``client.<method>(**arguments)`` call and return its result as plain JSON.
 
     Bad method names or arguments raise ``ArgumentError`` before any request; FLORA
     failures raise the matching ``APIError`` subclass. A paged list returns the one
-    page asked for, ``{items_key: [...], "meta": {"next_cursor": ...}}``.
+    page asked for, ``{items_key: [...], "meta": {"next_cursor": ...}}``. An argument the table
+    fills when omitted is added, with its warning appended to ``warnings``.
     """
     if not isinstance(method, str):
         raise ArgumentError("The method name must be a string such as 'generations.create'.")
@@ -39,6 +56,9 @@ async def dispatch_call(client: AsyncFlora, method: str, arguments: dict[str, An
     bad_keys = [k for k in arguments if not isinstance(k, str)]
     if bad_keys:
         raise ArgumentError(f"{spec.full_name}(): argument names must be strings.")
+    if spec.filled:
+        arguments = dict(arguments)
+        fill_omitted(spec, arguments, warnings)
     validated = check_arguments(spec, arguments)
     response = await client._request(spec, validated)
     if spec.paged and spec.items_key:

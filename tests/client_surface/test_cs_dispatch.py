@@ -80,3 +80,32 @@ async def test_messages_never_contain_the_api_key(make_async):
     with pytest.raises(ArgumentError) as info:
         await dispatch_call(make_async(ok({})), "workspaces.list", {"api_key": API_KEY[:5]})
     assert API_KEY not in info.value.message
+
+
+MODE_WARNING = (
+    'techniques.runs.create: mode was not given; sent mode="async" '
+    '(FLORA requires "async" or "stream")'
+)
+RUN_INPUTS = [{"id": "image", "type": "imageUrl", "value": "https://example.com/a.png"}]
+PENDING_RUN = {"run_id": "run_1", "status": "pending", "progress": 0, "created_at": 1.0}
+
+
+async def test_a_host_side_call_without_mode_sends_async_and_says_so(make_async):
+    rec = ok(PENDING_RUN)
+    warnings: list[str] = []
+    arguments = {"id_or_slug": "thumbnail-v3", "inputs": RUN_INPUTS}
+    await dispatch_call(make_async(rec), "techniques.runs.create", arguments, warnings)
+    assert json.loads(rec.requests[0].content)["mode"] == "async"
+    assert warnings == [MODE_WARNING]
+    assert "mode" not in arguments  # the caller's dict is left as it was
+    await dispatch_call(make_async(rec), "techniques.runs.create", arguments, warnings)
+    assert warnings == [MODE_WARNING]  # once per list
+
+
+async def test_a_host_side_call_with_mode_sends_it_without_a_warning(make_async):
+    rec = ok(PENDING_RUN)
+    warnings: list[str] = []
+    arguments = {"id_or_slug": "thumbnail-v3", "inputs": RUN_INPUTS, "mode": "async"}
+    await dispatch_call(make_async(rec), "techniques.runs.create", arguments, warnings)
+    assert json.loads(rec.requests[0].content)["mode"] == "async"
+    assert warnings == []
