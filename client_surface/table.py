@@ -91,7 +91,8 @@ class GenerationsCreateArgs(Args):
     params: dict[str, Any] | None = Field(
         None,
         description="Model parameters by name, as listed in the model's params "
-        '(e.g. {"aspect_ratio": "square_1_1"}).',
+        '(e.g. {"aspect_ratio": "square_1_1"}); an open map: keys the model does not list are '
+        "accepted and ignored.",
     )
     callback_url: str | None = Field(
         None, description="https URL to receive run.completed / run.failed webhooks."
@@ -125,7 +126,9 @@ class TechniquesRetrieveArgs(Args):
 
 class TechniqueRunInput(Args):
     id: str = Field(description="Input id from the technique's inputs list.")
-    type: IoType = Field(description="Input type: imageUrl, videoUrl, audioUrl, text, documentUrl.")
+    type: Literal["text", "imageUrl", "videoUrl"] = Field(
+        description="Input type: text, imageUrl or videoUrl."
+    )
     value: str = Field(description="The URL, or the text itself for a text input.")
 
 
@@ -134,8 +137,9 @@ class TechniqueRunsCreateArgs(Args):
     inputs: list[TechniqueRunInput] = Field(
         description="One entry per technique input: {id, type, value}."
     )
-    mode: str = Field(
-        "async", description='Run mode; "async" (the default) returns a pending Run to poll.'
+    mode: Literal["async", "stream"] = Field(
+        description='Run mode: "async" returns the pending Run to poll; "stream" is accepted '
+        "and answered the same way."
     )
     callback_url: str | None = Field(
         None, description="https URL to receive run.completed / run.failed webhooks."
@@ -186,6 +190,17 @@ class FeedbackRecordArgs(Args):
 
 
 # ---------------------------------------------------------------- response models
+#
+# As strict as the response types of FLORA's TypeScript SDK: a field without a default is
+# required (`X | None` without a default: required and nullable); a field declared with
+# `omittable()` may be left out but is never null (the SDK's `x?: X`); `X | None = None` may be
+# left out or null (`x?: X | null`). Timestamps are numbers (Unix milliseconds) and costs USD.
+# The client keeps fields FLORA adds; `response_problems` reports them for the backend's answers.
+
+
+def omittable(description: str | None = None) -> Any:
+    """An optional field that is never null when present (the SDK's `x?: X`)."""
+    return Field(None, description=description, json_schema_extra={"omittable": True})
 
 
 class Obj(BaseModel):
@@ -200,160 +215,646 @@ class Meta(Obj):
 
 class Workspace(Obj):
     workspace_id: str
-    name: str | None = None
-    role: str | None = None
-    created_at: str | None = None
+    name: str
+    role: str
+    created_at: float | None
 
 
 class WorkspaceList(Obj):
-    workspaces: list[Workspace] = []
+    workspaces: list[Workspace]
 
 
 class Project(Obj):
     project_id: str
-    name: str | None = None
-    workspace_id: str | None = None
-    created_at: str | None = None
-    last_modified: str | None = None
-    origin: str | None = None
+    name: str
+    workspace_id: str
+    created_at: float
+    last_modified: float | None
+    origin: str | None
 
 
 class ProjectList(Obj):
-    projects: list[Project] = []
-    meta: Meta = Meta()
+    projects: list[Project]
+    meta: Meta
 
 
 class Node(Obj):
-    pass
+    node_id: str
+    type: MediaType
+    asset_id: str | None = None
+    height: float | None = None
+    label: str | None = None
+    url: str | None = None
+    width: float | None = None
 
 
 class NodeList(Obj):
-    nodes: list[Node] = []
-    meta: Meta = Meta()
+    nodes: list[Node]
+    meta: Meta
 
 
 class ParamOption(Obj):
-    label: str | None = None
-    value: Any = None
-    description: str | None = None
+    label: str
+    value: str
+    description: str | None = omittable()
+
+
+class ParamProperties(Obj):
+    default: float
+    max: float
+    min: float
+
+
+ParamType = Literal["string", "string[]", "bool", "int", "int?", "seed", "float", "dict"]
 
 
 class ModelParam(Obj):
     name: str
-    type: str | None = None
-    required: bool = False
-    default: Any = None
-    label: str | None = None
-    description: str | None = None
-    min: float | None = None
-    max: float | None = None
-    options: list[ParamOption] | None = None
+    required: bool
+    type: ParamType
+    default: Any = omittable()
+    label: str | None = omittable()
+    description: str | None = omittable()
+    min: float | None = omittable()
+    max: float | None = omittable()
+    options: list[ParamOption] | None = omittable()
+    properties: dict[str, ParamProperties] | None = omittable()
 
 
 class Model(Obj):
     model_id: str
-    name: str | None = None
-    type: str | None = None
-    provider: str | None = None
-    capabilities: list[str] = []
-    estimated_credits: float | None = None
-    estimated_seconds: float | None = None
-    params: list[ModelParam] = []
-    beta: bool | None = None
+    name: str
+    type: MediaType
+    provider: str
+    capabilities: list[str]
+    estimated_credits: float
+    estimated_seconds: float
+    params: list[ModelParam]
+    beta: bool | None = omittable()
 
 
 class ModelList(Obj):
-    models: list[Model] = []
+    models: list[Model]
 
 
 class RunOutput(Obj):
-    output_id: str | None = None
-    type: str | None = None
-    url: str | None = None
+    output_id: str
+    type: IoType
+    url: str
 
 
 class Run(Obj):
     run_id: str
-    status: str | None = None
-    progress: float | None = None
-    created_at: str | None = None
-    started_at: str | None = None
-    completed_at: str | None = None
-    charged_cost: float | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    outputs: list[RunOutput] | None = None
-    poll_url: str | None = None
+    status: RunStatus
+    progress: float
+    created_at: float
+    started_at: float | None = omittable()
+    completed_at: float | None = omittable()
+    charged_cost: float | None = omittable("Cost charged in USD.")
+    error_code: str | None = omittable()
+    error_message: str | None = omittable()
+    outputs: list[RunOutput] | None = omittable()
+    poll_url: str | None = omittable()
 
 
 class ModelRef(Obj):
-    model_id: str | None = None
+    model_id: str
 
 
 class TechniqueRef(Obj):
-    technique_id: str | None = None
-    name: str | None = None
+    technique_id: str
+    name: str
+
+
+ActionId = Literal[
+    "color-grade-image-browser", "overlay-image-browser", "draw-image-browser",
+    "crop-image-browser", "scene-3d-image-browser", "blur-image-browser",
+    "change-image-ar-browser", "rotate-image-browser", "color-filter-image-browser",
+    "color-tint-image-browser", "filter-color-image-browser", "duplicate-image-browser",
+    "side-by-side-composite-browser", "add-shape-to-image-browser", "add-text-to-image-browser",
+    "qr-code-generator-browser", "resize-image-browser", "shader-effect-browser",
+    "split-text-browser", "find-and-replace-text-browser", "concat-text-browser",
+    "ken-burns-video", "stitch-videos", "split-video", "extract-video-frames",
+    "color-grade-video", "video-to-frame-grid", "boomerang-video", "reverse-video",
+    "video-to-long-exposure", "video-effect", "color-filter-video", "speed-up-video",
+    "slow-down-video", "duplicate-video", "greenscreen-video", "resize-video", "change-video-ar",
+    "split-audio-from-video", "merge-audio-into-video",
+]  # fmt: skip
+
+
+class ActionRef(Obj):
+    action_id: ActionId
 
 
 class RunStart(Obj):
     run_id: str
-    type: str | None = None
-    charged_cost: float | None = None
-    estimated_seconds: float | None = None
+    type: Literal["generation", "technique", "action"]
+    charged_cost: float = Field(description="Cost charged in USD (a quote at start).")
+    estimated_seconds: float | None
     poll_url: str | None = None
     project_id: str | None = None
     model: ModelRef | None = None
     technique: TechniqueRef | None = None
+    action: ActionRef | None = None
+
+
+class GenerationModelRef(Obj):
+    model_id: str | None
 
 
 class Generation(Run):
-    generation_id: str | None = None
-    workspace_id: str | None = None
-    project_id: str | None = None
-    model: Any = None
+    generation_id: str
+    workspace_id: str
+    project_id: str
+    model: GenerationModelRef | None = omittable()
 
 
 class GenerationList(Obj):
-    generations: list[Generation] = []
-    meta: Meta = Meta()
+    generations: list[Generation]
+    meta: Meta
 
 
 class TechniqueIo(Obj):
     id: str
-    name: str | None = None
-    type: str | None = None
-    description: str | None = None
-    optional: bool | None = None
+    name: str
+    type: IoType
+    description: str | None = omittable()
+    optional: bool | None = omittable()
+    accepts_element: bool | None = omittable()
+    allow_multiple: bool | None = omittable()
+    specified_aspect_ratio: str | None = omittable()
+    specified_duration: float | None = omittable()
 
 
 class Technique(Obj):
     technique_id: str
-    name: str | None = None
-    description: str | None = None
-    run_cost: float | None = None
-    inputs: list[TechniqueIo] = []
-    outputs: list[TechniqueIo] = []
+    name: str
+    description: str | None = omittable()
+    run_cost: float = Field(description="Cost per run in USD.")
+    inputs: list[TechniqueIo]
+    outputs: list[TechniqueIo]
 
 
 class TechniqueList(Obj):
-    techniques: list[Technique] = []
-    meta: Meta = Meta()
+    techniques: list[Technique]
+    meta: Meta
 
 
 class TechniqueRun(Run):
-    technique_id: str | None = None
-    workspace_id: str | None = None
-    project_id: str | None = None
+    technique_run_id: str
+    technique: TechniqueRef
+    workspace_id: str
+    project_id: str
 
 
 class TechniqueRunList(Obj):
-    technique_runs: list[TechniqueRun] = []
-    meta: Meta = Meta()
+    technique_runs: list[TechniqueRun]
+    meta: Meta
 
 
 class FeedbackReceipt(Obj):
     feedback_id: str
     received_at: float
+
+
+def response_problems(model: type[BaseModel], data: Any) -> list[str]:
+    """What in `data` breaks `model` as strictly as FLORA's SDK types it: fields the model does
+    not declare, null where the SDK's type allows none, and every validation error with numbers
+    kept numbers (strict mode). Empty when the answer fits."""
+    problems: list[str] = []
+    try:
+        model.model_validate(data, strict=True)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "body"
+            problems.append(f"{where}: {err['msg']}")
+    _walk(model, data, "", problems)
+    return problems
+
+
+def _walk(model: type[BaseModel], data: Any, where: str, problems: list[str]) -> None:
+    if not isinstance(data, dict):
+        return
+    fields = model.model_fields
+    for key, value in data.items():
+        path = f"{where}{key}"
+        field = fields.get(key)
+        if field is None:
+            problems.append(f"{path}: not a field of {model.__name__}")
+            continue
+        extra = field.json_schema_extra
+        if value is None and isinstance(extra, dict) and extra.get("omittable"):
+            problems.append(f"{path}: may be left out but not null")
+        for sub, item in _nested(field.annotation, value):
+            _walk(sub, item, f"{path}{'' if item is value else '[]'}.", problems)
+
+
+def _nested(annotation: Any, value: Any) -> list[tuple[type[BaseModel], Any]]:
+    """(model, value) pairs for the nested models inside `value` typed `annotation`."""
+    found: list[tuple[type[BaseModel], Any]] = []
+    stack = [annotation]
+    while stack:
+        ann = stack.pop()
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            if isinstance(value, dict):
+                found.append((ann, value))
+            continue
+        args = getattr(ann, "__args__", ())
+        origin = getattr(ann, "__origin__", None)
+        if origin is list and args and isinstance(value, list):
+            inner = args[0]
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                found.extend((inner, v) for v in value if isinstance(v, dict))
+            continue
+        if origin is dict and len(args) == 2 and isinstance(value, dict):
+            inner = args[1]
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                found.extend((inner, v) for v in value.values() if isinstance(v, dict))
+            continue
+        stack.extend(a for a in args if a is not type(None))
+    return found
+
+
+# ---------------------------------------------------------------- workspace-scoped projects,
+# canvas, project folders and the library: argument and response models, as FLORA's SDK types
+# them (src/resources/workspaces/** and projects/canvas.ts), strict in both directions.
+
+
+class Strict(BaseModel):
+    """A response object exactly as the SDK types it: a field it does not declare is an error.
+    Fields named after Python keywords (``from``, ``in``) go by their JSON names."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, serialize_by_alias=True)
+
+
+class AliasArgs(Args):
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, serialize_by_alias=True)
+
+
+_WS_PATH = "Workspace the project is in (ws_...)."
+_NODE_REF = "Node: its short id (n3) or node UUID, as projects.graph reports them"
+CanvasNodeType = Literal[
+    "videoBlock", "textBlock", "comment", "group", "ghost", "virtualSourceNode",
+    "emptyImageBlock", "outpaintImageBlock", "inpaintImageBlock", "staticImageBlock",
+    "staticVideoBlock", "resultImageBlock", "resultVideoBlock", "resultTextBlock", "audioBlock",
+    "resultAudioBlock", "staticAudioBlock", "techniqueBlock", "layerEditorNode",
+    "videoEditorNode", "collectionNode", "routerNode", "switchNode", "elementNode", "textLabel",
+    "codeBlock", "documentNode", "exportNode", "webcamNode", "model3dNode",
+]  # fmt: skip
+AddNodeType = Literal["image", "video", "text", "audio", "group", "static_image", "layer_editor"]
+
+
+class WorkspaceProjectsCreateArgs(Args):
+    workspace_id: str = Field(description="Workspace to create the project in (ws_...).")
+    name: str = Field(description="Project name.")
+
+
+class WorkspaceProjectArgs(Args):
+    project_id: str = Field(description="Project (prj_...).")
+    workspace_id: str = Field(description=_WS_PATH)
+
+
+class RunNodesArgs(WorkspaceProjectArgs):
+    node_ids: list[str] = Field(
+        min_length=1,
+        max_length=50,
+        description="Generation nodes to run (1 to 50), by short id or node UUID; they run "
+        "with the prompt, model and params they carry and spend credits at once.",
+    )
+
+
+class XY(Strict):
+    x: float = Field(description="Horizontal canvas coordinate.")
+    y: float = Field(description="Vertical canvas coordinate.")
+
+
+class XYArgs(Args):
+    x: float = Field(description="Horizontal canvas coordinate.")
+    y: float = Field(description="Vertical canvas coordinate.")
+
+
+class DefinitionEdge(Strict):
+    id: str
+    source: str
+    source_handle: str | None
+    target: str
+    target_handle: str | None
+    data: dict[str, Any] | None = None
+    type: str | None = None
+
+
+class DefinitionEdgeArgs(Args):
+    id: str = Field(description="Stable canvas edge id.")
+    source: str = Field(description="Source node id.")
+    source_handle: str | None = Field(description="Source handle id, or null.")
+    target: str = Field(description="Target node id.")
+    target_handle: str | None = Field(description="Target handle id, or null.")
+    data: dict[str, Any] | None = Field(None, description="Durable edge configuration.")
+    type: str | None = Field(None, description="Canvas edge renderer type.")
+
+
+class _NodeOptional(BaseModel):
+    expand_parent: bool | None = None
+    extent: Literal["parent"] | list[Any] | None = None
+    height: float | None = None
+    hidden: bool | None = None
+    origin: list[Any] | None = None
+    parent_id: str | None = None
+    style: dict[str, Any] | None = None
+    width: float | None = None
+    z_index: float | None = None
+
+
+class DefinitionNode(_NodeOptional, Strict):
+    id: str
+    data: dict[str, Any]
+    position: XY
+    type: CanvasNodeType
+
+
+class DefinitionNodeArgs(_NodeOptional, Args):
+    id: str = Field(description="Stable canvas node id.")
+    data: dict[str, Any] = Field(description="Durable node configuration (label, prompt, ...).")
+    type: CanvasNodeType = Field(description="FLORA canvas node type, e.g. emptyImageBlock.")
+    position: XYArgs | None = Field(
+        None, description="Position; omitted positions get a deterministic automatic layout."
+    )
+
+
+class Definition(Strict):
+    edges: list[DefinitionEdge]
+    node_inputs: dict[str, dict[str, Any]]
+    node_outputs: dict[str, dict[str, Any]]
+    nodes: list[DefinitionNode]
+    layer_editor_documents: dict[str, dict[str, Any]] | None = None
+
+
+class DefinitionArgs(Args):
+    edges: list[DefinitionEdgeArgs] = Field(description="Complete canvas edge list.")
+    node_inputs: dict[str, dict[str, Any]] = Field(
+        description="Per-node generation input configuration, by node id."
+    )
+    node_outputs: dict[str, dict[str, Any]] = Field(
+        description="Current durable output of each node, by node id."
+    )
+    nodes: list[DefinitionNodeArgs] = Field(description="Complete replacement node list.")
+    layer_editor_documents: dict[str, dict[str, Any]] | None = Field(
+        None, description="Layer Editor documents by node id; omit when there are none."
+    )
+
+
+class ReplaceDefinitionArgs(WorkspaceProjectArgs):
+    definition: DefinitionArgs = Field(description="Complete canvas definition to replace.")
+
+
+class CanvasSummary(Strict):
+    edge_count: float
+    group_count: float
+    isolated_node_count: float
+    node_count: float
+    workflow_count: float
+
+
+class CanvasDefinitionAnswer(Strict):
+    canvas_url: str
+    definition: Definition
+    project_id: str
+    summary: CanvasSummary
+
+
+class ChangesetAdd(Args):
+    ref: str = Field(description="Your handle for the new node, echoed in created.")
+    type: AddNodeType = Field(
+        description="image, video, text, audio, group, static_image or layer_editor."
+    )
+    content_url: str | None = Field(
+        None, description="https URL of existing media to place (excludes prompt, model, params)."
+    )
+    group: str | None = Field(None, description="Group to parent the node into (id or ref).")
+    label: str | None = Field(None, description="Display label.")
+    model: str | None = Field(None, description="Model id; omit for the modality's default.")
+    params: dict[str, Any] | None = Field(None, description="Model parameters.")
+    position: XYArgs | None = Field(None, description="Absolute position; omit to place below.")
+    prompt: str | None = Field(None, description="Generation prompt.")
+
+
+class ChangesetConnect(AliasArgs):
+    from_: str = Field(alias="from", description="Source node (id or ref).")
+    to: str = Field(description="Target node (id or ref).")
+    in_: str | None = Field(None, alias="in", description="Target input slot, e.g. image.")
+
+
+class ChangesetRemove(Args):
+    id: str = Field(description="Node to delete: short id or UUID.")
+
+
+class ChangesetUpdate(Args):
+    id: str = Field(description="Node to modify: short id or UUID.")
+    label: str | None = Field(None, description="Replacement label.")
+    model: str | None = Field(None, description="Replacement model id.")
+    params: dict[str, Any] | None = Field(None, description="Params merged key by key.")
+    position: XYArgs | None = Field(None, description="New absolute position.")
+    prompt: str | None = Field(None, description="Replacement prompt.")
+
+
+class ApplyChangesetArgs(WorkspaceProjectArgs):
+    add: list[ChangesetAdd] | None = Field(None, description="Nodes to create.")
+    connect: list[ChangesetConnect] | None = Field(None, description="Edges to create.")
+    disconnect: list[ChangesetConnect] | None = Field(
+        None, description="Edges to remove, by endpoints (and slot)."
+    )
+    remove: list[ChangesetRemove] | None = Field(
+        None, description="Nodes to delete with their edges; immediate and irreversible."
+    )
+    update: list[ChangesetUpdate] | None = Field(None, description="Nodes to modify.")
+    base_revision: str | None = Field(
+        None,
+        description="The revision you read (projects.graph); if the canvas changed since, "
+        "nothing applies and the answer is a 409 conflict.",
+    )
+
+
+class ChangesetApplied(Strict):
+    added: float
+    connected: float
+    disconnected: float
+    removed: float
+    updated: float
+
+
+class ChangesetCreated(Strict):
+    id: str
+    node_id: str
+
+
+class ChangesetAnswer(Strict):
+    applied: ChangesetApplied
+    canvas_url: str
+    created: dict[str, ChangesetCreated]
+    project_id: str
+    revision: str
+    warnings: list[str]
+
+
+class GraphEdge(Strict):
+    from_: str = Field(alias="from")
+    in_: str | None = Field(alias="in")
+    to: str
+
+
+class GraphAction(Strict):
+    action_id: str | None
+    params: dict[str, Any] | None
+
+
+class GraphNode(Strict):
+    id: str
+    action: GraphAction | None
+    label: str
+    model: str | None
+    model_id: str | None
+    node_id: str
+    output_text: str | None
+    output_url: str | None
+    params: dict[str, Any] | None
+    position: XY
+    prompt: str | None
+    status: Literal["idle", "generating", "done", "error"] | None
+    type: str
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class GraphAnswer(Strict):
+    canvas_url: str
+    edges: list[GraphEdge]
+    nodes: list[GraphNode]
+    project_id: str
+    revision: str
+
+
+class RunNodesModel(Strict):
+    model_id: str
+
+
+class RunNodesRun(Strict):
+    node_id: str
+    status: Literal["started", "skipped"]
+    charged_cost: float | None = None
+    estimated_seconds: float | None = None
+    message: str | None = None
+    model: RunNodesModel | None = None
+    poll_url: str | None = None
+    reason: (
+        Literal[
+            "node_not_found", "node_not_executable", "node_locked", "no_model_configured",
+            "generation_already_running", "run_failed_to_start", "video_generation_not_available",
+        ]
+        | None
+    ) = None  # fmt: skip
+    run_id: str | None = None
+    type: Literal["generation"] | None = None
+
+
+class RunNodesAnswer(Strict):
+    project_id: str
+    runs: list[RunNodesRun]
+
+
+class WorkspaceProject(Strict):
+    created_at: float
+    last_modified: float | None
+    name: str
+    origin: str | None
+    project_id: str
+    workspace_id: str
+
+
+class FolderCreateProjectArgs(Args):
+    folder_id: str = Field(description="Project folder to file the project into (fld_...).")
+    workspace_id: str = Field(description="Workspace the folder belongs to (ws_...).")
+    name: str = Field(description="Project name.")
+
+
+class LibraryFolderCreateArgs(Args):
+    workspace_id: str = Field(description="Workspace whose library gets the folder (ws_...).")
+    name: str | None = Field(None, description="Folder name; a generated one when omitted.")
+
+
+class LibraryFolderArgs(Args):
+    folder_id: str = Field(description="Library folder (libfolder_...).")
+    workspace_id: str = Field(description="Workspace the folder is in (ws_...).")
+
+
+class LibraryAddItemArgs(LibraryFolderArgs):
+    description: str | None = Field(None, description="Caption for the saved item.")
+    source: str | None = Field(
+        None, description="Public https URL of the image to save (required when type=image)."
+    )
+    text: str | None = Field(None, description="Text to save (required when type=text).")
+    type: Literal["image", "text"] | None = Field(None, description="Kind of item: image or text.")
+
+
+class LibraryFolder(Strict):
+    folder_id: str
+    name: str
+    workspace_id: str
+
+
+class LibraryFolderDeleted(Strict):
+    deleted: Literal[True]
+    folder_id: str
+    workspace_id: str
+
+
+class LibraryItem(Strict):
+    folder_id: str
+    saved_node_id: str
+    workspace_id: str
+    asset_id: str | None = None
+    url: str | None = None
+
+
+class CanvasRetrieveArgs(Args):
+    project_id: str = Field(description="Project whose canvas to read (prj_...).")
+
+
+class MermaidNodeParams(Args):
+    aspect_ratio: str | None = Field(None, description="Aspect ratio param.")
+    content_url: str | None = Field(
+        None, description="https URL of existing media to place as a static node (no prompt)."
+    )
+    model: str | None = Field(None, description="Model id.")
+    model_parameters: dict[str, Any] | None = Field(None, description="Model parameters.")
+    prompt: str | None = Field(None, description="Prompt; the label is used when omitted.")
+    resolution: str | None = Field(None, description="Resolution param.")
+
+
+class CanvasUpdateArgs(Args):
+    project_id: str = Field(description="Project whose canvas to add to (prj_...).")
+    diagram: str = Field(
+        description='Mermaid flowchart to add, e.g. \'graph LR\\n  a["A fox (Image)"]\\n  '
+        "n1 --> a'. Add-only: it never removes or edits existing nodes."
+    )
+    node_params: dict[str, MermaidNodeParams] | None = Field(
+        None, description='Per-node params keyed by Mermaid node id: {"img1": {...}}.'
+    )
+
+
+class CanvasMermaid(Strict):
+    canvas_url: str
+    diagram: str
+    project_id: str
+    summary: CanvasSummary
+
+
+class CanvasUpdateAnswer(Strict):
+    canvas_url: str
+    created_edge_count: float
+    created_node_count: float
+    diagram: str
+    project_id: str
+    warnings: list[str] | None = None
 
 
 # ---------------------------------------------------------------- id shapes
@@ -401,6 +902,11 @@ ID_KINDS: dict[str, IdKind] = {
         re.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}"),
         "letters, digits, '.', '_' or '-' (1 to 128), starting with a letter or digit",
     ),
+    "folder": IdKind(
+        "folder",
+        re.compile("(?:fld_|libfolder_)" + _SAFE),
+        f"'fld_' (a project folder) or 'libfolder_' (a library folder) then {_SAFE_WORDS}",
+    ),
     "node": _plain("node"),
     "action": _plain("action"),
     "output": _plain("output"),
@@ -415,6 +921,7 @@ ID_ARGUMENTS: dict[str, str] = {
     "technique_id": "technique",
     "id_or_slug": "technique",
     "model_id": "model",
+    "folder_id": "folder",
     "node_id": "node",
     "action_id": "action",
     "output_id": "output",
@@ -570,8 +1077,8 @@ SURFACE: tuple[Method, ...] = (
         TechniqueRunsCreateArgs, Run, None, "Start a paid technique run; returns a Run to poll.",
         positional=("id_or_slug",), idempotency="body",
         filled=(Filled("mode", "async", 'FLORA requires "async" or "stream"'),),
-        example='client.techniques.runs.create("thumbnail-v3", inputs=[{"id": "image", '
-        '"type": "imageUrl", "value": "https://example.com/a.png"}])',
+        example='client.techniques.runs.create("thumbnail-v3", inputs=[{"id": "title", '
+        '"type": "text", "value": "Launch day"}], mode="async")',
     ),
     Method(
         "techniques.runs", "retrieve", "GET", "/techniques/{technique_id}/runs/{run_id}",
@@ -606,6 +1113,105 @@ SURFACE: tuple[Method, ...] = (
         idempotency="header", workspace_args=("workspace_id",),
         example='client.feedback.record(kind="bug", summary="Stuck run", detail="...")',
     ),
+    # -- workspace-scoped projects, canvas, project folders and the library
+    Method(
+        "workspaces.projects", "create", "POST", "/workspaces/{workspace_id}/projects",
+        WorkspaceProjectsCreateArgs, WorkspaceProject, None,
+        "Create a project in the workspace named in the path.", positional=("workspace_id",),
+        idempotency="header", workspace_args=("workspace_id",),
+        example='client.workspaces.projects.create("ws_123", name="Spring Campaign")',
+    ),
+    Method(
+        "workspaces.projects", "graph", "GET",
+        "/workspaces/{workspace_id}/projects/{project_id}/graph", WorkspaceProjectArgs,
+        GraphAnswer, None,
+        "A project's canvas: nodes (short id, prompt, model, status, output), edges, revision.",
+        positional=("project_id",), workspace_args=("workspace_id",),
+        example='client.workspaces.projects.graph("prj_123", workspace_id="ws_123")',
+    ),
+    Method(
+        "workspaces.projects", "run_nodes", "POST",
+        "/workspaces/{workspace_id}/projects/{project_id}/nodes/run", RunNodesArgs,
+        RunNodesAnswer, None,
+        "Run canvas generation nodes as configured (paid at once); poll each run_id.",
+        positional=("project_id",), idempotency="header", workspace_args=("workspace_id",),
+        example='client.workspaces.projects.run_nodes("prj_123", workspace_id="ws_123", '
+        'node_ids=["n1"])',
+    ),
+    Method(
+        "workspaces.projects.canvas", "retrieve_definition", "GET",
+        "/workspaces/{workspace_id}/projects/{project_id}/canvas/definition",
+        WorkspaceProjectArgs, CanvasDefinitionAnswer, None,
+        "The complete JSON canvas definition: nodes, edges, inputs, outputs, positions.",
+        positional=("project_id",), workspace_args=("workspace_id",),
+        example='client.workspaces.projects.canvas.retrieve_definition("prj_123", '
+        'workspace_id="ws_123")',
+    ),
+    Method(
+        "workspaces.projects.canvas", "replace_definition", "PUT",
+        "/workspaces/{workspace_id}/projects/{project_id}/canvas/definition",
+        ReplaceDefinitionArgs, CanvasDefinitionAnswer, None,
+        "Replace the whole canvas definition atomically (validated first).",
+        positional=("project_id",), idempotency="header", workspace_args=("workspace_id",),
+        example='client.workspaces.projects.canvas.replace_definition("prj_123", '
+        'workspace_id="ws_123", definition={"nodes": [], "edges": [], "node_inputs": {}, '
+        '"node_outputs": {}})',
+    ),
+    Method(
+        "workspaces.projects.canvas", "apply_changeset", "POST",
+        "/workspaces/{workspace_id}/projects/{project_id}/canvas/changeset",
+        ApplyChangesetArgs, ChangesetAnswer, None,
+        "Add, update, connect, disconnect, remove canvas nodes in one atomic changeset.",
+        positional=("project_id",), idempotency="header", workspace_args=("workspace_id",),
+        example='client.workspaces.projects.canvas.apply_changeset("prj_123", '
+        'workspace_id="ws_123", add=[{"ref": "fox", "type": "image", "prompt": "a fox"}])',
+    ),
+    Method(
+        "workspaces.folders", "create_project", "POST",
+        "/workspaces/{workspace_id}/folders/{folder_id}/projects", FolderCreateProjectArgs,
+        WorkspaceProject, None, "Create a project filed into a project folder.",
+        positional=("folder_id",), idempotency="header", workspace_args=("workspace_id",),
+        example='client.workspaces.folders.create_project("fld_123", workspace_id="ws_123", '
+        'name="Spring Campaign")',
+    ),
+    Method(
+        "workspaces.library.folders", "create", "POST",
+        "/workspaces/{workspace_id}/library/folders", LibraryFolderCreateArgs, LibraryFolder,
+        None, "Create a folder in the workspace's library.", positional=("workspace_id",),
+        idempotency="header", workspace_args=("workspace_id",),
+        example='client.workspaces.library.folders.create("ws_123", name="Clips")',
+    ),
+    Method(
+        "workspaces.library.folders", "add_item", "POST",
+        "/workspaces/{workspace_id}/library/folders/{folder_id}/items", LibraryAddItemArgs,
+        LibraryItem, None, "Save an image (fetched from an https URL) or a text in a folder.",
+        positional=("folder_id",), idempotency="header", workspace_args=("workspace_id",),
+        example='client.workspaces.library.folders.add_item("libfolder_123", '
+        'workspace_id="ws_123", type="text", text="a red fox")',
+    ),
+    Method(
+        "workspaces.library.folders", "delete", "DELETE",
+        "/workspaces/{workspace_id}/library/folders/{folder_id}", LibraryFolderArgs,
+        LibraryFolderDeleted, None, "Delete a library folder; its saved items stay, detached.",
+        positional=("folder_id",), workspace_args=("workspace_id",),
+        example='client.workspaces.library.folders.delete("libfolder_123", '
+        'workspace_id="ws_123")',
+    ),
+    Method(
+        "projects.canvas", "retrieve", "GET", "/projects/{project_id}/canvas",
+        CanvasRetrieveArgs, CanvasMermaid, None,
+        "The project canvas as a Mermaid flowchart, with a summary.",
+        positional=("project_id",), example='client.projects.canvas.retrieve("prj_123")',
+    ),
+    Method(
+        "projects.canvas", "update", "PATCH", "/projects/{project_id}/canvas",
+        CanvasUpdateArgs, CanvasUpdateAnswer, None,
+        "Add nodes and edges from a Mermaid flowchart (add-only; existing ids by edge).",
+        positional=("project_id",),
+        example='client.projects.canvas.update("prj_123", diagram=\'graph LR\\n  a["A fox '
+        '(Image)"]\\n  b["The fox in snow (Image)"]\\n  a --> b\')',
+    ),
+    # -- end of workspace-scoped projects, canvas, folders and the library
 )  # fmt: skip
 
 _BY_NAME: dict[str, Method] = {}

@@ -28,6 +28,16 @@ FAMILIES = {
     "chat": "text",
 }
 
+# What one credit costs. FLORA types every cost it answers (a run's charged_cost, a technique's
+# run_cost) in USD and a model's estimated_credits in credits; workspaces are charged credits.
+CREDIT_USD = 0.001
+
+
+def usd(credits: int | float) -> float:
+    """Credits as US dollars, rounded to a millionth."""
+    return round(credits * CREDIT_USD, 6)
+
+
 OUTPUT_TYPE = {"image": "imageUrl", "video": "videoUrl", "audio": "audioUrl", "text": "text"}
 
 ASPECT_RATIOS = [
@@ -71,8 +81,10 @@ def _duration(options: list[int] | None, default: int, lo: int = 1, hi: int = 30
         "default": default,
         "label": "Duration (seconds)",
     }
-    if options:
-        param["options"] = [{"label": f"{o} s", "value": o} for o in options]
+    if options:  # FLORA's option values are strings, numbers included
+        param["type"] = "string"
+        param["default"] = str(default)
+        param["options"] = [{"label": f"{o} s", "value": str(o)} for o in options]
     else:
         param["min"], param["max"] = lo, hi
     return param
@@ -140,6 +152,7 @@ class CatalogModel:
         return out
 
     def cost(self, params: dict[str, Any]) -> int:
+        """Credits a run with these (canonical) params costs."""
         if self.credits_per_second and "duration" in params:
             return int(self.credits_per_second * int(params["duration"]))
         return self.estimated_credits
@@ -259,38 +272,44 @@ def _number(
     return number
 
 
+def unknown_params(model: CatalogModel, params: dict[str, Any] | None) -> list[str]:
+    """The keys of `params` the model does not list (accepted, as FLORA does, and ignored)."""
+    names = {p["name"] for p in model.params}
+    return [k for k in params or {} if k not in names]
+
+
 def validate_params(model: CatalogModel, params: dict[str, Any] | None) -> dict[str, Any]:
-    """Canonical params with defaults filled in, or CatalogError naming the valid values."""
+    """Canonical params with defaults filled in, or CatalogError naming the valid values.
+
+    `params` is an open map, as FLORA's: keys the model does not list are kept as given and
+    affect nothing; the ones it lists are checked."""
     params = dict(params or {})
     specs = {p["name"]: p for p in model.params}
-    unknown = [k for k in params if k not in specs]
-    if unknown:
-        names = ", ".join(specs) or "none"
-        raise CatalogError(
-            f"params.{unknown[0]}",
-            f"Model {model.model_id!r} has no param {unknown[0]!r}. Its params: {names}.",
-        )
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {k: v for k, v in params.items() if k not in specs}
     for name, spec in specs.items():
         if name not in params or params[name] is None:
             if spec.get("default") is not None:
                 out[name] = spec["default"]
             continue
         value = params[name]
+        options = spec.get("options")
         if name == "aspect_ratio" and isinstance(value, str):
             value = ASPECT_ALIASES.get(value.strip(), value.strip())
-        if spec["type"] in ("int", "seed"):
+        if options:
+            # Option values are strings; a number naming one (duration=8 for "8") is that one.
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = str(int(value)) if float(value) == int(value) else str(value)
+            if value not in [o["value"] for o in options]:
+                listed = ", ".join(repr(o["value"]) for o in options)
+                raise CatalogError(
+                    f"params.{name}",
+                    f"params.{name} {params[name]!r} is not an option of {model.model_id}; "
+                    f"use one of {listed}.",
+                )
+        elif spec["type"] in ("int", "seed"):
             value = _number(name, spec, value, int)
         elif spec["type"] == "float":
             value = _number(name, spec, value, float)
-        options = spec.get("options")
-        if options and value not in [o["value"] for o in options]:
-            listed = ", ".join(repr(o["value"]) for o in options)
-            raise CatalogError(
-                f"params.{name}",
-                f"params.{name} {params[name]!r} is not an option of {model.model_id}; "
-                f"use one of {listed}.",
-            )
         out[name] = value
     return out
 
@@ -351,11 +370,11 @@ TECHNIQUES: tuple[dict[str, Any], ...] = (
 
 
 def technique_json(row: Any) -> dict[str, Any]:
+    """A technique as FLORA's SDK types it: run_cost in USD (stored in credits), no slug."""
     out = {
         "technique_id": row.id,
-        "slug": row.slug,
         "name": row.name,
-        "run_cost": row.run_cost,
+        "run_cost": usd(row.run_cost),
         "inputs": row.inputs,
         "outputs": row.outputs,
     }

@@ -1,5 +1,8 @@
-"""Cursor pagination for the built-in backend's list routes: newest first, keyset on
-(timestamp, id), with an opaque base64 cursor and `limit` 1..100."""
+"""Cursor pagination for the built-in backend's list routes: newest first, `limit` 1..100, and
+FLORA's cursor format: base64 of a JSON object with the offset of the next page
+(`eyJvZmZzZXQiOjIwfQ` is `{"offset":20}`). The cursors issued here also carry the sort key of
+the last row given (`"after": [<sort value>, <id>]`), so a page walk neither repeats nor skips
+rows when new ones arrive meanwhile; a cursor with only an offset is honoured as an offset."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,20 +23,41 @@ DEFAULT_LIMIT = 20
 Row = TypeVar("Row")
 
 
-def encode_cursor(sort_value: datetime, row_id: str) -> str:
-    raw = json.dumps([sort_value.isoformat(), row_id], separators=(",", ":")).encode()
+def encode_cursor(offset: int, after: tuple[datetime, str] | None = None) -> str:
+    body: dict[str, Any] = {"offset": offset}
+    if after is not None:
+        body["after"] = [after[0].isoformat(), after[1]]
+    raw = json.dumps(body, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def _bad_cursor() -> Exception:
+    return invalid("cursor", "Invalid cursor; pass meta.next_cursor from a previous page")
+
+
+def decode_cursor(cursor: str) -> tuple[int, tuple[datetime, str] | None]:
+    """(offset, the sort key of the last row given, if the cursor carries it)."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, row_id = json.loads(raw)
-        return datetime.fromisoformat(stamp), str(row_id)
+        text = cursor.strip()
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        body = json.loads(raw)
     except (ValueError, TypeError, binascii.Error):
-        raise invalid(
-            "cursor", "Invalid cursor; pass meta.next_cursor from a previous page"
-        ) from None
+        raise _bad_cursor() from None
+    if not isinstance(body, dict):
+        raise _bad_cursor()
+    offset = body.get("offset")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise _bad_cursor()
+    after = body.get("after")
+    if after is None:
+        return offset, None
+    try:
+        stamp, row_id = after
+        if not isinstance(stamp, str) or not isinstance(row_id, str):
+            raise TypeError
+        return offset, (datetime.fromisoformat(stamp), row_id)
+    except (ValueError, TypeError):
+        raise _bad_cursor() from None
 
 
 async def page(
@@ -46,13 +70,17 @@ async def page(
 ) -> tuple[list[Row], str | None]:
     """One page of rows and the cursor of the next page (None on the last one)."""
     size = limit or DEFAULT_LIMIT
-    if cursor:
-        stamp, row_id = decode_cursor(cursor)
+    offset, after = decode_cursor(cursor) if cursor else (0, None)
+    stmt = stmt.order_by(sort_col.desc(), id_col.desc())
+    if after is not None:
+        stamp, row_id = after
         stmt = stmt.where(or_(sort_col < stamp, and_(sort_col == stamp, id_col < row_id)))
-    stmt = stmt.order_by(sort_col.desc(), id_col.desc()).limit(size + 1)
-    rows = list((await session.execute(stmt)).scalars().all())
+    elif offset:
+        stmt = stmt.offset(offset)
+    rows = list((await session.execute(stmt.limit(size + 1))).scalars().all())
     if len(rows) <= size:
         return rows, None
     rows = rows[:size]
     last = rows[-1]
-    return rows, encode_cursor(getattr(last, sort_col.key), getattr(last, id_col.key))
+    key = (getattr(last, sort_col.key), getattr(last, id_col.key))
+    return rows, encode_cursor(offset + size, key)

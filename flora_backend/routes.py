@@ -7,7 +7,6 @@ Also the file route and the shared plumbing (auth, rate limit, request ids, erro
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -24,9 +23,12 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from client_surface.table import (
+    ID_ARGUMENTS,
+    ID_KINDS,
     SURFACE,
     FeedbackRecordArgs,
     GenerationsCreateArgs,
@@ -45,6 +47,7 @@ from client_surface.table import (
     TechniqueRunsRetrieveArgs,
     TechniquesListArgs,
     TechniquesRetrieveArgs,
+    response_problems,
 )
 from flora_backend import catalog, runs
 from flora_backend.db import rows_matched, utcnow
@@ -261,7 +264,7 @@ def run_start_json(ctx: Ctx, run: Run, technique: Technique | None = None) -> di
     out: dict[str, Any] = {
         "run_id": run.id,
         "type": run.kind,
-        "charged_cost": run.charged_cost,
+        "charged_cost": catalog.usd(run.charged_cost),
         "estimated_seconds": round(run.estimated_seconds * ctx.settings.speed, 3),
         "poll_url": runs.poll_url(ctx.settings, run.id),
         "project_id": run.project_id,
@@ -294,8 +297,8 @@ def project_json(p: Project) -> dict[str, Any]:
         "project_id": p.id,
         "name": p.name,
         "workspace_id": p.workspace_id,
-        "created_at": runs.iso(p.created_at),
-        "last_modified": runs.iso(p.last_modified),
+        "created_at": runs.ms(p.created_at),
+        "last_modified": runs.ms_or_none(p.last_modified),
         "origin": p.origin,
     }
 
@@ -313,8 +316,7 @@ async def workspaces_list(ctx: Ctx, args: NoArgs) -> Items:
         "workspace_id": ws.id,
         "name": ws.name,
         "role": "owner",
-        "created_at": runs.iso(ws.created_at),
-        "credits": ws.credits,
+        "created_at": runs.ms_or_none(ws.created_at),
     }
     return Items([item])
 
@@ -494,6 +496,16 @@ async def start_technique_run(
         values = check_inputs(technique, given)
         model = catalog.BY_ID[technique.model_id]
         params = catalog.validate_params(model, catalog.TECHNIQUE_PARAMS.get(technique.id))
+        # A technique run works in a project of its own, as FLORA's (its project_id).
+        now = utcnow()
+        project = Project(
+            id=new_id("prj_"),
+            workspace_id=ctx.workspace_id,
+            name=technique.name,
+            created_at=now,
+            last_modified=now,
+        )
+        s.add(project)
         run = await start_run(
             s,
             ctx,
@@ -502,7 +514,7 @@ async def start_technique_run(
             prompt=technique_prompt(technique, values),
             params=params,
             cost=technique.run_cost,
-            project_id=None,
+            project_id=project.id,
             technique_id=technique.id,
             inputs=values,
             callback_url=callback_url,
@@ -512,8 +524,8 @@ async def start_technique_run(
 
 @handles("techniques.runs.create")
 async def technique_runs_create(ctx: Ctx, args: TechniqueRunsCreateArgs) -> dict[str, Any]:
-    if args.mode not in ("async", "sync"):
-        raise invalid("mode", "Must be 'async' or 'sync'")
+    # mode "stream": FLORA's reference documents no streamed body, so it is answered as
+    # "async" (the pending Run, to poll); docs/flora.md says so.
     given: dict[str, tuple[str | None, Any]] = {}
     for item in args.inputs:
         if item.id in given:
@@ -521,12 +533,7 @@ async def technique_runs_create(ctx: Ctx, args: TechniqueRunsCreateArgs) -> dict
         given[item.id] = (item.type, item.value)
     ctx.idempotency_key = args.idempotency_key
     run, _ = await start_technique_run(ctx, args.id_or_slug, given, args.callback_url)
-    if args.mode == "sync":
-        wait = (run.due_at - utcnow()).total_seconds()
-        if wait > 0:
-            await asyncio.sleep(min(wait, 300))
-        run = await current(ctx, run)
-    return runs.technique_run_json(ctx.settings, run)
+    return runs.run_json(ctx.settings, run)
 
 
 @handles("techniques.runs.retrieve")
@@ -536,7 +543,7 @@ async def technique_runs_retrieve(ctx: Ctx, args: TechniqueRunsRetrieveArgs) -> 
         run = await own_run(s, ctx, args.run_id)
         if run.technique_id != technique.id:
             raise not_found("Run", args.run_id)
-    return runs.technique_run_json(ctx.settings, await current(ctx, run))
+    return runs.run_json(ctx.settings, await current(ctx, run))
 
 
 @handles("techniques.runs.list")
@@ -553,7 +560,10 @@ async def technique_runs_list(ctx: Ctx, args: TechniqueRunsListArgs) -> Items:
             stmt = stmt.where(Run.technique_id == technique.id)
         stmt = status_filter(stmt, args.status)
         rows, cursor = await page(s, stmt, Run.created_at, Run.id, args.cursor, args.limit)
-    items = [runs.technique_run_json(ctx.settings, r) for r in rows]
+        names = dict((await s.execute(select(Technique.id, Technique.name))).tuples().all())
+    items = [
+        runs.technique_run_json(ctx.settings, r, names.get(r.technique_id or "")) for r in rows
+    ]
     return Items(items, cursor)
 
 
@@ -587,8 +597,7 @@ async def feedback_record(ctx: Ctx, args: FeedbackRecordArgs) -> dict[str, Any]:
             created_at=utcnow(),
         )
         s.add(feedback)
-    # FLORA answers a number: milliseconds since the epoch, as JavaScript's Date.now().
-    return {"feedback_id": feedback.id, "received_at": int(feedback.created_at.timestamp() * 1000)}
+    return {"feedback_id": feedback.id, "received_at": runs.ms(feedback.created_at)}
 
 
 # ---------------------------------------------------------------- plumbing
@@ -717,7 +726,9 @@ def make_endpoint(backend: Backend, method: Method) -> Callable[[Request], Await
                 ctx.idempotency_key = request.headers.get("idempotency-key") or None
             answer = await handler(ctx, args)
             body = listing(method, answer) if isinstance(answer, Items) else answer
-            method.response.model_validate(body)  # the answer must fit the table
+            problems = response_problems(method.response, body)  # the answer must fit the table
+            if problems:
+                raise TypeError(f"{method.full_name} answered outside its type: {problems}")
             return JSONResponse(body, status_code=method.success_status)
         except ApiError as exc:
             return exc.response()
@@ -770,9 +781,14 @@ def build_app(backend: Backend) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 405:
-            return envelope_response(
-                405, "method_not_allowed", f"{request.method} is not allowed here."
-            )
+            allowed = allowed_methods(app, request.scope)
+            if allowed:
+                return envelope_response(
+                    405,
+                    "method_not_allowed",
+                    f"{request.method} is not allowed here; allowed: {', '.join(allowed)}.",
+                    headers={"allow": ", ".join(allowed)},
+                )
         return envelope_response(
             exc.status_code if exc.status_code >= 400 else 404,
             "not_found",
@@ -781,6 +797,27 @@ def build_app(backend: Backend) -> FastAPI:
 
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """The methods of the routes whose path matches this request's, counting a route only when
+    each id in the path has its kind's shape: `/runs/action` is no run (`/runs/{run_id}`)."""
+    allowed: set[str] = set()
+    for route in app.routes:
+        if not isinstance(route, Route) or not route.methods:
+            continue
+        match, child = route.matches(scope)
+        if match == Match.NONE:
+            continue
+        params = child.get("path_params", {})
+        if all(path_id_fits(name, value) for name, value in params.items()):
+            allowed |= route.methods
+    return sorted(allowed)
+
+
+def path_id_fits(name: str, value: object) -> bool:
+    kind = ID_KINDS.get(ID_ARGUMENTS.get(name, ""))
+    return kind.fits(value) if kind is not None else isinstance(value, str) and bool(value)
 
 
 class RequestIdMiddleware:

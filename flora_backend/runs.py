@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flora_backend import callback_urls, media
-from flora_backend.catalog import OUTPUT_TYPE
+from flora_backend.catalog import OUTPUT_TYPE, usd
 from flora_backend.db import rows_matched, utcnow
 from flora_backend.errors import invalid
 from flora_backend.settings import BackendSettings
@@ -46,6 +46,15 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ms(value: datetime) -> int:
+    """A timestamp as FLORA sends it: Unix milliseconds (docs/flora.md says why)."""
+    return int(value.timestamp() * 1000)
+
+
+def ms_or_none(value: datetime | None) -> int | None:
+    return None if value is None else ms(value)
 
 
 # ---------------------------------------------------------------- planning
@@ -109,21 +118,22 @@ def poll_url(settings: BackendSettings, run_id: str) -> str:
 
 
 def run_json(settings: BackendSettings, run: Run) -> dict[str, Any]:
+    """A run as FLORA's Run: timestamps in Unix ms, charged_cost in USD."""
     status, progress = state(run)
     out: dict[str, Any] = {
         "run_id": run.id,
         "status": status,
         "progress": progress,
-        "created_at": iso(run.created_at),
+        "created_at": ms(run.created_at),
     }
     if status != "pending":
-        out["started_at"] = iso(run.started_at)
+        out["started_at"] = ms(run.started_at)
     if run.completed_at:
-        out["completed_at"] = iso(run.completed_at)
-    out["charged_cost"] = run.charged_cost
+        out["completed_at"] = ms(run.completed_at)
+    out["charged_cost"] = usd(run.charged_cost)
     if run.error_code:
         out["error_code"] = run.error_code
-        out["error_message"] = run.error_message
+        out["error_message"] = run.error_message or run.error_code
     if status == "completed":
         out["outputs"] = [
             {
@@ -142,32 +152,50 @@ def generation_json(settings: BackendSettings, run: Run) -> dict[str, Any]:
         **run_json(settings, run),
         "generation_id": run.id,
         "workspace_id": run.workspace_id,
-        "project_id": run.project_id,
+        "project_id": run.project_id or "",
         "model": {"model_id": run.model_id},
-        "type": run.media_type,
-        "prompt": run.prompt,
     }
 
 
-def technique_run_json(settings: BackendSettings, run: Run) -> dict[str, Any]:
+def technique_run_json(
+    settings: BackendSettings, run: Run, technique_name: str | None = None
+) -> dict[str, Any]:
+    """A technique run as a list item: the Run plus its technique, workspace and project."""
     return {
         **run_json(settings, run),
-        "technique_id": run.technique_id,
+        "technique_run_id": run.id,
+        "technique": {
+            "technique_id": run.technique_id or "",
+            "name": technique_name or run.technique_id or "",
+        },
         "workspace_id": run.workspace_id,
-        "project_id": run.project_id,
+        "project_id": run.project_id or "",
     }
+
+
+def node_size(run: Run) -> tuple[int, int] | None:
+    """(width, height) in pixels of an image or video run's output, else None."""
+    aspect = str((run.params or {}).get("aspect_ratio") or "square_1_1")
+    if run.media_type == "image":
+        return media.SIZES.get(aspect)
+    if run.media_type == "video":
+        return media.VIDEO_SIZES.get(aspect)
+    return None
 
 
 def node_json(settings: BackendSettings, run: Run) -> dict[str, Any]:
+    """A run's canvas node as FLORA lists it: its output URL (or text) once completed."""
     view = run_json(settings, run)
+    outputs = view.get("outputs") or []
+    size = node_size(run) if outputs else None
     return {
         "node_id": "n" + run.id.removeprefix("run_"),
         "type": run.media_type,
         "label": run.prompt[:80],
-        "run_id": run.id,
-        "status": view["status"],
-        "created_at": view["created_at"],
-        "outputs": view.get("outputs", []),
+        "url": outputs[0]["url"] if outputs else None,
+        "asset_id": None,
+        "width": size[0] if size else None,
+        "height": size[1] if size else None,
     }
 
 
