@@ -857,6 +857,211 @@ class CanvasUpdateAnswer(Strict):
     warnings: list[str] | None = None
 
 
+# ---------------------------------------------------------------- assets and actions
+
+AssetStatus = Literal["pending_upload", "ready", "failed"]
+_ACTION_ID = "Action slug from actions.list, e.g. rotate-image-browser."
+
+
+class AssetsCreateArgs(Args):
+    source: str = Field(
+        description='"signed-url" to reserve an upload URL (PUT the bytes, then '
+        "assets.complete), or a public https URL the server fetches (up to 50 MB)."
+    )
+    workspace_id: str = Field(description="Workspace to store the asset in (ws_...).")
+    content_type: str | None = Field(None, description="Content type, e.g. image/png.")
+    file_name: str | None = Field(None, description="File name of the asset.")
+    folder: str | None = Field(None, description="Destination folder.")
+    project_id: str | None = Field(
+        None, description="Also put the asset on this project's canvas (prj_...)."
+    )
+
+
+class AssetIdArgs(Args):
+    asset_id: str = Field(description="Asset id (asset_...).")
+
+
+class AssetsListArgs(Args):
+    workspace_id: str | None = Field(None, description="Only assets in this workspace.")
+    project_id: str | None = Field(None, description="Only assets on this project's canvas.")
+    query: str | None = Field(None, description="Search assets by name.")
+    cursor: str | None = Field(None, description=_CURSOR)
+    limit: int | None = Field(None, ge=1, le=100, description=_LIMIT)
+
+
+class ProjectsAssetsAttachArgs(Args):
+    asset_id: str = Field(description="A ready asset (asset_...).")
+    project_id: str = Field(description="Project whose canvas gets the asset (prj_...).")
+
+
+class ActionsRetrieveArgs(Args):
+    action_id: ActionId = Field(description=_ACTION_ID)
+
+
+class ActionRunInput(Args):
+    type: MediaType = Field(description="Input type: image, video, audio or text.")
+    name: str | None = Field(None, description="Optional input name.")
+    text: str | None = Field(None, description="The text, for a text input.")
+    url: str | None = Field(None, description="The media URL, for an image input.")
+
+
+class ActionsRunArgs(Args):
+    action_id: ActionId = Field(description=_ACTION_ID)
+    inputs: list[ActionRunInput] = Field(
+        description='Non-empty: [{"type": "image", "url": ...}] or [{"type": "text", "text": ...}].'
+    )
+    project_id: str = Field(description="Project the run is recorded in (prj_...).")
+    workspace_id: str = Field(description="Workspace that pays for the run (ws_...).")
+    params: dict[str, Any] | None = Field(
+        None, description="Action params by key, as listed in the action's params."
+    )
+
+
+class ProjectsActionsCreateArgs(Args):
+    project_id: str = Field(description="Project whose canvas gets the action node (prj_...).")
+    action_id: ActionId = Field(description=_ACTION_ID)
+    params: dict[str, Any] | None = Field(
+        None, description="Action params by key, as listed in the action's params."
+    )
+
+
+class ProjectsActionsRunArgs(Args):
+    node_id: str = Field(description="Action node id from projects.actions.create.")
+    project_id: str = Field(description="Project the node is on (prj_...).")
+
+
+class AssetUploadForm(Obj):
+    content_type: Literal["multipart/form-data"]
+    file_field: Literal["file"]
+    form_fields: dict[str, str]
+    method: Literal["POST"]
+    url: str
+
+
+class AssetCreated(Obj):
+    asset_id: str
+    status: AssetStatus
+    uploaded_via: Literal["url", "signed_url", "direct"]
+    url: str
+    visibility: Literal["workspace"]
+    workspace_id: str
+    expires_at: str | None = omittable("When the upload URL expires (ISO 8601).")
+    upload: AssetUploadForm | None = omittable()
+    upload_url: str | None = omittable("PUT the bytes here (a signed upload).")
+
+
+class AssetUploadState(Obj):
+    asset_id: str
+    status: AssetStatus
+    url: str | None
+    visibility: Literal["workspace"]
+    workspace_id: str | None
+    expires_at: str | None = None
+    failure_message: str | None = None
+    upload: AssetUploadForm | None = None
+    upload_url: str | None = None
+
+
+class AssetDetail(Obj):
+    asset_id: str
+    content_type: str
+    created_at: str | None
+    description: str | None
+    failure_message: str | None
+    height: float | None
+    name: str | None
+    size_bytes: float | None
+    status: AssetStatus
+    upload_content_type: str | None
+    uploaded_via: str
+    url: str | None
+    width: float | None
+    workspace_id: str | None
+
+
+class AssetListItem(Obj):
+    asset_id: str | None
+    content_type: str
+    created_at: float | None
+    description: str | None
+    height: float | None
+    name: str | None
+    size_bytes: float | None
+    status: AssetStatus
+    upload_content_type: str | None
+    uploaded_via: str
+    url: str | None
+    width: float | None
+    workspace_id: str | None
+    node_id: str | None = None
+    project_id: str | None = None
+
+
+class AssetList(Obj):
+    assets: list[AssetListItem] = []
+    meta: Meta = Meta()
+
+
+class CanvasNodeRef(Obj):
+    canvas_url: str
+    node_id: str
+    project_id: str
+
+
+class AssetAttached(CanvasNodeRef):
+    asset_id: str
+
+
+class ActionNodeCreated(CanvasNodeRef):
+    action_id: ActionId
+
+
+class ActionSlotBounds(Obj):
+    max: float | None = omittable()
+    min: float | None = omittable()
+
+
+class ActionSlot(Obj):
+    name: str
+    type: MediaType
+    dynamic: bool | None = omittable()
+    multiple: Literal[True] | ActionSlotBounds | None = omittable()
+    optional: bool | None = omittable()
+
+
+class ActionParamValue(Obj):
+    label: str
+    value: str
+    description: str | None = omittable()
+
+
+class ActionParam(Obj):
+    key: str
+    type: str
+    available_values: list[ActionParamValue] | None = omittable()
+    default_value: Any = omittable()
+    info_tooltip: str | None = omittable()
+    label: str | None = omittable()
+    max_number_value: float | None = omittable()
+    min_number_value: float | None = omittable()
+    number_step: float | None = omittable()
+
+
+class ActionInfo(Obj):
+    action_id: ActionId
+    charged_cost: float
+    description: str
+    inputs: list[ActionSlot]
+    language: Literal["javascript", "python"]
+    name: str
+    outputs: list[ActionSlot]
+    params: list[ActionParam]
+
+
+class ActionList(Obj):
+    actions: list[ActionInfo] = []
+
+
 # ---------------------------------------------------------------- id shapes
 
 
@@ -1212,6 +1417,78 @@ SURFACE: tuple[Method, ...] = (
         '(Image)"]\\n  b["The fox in snow (Image)"]\\n  a --> b\')',
     ),
     # -- end of workspace-scoped projects, canvas, folders and the library
+    # -- assets and actions
+    Method(
+        "assets", "create", "POST", "/assets", AssetsCreateArgs, AssetCreated, None,
+        "Create an asset: from a public https URL (fetched by the server), or reserve a signed "
+        "upload URL (source=\"signed-url\"), PUT the bytes there, then assets.complete.",
+        idempotency="header", workspace_args=("workspace_id",),
+        example='client.assets.create(source="https://example.com/a.png", workspace_id="ws_123")',
+    ),
+    Method(
+        "assets", "retrieve", "GET", "/assets/{asset_id}", AssetIdArgs, AssetDetail, None,
+        "Get one asset with its status, url, size and dimensions.", positional=("asset_id",),
+        example='client.assets.retrieve("asset_123")',
+    ),
+    Method(
+        "assets", "list", "GET", "/assets", AssetsListArgs, AssetList, "assets",
+        "List assets, newest first.", paged=True, workspace_args=("workspace_id",),
+        example='client.assets.list(workspace_id="ws_123")',
+    ),
+    Method(
+        "assets", "complete", "POST", "/assets/{asset_id}/complete", AssetIdArgs,
+        AssetUploadState, None, "Mark a signed upload complete once its bytes are uploaded.",
+        positional=("asset_id",), idempotency="header",
+        example='client.assets.complete("asset_123")',
+    ),
+    Method(
+        "assets", "retry", "POST", "/assets/{asset_id}/retry", AssetIdArgs, AssetUploadState,
+        None, "A fresh signed upload URL for a failed or expired upload.",
+        positional=("asset_id",), idempotency="header",
+        example='client.assets.retry("asset_123")',
+    ),
+    Method(
+        "projects.assets", "attach_asset", "POST",
+        "/projects/{project_id}/assets/{asset_id}/attach", ProjectsAssetsAttachArgs,
+        AssetAttached, None,
+        "Put a ready asset on a project's canvas as a media node.", positional=("asset_id",),
+        idempotency="header",
+        example='client.projects.assets.attach_asset("asset_123", project_id="prj_123")',
+    ),
+    Method(
+        "actions", "list", "GET", "/actions", NoArgs, ActionList, "actions",
+        "List the prebuilt actions (image and text edits) with their params and cost.",
+        example="client.actions.list()",
+    ),
+    Method(
+        "actions", "retrieve", "GET", "/actions/{action_id}", ActionsRetrieveArgs, ActionInfo,
+        None,
+        "Get one prebuilt action with its inputs, outputs and params.",
+        positional=("action_id",), example='client.actions.retrieve("rotate-image-browser")',
+    ),
+    Method(
+        "actions", "run", "POST", "/runs/action", ActionsRunArgs, RunStart, None,
+        "Run a prebuilt action on input URLs or texts (no canvas change); poll the run.",
+        idempotency="header", workspace_args=("workspace_id",),
+        example='client.actions.run(action_id="rotate-image-browser", inputs=[{"type": '
+        '"image", "url": "https://example.com/a.png"}], project_id="prj_123", '
+        'workspace_id="ws_123", params={"angle": 90})',
+    ),
+    Method(
+        "projects.actions", "create", "POST", "/projects/{project_id}/actions",
+        ProjectsActionsCreateArgs, ActionNodeCreated, None,
+        "Place a prebuilt action node on a project's canvas, fed by its newest matching node.",
+        positional=("project_id",),
+        example='client.projects.actions.create("prj_123", action_id="blur-image-browser")',
+    ),
+    Method(
+        "projects.actions", "run", "POST", "/projects/{project_id}/actions/{node_id}/run",
+        ProjectsActionsRunArgs, RunStart, None,
+        "Run an action node of a project's canvas; poll the run.", positional=("node_id",),
+        idempotency="header",
+        example='client.projects.actions.run("node_123", project_id="prj_123")',
+    ),
+    # -- end of assets and actions
 )  # fmt: skip
 
 _BY_NAME: dict[str, Method] = {}

@@ -150,3 +150,123 @@ class Feedback(Base):
     project_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# ---------------------------------------------------------------- assets and canvas nodes
+
+
+class Asset(Base):
+    """An uploaded or fetched file. Its bytes are a `File` row (whose `run_id` holds the asset
+    id) once the asset is ready; a signed upload waits in `pending_upload` until completed."""
+
+    __tablename__ = "backend_assets"
+    __table_args__ = (Index("ix_backend_assets_ws_created", "workspace_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("backend_workspaces.id"))
+    project_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    name: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    folder: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # pending_upload | ready | failed
+    uploaded_via: Mapped[str] = mapped_column(String(20))  # url | signed_url | direct
+    source_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    upload_content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    file_id: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    failure_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A signed upload: the hash of the token in its upload URL, and when that URL expires.
+    upload_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    upload_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProjectNode(Base):
+    """A node placed on a project's canvas through the API: an attached asset, or a prebuilt
+    action (with its params and the node its input comes from)."""
+
+    __tablename__ = "backend_project_nodes"
+    __table_args__ = (Index("ix_backend_project_nodes_project", "project_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("backend_projects.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # asset | action
+    asset_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    action_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The nodes an action node takes its inputs from, wired when it was placed.
+    input_node_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    last_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# ---------------------------------------------------------------- canvases, folders, library
+
+
+class Canvas(Base):
+    """A project's canvas definition, as FLORA's canvas/definition endpoints carry it, with the
+    short ids the graph reports (node UUID -> "n<k>", never reused) and a revision that grows by
+    one with every change."""
+
+    __tablename__ = "backend_canvases"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("backend_projects.id"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    nodes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    edges: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    node_inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    node_outputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    layer_editor_documents: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    short_ids: Mapped[dict[str, str]] = mapped_column(JSON)
+    next_short: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProjectFolder(Base):
+    """A project folder. FLORA's API files projects into folders but makes none: folders are
+    made in the app, here by the operator (`Backend.create_project_folder`) and one per
+    workspace when it is seeded."""
+
+    __tablename__ = "backend_project_folders"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("backend_workspaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FolderProject(Base):
+    """Which folder a project is filed in (a project is in at most one)."""
+
+    __tablename__ = "backend_folder_projects"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("backend_projects.id"), primary_key=True)
+    folder_id: Mapped[str] = mapped_column(ForeignKey("backend_project_folders.id"), index=True)
+
+
+class LibraryFolder(Base):
+    __tablename__ = "backend_library_folders"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("backend_workspaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LibraryItem(Base):
+    """A saved library node: a text, or an image fetched into a file. Deleting its folder
+    detaches it (folder_id becomes null); the item stays."""
+
+    __tablename__ = "backend_library_items"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("backend_workspaces.id"))
+    folder_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # image | text
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    file_id: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
