@@ -10,16 +10,45 @@ and no key anywhere.
 
 from __future__ import annotations
 
+import logging
 import time
+import weakref
 from typing import Any
 
 from client_surface import AsyncFlora
-from client_surface.dispatch import ArgumentError, dispatch_call
+from client_surface.dispatch import (
+    ArgumentError,
+    dispatch_call,
+    model_params_of,
+    unknown_params_warning,
+)
 from client_surface.errors import APIError, PermissionDeniedError
-from client_surface.table import find
+from client_surface.table import Method, find
 from sandbox.pool import HostCallError
 
+log = logging.getLogger("terrarium.flora")
+
 MAX_RECORDED_STRING = 200
+MAX_HOST_WARNINGS = 50  # per execution; the same warning is added once
+MODEL_PARAMS_TTL_S = 60.0  # how long a connection's models.list answer is trusted
+
+# Each FLORA connection's {model_id: param names}, with the time it was fetched: read for the
+# warning on params keys a model does not list, so models.list is asked once a minute at most.
+_model_params: weakref.WeakKeyDictionary[AsyncFlora, tuple[float, dict[str, tuple[str, ...]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def model_params(flora: AsyncFlora) -> dict[str, tuple[str, ...]]:
+    """The params each of the connection's models lists, from a models.list at most a minute old
+    (APIError when it cannot be fetched)."""
+    now = time.monotonic()
+    cached = _model_params.get(flora)
+    if cached is not None and now - cached[0] < MODEL_PARAMS_TTL_S:
+        return cached[1]
+    found = model_params_of(await dispatch_call(flora, "models.list", {}))
+    _model_params[flora] = (now, found)
+    return found
 
 
 def trim(value: Any, depth: int = 0) -> Any:
@@ -51,6 +80,31 @@ class ClientCalls:
         self._secrets = tuple(s for s in secrets if s)
         # The workspaces this execution's tenant may touch; None = no restriction.
         self.workspaces = workspaces
+        # What the host has to tell the agent about its calls (an argument filled in, params
+        # keys a model does not list): the execution's warnings, after the child's.
+        self.warnings: list[str] = []
+        self._params_unchecked = False  # models.list failed once: no more tries this execution
+
+    def _warn(self, text: str) -> None:
+        if text not in self.warnings and len(self.warnings) < MAX_HOST_WARNINGS:
+            self.warnings.append(text)
+
+    async def _check_model_params(self, spec: Method, arguments: dict[str, Any]) -> None:
+        """Warn when an open params map holds keys the chosen model does not list; the call is
+        made either way (FLORA's params is an open map)."""
+        if spec.model_params is None or self._params_unchecked:
+            return
+        if not arguments.get(spec.model_params[1]):
+            return
+        try:
+            known = await model_params(self.flora)
+        except APIError as exc:
+            self._params_unchecked = True
+            log.info("models.list failed (%s); params keys not checked", exc.code)
+            return
+        warning = unknown_params_warning(spec, arguments, known)
+        if warning is not None:
+            self._warn(self._scrub(warning))
 
     def _check_workspace(self, method: str, arguments: dict[str, Any]) -> None:
         """Refuse, before anything leaves the host, a call naming another tenant's workspace in
@@ -88,7 +142,10 @@ class ClientCalls:
         self.records.append(record)
         try:
             self._check_workspace(method, arguments)
-            value = await dispatch_call(self.flora, method, arguments)
+            spec = find(method)
+            if spec is not None and spec.model_params is not None:
+                await self._check_model_params(spec, arguments)
+            value = await dispatch_call(self.flora, method, arguments, self.warnings)
         except ArgumentError as exc:
             record.update(status="error", error_code="invalid_arguments")
             raise HostCallError(

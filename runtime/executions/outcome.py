@@ -258,10 +258,16 @@ class Outcome:
         }
 
 
-def answer(result: ExecutionResult, execution_id: str, calls: list[Any]) -> Outcome:
-    """The pool's `result` and the host's call records as one `Outcome`, whatever they hold."""
+def answer(
+    result: ExecutionResult,
+    execution_id: str,
+    calls: list[Any],
+    call_warnings: list[str] | None = None,
+) -> Outcome:
+    """The pool's `result`, the host's call records and the warnings the host has about those
+    calls (after the child's own) as one `Outcome`, whatever they hold."""
     try:
-        return _answer(result, clean_text(execution_id), calls)
+        return _answer(result, clean_text(execution_id), calls, call_warnings or [])
     except Exception:  # never expected; the answer must still be an answer
         log.exception("an execution body could not be made safe")
         body: dict[str, Any] = {
@@ -273,14 +279,18 @@ def answer(result: ExecutionResult, execution_id: str, calls: list[Any]) -> Outc
         return Outcome(body, 4)
 
 
-def _answer(result: ExecutionResult, execution_id: str, calls: list[Any]) -> Outcome:
+def _answer(
+    result: ExecutionResult, execution_id: str, calls: list[Any], call_warnings: list[str]
+) -> Outcome:
     status, error = _status_and_error(result.status, result.error)
     value, size = result.result, 4  # len("null")
     try:
         size = check_result(value)
     except NotAnswerable as exc:
         status, value, error = "error", None, invalid_result(str(exc))
-    stdout, warnings = result.stdout, result.warnings
+    stdout = result.stdout
+    warnings = result.warnings if isinstance(result.warnings, list) else []
+    warnings = [*warnings, *(w for w in call_warnings if w not in warnings)]
     body = {
         "execution_id": execution_id,
         "status": status,
@@ -291,9 +301,7 @@ def _answer(result: ExecutionResult, execution_id: str, calls: list[Any]) -> Out
         "calls": [c for c in map(_call_record, calls) if c] if isinstance(calls, list) else [],
         "duration_ms": _number(result.duration_ms),
         "cpu_ms": _number(result.cpu_ms),
-        "warnings": [clean_text(w) for w in warnings if isinstance(w, str)]
-        if isinstance(warnings, list)
-        else [],
+        "warnings": [clean_text(w) for w in warnings if isinstance(w, str)],
     }
     return Outcome(body, size)
 

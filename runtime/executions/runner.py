@@ -86,7 +86,7 @@ class ScriptRunner:
         result = await self.pool.execute(
             code, inputs=inputs, limits=limits, host_functions={"client": calls}
         )
-        return answer(result, execution_id, calls.records)
+        return answer(result, execution_id, calls.records, calls.warnings)
 
     def health(self) -> dict[str, Any]:
         pool = self.pool.health()
