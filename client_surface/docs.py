@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel
 
 from client_surface.table import SURFACE, Method, find, item_model, params_of
 
-__all__ = ["method_doc", "search_docs", "surface_json", "surface_markdown"]
+__all__ = ["method_doc", "rules", "search_docs", "surface_json", "surface_markdown"]
 
 _TYPE_NAMES = {
     "string": "str",
@@ -37,6 +38,24 @@ def _returns(method: Method) -> dict[str, Any]:
     return {"model": method.response.__name__, "fields": _fields(method.response)}
 
 
+def rules(method: Method) -> list[str]:
+    """The table's rules for a method's arguments, one line each: an argument filled when a
+    script omits it (``Method.filled``), an open params map checked against the model's params
+    (``Method.model_params``)."""
+    lines = [
+        f"`{f.name}` may be omitted: `{f.name}={json.dumps(f.value)}` is sent "
+        f"({f.reason}) and the execution's warnings say so."
+        for f in method.filled
+    ]
+    if method.model_params is not None:
+        model, params = method.model_params
+        lines.append(
+            f"`{params}` is an open map: every key is sent; keys the chosen `{model}` does not "
+            "list in its params (models.list) are named in the execution's warnings."
+        )
+    return lines
+
+
 def surface_json() -> dict[str, Any]:
     """Every method with its verb, path, params, return fields and one example."""
     methods = []
@@ -55,6 +74,7 @@ def surface_json() -> dict[str, Any]:
                 "items_key": m.items_key,
                 "paged": m.paged,
                 "example": m.example,
+                "rules": rules(m),
             }
         )
     return {"methods": methods}
@@ -135,6 +155,7 @@ def surface_markdown() -> str:
         lines.append(f"{m.summary}{dep} `{m.verb} {m.path}`")
         lines.append(f"- args: {args or 'none'}")
         lines.append(f"- returns: {_returns_line(m)}")
+        lines.extend(f"- {rule}" for rule in rules(m))
         if m.example:
             lines.append(f"- e.g. `{m.example}`")
     lines.append("")
@@ -162,10 +183,12 @@ def method_doc(method: Method | str) -> str:
         lines.append("Arguments:")
         for p in params:
             req = "required" if p["required"] else "optional"
+            req += ", filled when omitted" if p["filled"] else ""
             pos = ", positional" if p["name"] in m.positional else ""
             lines.append(f"- `{_param_sig(p)}` ({req}{pos}): {p['description']}")
     else:
         lines.append("Arguments: none")
+    lines.extend(rules(m))
     lines.append(f"Returns {m.response.__name__}: {', '.join(_fields(m.response))}")
     item = item_model(m)
     if item is not None:

@@ -62,3 +62,30 @@ def test_method_doc_includes_descriptions_and_response_fields():
     assert "id_or_slug" in doc and "slug" in doc
     assert "run_cost" in doc and "inputs" in doc
     assert 'techniques.retrieve("thumbnail-v3")' in doc
+
+
+MODE_RULE = (
+    '`mode` may be omitted: `mode="async"` is sent (FLORA requires "async" or "stream") and '
+    "the execution's warnings say so."
+)
+PARAMS_RULE = (
+    "`params` is an open map: every key is sent; keys the chosen `model` does not list in its "
+    "params (models.list) are named in the execution's warnings."
+)
+
+
+def test_the_filled_mode_and_the_open_params_are_each_said_in_one_line_everywhere():
+    by_name = {m["name"]: m for m in surface_json()["methods"]}
+    assert by_name["techniques.runs.create"]["rules"] == [MODE_RULE]
+    assert by_name["generations.create"]["rules"] == [PARAMS_RULE]
+    assert by_name["runs.start_generation"]["rules"] == [PARAMS_RULE]
+    assert by_name["models.list"]["rules"] == []
+    md = surface_markdown().splitlines()
+    assert f"- {MODE_RULE}" in md and f"- {PARAMS_RULE}" in md
+    assert MODE_RULE in method_doc("techniques.runs.create").splitlines()
+    assert "filled when omitted" in method_doc("techniques.runs.create")
+    assert PARAMS_RULE in method_doc("generations.create").splitlines()
+    [hit] = [
+        h for h in search_docs("technique run mode") if h["method"] == "techniques.runs.create"
+    ]
+    assert MODE_RULE in hit["doc"]
