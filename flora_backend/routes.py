@@ -7,35 +7,51 @@ Also the file route and the shared plumbing (auth, rate limit, request ids, erro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import re
+import secrets
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import httpcore
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from client_surface import table as tbl
 from client_surface.table import (
     ID_ARGUMENTS,
     ID_KINDS,
     SURFACE,
+    ActionsRetrieveArgs,
+    ActionsRunArgs,
+    AssetIdArgs,
+    AssetsCreateArgs,
+    AssetsListArgs,
     FeedbackRecordArgs,
     GenerationsCreateArgs,
     GenerationsListArgs,
     Method,
     ModelsListArgs,
     NoArgs,
+    ProjectsActionsCreateArgs,
+    ProjectsActionsRunArgs,
+    ProjectsAssetsAttachArgs,
     ProjectsCreateArgs,
     ProjectsListArgs,
     ProjectsListNodesArgs,
@@ -49,23 +65,27 @@ from client_surface.table import (
     TechniquesRetrieveArgs,
     response_problems,
 )
-from flora_backend import catalog, runs
+from flora_backend import actions, callback_urls, canvas, catalog, runs, store
+from flora_backend import assets as asset_files
 from flora_backend.db import rows_matched, utcnow
 from flora_backend.errors import ApiError, envelope_response, from_validation, invalid, not_found
 from flora_backend.pagination import page
 from flora_backend.settings import BackendSettings
 from flora_backend.store import (
     ApiKey,
+    Asset,
     Feedback,
     File,
     IdempotencyKey,
     Project,
+    ProjectNode,
     Run,
     Technique,
     Workspace,
     hash_key,
     new_id,
 )
+from flora_backend.webhooks import PinnedNetworkBackend
 
 if TYPE_CHECKING:
     from flora_backend import Backend
@@ -600,6 +620,1092 @@ async def feedback_record(ctx: Ctx, args: FeedbackRecordArgs) -> dict[str, Any]:
     return {"feedback_id": feedback.id, "received_at": runs.ms(feedback.created_at)}
 
 
+# ---------------------------------------------------------------- workspace-scoped projects,
+# the project canvas, project folders and the library
+
+
+def canvas_url(ctx: Ctx, project_id: str) -> str:
+    return f"{ctx.settings.public_url.rstrip('/')}/api/v1/projects/{project_id}/canvas"
+
+
+def canvas_invalid(exc: canvas.CanvasInvalid) -> ApiError:
+    return ApiError(400, "input_validation_error", str(exc), exc.fields)
+
+
+async def load_canvas(session: AsyncSession, project: Project) -> store.Canvas:
+    row = await session.get(store.Canvas, project.id)
+    if row is None:
+        row = store.Canvas(
+            project_id=project.id, revision=0, nodes=[], edges=[], node_inputs={},
+            node_outputs={}, layer_editor_documents=None, short_ids={}, next_short=1,
+            updated_at=utcnow(),
+        )  # fmt: skip
+        session.add(row)
+    return row
+
+
+def canvas_state(row: store.Canvas) -> canvas.CanvasState:
+    return canvas.CanvasState(
+        nodes=row.nodes, edges=row.edges, node_inputs=row.node_inputs,
+        node_outputs=row.node_outputs, layer_editor_documents=row.layer_editor_documents,
+        short_ids=row.short_ids, next_short=row.next_short,
+    ).copy()  # fmt: skip
+
+
+def store_canvas(row: store.Canvas, state: canvas.CanvasState, *, changed: bool = True) -> None:
+    """The state written back; the revision grows by one when the canvas changed."""
+    row.nodes, row.edges = state.nodes, state.edges
+    row.node_inputs, row.node_outputs = state.node_inputs, state.node_outputs
+    row.layer_editor_documents = state.layer_editor_documents
+    row.short_ids, row.next_short = state.short_ids, state.next_short
+    if changed:
+        row.revision = (row.revision or 0) + 1
+        row.updated_at = utcnow()
+
+
+async def node_runs(session: AsyncSession, state: canvas.CanvasState) -> dict[str, Run]:
+    """Each node's latest run, by run id (finalize due runs before the session opens)."""
+    ids = [o["run_id"] for o in state.node_outputs.values() if o.get("run_id")]
+    if not ids:
+        return {}
+    rows = (await session.execute(select(Run).where(Run.id.in_(ids)))).scalars()
+    return {run.id: run for run in rows}
+
+
+def node_run_view(ctx: Ctx, run: Run) -> canvas.NodeRun:
+    view = runs.run_json(ctx.settings, run)
+    status = {"completed": "done", "failed": "error"}.get(view["status"], "generating")
+    url = text = None
+    for out in view.get("outputs") or []:
+        if out["type"] == "text":
+            text = out["url"]
+        else:
+            url = url or out["url"]
+    return canvas.NodeRun(status, url, text, run.error_code, run.error_message)
+
+
+async def canvas_answer(ctx: Ctx, project: Project) -> dict[str, Any]:
+    await ctx.backend.run_engine().finalize_due(ctx.workspace_id)
+    async with ctx.sessions() as s, s.begin():
+        row = await load_canvas(s, project)
+        state = canvas_state(row)
+        state.assign_short_ids()
+        found = await node_runs(s, state)
+        store_canvas(row, state, changed=False)
+    outputs = {}
+    for node_id, stored in state.node_outputs.items():
+        run = found.get(stored.get("run_id", ""))
+        if run is None:
+            outputs[node_id] = stored
+            continue
+        view = node_run_view(ctx, run)
+        extra = {"url": view.output_url} if view.output_url else {}
+        if view.output_text is not None:
+            extra["text"] = view.output_text
+        outputs[node_id] = {**stored, "status": view.status, **extra}
+    definition = {**state.definition(), "node_outputs": outputs}
+    return {
+        "canvas_url": canvas_url(ctx, project.id),
+        "definition": definition,
+        "project_id": project.id,
+        "summary": state.summary(),
+    }
+
+
+async def new_project(ctx: Ctx, name: str, folder_id: str | None = None) -> dict[str, Any]:
+    if not name.strip():
+        raise invalid("name", "Must not be empty")
+    now = utcnow()
+    project = Project(
+        id=new_id("prj_"), workspace_id=ctx.workspace_id, name=name, created_at=now,
+        last_modified=now,
+    )  # fmt: skip
+    async with ctx.sessions() as s, s.begin():
+        if folder_id is not None:
+            folder = await s.get(store.ProjectFolder, folder_id)
+            if folder is None or folder.workspace_id != ctx.workspace_id:
+                raise not_found("Folder", folder_id)
+        await reserve_idempotency(s, ctx)
+        s.add(project)
+        if folder_id is not None:
+            await s.flush()
+            s.add(store.FolderProject(project_id=project.id, folder_id=folder_id))
+    return project_json(project)
+
+
+@handles("workspaces.projects.create")
+async def workspace_projects_create(
+    ctx: Ctx, args: tbl.WorkspaceProjectsCreateArgs
+) -> dict[str, Any]:
+    return await new_project(ctx, args.name)
+
+
+@handles("workspaces.folders.create_project")
+async def folders_create_project(ctx: Ctx, args: tbl.FolderCreateProjectArgs) -> dict[str, Any]:
+    if not args.folder_id.startswith("fld_"):
+        raise not_found("Folder", args.folder_id)
+    return await new_project(ctx, args.name, args.folder_id)
+
+
+@handles("workspaces.projects.graph")
+async def workspace_projects_graph(ctx: Ctx, args: tbl.WorkspaceProjectArgs) -> dict[str, Any]:
+    await ctx.backend.run_engine().finalize_due(ctx.workspace_id)
+    async with ctx.sessions() as s, s.begin():
+        project = await own_project(s, ctx, args.project_id)
+        row = await load_canvas(s, project)
+        state = canvas_state(row)
+        found = await node_runs(s, state)
+        views = {run_id: node_run_view(ctx, run) for run_id, run in found.items()}
+        nodes = canvas.graph_nodes(state, views.get)
+        edges = canvas.graph_edges(state)
+        store_canvas(row, state, changed=False)  # short ids are kept from their first read
+        revision = str(row.revision)
+    return {
+        "canvas_url": canvas_url(ctx, project.id),
+        "edges": edges,
+        "nodes": nodes,
+        "project_id": project.id,
+        "revision": revision,
+    }
+
+
+@handles("workspaces.projects.canvas.retrieve_definition")
+async def canvas_retrieve_definition(ctx: Ctx, args: tbl.WorkspaceProjectArgs) -> dict[str, Any]:
+    async with ctx.sessions() as s:
+        project = await own_project(s, ctx, args.project_id)
+    return await canvas_answer(ctx, project)
+
+
+@handles("workspaces.projects.canvas.replace_definition")
+async def canvas_replace_definition(ctx: Ctx, args: tbl.ReplaceDefinitionArgs) -> dict[str, Any]:
+    definition = args.definition.model_dump(mode="json", exclude_none=True)
+    for edge, given in zip(definition["edges"], args.definition.edges, strict=True):
+        edge["source_handle"], edge["target_handle"] = given.source_handle, given.target_handle
+    async with ctx.sessions() as s, s.begin():
+        project = await own_project(s, ctx, args.project_id)
+        await reserve_idempotency(s, ctx)
+        row = await load_canvas(s, project)
+        try:
+            state = canvas.replace(canvas_state(row), definition)
+        except canvas.CanvasInvalid as exc:
+            raise canvas_invalid(exc) from None
+        store_canvas(row, state)
+        project.last_modified = utcnow()
+    return await canvas_answer(ctx, project)
+
+
+@handles("workspaces.projects.canvas.apply_changeset")
+async def canvas_apply_changeset(ctx: Ctx, args: tbl.ApplyChangesetArgs) -> dict[str, Any]:
+    ops = args.model_dump(
+        mode="json", by_alias=True, exclude_none=True,
+        include={"add", "update", "connect", "disconnect", "remove"},
+    )  # fmt: skip
+    async with ctx.sessions() as s, s.begin():
+        project = await own_project(s, ctx, args.project_id)
+        row = await load_canvas(s, project)
+        if args.base_revision is not None and args.base_revision != str(row.revision):
+            raise ApiError(
+                409, "conflict",
+                f"The canvas changed since revision {args.base_revision!r}: it is at revision "
+                f"{str(row.revision)!r}. Read projects.graph again and rebuild the changeset.",
+            )  # fmt: skip
+        await reserve_idempotency(s, ctx)
+        try:
+            result = canvas.apply_changeset(canvas_state(row), ops)
+        except canvas.CanvasInvalid as exc:
+            raise canvas_invalid(exc) from None
+        changed = any(result.applied.values())
+        store_canvas(row, result.state, changed=changed)
+        if changed:
+            project.last_modified = utcnow()
+        revision = str(row.revision)
+    return {
+        "applied": result.applied,
+        "canvas_url": canvas_url(ctx, project.id),
+        "created": result.created,
+        "project_id": project.id,
+        "revision": revision,
+        "warnings": result.warnings,
+    }
+
+
+def skipped(node_ref: str, reason: str, message: str) -> dict[str, Any]:
+    return {"node_id": node_ref, "status": "skipped", "reason": reason, "message": message}
+
+
+@handles("workspaces.projects.run_nodes")
+async def workspace_projects_run_nodes(ctx: Ctx, args: tbl.RunNodesArgs) -> dict[str, Any]:
+    answers: dict[str, dict[str, Any]] = {}
+    await ctx.backend.run_engine().finalize_due(ctx.workspace_id)
+    async with ctx.sessions() as s, s.begin():
+        project = await own_project(s, ctx, args.project_id)
+        await reserve_idempotency(s, ctx)
+        ctx.idempotency_key = None  # claimed once for the whole request
+        row = await load_canvas(s, project)
+        state = canvas_state(row)
+        state.assign_short_ids()
+        found = await node_runs(s, state)
+        wanted: dict[str, str] = {}  # node id -> the reference the caller sent
+        for ref in args.node_ids:
+            node_id = state.resolve(ref)
+            node = state.node(node_id) if node_id else None
+            if node is None or node_id is None:
+                answers[ref] = skipped(ref, "node_not_found", f"No node {ref!r} on this canvas.")
+                continue
+            media = canvas.GENERATION_TYPES.get(node["type"])
+            run = found.get(state.node_outputs.get(node_id, {}).get("run_id", ""))
+            if media is None:
+                kind = canvas.vocabulary(node["type"])
+                answers[ref] = skipped(
+                    ref, "node_not_executable",
+                    f"{ref} is a {kind} node, which generates nothing (action nodes run "
+                    "through projects.actions.run).",
+                )  # fmt: skip
+            elif node.get("data", {}).get("locked"):
+                answers[ref] = skipped(ref, "node_locked", f"{ref} is locked on the canvas.")
+            elif not state.inputs(node_id)["model"]:
+                answers[ref] = skipped(
+                    ref, "no_model_configured",
+                    f"{ref} has no model; set one with a canvas changeset update.",
+                )  # fmt: skip
+            elif run is not None and run.status == "pending":
+                answers[ref] = skipped(
+                    ref, "generation_already_running",
+                    f"{ref} is already generating (run {run.id}); poll that run.",
+                )  # fmt: skip
+            else:
+                wanted.setdefault(node_id, ref)
+        started: dict[str, Run] = {}
+        for node_id in canvas.run_order(state, wanted):
+            ref = wanted[node_id]
+            answers[ref] = await start_node_run(ctx, s, project, state, node_id, ref, started)
+        if started:
+            store_canvas(row, state)
+        else:
+            store_canvas(row, state, changed=False)
+    return {"project_id": project.id, "runs": [answers[ref] for ref in args.node_ids]}
+
+
+async def start_node_run(
+    ctx: Ctx,
+    session: AsyncSession,
+    project: Project,
+    state: canvas.CanvasState,
+    node_id: str,
+    ref: str,
+    started: dict[str, Run],
+) -> dict[str, Any]:
+    """One node's generation, with the outputs of the nodes wired into it (or the runs this
+    request started for them) as its inputs; a node that cannot start is skipped alone."""
+    node = state.node(node_id) or {"type": ""}
+    media = canvas.GENERATION_TYPES[node["type"]]
+    given = state.inputs(node_id)
+    upstream: list[dict[str, Any]] = []
+    texts: list[str] = []
+    for e in state.edges:
+        if e["target"] != node_id:
+            continue
+        source = state.node(e["source"]) or {"data": {}}
+        stored = state.node_outputs.get(e["source"], {})
+        item: dict[str, Any] = {"from": state.short(e["source"]), "in": e.get("target_handle")}
+        if e["source"] in started:
+            item["run_id"] = started[e["source"]].id
+        elif stored.get("run_id"):
+            item["run_id"] = stored["run_id"]
+        url = source.get("data", {}).get("url") or stored.get("url")
+        if url:
+            item["url"] = url
+        if canvas.media_of(source) == "text":
+            text = stored.get("text") or state.inputs(e["source"])["prompt"]
+            if text:
+                item["text"] = text
+                texts.append(str(text))
+        upstream.append(item)
+    prompt = given["prompt"] or " ".join(texts)
+    if not str(prompt or "").strip():
+        return skipped(ref, "run_failed_to_start", f"{ref} has no prompt and no text wired in.")
+    try:
+        model = catalog.resolve_model(media, given["model"])
+        params = catalog.validate_params(model, given["params"])
+    except catalog.CatalogError as exc:
+        return skipped(ref, "run_failed_to_start", exc.message)
+    cost = model.cost(params)
+    async with session.begin_nested():
+        ws = await session.get(Workspace, ctx.workspace_id)
+        short = ws is None or ws.credits < cost
+        run = await start_run(
+            session, ctx, kind="generation", model=model, prompt=str(prompt), params=params,
+            cost=0 if short else cost, project_id=project.id, inputs=upstream or None,
+        )  # fmt: skip
+        if short:  # FLORA: credits are not checked up front; the run itself fails
+            run.planned_error_code = "BILLING_NOT_ENOUGH_CREDITS"
+            run.planned_error_message = f"This run costs {cost} credits; the workspace has less."
+    started[node_id] = run
+    state.node_outputs[node_id] = {"run_id": run.id}
+    return {
+        "node_id": ref,
+        "status": "started",
+        "charged_cost": catalog.usd(cost),
+        "estimated_seconds": round(run.estimated_seconds * ctx.settings.speed, 3),
+        "model": {"model_id": model.model_id},
+        "poll_url": runs.poll_url(ctx.settings, run.id),
+        "run_id": run.id,
+        "type": "generation",
+    }
+
+
+@handles("projects.canvas.retrieve")
+async def project_canvas_retrieve(ctx: Ctx, args: tbl.CanvasRetrieveArgs) -> dict[str, Any]:
+    async with ctx.sessions() as s, s.begin():
+        project = await own_project(s, ctx, args.project_id)
+        row = await load_canvas(s, project)
+        state = canvas_state(row)
+        diagram = canvas.to_mermaid(state)
+        store_canvas(row, state, changed=False)
+    return {
+        "canvas_url": canvas_url(ctx, project.id),
+        "diagram": diagram,
+        "project_id": project.id,
+        "summary": state.summary(),
+    }
+
+
+@handles("projects.canvas.update")
+async def project_canvas_update(ctx: Ctx, args: tbl.CanvasUpdateArgs) -> dict[str, Any]:
+    node_params = {
+        k: v.model_dump(mode="json", exclude_none=True) for k, v in (args.node_params or {}).items()
+    }
+    async with ctx.sessions() as s, s.begin():
+        project = await own_project(s, ctx, args.project_id)
+        row = await load_canvas(s, project)
+        try:
+            result = canvas.apply_mermaid(canvas_state(row), args.diagram, node_params)
+        except canvas.CanvasInvalid as exc:
+            raise canvas_invalid(exc) from None
+        changed = bool(result.created_nodes or result.created_edges)
+        store_canvas(row, result.state, changed=changed)
+        if changed:
+            project.last_modified = utcnow()
+    out: dict[str, Any] = {
+        "canvas_url": canvas_url(ctx, project.id),
+        "created_edge_count": result.created_edges,
+        "created_node_count": result.created_nodes,
+        "diagram": args.diagram,
+        "project_id": project.id,
+    }
+    if result.warnings:
+        out["warnings"] = result.warnings
+    return out
+
+
+def library_folder_json(folder: store.LibraryFolder) -> dict[str, Any]:
+    return {"folder_id": folder.id, "name": folder.name, "workspace_id": folder.workspace_id}
+
+
+async def own_library_folder(
+    session: AsyncSession, ctx: Ctx, folder_id: str
+) -> store.LibraryFolder:
+    folder = await session.get(store.LibraryFolder, folder_id)
+    if folder is None or folder.workspace_id != ctx.workspace_id:
+        raise not_found("Library folder", folder_id)
+    return folder
+
+
+@handles("workspaces.library.folders.create")
+async def library_folders_create(ctx: Ctx, args: tbl.LibraryFolderCreateArgs) -> dict[str, Any]:
+    now = utcnow()
+    name = args.name if args.name is not None else f"Clips {now:%Y-%m-%d %H:%M:%S}"
+    if not name.strip():
+        raise invalid("name", "Must not be empty")
+    folder = store.LibraryFolder(
+        id=new_id("libfolder_"), workspace_id=ctx.workspace_id, name=name, created_at=now
+    )
+    async with ctx.sessions() as s, s.begin():
+        await reserve_idempotency(s, ctx)
+        s.add(folder)
+    return library_folder_json(folder)
+
+
+@handles("workspaces.library.folders.add_item")
+async def library_folders_add_item(ctx: Ctx, args: tbl.LibraryAddItemArgs) -> dict[str, Any]:
+    kind = args.type or ("image" if args.source is not None else "text")
+    if kind == "text" and not (args.text or "").strip():
+        raise invalid("text", "Required when type is text")
+    if kind == "image" and not args.source:
+        raise invalid("source", "Required when type is image")
+    item_id = str(uuid.uuid4())
+    file_row: File | None = None
+    async with ctx.sessions() as s:
+        await own_library_folder(s, ctx, args.folder_id)
+    if kind == "image" and args.source:
+        file_row = await library_image(ctx, item_id, args.source)
+    async with ctx.sessions() as s, s.begin():
+        await own_library_folder(s, ctx, args.folder_id)
+        await reserve_idempotency(s, ctx)
+        if file_row is not None:
+            s.add(file_row)
+        s.add(
+            store.LibraryItem(
+                id=item_id, workspace_id=ctx.workspace_id, folder_id=args.folder_id, kind=kind,
+                text=args.text if kind == "text" else None, description=args.description,
+                source_url=args.source if kind == "image" else None,
+                file_id=file_row.id if file_row else None, created_at=utcnow(),
+            )
+        )  # fmt: skip
+    out: dict[str, Any] = {
+        "folder_id": args.folder_id,
+        "saved_node_id": item_id,
+        "workspace_id": ctx.workspace_id,
+    }
+    if file_row is not None:
+        out["url"] = runs.output_url(ctx.settings, file_row.id)
+    return out
+
+
+LIBRARY_IMAGE_MAX_BYTES = 20 * 1024 * 1024
+
+
+async def library_image(ctx: Ctx, item_id: str, source: str) -> File:
+    """The image at `source` fetched (public https hosts only, no redirects, bounded) and
+    stored as a file; a source that is not a reachable image is a validation error."""
+    try:
+        target = await ctx.backend.run_engine().webhooks.check(source)
+    except callback_urls.CallbackUrlRefused as exc:
+        raise invalid("source", exc.reason) from None
+    try:
+        data, content_type = await fetch_image(target, LIBRARY_IMAGE_MAX_BYTES)
+    except (httpcore.HTTPError, OSError, TimeoutError, ValueError) as exc:
+        raise invalid("source", f"Could not fetch an image from it: {exc}") from None
+    ext = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
+    file_id = "file_" + item_id.replace("-", "")[:30]
+    filename = f"{file_id}.{ext[content_type]}"
+    path = ctx.backend.files_dir / filename
+    await asyncio.to_thread(path.write_bytes, data)
+    return File(
+        id=file_id, workspace_id=ctx.workspace_id, run_id=item_id, filename=filename,
+        content_type=content_type, size=len(data), created_at=utcnow(),
+    )  # fmt: skip
+
+
+async def fetch_image(
+    target: callback_urls.CallbackTarget, limit: int, timeout_s: float = 20.0
+) -> tuple[bytes, str]:
+    """GET target over a connection to its checked addresses: the bytes and their image type
+    (read from the bytes, not the headers)."""
+    url = httpcore.URL(
+        scheme=target.url.raw_scheme, host=target.host.encode("ascii"), port=target.port,
+        target=target.url.raw_path,
+    )  # fmt: skip
+    timeouts = {"connect": timeout_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
+    chunks: list[bytes] = []
+    size = 0
+    async with asyncio.timeout(timeout_s):
+        async with httpcore.AsyncConnectionPool(
+            max_connections=1, retries=0, network_backend=PinnedNetworkBackend(target.addresses)
+        ) as pool:
+            async with pool.stream(
+                "GET", url, headers=[(b"host", target.url.netloc)],
+                extensions={"timeout": timeouts},
+            ) as response:  # fmt: skip
+                if response.status != 200:
+                    raise ValueError(f"it answered HTTP {response.status}")
+                async for chunk in response.aiter_stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ValueError(f"it is larger than {limit} bytes")
+                    chunks.append(chunk)
+    data = b"".join(chunks)
+    kinds = ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
+    for magic, content_type in kinds:
+        if data.startswith(magic):
+            return data, content_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return data, "image/webp"
+    raise ValueError("it is not a PNG, JPEG, GIF or WebP image")
+
+
+@handles("workspaces.library.folders.delete")
+async def library_folders_delete(ctx: Ctx, args: tbl.LibraryFolderArgs) -> dict[str, Any]:
+    async with ctx.sessions() as s, s.begin():
+        folder = await own_library_folder(s, ctx, args.folder_id)
+        await s.execute(
+            update(store.LibraryItem)
+            .where(store.LibraryItem.folder_id == folder.id)
+            .values(folder_id=None)
+        )
+        await s.delete(folder)
+    return {"deleted": True, "folder_id": args.folder_id, "workspace_id": ctx.workspace_id}
+
+
+# ---------------------------------------------------------------- end of the canvas block
+
+
+# ---------------------------------------------------------------- assets and actions
+
+UPLOAD_URL_TTL_S = 3600
+ACTION_SECONDS = 2.0
+
+
+def asset_file_id(asset_id: str) -> str:
+    return "file_a" + asset_id.removeprefix("asset_")
+
+
+def asset_url(ctx: Ctx, asset: Asset) -> str:
+    """Where the asset's bytes are (or will be, once it is ready) served."""
+    return runs.output_url(ctx.settings, asset.file_id or asset_file_id(asset.id))
+
+
+def staged_upload(ctx: Ctx, asset_id: str) -> Path:
+    return ctx.backend.files_dir / f".upload-{asset_id}"
+
+
+def asset_detail_json(ctx: Ctx, a: Asset) -> dict[str, Any]:
+    return {
+        "asset_id": a.id,
+        "content_type": a.content_type or a.upload_content_type or "application/octet-stream",
+        "created_at": runs.iso(a.created_at),
+        "description": None,
+        "failure_message": a.failure_message,
+        "height": a.height,
+        "name": a.name,
+        "size_bytes": a.size_bytes,
+        "status": a.status,
+        "upload_content_type": a.upload_content_type,
+        "uploaded_via": a.uploaded_via,
+        "url": asset_url(ctx, a) if a.status == "ready" else None,
+        "width": a.width,
+        "workspace_id": a.workspace_id,
+    }
+
+
+def asset_upload_json(
+    ctx: Ctx, a: Asset, token: str | None = None, *, created: bool = False
+) -> dict[str, Any]:
+    """An asset as assets.create (`created`), complete and retry answer it; with the upload URL
+    when a signed upload was just reserved (`token`)."""
+    out: dict[str, Any] = {
+        "asset_id": a.id,
+        "status": a.status,
+        "url": asset_url(ctx, a),
+        "visibility": "workspace",
+        "workspace_id": a.workspace_id,
+    }
+    if created:
+        out["uploaded_via"] = a.uploaded_via
+    if a.failure_message is not None:
+        out["failure_message"] = a.failure_message
+    if token is not None and a.upload_expires_at is not None:
+        base = ctx.settings.public_url.rstrip("/")
+        out["upload_url"] = f"{base}/api/v1/assets/{a.id}/upload?token={token}"
+        out["expires_at"] = runs.iso(a.upload_expires_at)
+    return out
+
+
+def reserve_upload(asset: Asset) -> str:
+    """A fresh signed-upload token for the asset (only its hash is kept)."""
+    token = secrets.token_urlsafe(24)
+    asset.upload_token_hash = hash_key(token)
+    asset.upload_expires_at = utcnow() + timedelta(seconds=UPLOAD_URL_TTL_S)
+    asset.status = "pending_upload"
+    asset.failure_message = None
+    return token
+
+
+async def store_asset_bytes(ctx: Ctx, s: AsyncSession, asset: Asset, data: bytes) -> None:
+    """Make the asset ready with `data` (written as its file), or failed saying why."""
+    try:
+        probed = asset_files.probe(data)
+    except asset_files.AssetRefused as exc:
+        asset.status, asset.failure_message = "failed", exc.reason
+        return
+    file_id = asset_file_id(asset.id)
+    filename = f"{file_id}.{asset_files.EXTENSIONS[probed.content_type]}"
+    await asyncio.to_thread(asset_files.write_file, ctx.backend.files_dir, filename, data)
+    s.add(
+        File(
+            id=file_id,
+            workspace_id=asset.workspace_id,
+            run_id=asset.id,  # the owner of the bytes: here an asset, not a run
+            filename=filename,
+            content_type=probed.content_type,
+            size=len(data),
+        )
+    )
+    asset.file_id, asset.content_type, asset.size_bytes = file_id, probed.content_type, len(data)
+    asset.width, asset.height = probed.width, probed.height
+    asset.status, asset.failure_message = "ready", None
+    asset.upload_token_hash = asset.upload_expires_at = None
+
+
+async def own_asset(s: AsyncSession, ctx: Ctx, asset_id: str) -> Asset:
+    check_prefix("asset_id", asset_id, "asset_")
+    asset = await s.get(Asset, asset_id)
+    if asset is None or asset.workspace_id != ctx.workspace_id:
+        raise not_found("Asset", asset_id)
+    return asset
+
+
+def add_node(s: AsyncSession, project: Project, **values: Any) -> ProjectNode:
+    node = ProjectNode(id=new_id("n"), project_id=project.id, created_at=utcnow(), **values)
+    s.add(node)
+    project.last_modified = node.created_at
+    return node
+
+
+@handles("assets.create")
+async def assets_create(ctx: Ctx, args: AssetsCreateArgs) -> dict[str, Any]:
+    direct: DirectUpload | None = getattr(ctx.request.state, "asset_upload", None)
+    data: bytes | None = None
+    if direct is not None:
+        via, data = "direct", direct.data
+    elif args.source == "signed-url":
+        via = "signed_url"
+    elif re.match(r"^https?://", args.source, re.IGNORECASE):
+        via = "url"
+        try:
+            data, _ = await asset_files.fetch(
+                args.source,
+                allow_private=ctx.settings.callbacks_allow_private,
+                resolver=ctx.backend.callback_resolver,
+            )
+        except asset_files.AssetRefused as exc:
+            raise invalid("source", exc.reason) from None
+    else:
+        raise invalid("source", 'Must be "signed-url" or a public https URL')
+    if data is not None:
+        try:
+            asset_files.probe(data)
+        except asset_files.AssetRefused as exc:
+            raise invalid("file" if direct else "source", exc.reason) from None
+    name = args.file_name or (direct.filename if direct else None)
+    if name is None and via == "url":
+        name = args.source.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or None
+    async with ctx.sessions() as s, s.begin():
+        project = await own_project(s, ctx, args.project_id) if args.project_id else None
+        await reserve_idempotency(s, ctx)
+        asset = Asset(
+            id=new_id("asset_"),
+            workspace_id=ctx.workspace_id,
+            project_id=project.id if project else None,
+            name=name,
+            folder=args.folder,
+            uploaded_via=via,
+            source_url=args.source if via == "url" else None,
+            upload_content_type=args.content_type or (direct.content_type if direct else None),
+            status="pending_upload",
+            created_at=utcnow(),
+        )
+        token = reserve_upload(asset) if data is None else None
+        if data is not None:
+            await store_asset_bytes(ctx, s, asset, data)
+        s.add(asset)
+        if project is not None:
+            add_node(s, project, kind="asset", asset_id=asset.id)
+    return asset_upload_json(ctx, asset, token, created=True)
+
+
+@handles("assets.retrieve")
+async def assets_retrieve(ctx: Ctx, args: AssetIdArgs) -> dict[str, Any]:
+    async with ctx.sessions() as s:
+        return asset_detail_json(ctx, await own_asset(s, ctx, args.asset_id))
+
+
+@handles("assets.list")
+async def assets_list(ctx: Ctx, args: AssetsListArgs) -> Items:
+    async with ctx.sessions() as s:
+        stmt = select(Asset).where(Asset.workspace_id == ctx.workspace_id)
+        nodes: dict[str, str] = {}
+        if args.project_id:
+            await own_project(s, ctx, args.project_id)
+            placed = select(ProjectNode.asset_id, ProjectNode.id).where(
+                ProjectNode.project_id == args.project_id, ProjectNode.kind == "asset"
+            )
+            nodes = {a: n for a, n in (await s.execute(placed)).tuples() if a is not None}
+            stmt = stmt.where(Asset.id.in_(list(nodes)))
+        if args.query:
+            stmt = stmt.where(func.lower(Asset.name).contains(args.query.lower()))
+        rows, cursor = await page(s, stmt, Asset.created_at, Asset.id, args.cursor, args.limit)
+    items = []
+    for a in rows:
+        item = asset_detail_json(ctx, a)
+        del item["failure_message"]
+        item["created_at"] = runs.ms(a.created_at)
+        item["project_id"] = args.project_id or a.project_id
+        item["node_id"] = nodes.get(a.id)
+        items.append(item)
+    return Items(items, cursor)
+
+
+@handles("assets.complete")
+async def assets_complete(ctx: Ctx, args: AssetIdArgs) -> dict[str, Any]:
+    async with ctx.sessions() as s, s.begin():
+        asset = await own_asset(s, ctx, args.asset_id)
+        await reserve_idempotency(s, ctx)
+        if asset.status == "pending_upload":
+            staged = staged_upload(ctx, asset.id)
+            if staged.is_file():
+                data = await asyncio.to_thread(staged.read_bytes)
+                await store_asset_bytes(ctx, s, asset, data)
+                staged.unlink(missing_ok=True)
+            else:
+                asset.status = "failed"
+                asset.failure_message = (
+                    "No bytes were uploaded to the upload URL before complete; "
+                    "call assets.retry for a new upload URL."
+                )
+                asset.upload_token_hash = None
+    return asset_upload_json(ctx, asset)
+
+
+@handles("assets.retry")
+async def assets_retry(ctx: Ctx, args: AssetIdArgs) -> dict[str, Any]:
+    async with ctx.sessions() as s, s.begin():
+        asset = await own_asset(s, ctx, args.asset_id)
+        await reserve_idempotency(s, ctx)
+        expired = asset.upload_expires_at is not None and asset.upload_expires_at < utcnow()
+        if asset.status == "ready" or (asset.status == "pending_upload" and not expired):
+            raise ApiError(
+                409,
+                "conflict",
+                f"Asset {asset.id} is {asset.status}: only a failed or expired upload is retried.",
+            )
+        asset.uploaded_via = "signed_url"
+        token = reserve_upload(asset)
+    return asset_upload_json(ctx, asset, token)
+
+
+@handles("projects.assets.attach_asset")
+async def projects_assets_attach(ctx: Ctx, args: ProjectsAssetsAttachArgs) -> dict[str, Any]:
+    async with ctx.sessions() as s, s.begin():
+        project = await own_project(s, ctx, args.project_id)
+        asset = await own_asset(s, ctx, args.asset_id)
+        if asset.status != "ready":
+            raise invalid("asset_id", f"The asset is {asset.status}; only a ready asset attaches")
+        await reserve_idempotency(s, ctx)
+        node = add_node(s, project, kind="asset", asset_id=asset.id)
+    return {
+        "asset_id": asset.id,
+        "canvas_url": canvas_url(ctx, project.id),
+        "node_id": node.id,
+        "project_id": project.id,
+    }
+
+
+def catalog_action(field: str, action_id: str) -> actions.Action:
+    action = actions.BY_ID.get(action_id)
+    if action is None:
+        raise invalid(
+            field,
+            f"{action_id} is not available in this backend (video and audio actions are not); "
+            f"available: {', '.join(actions.BY_ID)}",
+        )
+    return action
+
+
+def action_error(exc: actions.ActionInputError) -> ApiError:
+    return invalid(exc.field, exc.message)
+
+
+@handles("actions.list")
+async def actions_list(ctx: Ctx, args: NoArgs) -> Items:
+    return Items([a.to_json() for a in actions.CATALOG])
+
+
+@handles("actions.retrieve")
+async def actions_retrieve(ctx: Ctx, args: ActionsRetrieveArgs) -> dict[str, Any]:
+    action = actions.BY_ID.get(args.action_id)
+    if action is None:
+        raise not_found("Action", args.action_id)
+    return action.to_json()
+
+
+async def read_input_url(ctx: Ctx, field: str, url: str) -> bytes:
+    """The bytes at `url`: this backend's own files are read from disk, others fetched."""
+    own = runs.output_url(ctx.settings, "")
+    if url.startswith(own):
+        file_id = url[len(own) :].split("?")[0]
+        async with ctx.sessions() as s:
+            row = await s.get(File, file_id) if FILE_ID.match(file_id) else None
+        path = ctx.backend.files_dir / row.filename if row is not None else None
+        if path is None or not path.is_file():
+            raise invalid(field, f"No file at {url}")
+        return await asyncio.to_thread(path.read_bytes)
+    try:
+        data, _ = await asset_files.fetch(
+            url,
+            allow_private=ctx.settings.callbacks_allow_private,
+            resolver=ctx.backend.callback_resolver,
+        )
+    except asset_files.AssetRefused as exc:
+        raise invalid(field, exc.reason) from None
+    return data
+
+
+async def action_outputs(
+    ctx: Ctx, action: actions.Action, inputs: list[str], params: dict[str, Any], run_id: str
+) -> list[dict[str, Any]]:
+    """Perform the action now and write its files; the run shows them when it completes."""
+    count = len(inputs)
+    if count < action.min_inputs or (action.max_inputs is not None and count > action.max_inputs):
+        most = action.max_inputs if action.max_inputs is not None else "any number of"
+        raise invalid("inputs", f"{action.action_id} takes {action.min_inputs} to {most} inputs")
+    suffix = run_id.removeprefix("run_")
+    try:
+        if action.kind == "text":
+            texts = actions.run_text_action(action, inputs, params)
+            return [{"output_id": f"out{suffix}{i}", "type": "text", "text": t}
+                    for i, t in enumerate(texts)]  # fmt: skip
+        blobs = [await read_input_url(ctx, f"inputs[{i}].url", u) for i, u in enumerate(inputs)]
+        pngs = await asyncio.to_thread(actions.run_image_action, action, blobs, params)
+    except actions.ActionInputError as exc:
+        raise action_error(exc) from None
+    outputs = []
+    for i, data in enumerate(pngs):
+        file_id = f"file_{suffix}{i}"
+        filename = f"{file_id}.png"
+        await asyncio.to_thread(asset_files.write_file, ctx.backend.files_dir, filename, data)
+        outputs.append(
+            {"output_id": f"out{suffix}{i}", "type": "imageUrl", "file_id": file_id,
+             "filename": filename, "content_type": "image/png", "size": len(data)}
+        )  # fmt: skip
+    return outputs
+
+
+async def start_action_run(
+    ctx: Ctx,
+    action: actions.Action,
+    inputs: list[str],
+    params: dict[str, Any],
+    project_id: str,
+) -> dict[str, Any]:
+    run_id = new_id("run_")
+    outputs = await action_outputs(ctx, action, inputs, params, run_id)
+    created, started, due = runs.timeline(ctx.settings, ACTION_SECONDS)
+    fail_code, fail_message = runs.plan_failure(ctx.settings, action.name)
+    async with ctx.sessions() as s, s.begin():
+        idem = await reserve_idempotency(s, ctx)
+        await charge(s, ctx.workspace_id, action.credits)
+        run = Run(
+            id=run_id,
+            workspace_id=ctx.workspace_id,
+            project_id=project_id,
+            kind="action",
+            model_id=action.action_id,
+            media_type=action.kind,
+            prompt=action.name,
+            params=params,
+            inputs={"inputs": inputs, "prepared": outputs},
+            status="pending",
+            created_at=created,
+            started_at=started,
+            due_at=due,
+            estimated_seconds=ACTION_SECONDS,
+            planned_error_code=fail_code,
+            planned_error_message=fail_message,
+            quoted_cost=action.credits,
+            charged_cost=action.credits,
+            callback_state="none",
+            callback_attempts=0,
+        )
+        s.add(run)
+        if idem is not None:
+            idem.run_id = run.id
+    return {
+        "run_id": run.id,
+        "type": "action",
+        "charged_cost": action.charged_cost,
+        "estimated_seconds": round(ACTION_SECONDS * ctx.settings.speed, 3),
+        "poll_url": runs.poll_url(ctx.settings, run.id),
+        "project_id": project_id,
+        "action": {"action_id": action.action_id},
+    }
+
+
+@handles("actions.run")
+async def actions_run(ctx: Ctx, args: ActionsRunArgs) -> dict[str, Any]:
+    action = catalog_action("action_id", args.action_id)
+    try:
+        params = action.check_params(args.params)
+    except actions.ActionInputError as exc:
+        raise action_error(exc) from None
+    if not args.inputs:
+        raise invalid("inputs", "Must not be empty")
+    values: list[str] = []
+    for i, item in enumerate(args.inputs):
+        if item.type != action.kind:
+            raise invalid(f"inputs[{i}].type", f"{action.action_id} takes {action.kind} inputs")
+        value = item.text if action.kind == "text" else item.url
+        if value is None:
+            raise invalid(f"inputs[{i}]", f"Required: {'text' if action.kind == 'text' else 'url'}")
+        values.append(value)
+    async with ctx.sessions() as s:
+        await own_project(s, ctx, args.project_id)
+    return await start_action_run(ctx, action, values, params, args.project_id)
+
+
+async def newest_sources(
+    s: AsyncSession, ctx: Ctx, project_id: str, kind: str, count: int
+) -> list[str]:
+    """The ids of the project's newest nodes that give `kind` (image or text), newest first."""
+    found: list[tuple[datetime, str]] = []
+    if kind == "image":
+        placed = (
+            select(ProjectNode.created_at, ProjectNode.id)
+            .join(Asset, Asset.id == ProjectNode.asset_id)
+            .where(
+                ProjectNode.project_id == project_id,
+                Asset.status == "ready",
+                Asset.content_type.like("image/%"),
+            )
+        )
+        found += list((await s.execute(placed)).tuples())
+    made = select(Run.created_at, Run.id).where(
+        Run.project_id == project_id, Run.media_type == kind, Run.kind != "action"
+    )
+    found += [(at, "n" + rid.removeprefix("run_")) for at, rid in (await s.execute(made)).tuples()]
+    found.sort(reverse=True)
+    return [node_id for _, node_id in found[:count]]
+
+
+async def node_value(s: AsyncSession, ctx: Ctx, node_id: str, kind: str) -> str | None:
+    """The URL (or text) a source node gives, or None when it has none (yet)."""
+    node = await s.get(ProjectNode, node_id)
+    if node is not None:
+        asset = await s.get(Asset, node.asset_id) if node.asset_id else None
+        return asset_url(ctx, asset) if asset is not None and asset.status == "ready" else None
+    run = await s.get(Run, "run_" + node_id.removeprefix("n"))
+    if run is None:
+        return None
+    run = await current(ctx, run)
+    outputs = runs.run_json(ctx.settings, run).get("outputs") or []
+    return str(outputs[0]["url"]) if outputs else None
+
+
+@handles("projects.actions.create")
+async def projects_actions_create(ctx: Ctx, args: ProjectsActionsCreateArgs) -> dict[str, Any]:
+    action = catalog_action("action_id", args.action_id)
+    try:
+        params = action.check_params(args.params)
+    except actions.ActionInputError as exc:
+        raise action_error(exc) from None
+    async with ctx.sessions() as s, s.begin():
+        project = await own_project(s, ctx, args.project_id)
+        # Wired like a node dropped after the canvas's newest outputs of the matching kind.
+        want = action.min_inputs if action.max_inputs == action.min_inputs else 1
+        sources = await newest_sources(s, ctx, project.id, action.kind, max(1, want))
+        node = add_node(
+            s, project, kind="action", action_id=action.action_id, params=params,
+            input_node_ids=sources,
+        )  # fmt: skip
+    return {
+        "action_id": action.action_id,
+        "canvas_url": canvas_url(ctx, project.id),
+        "node_id": node.id,
+        "project_id": project.id,
+    }
+
+
+@handles("projects.actions.run")
+async def projects_actions_run(ctx: Ctx, args: ProjectsActionsRunArgs) -> dict[str, Any]:
+    async with ctx.sessions() as s:
+        project = await own_project(s, ctx, args.project_id)
+        node = await s.get(ProjectNode, args.node_id)
+        if node is None or node.project_id != project.id or node.kind != "action":
+            raise not_found("Action node", args.node_id)
+        action = catalog_action("node_id", node.action_id or "")
+        values = []
+        for source in node.input_node_ids or []:
+            value = await node_value(s, ctx, source, action.kind)
+            if value is not None:
+                values.append(value)
+    if not values:
+        raise invalid(
+            "node_id",
+            f"The action node has no {action.kind} input: put one on the canvas first "
+            "(projects.assets.attach_asset or a generation) and create the action node after it",
+        )
+    answer = await start_action_run(ctx, action, values, dict(node.params or {}), project.id)
+    async with ctx.sessions() as s, s.begin():
+        await s.execute(
+            update(ProjectNode)
+            .where(ProjectNode.id == node.id)
+            .values(last_run_id=answer["run_id"])
+        )
+    return answer
+
+
+@dataclass(frozen=True)
+class DirectUpload:
+    """The `file` part of a multipart POST /assets (the SDK's direct-bytes path)."""
+
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+def is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("multipart/form-data")
+
+
+async def read_asset_form(request: Request) -> dict[str, Any]:
+    """The fields of a multipart POST /assets; its `file` part goes to request.state."""
+    try:
+        form = await request.form(max_files=1, max_fields=20)
+    except Exception as exc:
+        raise ApiError(
+            400, "invalid_json", f"The multipart body could not be read: {exc}"
+        ) from None
+    data: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, StarletteUpload):
+            if key != "file":
+                raise invalid(key, "Only the `file` part may hold a file")
+            body = await value.read(asset_files.DIRECT_MAX_BYTES + 1)
+            if len(body) > asset_files.DIRECT_MAX_BYTES:
+                raise invalid("file", 'Larger than 4 MB: use source="signed-url" instead')
+            request.state.asset_upload = DirectUpload(value.filename, value.content_type, body)
+        else:
+            data[key] = value
+    if getattr(request.state, "asset_upload", None) is None:
+        raise invalid("file", "Required in a multipart request")
+    data.setdefault("source", "file")  # the bytes are the source
+    return data
+
+
+def asset_upload_endpoint(backend: Backend) -> Callable[[Request], Awaitable[Response]]:
+    """PUT <upload_url>: the bytes of a signed upload, kept until assets.complete."""
+
+    async def upload(request: Request) -> Response:
+        asset_id = request.path_params.get("asset_id", "")
+        token = request.query_params.get("token", "")
+        try:
+            async with backend.sessions() as s:
+                asset = await s.get(Asset, asset_id) if asset_id.startswith("asset_") else None
+            if (
+                asset is None
+                or asset.upload_token_hash is None
+                or not secrets.compare_digest(asset.upload_token_hash, hash_key(token))
+            ):
+                raise ApiError(403, "forbidden", "This upload URL is not valid.")
+            if asset.upload_expires_at is None or asset.upload_expires_at < utcnow():
+                raise ApiError(403, "forbidden", "This upload URL has expired; assets.retry.")
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > asset_files.FETCH_MAX_BYTES:
+                    raise ApiError(413, "payload_too_large", "An asset may be at most 50 MB.")
+            target = backend.files_dir / f".upload-{asset.id}"
+            await asyncio.to_thread(asset_files.write_file, target.parent, target.name, body)
+        except ApiError as exc:
+            return exc.response()
+        return Response(status_code=200)
+
+    return upload
+
+
+# -- end of assets and actions
+
+
 # ---------------------------------------------------------------- plumbing
 
 
@@ -670,6 +1776,8 @@ async def read_arguments(method: Method, request: Request) -> dict[str, Any]:
         for key in request.query_params:
             values = request.query_params.getlist(key)
             data[key] = values[0] if len(values) == 1 else values
+    elif method.full_name == "assets.create" and is_multipart(request):
+        data = await read_asset_form(request)
     else:
         raw = await request.body()
         if not raw.strip():
@@ -777,6 +1885,9 @@ def build_app(backend: Backend) -> FastAPI:
             deprecated=method.deprecated,
         )
     app.add_api_route("/v1/files/{file_id}", file_endpoint(backend), methods=["GET", "HEAD"])
+    app.add_api_route(
+        "/v1/assets/{asset_id}/upload", asset_upload_endpoint(backend), methods=["PUT"]
+    )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -790,7 +1901,7 @@ def build_app(backend: Backend) -> FastAPI:
                     headers={"allow": ", ".join(allowed)},
                 )
         return envelope_response(
-            exc.status_code if exc.status_code >= 400 else 404,
+            exc.status_code if exc.status_code >= 400 and exc.status_code != 405 else 404,
             "not_found",
             f"No route {request.method} {request.url.path}.",
         )

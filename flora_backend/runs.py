@@ -199,6 +199,22 @@ def node_json(settings: BackendSettings, run: Run) -> dict[str, Any]:
     }
 
 
+def prepared_outputs(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(outputs, file rows) of an action run, whose outputs were made when it started."""
+    outputs: list[dict[str, Any]] = []
+    files: list[dict[str, Any]] = []
+    for o in (run.inputs or {}).get("prepared", []):
+        if "text" in o:
+            outputs.append({"output_id": o["output_id"], "type": o["type"], "text": o["text"]})
+            continue
+        outputs.append({"output_id": o["output_id"], "type": o["type"], "file_id": o["file_id"]})
+        files.append(
+            {"id": o["file_id"], "workspace_id": run.workspace_id, "run_id": run.id,
+             "filename": o["filename"], "content_type": o["content_type"], "size": o["size"]}
+        )  # fmt: skip
+    return outputs, files
+
+
 # ---------------------------------------------------------------- finalizing
 
 
@@ -230,6 +246,8 @@ class RunEngine:
 
     def _render(self, run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(outputs, file rows) for a run that completes; runs in a worker thread."""
+        if run.kind == "action":  # its files were made when it started (see routes.py)
+            return prepared_outputs(run)
         suffix = run.id.removeprefix("run_")
         output_id = f"out{suffix}0"
         kind = OUTPUT_TYPE[run.media_type]
