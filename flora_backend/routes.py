@@ -1262,14 +1262,7 @@ async def assets_create(ctx: Ctx, args: AssetsCreateArgs) -> dict[str, Any]:
         via = "signed_url"
     elif re.match(r"^https?://", args.source, re.IGNORECASE):
         via = "url"
-        try:
-            data, _ = await asset_files.fetch(
-                args.source,
-                allow_private=ctx.settings.callbacks_allow_private,
-                resolver=ctx.backend.callback_resolver,
-            )
-        except asset_files.AssetRefused as exc:
-            raise invalid("source", exc.reason) from None
+        data = await read_input_url(ctx, "source", args.source)
     else:
         raise invalid("source", 'Must be "signed-url" or a public https URL')
     if data is not None:
@@ -1320,7 +1313,7 @@ async def assets_list(ctx: Ctx, args: AssetsListArgs) -> Items:
             placed = select(ProjectNode.asset_id, ProjectNode.id).where(
                 ProjectNode.project_id == args.project_id, ProjectNode.kind == "asset"
             )
-            nodes = {a: n for a, n in (await s.execute(placed)).tuples() if a is not None}
+            nodes = {a: n for a, n in (await s.execute(placed)).all() if a is not None}
             stmt = stmt.where(Asset.id.in_(list(nodes)))
         if args.query:
             stmt = stmt.where(func.lower(Asset.name).contains(args.query.lower()))
@@ -1420,7 +1413,8 @@ async def actions_retrieve(ctx: Ctx, args: ActionsRetrieveArgs) -> dict[str, Any
 
 
 async def read_input_url(ctx: Ctx, field: str, url: str) -> bytes:
-    """The bytes at `url`: this backend's own files are read from disk, others fetched."""
+    """The bytes at `url`: this backend's own files (outputs, assets) are read from disk,
+    others fetched from their public address."""
     own = runs.output_url(ctx.settings, "")
     if url.startswith(own):
         file_id = url[len(own) :].split("?")[0]
@@ -1558,11 +1552,11 @@ async def newest_sources(
                 Asset.content_type.like("image/%"),
             )
         )
-        found += list((await s.execute(placed)).tuples())
+        found += [(at, nid) for at, nid in (await s.execute(placed)).all()]
     made = select(Run.created_at, Run.id).where(
         Run.project_id == project_id, Run.media_type == kind, Run.kind != "action"
     )
-    found += [(at, "n" + rid.removeprefix("run_")) for at, rid in (await s.execute(made)).tuples()]
+    found += [(at, "n" + rid.removeprefix("run_")) for at, rid in (await s.execute(made)).all()]
     found.sort(reverse=True)
     return [node_id for _, node_id in found[:count]]
 
@@ -1695,7 +1689,8 @@ def asset_upload_endpoint(backend: Backend) -> Callable[[Request], Awaitable[Res
                 if len(body) > asset_files.FETCH_MAX_BYTES:
                     raise ApiError(413, "payload_too_large", "An asset may be at most 50 MB.")
             target = backend.files_dir / f".upload-{asset.id}"
-            await asyncio.to_thread(asset_files.write_file, target.parent, target.name, body)
+            data = bytes(body)
+            await asyncio.to_thread(asset_files.write_file, target.parent, target.name, data)
         except ApiError as exc:
             return exc.response()
         return Response(status_code=200)

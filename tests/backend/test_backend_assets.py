@@ -107,7 +107,9 @@ async def test_bytes_that_are_not_an_allowed_type_are_refused(raw, creds):
     assert answer.json()["error"]["code"] == "input_validation_error"
 
 
-async def test_a_url_is_fetched_when_private_addresses_are_allowed(new_backend, raw_for, image_host):
+async def test_a_url_is_fetched_when_private_addresses_are_allowed(
+    new_backend, raw_for, image_host
+):
     backend = await new_backend(callbacks_allow_private=True)
     ws, key = await backend.default_credentials()
     host = await image_host(png((30, 30)))
@@ -151,7 +153,7 @@ async def test_assets_are_listed_newest_first_with_paging(raw, creds):
     first = (await raw.get("assets", params={"limit": 2})).json()
     assert [a["asset_id"] for a in first["assets"]] == ids[::-1][:2]
     assert isinstance(first["assets"][0]["created_at"], int)
-    rest = (await raw.get("assets", params={"limit": 2, "cursor": first["meta"]["next_cursor"]}))
+    rest = await raw.get("assets", params={"limit": 2, "cursor": first["meta"]["next_cursor"]})
     assert [a["asset_id"] for a in rest.json()["assets"]] == [ids[0]]
     found = (await raw.get("assets", params={"query": "a1"})).json()["assets"]
     assert [a["asset_id"] for a in found] == [ids[1]]
@@ -243,7 +245,9 @@ async def test_an_unknown_param_or_unavailable_action_is_a_free_400(backend, raw
             "project_id": project.project_id, "workspace_id": creds[0]}  # fmt: skip
     bad = await raw.post("runs/action", json={**base, "action_id": "blur-image-browser",
                                               "params": {"sharpness": 3}})  # fmt: skip
-    assert bad.status_code == 400 and bad.json()["error"]["fields"][0]["field"] == "params.sharpness"
+    assert (
+        bad.status_code == 400 and bad.json()["error"]["fields"][0]["field"] == "params.sharpness"
+    )
     video = await raw.post("runs/action", json={**base, "action_id": "reverse-video"})
     assert video.status_code == 400
     assert await backend.credits(creds[0]) == before
@@ -256,7 +260,10 @@ async def test_a_project_action_node_runs_on_the_newest_image(backend, raw, cred
     node = (
         await raw.post(
             f"projects/{pid}/actions",
-            json={"action_id": "resize-image-browser", "params": {"mode": "percent", "percent": 50}},
+            json={
+                "action_id": "resize-image-browser",
+                "params": {"mode": "percent", "percent": 50},
+            },
         )
     ).json()
     assert node["action_id"] == "resize-image-browser" and node["project_id"] == pid
@@ -270,7 +277,7 @@ async def test_a_project_action_node_runs_on_the_newest_image(backend, raw, cred
 
 async def test_an_action_node_without_an_input_cannot_run(raw, project):
     pid = project.project_id
-    node = (await raw.post(f"projects/{pid}/actions", json={"action_id": "blur-image-browser"}))
+    node = await raw.post(f"projects/{pid}/actions", json={"action_id": "blur-image-browser"})
     answer = await raw.post(f"projects/{pid}/actions/{node.json()['node_id']}/run")
     assert answer.status_code == 400
     missing = await raw.post(f"projects/{pid}/actions/nmissing/run")

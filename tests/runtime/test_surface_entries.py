@@ -42,6 +42,27 @@ CALLS = {
     "workspace_id=ws, project_id=pid)",
     "feedback.record": "client.feedback.record(kind='bug', summary='s', detail='d', "
     "run_id=gen.run_id)",
+    # -- assets and actions
+    "assets.create": "client.assets.create(source='signed-url', workspace_id=ws)",
+    "assets.retrieve": "client.assets.retrieve("
+    "client.assets.create(source='signed-url', workspace_id=ws).asset_id)",
+    "assets.list": "client.assets.list(workspace_id=ws)",
+    "assets.complete": "client.assets.complete("
+    "client.assets.create(source='signed-url', workspace_id=ws).asset_id)",
+    "assets.retry": "client.assets.retry(client.assets.complete("
+    "client.assets.create(source='signed-url', workspace_id=ws).asset_id).asset_id)",
+    "projects.assets.attach_asset": "client.projects.assets.attach_asset(client.assets.create("
+    "source=client.generations.retrieve(gen.run_id).outputs[0].url, workspace_id=ws).asset_id, "
+    "project_id=pid)",
+    "actions.list": "client.actions.list()",
+    "actions.retrieve": "client.actions.retrieve('rotate-image-browser')",
+    "actions.run": "client.actions.run(action_id='concat-text-browser', "
+    "inputs=[{'type': 'text', 'text': 'a'}, {'type': 'text', 'text': 'b'}], "
+    "project_id=pid, workspace_id=ws)",
+    "projects.actions.create": "client.projects.actions.create(pid, "
+    "action_id='blur-image-browser')",
+    "projects.actions.run": "client.projects.actions.run(client.projects.actions.create(pid, "
+    "action_id='blur-image-browser').node_id, project_id=pid)",
 }
 
 
