@@ -435,7 +435,7 @@ def response_problems(model: type[BaseModel], data: Any) -> list[str]:
 def _walk(model: type[BaseModel], data: Any, where: str, problems: list[str]) -> None:
     if not isinstance(data, dict):
         return
-    fields = model.model_fields
+    fields = {f.alias or name: f for name, f in model.model_fields.items()}
     for key, value in data.items():
         path = f"{where}{key}"
         field = fields.get(key)
@@ -539,30 +539,31 @@ class DefinitionEdge(Strict):
     source_handle: str | None
     target: str
     target_handle: str | None
-    data: dict[str, Any] | None = None
-    type: str | None = None
+    data: dict[str, Any] | None = omittable()
+    type: str | None = omittable()
 
 
 class DefinitionEdgeArgs(Args):
     id: str = Field(description="Stable canvas edge id.")
     source: str = Field(description="Source node id.")
-    source_handle: str | None = Field(description="Source handle id, or null.")
+    # Required (nullable) in FLORA's type; a null here is also what the SDK's dump leaves out.
+    source_handle: str | None = Field(None, description="Source handle id, or null.")
     target: str = Field(description="Target node id.")
-    target_handle: str | None = Field(description="Target handle id, or null.")
+    target_handle: str | None = Field(None, description="Target handle id, or null.")
     data: dict[str, Any] | None = Field(None, description="Durable edge configuration.")
     type: str | None = Field(None, description="Canvas edge renderer type.")
 
 
 class _NodeOptional(BaseModel):
-    expand_parent: bool | None = None
-    extent: Literal["parent"] | list[Any] | None = None
-    height: float | None = None
-    hidden: bool | None = None
-    origin: list[Any] | None = None
-    parent_id: str | None = None
-    style: dict[str, Any] | None = None
-    width: float | None = None
-    z_index: float | None = None
+    expand_parent: bool | None = omittable()
+    extent: Literal["parent"] | list[Any] | None = omittable()
+    height: float | None = omittable()
+    hidden: bool | None = omittable()
+    origin: list[Any] | None = omittable()
+    parent_id: str | None = omittable()
+    style: dict[str, Any] | None = omittable()
+    width: float | None = omittable()
+    z_index: float | None = omittable()
 
 
 class DefinitionNode(_NodeOptional, Strict):
@@ -586,7 +587,7 @@ class Definition(Strict):
     node_inputs: dict[str, dict[str, Any]]
     node_outputs: dict[str, dict[str, Any]]
     nodes: list[DefinitionNode]
-    layer_editor_documents: dict[str, dict[str, Any]] | None = None
+    layer_editor_documents: dict[str, dict[str, Any]] | None = omittable()
 
 
 class DefinitionArgs(Args):
@@ -721,8 +722,8 @@ class GraphNode(Strict):
     prompt: str | None
     status: Literal["idle", "generating", "done", "error"] | None
     type: str
-    error_code: str | None = None
-    error_message: str | None = None
+    error_code: str | None = omittable()
+    error_message: str | None = omittable()
 
 
 class GraphAnswer(Strict):
@@ -742,18 +743,18 @@ class RunNodesRun(Strict):
     status: Literal["started", "skipped"]
     charged_cost: float | None = None
     estimated_seconds: float | None = None
-    message: str | None = None
+    message: str | None = omittable()
     model: RunNodesModel | None = None
-    poll_url: str | None = None
+    poll_url: str | None = omittable()
     reason: (
         Literal[
             "node_not_found", "node_not_executable", "node_locked", "no_model_configured",
             "generation_already_running", "run_failed_to_start", "video_generation_not_available",
         ]
         | None
-    ) = None  # fmt: skip
-    run_id: str | None = None
-    type: Literal["generation"] | None = None
+    ) = omittable()  # fmt: skip
+    run_id: str | None = omittable()
+    type: Literal["generation"] | None = omittable()
 
 
 class RunNodesAnswer(Strict):
@@ -811,7 +812,7 @@ class LibraryItem(Strict):
     folder_id: str
     saved_node_id: str
     workspace_id: str
-    asset_id: str | None = None
+    asset_id: str | None = omittable()
     url: str | None = None
 
 
@@ -854,7 +855,7 @@ class CanvasUpdateAnswer(Strict):
     created_node_count: float
     diagram: str
     project_id: str
-    warnings: list[str] | None = None
+    warnings: list[str] | None = omittable()
 
 
 # ---------------------------------------------------------------- assets and actions

@@ -34,7 +34,15 @@ from flora_backend.db import create_engine, init_db, session_factory, utcnow
 from flora_backend.routes import RateLimiter, build_app
 from flora_backend.runs import RunEngine
 from flora_backend.settings import BackendSettings, BackendSettingsSource
-from flora_backend.store import ApiKey, Technique, Workspace, hash_key, new_api_key, new_id
+from flora_backend.store import (
+    ApiKey,
+    ProjectFolder,
+    Technique,
+    Workspace,
+    hash_key,
+    new_api_key,
+    new_id,
+)
 
 __all__ = ["Backend", "BackendSettings", "create_key", "default_credentials"]
 
@@ -163,6 +171,10 @@ class Backend:
                 ws = self._new_workspace("Development", is_default=True)
                 s.add(ws)
                 await s.flush()
+            if (
+                await s.execute(select(ProjectFolder.id).where(ProjectFolder.workspace_id == ws.id))
+            ).first() is None:
+                s.add(self._new_project_folder(ws.id, "Projects"))
             key = self._read_dev_key()
             if key is None or await s.get(ApiKey, hash_key(key)) is None:
                 key = new_api_key()
@@ -249,6 +261,37 @@ class Backend:
         async with self.sessions() as s, s.begin():
             s.add(ws)
         return ws.id
+
+    @staticmethod
+    def _new_project_folder(workspace_id: str, name: str) -> ProjectFolder:
+        return ProjectFolder(
+            id=new_id("fld_"), workspace_id=workspace_id, name=name, created_at=utcnow()
+        )
+
+    async def create_project_folder(self, name: str, workspace_id: str | None = None) -> str:
+        """A new project folder in workspace_id (default: the development workspace); returns
+        its id. FLORA's API files projects into folders made in its app, never through the API:
+        this is how folders come to exist here (the development workspace is seeded with one)."""
+        await self._prepare()
+        workspace_id = workspace_id or await self._default_workspace_id()
+        folder = self._new_project_folder(workspace_id, name)
+        async with self.sessions() as s, s.begin():
+            if await s.get(Workspace, workspace_id) is None:
+                raise ValueError(f"No workspace {workspace_id!r}.")
+            s.add(folder)
+        return folder.id
+
+    async def project_folders(self, workspace_id: str | None = None) -> list[str]:
+        """The ids of a workspace's project folders, oldest first."""
+        await self._prepare()
+        workspace_id = workspace_id or await self._default_workspace_id()
+        async with self.sessions() as s:
+            rows = await s.execute(
+                select(ProjectFolder.id)
+                .where(ProjectFolder.workspace_id == workspace_id)
+                .order_by(ProjectFolder.created_at, ProjectFolder.id)
+            )
+            return list(rows.scalars())
 
     async def webhook_secret(self, workspace_id: str | None = None) -> str:
         """The `whsec_...` secret that signs this workspace's webhooks."""
