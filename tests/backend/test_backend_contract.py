@@ -3,14 +3,18 @@ backend, answering the shapes flora-surface.md describes."""
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 
 from client_surface.table import SURFACE
 from flora_backend.routes import HANDLERS
 
-ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def is_ms(value: object) -> bool:
+    """A timestamp as FLORA sends it: Unix milliseconds, within a minute of now."""
+    return isinstance(value, int | float) and abs(value - time.time() * 1000) < 60_000
+
 RUN_KEYS = {"run_id", "status", "progress", "created_at", "charged_cost", "poll_url"}
 START_KEYS = {"run_id", "type", "charged_cost", "estimated_seconds", "poll_url", "project_id"}
 
@@ -49,7 +53,8 @@ async def test_contract_workspaces_list(client, creds):
     out = await client.workspaces.list()
     [ws] = out.workspaces
     assert ws.workspace_id == creds[0] and ws.workspace_id.startswith("ws_")
-    assert ws.name and ws.role == "owner" and ISO.match(ws.created_at)
+    assert ws.name and ws.role == "owner" and is_ms(ws.created_at)
+    assert set(dump(ws)) == {"workspace_id", "name", "role", "created_at"}
 
 
 async def test_contract_projects_create(client, creds):
@@ -57,6 +62,7 @@ async def test_contract_projects_create(client, creds):
     d = dump(p)
     assert set(d) >= {"project_id", "name", "workspace_id", "created_at", "last_modified", "origin"}
     assert p.project_id.startswith("prj_") and p.name == "Launch" and p.workspace_id == creds[0]
+    assert is_ms(p.created_at) and p.last_modified == p.created_at
 
 
 async def test_contract_projects_list(client, creds):
@@ -79,8 +85,11 @@ async def test_contract_projects_list_nodes(client, creds, project):
     start = await start_image(client, creds, project)
     page = await client.projects.list_nodes(project.project_id)
     [node] = page.nodes
-    assert node.run_id == start.run_id and node.node_id and not node.node_id.startswith("run_")
-    assert node.status == "completed" and node.outputs[0]["type"] == "imageUrl"
+    run = await client.generations.retrieve(start.run_id)
+    assert node.node_id and not node.node_id.startswith("run_") and node.type == "image"
+    assert node.url == run.outputs[0].url and (node.width, node.height) == (512, 512)
+    assert node.asset_id is None and node.label == "a red fox in snow"
+    assert set(dump(node)) <= {"node_id", "type", "asset_id", "url", "width", "height", "label"}
     assert page.meta.next_cursor is None
 
 
@@ -116,7 +125,7 @@ async def test_contract_generations_create(client, creds, project):
     d = dump(start)
     assert set(d) >= START_KEYS
     assert start.run_id.startswith("run_") and start.type == "generation"
-    assert start.charged_cost == 40 and start.model.model_id == "t2i-imagen-4"
+    assert start.charged_cost == 0.04 and start.model.model_id == "t2i-imagen-4"  # USD
     assert start.project_id == project.project_id
     assert start.poll_url.endswith(f"/api/v1/runs/{start.run_id}")
 
@@ -126,9 +135,10 @@ async def test_contract_generations_retrieve(client, creds, project):
     run = await client.generations.retrieve(start.run_id)
     d = dump(run)
     assert set(d) >= RUN_KEYS | {"started_at", "completed_at", "outputs"}
-    assert run.status == "completed" and run.progress == 100 and run.charged_cost == 50
+    assert run.status == "completed" and run.progress == 100 and run.charged_cost == 0.05
     for key in ("created_at", "started_at", "completed_at"):
-        assert ISO.match(d[key])
+        assert is_ms(d[key])
+    assert d["created_at"] <= d["started_at"] <= d["completed_at"]
     [out] = run.outputs
     assert out.type == "imageUrl" and out.output_id and not out.output_id.startswith("run_")
     assert out.url.startswith("http://127.0.0.1:8000/api/v1/files/")
@@ -140,7 +150,8 @@ async def test_contract_generations_list(client, creds, project):
     assert [g.run_id for g in page.generations] == ids[::-1][:2]  # newest first
     g = page.generations[0]
     assert g.generation_id == g.run_id and g.workspace_id == creds[0]
-    assert g.project_id == project.project_id and g.model
+    assert g.project_id == project.project_id and g.model and g.model.model_id
+    assert "type" not in dump(g) and "prompt" not in dump(g)
     done = await client.generations.list(workspace_id=creds[0], status="completed")
     assert len(done.generations) == 3
     none = await client.generations.list(status="failed")
@@ -149,12 +160,14 @@ async def test_contract_generations_list(client, creds, project):
 
 async def test_contract_techniques_list(client):
     page = await client.techniques.list()
-    slugs = {t.slug for t in page.techniques}
-    assert "thumbnail-v3" in slugs and len(page.techniques) >= 2
+    names = {t.name for t in page.techniques}
+    assert "Thumbnail v3" in names and len(page.techniques) >= 2
     for t in page.techniques:
         assert t.technique_id.startswith("tech_") and t.inputs and t.outputs and t.run_cost > 0
+        assert "slug" not in dump(t)
     found = await client.techniques.list(query="thumbnail")
-    assert [t.slug for t in found.techniques] == ["thumbnail-v3"]
+    assert [t.name for t in found.techniques] == ["Thumbnail v3"]
+    assert found.techniques[0].run_cost == 0.06  # USD
     first = await client.techniques.list(limit=1)
     assert len(first.techniques) == 1 and first.meta.next_cursor
 
@@ -175,20 +188,28 @@ async def test_contract_techniques_runs_create(client):
             {"id": "title", "type": "text", "value": "Ten tips for foxes"},
             {"id": "image", "type": "imageUrl", "value": "https://example.com/fox.png"},
         ],
+        mode="async",
     )
     assert set(dump(run)) >= RUN_KEYS
+    assert not set(dump(run)) & {"technique_id", "workspace_id", "project_id"}
     assert run.run_id.startswith("run_") and run.status in ("pending", "running", "completed")
-    assert run.charged_cost == 60
+    assert run.charged_cost == 0.06 and is_ms(run.created_at)
+    streamed = await client.techniques.runs.create(
+        "product-shot", inputs=[{"id": "product", "type": "text", "value": "a mug"}], mode="stream"
+    )
+    assert set(dump(streamed)) >= RUN_KEYS  # answered as async
 
 
 async def test_contract_techniques_runs_retrieve(client):
     tech = await client.techniques.retrieve("voiceover")
     run = await client.techniques.runs.create(
-        tech.technique_id, inputs=[{"id": "script", "type": "text", "value": "Hello there"}]
+        tech.technique_id,
+        inputs=[{"id": "script", "type": "text", "value": "Hello there"}],
+        mode="async",
     )
     got = await client.techniques.runs.retrieve(run.run_id, technique_id="voiceover")
     assert got.status == "completed" and got.progress == 100
-    assert got.technique_id == tech.technique_id
+    assert is_ms(got.completed_at) and "technique_id" not in dump(got)
     assert got.outputs[0].type == "audioUrl"
     same = await client.techniques.runs.retrieve(run.run_id, technique_id=tech.technique_id)
     assert same.run_id == run.run_id
@@ -197,14 +218,22 @@ async def test_contract_techniques_runs_retrieve(client):
 async def test_contract_techniques_runs_list(client):
     for title in ("one", "two"):
         await client.techniques.runs.create(
-            "thumbnail-v3", inputs=[{"id": "title", "type": "text", "value": title}]
+            "thumbnail-v3", inputs=[{"id": "title", "type": "text", "value": title}], mode="async"
         )
     await client.techniques.runs.create(
-        "product-shot", inputs=[{"id": "product", "type": "text", "value": "a mug"}]
+        "product-shot", inputs=[{"id": "product", "type": "text", "value": "a mug"}], mode="async"
     )
     page = await client.techniques.runs.list(technique_id="thumbnail-v3")
     assert len(page.technique_runs) == 2
     assert all(r.status == "completed" for r in page.technique_runs)
+    item = page.technique_runs[0]
+    assert item.technique_run_id == item.run_id and item.workspace_id
+    assert item.technique.name == "Thumbnail v3" and item.technique.technique_id.startswith("tech_")
+    assert item.project_id.startswith("prj_")  # a technique run works in a project of its own
+    project = await client.projects.retrieve(item.project_id)
+    assert project.name == "Thumbnail v3"
+    in_project = await client.techniques.runs.list(project_id=item.project_id)
+    assert [r.run_id for r in in_project.technique_runs] == [item.run_id]
     everything = await client.techniques.runs.list()
     assert len(everything.technique_runs) == 3
 
@@ -215,7 +244,8 @@ async def test_contract_runs_start_technique(client, creds):
     )
     assert set(dump(start)) >= {"run_id", "type", "charged_cost", "poll_url"}
     assert start.type == "technique" and start.technique.name == "Product shot"
-    assert start.technique.technique_id.startswith("tech_")
+    assert start.technique.technique_id.startswith("tech_") and start.charged_cost == 0.045
+    assert start.project_id and start.project_id.startswith("prj_")
     run = await client.generations.retrieve(start.run_id)
     assert run.status == "completed" and run.outputs[0].type == "imageUrl"
 

@@ -109,10 +109,6 @@ async def test_param_outside_options_lists_them(raw, creds, project):
     )
     assert "landscape_4_3" in err["message"] and "square_1_1" in err["message"]
     assert err["fields"][0]["field"] == "params.aspect_ratio"
-    err = assert_error(
-        await gen(raw, creds, project, params={"aspect": "4:3"}), 400, "input_validation_error"
-    )
-    assert "aspect_ratio" in err["message"]
     ok = await gen(raw, creds, project, params={"aspect_ratio": "4:3"})
     assert ok.status_code == 201
     run = (await raw.get(f"runs/{ok.json()['run_id']}")).json()
@@ -233,7 +229,11 @@ async def test_idempotency_duplicate_and_release_on_failure(raw, creds, project)
     )  # fmt: skip
     err = assert_error(again, 409, "idempotency_duplicate")
     assert first.json()["run_id"] in err["message"]
-    body = {"inputs": [{"id": "title", "type": "text", "value": "t"}], "idempotency_key": "k2"}
+    body = {
+        "inputs": [{"id": "title", "type": "text", "value": "t"}],
+        "mode": "async",
+        "idempotency_key": "k2",
+    }
     assert (await raw.post("techniques/thumbnail-v3/runs", json=body)).status_code == 200
     dup = await raw.post("techniques/thumbnail-v3/runs", json=body)
     assert_error(dup, 409, "idempotency_duplicate")

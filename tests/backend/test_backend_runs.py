@@ -80,7 +80,7 @@ async def test_credits_charged_per_model(backend, raw, creds, project):
     await start(raw, creds[0], project.project_id, model="t2i-imagen-4")
     body = {"type": "video", "params": {"duration": 4}, "model": "t2v-veo-3"}
     started = await start(raw, creds[0], project.project_id, **body)
-    assert started["charged_cost"] == 1600
+    assert started["charged_cost"] == 1.6  # USD: 1600 credits
     assert await backend.credits(creds[0]) == before - 40 - 1600
 
 

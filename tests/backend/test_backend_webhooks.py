@@ -185,6 +185,7 @@ async def test_webhook_for_failed_technique_run(new_backend, raw_for, hook_serve
     async with raw_for(b, key) as raw:
         body = {
             "inputs": [{"id": "product", "type": "text", "value": "xylophone"}],
+            "mode": "async",
             "callback_url": listener.url("/t"),
         }
         r = await raw.post("techniques/product-shot/runs", json=body)
