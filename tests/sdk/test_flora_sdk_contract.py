@@ -100,25 +100,7 @@ CHECKS: dict[str, tuple[str, ...]] = {
 
 # Methods the table has whose answers still break the SDK's response types. Each must still be a
 # schema violation: when one is fixed, remove it here.
-KNOWN_VIOLATIONS: dict[str, str] = {
-    "workspaces.list": "created_at an ISO string (SDK: number | null); extra field credits",
-    "projects.create": "created_at, last_modified ISO strings (SDK: number)",
-    "projects.retrieve": "created_at, last_modified ISO strings (SDK: number)",
-    "projects.list": "items' created_at, last_modified ISO strings (SDK: number)",
-    "projects.listNodes": "items carry run_id, status, created_at, outputs, which the SDK's "
-    "node type (node_id, type, asset_id, url, width, height, label) does not have",
-    "generations.retrieve": "created_at, started_at, completed_at ISO strings (SDK: number)",
-    "generations.list": "items' created_at, started_at, completed_at ISO strings; extra "
-    "fields type, prompt",
-    "techniques.list": "items carry slug, not in the SDK's technique type",
-    "techniques.retrieve": "extra field slug, not in the SDK's technique type",
-    "techniques.runs.create": "created_at an ISO string; extra fields technique_id, "
-    "workspace_id, project_id",
-    "techniques.runs.retrieve": "created_at, started_at, completed_at ISO strings; extra fields "
-    "technique_id, workspace_id, project_id",
-    "techniques.runs.list": "items lack technique {technique_id, name} and technique_run_id, "
-    "send project_id null, carry technique_id; timestamps ISO strings",
-}
+KNOWN_VIOLATIONS: dict[str, str] = {}
 
 
 def snake(sdk_name: str) -> str:
