@@ -171,10 +171,8 @@ class Backend:
                 ws = self._new_workspace("Development", is_default=True)
                 s.add(ws)
                 await s.flush()
-            if (
-                await s.execute(select(ProjectFolder.id).where(ProjectFolder.workspace_id == ws.id))
-            ).first() is None:
-                s.add(self._new_project_folder(ws.id, "Projects"))
+            if await s.get(ProjectFolder, self.default_folder_id(ws.id)) is None:
+                s.add(self._new_project_folder(ws.id, "Projects", self.default_folder_id(ws.id)))
             key = self._read_dev_key()
             if key is None or await s.get(ApiKey, hash_key(key)) is None:
                 key = new_api_key()
@@ -260,13 +258,26 @@ class Backend:
         ws = self._new_workspace(name, credits=credits)
         async with self.sessions() as s, s.begin():
             s.add(ws)
+            await s.flush()
+            s.add(self._new_project_folder(ws.id, "Projects", self.default_folder_id(ws.id)))
         return ws.id
 
     @staticmethod
-    def _new_project_folder(workspace_id: str, name: str) -> ProjectFolder:
+    def _new_project_folder(
+        workspace_id: str, name: str, folder_id: str | None = None
+    ) -> ProjectFolder:
         return ProjectFolder(
-            id=new_id("fld_"), workspace_id=workspace_id, name=name, created_at=utcnow()
+            id=folder_id or new_id("fld_"),
+            workspace_id=workspace_id,
+            name=name,
+            created_at=utcnow(),
         )
+
+    @staticmethod
+    def default_folder_id(workspace_id: str) -> str:
+        """The id of the "Projects" folder every workspace is made with: `fld_` and the
+        workspace id's own characters."""
+        return "fld_" + workspace_id.removeprefix("ws_")
 
     async def create_project_folder(self, name: str, workspace_id: str | None = None) -> str:
         """A new project folder in workspace_id (default: the development workspace); returns

@@ -63,6 +63,30 @@ CALLS = {
     "action_id='blur-image-browser')",
     "projects.actions.run": "client.projects.actions.run(client.projects.actions.create(pid, "
     "action_id='blur-image-browser').node_id, project_id=pid)",
+    # -- workspace-scoped projects, canvas, folders and the library
+    "workspaces.projects.create": "client.workspaces.projects.create(ws, name='w')",
+    "workspaces.projects.graph": "client.workspaces.projects.graph(pid, workspace_id=ws)",
+    "workspaces.projects.run_nodes": "client.workspaces.projects.run_nodes(pid, "
+    "workspace_id=ws, node_ids=['n1'])",
+    "workspaces.projects.canvas.retrieve_definition": "client.workspaces.projects.canvas"
+    ".retrieve_definition(pid, workspace_id=ws)",
+    "workspaces.projects.canvas.replace_definition": "client.workspaces.projects.canvas"
+    ".replace_definition(pid, workspace_id=ws, definition={'nodes': [], 'edges': [], "
+    "'node_inputs': {}, 'node_outputs': {}})",
+    "workspaces.projects.canvas.apply_changeset": "client.workspaces.projects.canvas"
+    ".apply_changeset(pid, workspace_id=ws, add=[{'ref': 'a', 'type': 'image', "
+    "'prompt': 'a fox'}])",
+    "workspaces.folders.create_project": "client.workspaces.folders.create_project("
+    "'fld_' + ws[3:], workspace_id=ws, name='f')",
+    "workspaces.library.folders.create": "client.workspaces.library.folders.create(ws)",
+    "workspaces.library.folders.add_item": "client.workspaces.library.folders.add_item("
+    "client.workspaces.library.folders.create(ws).folder_id, workspace_id=ws, type='text', "
+    "text='a fox')",
+    "workspaces.library.folders.delete": "client.workspaces.library.folders.delete("
+    "client.workspaces.library.folders.create(ws).folder_id, workspace_id=ws)",
+    "projects.canvas.retrieve": "client.projects.canvas.retrieve(pid)",
+    "projects.canvas.update": "client.projects.canvas.update(pid, "
+    "diagram='graph LR\\n  a[\"A fox (Image)\"]')",
 }
 
 

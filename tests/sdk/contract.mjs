@@ -332,7 +332,10 @@ async function main() {
     client.workspaces.projects.runNodes(prj, { workspaceId: ws, node_ids: [nodeId] }),
   );
   await call('workspaces.folders.createProject', () =>
-    client.workspaces.folders.createProject(process.env.CONTRACT_FOLDER_ID || 'fld_contract', {
+    // FLORA's API makes no project folders (they are made in the app): pass one of the
+    // workspace's as CONTRACT_FOLDER_ID; the built-in backend makes each workspace with
+    // `fld_<the workspace id's characters>`.
+    client.workspaces.folders.createProject(process.env.CONTRACT_FOLDER_ID || `fld_${ws.slice(3)}`, {
       workspaceId: ws,
       name: 'SDK contract (in a folder)',
     }),
