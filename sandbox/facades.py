@@ -7,17 +7,29 @@ allowed. The asyncio facade is synchronous on purpose (see desugar.py).
 """
 
 from __future__ import annotations
+import __future__
 
 import base64
+import bisect
 import collections
 import copy
+import csv
+import dataclasses
 import datetime
+import decimal
 import difflib
+import enum
+import fractions
 import functools
 import hashlib
+import heapq
+import io
 import itertools
 import json
+import keyword
 import math
+import operator
+import pprint
 import random
 import re
 import statistics
@@ -25,7 +37,9 @@ import string
 import textwrap
 import time
 import typing
+import urllib.parse
 import uuid
+import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
@@ -141,11 +155,216 @@ def _deepcopy(x: Any, memo: Any = None) -> Any:
     return copy.deepcopy(x)
 
 
+# --- the script's own classes: dataclasses and enums apply to them only ---------------------------
+def _script_class(cls: Any, what: str) -> None:
+    """Refuse `what` on anything but a class the script defined (never a sandbox or library class,
+    whose methods it would replace for trusted code in the child)."""
+    from sandbox.guards import SCRIPT_CLASSES  # guards imports this module
+
+    if not isinstance(cls, type) or cls not in SCRIPT_CLASSES:
+        raise TypeError(f"{what} applies only to classes the script defines")
+
+
+def _check_field_names(names: Iterable[Any]) -> None:
+    """Field names end up in source text that dataclasses compiles: exact identifiers only."""
+    for name in names:
+        if type(name) is not str or not name.isidentifier() or keyword.iskeyword(name):
+            raise TypeError(f"field names must be identifiers, not {name!r}")
+
+
+def _dataclass(cls: Any = None, /, **options: Any) -> Any:
+    """`@dataclass` / `@dataclass(...)` on the script's own classes."""
+
+    def wrap(target: Any) -> Any:
+        from sandbox.guards import SCRIPT_CLASSES
+
+        _script_class(target, "@dataclass")
+        _check_field_names(target.__dict__.get("__annotations__", {}))
+        made = dataclasses.dataclass(target, **options)
+        SCRIPT_CLASSES.add(made)  # slots=True builds a new class: it is the script's as well
+        return made
+
+    return wrap if cls is None else wrap(cls)
+
+
+def _make_dataclass(cls_name: Any, fields: Any, **options: Any) -> Any:
+    from sandbox.guards import SCRIPT_CLASSES
+
+    fields = list(fields)
+    if type(cls_name) is not str:
+        raise TypeError("the class name must be a str")
+    for options_key in ("namespace", "module"):
+        if options_key in options:
+            raise TypeError(f"make_dataclass({options_key}=...) is not available in the sandbox")
+    _check_field_names(f if isinstance(f, str) else f[0] for f in fields)
+    made = dataclasses.make_dataclass(cls_name, fields, **options)
+    SCRIPT_CLASSES.add(made)
+    return made
+
+
+# --- operator: the attribute walkers obey the attribute guard ------------------------------------
+class _AttrGetter(Sealed):
+    """`operator.attrgetter`, every step through the sandbox's `getattr`."""
+
+    __slots__ = ("paths",)
+
+    def __init__(self, *names: Any) -> None:
+        if not names:
+            raise TypeError("attrgetter expected 1 argument, got 0")
+        for name in names:
+            if type(name) is not str:
+                raise TypeError("attribute name must be a string")
+        self.paths = tuple(tuple(name.split(".")) for name in names)
+
+    def __call__(self, obj: Any) -> Any:
+        from sandbox.guards import guarded_getattr
+
+        values = []
+        for path in self.paths:
+            value = obj
+            for step in path:
+                value = guarded_getattr(value, step)
+            values.append(value)
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def __repr__(self) -> str:
+        return f"operator.attrgetter({', '.join(repr('.'.join(p)) for p in self.paths)})"
+
+
+class _MethodCaller(Sealed):
+    """`operator.methodcaller`, the method looked up through the sandbox's `getattr`."""
+
+    __slots__ = ("name", "args", "kwargs")
+
+    def __init__(self, name: Any, /, *args: Any, **kwargs: Any) -> None:
+        if type(name) is not str:
+            raise TypeError("method name must be a string")
+        self.name, self.args, self.kwargs = name, args, kwargs
+
+    def __call__(self, obj: Any) -> Any:
+        from sandbox.guards import guarded_getattr
+
+        return guarded_getattr(obj, self.name)(*self.args, **self.kwargs)
+
+    def __repr__(self) -> str:
+        return f"operator.methodcaller({self.name!r})"
+
+
+def _setitem(obj: Any, key: Any, value: Any) -> None:
+    from sandbox.guards import guarded_write
+
+    guarded_write(obj)[key] = value
+
+
+def _delitem(obj: Any, key: Any) -> None:
+    from sandbox.guards import guarded_write
+
+    del guarded_write(obj)[key]
+
+
+_OPERATOR_REPLACED = {
+    "attrgetter": _AttrGetter,
+    "methodcaller": _MethodCaller,
+    "setitem": _setitem,
+    "delitem": _delitem,
+}
+_operator = {
+    name: _OPERATOR_REPLACED.get(name, getattr(operator, name))
+    for name in dir(operator)
+    if not name.startswith("_")
+}
+
+
+# --- pprint: into the script's output, never the process's stdout --------------------------------
+def _write_out(text: str, stream: Any) -> None:
+    if stream is None:
+        from sandbox.guards import ScriptPrint
+
+        ScriptPrint().write(text)
+    else:
+        from sandbox.guards import guarded_getattr
+
+        guarded_getattr(stream, "write")(text)
+
+
+def _pprint(obj: Any, stream: Any = None, **options: Any) -> None:
+    _write_out(pprint.pformat(obj, **options) + "\n", stream)
+
+
+def _pp(obj: Any, stream: Any = None, sort_dicts: bool = False, **options: Any) -> None:
+    _pprint(obj, stream, sort_dicts=sort_dicts, **options)
+
+
+# --- zoneinfo: zones are read in the zygote (a child can open no file) ---------------------------
+ZONE_NAMES = (
+    "UTC", "Etc/UTC", "GMT", "Europe/London", "Europe/Dublin", "Europe/Lisbon", "Europe/Paris",
+    "Europe/Berlin", "Europe/Madrid", "Europe/Rome", "Europe/Amsterdam", "Europe/Brussels",
+    "Europe/Zurich", "Europe/Vienna", "Europe/Stockholm", "Europe/Oslo", "Europe/Copenhagen",
+    "Europe/Helsinki", "Europe/Warsaw", "Europe/Prague", "Europe/Athens", "Europe/Istanbul",
+    "Europe/Kyiv", "Europe/Moscow", "America/New_York", "America/Chicago", "America/Denver",
+    "America/Phoenix", "America/Los_Angeles", "America/Anchorage", "America/Toronto",
+    "America/Vancouver", "America/Mexico_City", "America/Sao_Paulo",
+    "America/Argentina/Buenos_Aires", "America/Bogota", "America/Lima", "America/Santiago",
+    "Pacific/Honolulu", "Pacific/Auckland",
+    "Asia/Tokyo", "Asia/Seoul", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Singapore",
+    "Asia/Kolkata", "Asia/Dubai", "Asia/Jakarta", "Asia/Bangkok", "Asia/Manila", "Asia/Karachi",
+    "Asia/Jerusalem", "Asia/Tehran", "Australia/Sydney", "Australia/Melbourne",
+    "Australia/Perth", "Australia/Brisbane", "Africa/Cairo", "Africa/Johannesburg",
+    "Africa/Lagos", "Africa/Nairobi", "US/Eastern", "US/Central", "US/Mountain", "US/Pacific",
+)  # fmt: skip
+
+
+def _load_zones() -> dict[str, Any]:
+    zones = {}
+    for name in ZONE_NAMES:
+        try:
+            zones[name] = zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            continue
+    return zones
+
+
+_ZONES = _load_zones()
+
+
+def _zone(key: Any) -> Any:
+    """`zoneinfo.ZoneInfo(key)` for the zones loaded before the sandbox closed the filesystem."""
+    zone = _ZONES.get(key) if type(key) is str else None
+    if zone is None:
+        close = difflib.get_close_matches(str(key), _ZONES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise zoneinfo.ZoneInfoNotFoundError(
+            f"No time zone found with key {key!r} in the sandbox.{hint} "
+            f"Available: {', '.join(sorted(_ZONES))}"
+        )
+    return zone
+
+
+_zoneinfo = {
+    "ZoneInfo": _zone,
+    "ZoneInfoNotFoundError": zoneinfo.ZoneInfoNotFoundError,
+    "available_timezones": lambda: set(_ZONES),
+}
+
+_future = {"annotations": __future__.annotations}
+
+
 _typing_names = [
     "Any", "Optional", "Union", "List", "Dict", "Tuple", "Set", "FrozenSet", "Callable",
     "Iterable", "Iterator", "Sequence", "Mapping", "Literal", "TypedDict", "NamedTuple",
     "cast", "TYPE_CHECKING",
+    "ClassVar", "Final", "Protocol", "Generic", "TypeVar", "Annotated", "runtime_checkable",
+    "overload", "final", "NoReturn", "Never", "Self", "NewType", "ParamSpec", "Concatenate",
+    "TypeAlias", "TypeGuard", "LiteralString", "Required", "NotRequired", "Unpack",
+    "TypeVarTuple", "AnyStr", "Text", "Type", "Hashable", "Sized", "Container", "Collection",
+    "Reversible", "Generator", "AsyncGenerator", "AsyncIterator", "AsyncIterable", "Awaitable",
+    "Coroutine", "MutableMapping", "MutableSequence", "MutableSet", "AbstractSet", "KeysView",
+    "ItemsView", "ValuesView", "DefaultDict", "OrderedDict", "Counter", "Deque", "ChainMap",
+    "Pattern", "Match", "SupportsInt", "SupportsFloat", "SupportsIndex", "SupportsAbs",
+    "SupportsRound", "get_origin", "get_args", "is_typeddict", "assert_never", "assert_type",
+    "reveal_type", "no_type_check",
 ]  # fmt: skip
+# Left out: get_type_hints (evaluates string annotations with the real eval).
 
 MODULES: dict[str, dict[str, Any]] = {
     "json": _pick(json, ["loads", "dumps", "JSONDecodeError"]),
@@ -174,6 +393,12 @@ MODULES: dict[str, dict[str, Any]] = {
             "VERBOSE",
             "A",
             "ASCII",
+            "U",
+            "UNICODE",
+            "NOFLAG",
+            "RegexFlag",
+            "Match",
+            "Pattern",
         ],
     ),  # fmt: skip
     "datetime": _pick(
@@ -267,14 +492,116 @@ MODULES: dict[str, dict[str, Any]] = {
             "whitespace",
             "printable",
             "capwords",
+            "octdigits",
+            "Template",  # substitute() reads mapping keys only; Formatter walks attributes
         ],
     ),  # fmt: skip
     "textwrap": _pick(textwrap, ["wrap", "fill", "shorten", "dedent", "indent"]),
     "copy": {"copy": copy.copy, "deepcopy": _deepcopy},
+    "dataclasses": {
+        **_pick(
+            dataclasses,
+            [
+                "field",
+                "fields",
+                "asdict",
+                "astuple",
+                "replace",
+                "is_dataclass",
+                "Field",
+                "FrozenInstanceError",
+                "InitVar",
+                "KW_ONLY",
+                "MISSING",
+            ],
+        ),  # fmt: skip
+        "dataclass": _dataclass,
+        "make_dataclass": _make_dataclass,
+    },
+    "enum": _pick(
+        enum, ["Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "auto", "unique", "ReprEnum"]
+    ),
+    "operator": _operator,
+    "bisect": {n: getattr(bisect, n) for n in dir(bisect) if not n.startswith("_")},
+    "heapq": _pick(
+        heapq,
+        [
+            "heappush",
+            "heappop",
+            "heapify",
+            "heapreplace",
+            "heappushpop",
+            "nlargest",
+            "nsmallest",
+            "merge",
+        ],
+    ),  # fmt: skip
+    "decimal": {
+        n: getattr(decimal, n)
+        for n in dir(decimal)
+        if not n.startswith("_") and n not in ("DecimalTuple", "HAVE_THREADS", "HAVE_CONTEXTVAR")
+    },
+    "fractions": _pick(fractions, ["Fraction"]),
+    "pprint": {
+        "pprint": _pprint,
+        "pp": _pp,
+        "pformat": pprint.pformat,
+        "saferepr": pprint.saferepr,
+        "isreadable": pprint.isreadable,
+    },  # fmt: skip
+    "csv": _pick(
+        csv,
+        [
+            "reader",
+            "writer",
+            "DictReader",
+            "DictWriter",
+            "Sniffer",
+            "Error",
+            "excel",
+            "excel_tab",
+            "unix_dialect",
+            "QUOTE_ALL",
+            "QUOTE_MINIMAL",
+            "QUOTE_NONE",
+            "QUOTE_NONNUMERIC",
+        ],
+    ),  # fmt: skip
+    "io": _pick(io, ["StringIO", "BytesIO"]),
+    "urllib.parse": _pick(
+        urllib.parse,
+        [
+            "quote",
+            "quote_plus",
+            "unquote",
+            "unquote_plus",
+            "urlencode",
+            "urlparse",
+            "urlunparse",
+            "urlsplit",
+            "urlunsplit",
+            "urljoin",
+            "urldefrag",
+            "parse_qs",
+            "parse_qsl",
+            "ParseResult",
+            "SplitResult",
+            "DefragResult",
+        ],
+    ),  # fmt: skip
+    "zoneinfo": _zoneinfo,
 }
 
 ALLOWED_MODULES: frozenset[str] = frozenset(MODULES)
 FACADES: dict[str, Facade] = {name: make_facade(name, members) for name, members in MODULES.items()}
+# A package that holds allowed submodules only: `import urllib.parse` binds `urllib`.
+FACADES["urllib"] = make_facade("urllib", {"parse": FACADES["urllib.parse"]})
+# `from __future__ import annotations` is a compiler directive that also runs as an import.
+FACADES["__future__"] = make_facade("__future__", _future)
+for _members in (*MODULES.values(), {"parse": None}, _future):
+    # A facade never answers `__name__` (IMPORT_FROM would look `<name>.<attr>` up in
+    # sys.modules with it) nor any other `_` name.
+    assert not any(name.startswith("_") for name in _members)
 
 
 def import_refusal(name: str) -> str:
@@ -287,7 +614,13 @@ def import_refusal(name: str) -> str:
 def guarded_import(
     name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
 ) -> Facade:
-    """The sandbox's `__import__`: facades for allowed modules, a clear ImportError otherwise."""
-    if level != 0 or name not in FACADES:
-        raise ImportError(import_refusal(name))
+    """The sandbox's `__import__`: facades for allowed modules, a clear ImportError otherwise.
+
+    Raised when the import runs (not when the script compiles), so `try: import x` / `except
+    ImportError:` and imports under `if TYPE_CHECKING:` behave as in CPython.
+    """
+    if type(name) is not str or level != 0 or name not in FACADES:
+        raise ImportError(import_refusal(str(name) if type(name) is str else "?"))
+    if not fromlist and "." in name:
+        return FACADES[name.partition(".")[0]]  # `import a.b` binds `a`
     return FACADES[name]

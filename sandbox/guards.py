@@ -8,6 +8,8 @@ says what was refused in words an agent can act on.
 from __future__ import annotations
 
 import builtins
+import collections
+import enum
 import operator
 import types
 import weakref
@@ -47,15 +49,185 @@ _MISSING = object()
 # Classes a script defined (through `class`): their instances may be written to.
 SCRIPT_CLASSES: weakref.WeakSet[type] = weakref.WeakSet()
 WRITABLE_TYPES = (dict, list, set, bytearray)
+# Containers a script makes from the allowed modules, writable as the built-in ones are.
+CONTAINER_TYPES = frozenset(
+    {*WRITABLE_TYPES, collections.defaultdict, collections.OrderedDict, collections.Counter}
+    | {collections.deque}
+)
+
+
+# -- the attribute rule ------------------------------------------------------------------
+# Reads of these dunders are harmless on any object: names, docs, an exception's chain.
+NAME_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
+EXCEPTION_LINKS = frozenset({"__cause__", "__context__"})
+# Dunder methods a script's class body may define, and read back on the script's own classes
+# and instances (also through `super()`): the data model, minus everything that reaches the
+# interpreter or takes objects apart (`__getattribute__`, `__setattr__`, `__reduce__`...).
+DUNDER_METHODS = frozenset({
+    "__init__", "__new__", "__post_init__", "__repr__", "__str__", "__format__", "__bytes__",
+    "__hash__", "__bool__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__len__", "__length_hint__", "__iter__", "__next__", "__reversed__", "__contains__",
+    "__getitem__", "__setitem__", "__delitem__", "__missing__", "__call__",
+    "__enter__", "__exit__", "__aenter__", "__aexit__", "__aiter__", "__anext__",
+    "__getattr__", "__get__", "__set__", "__delete__", "__copy__", "__deepcopy__",
+    "__index__", "__int__", "__float__", "__complex__", "__round__", "__trunc__", "__floor__",
+    "__ceil__", "__neg__", "__pos__", "__abs__", "__invert__",
+    *(f"__{p}{op}__" for op in (
+        "add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow",
+        "lshift", "rshift", "and", "xor", "or",
+    ) for p in ("", "r", "i")),
+})  # fmt: skip
+# Data a class body may set besides methods.
+CLASS_DATA_DUNDERS = frozenset({"__slots__", "__match_args__", "__doc__", "__hash__"})
+# What a class body may define.
+CLASS_BODY_DUNDERS = DUNDER_METHODS | CLASS_DATA_DUNDERS
+# Inherited from a base the script did not write, these would build objects past their
+# constructors (`object.__new__(Record)`), or re-run a sandbox object's constructor.
+_NOT_INHERITED = frozenset(
+    {"__new__", "__init__", "__getattr__", "__get__", "__set__", "__delete__", "__copy__"}
+    | {"__deepcopy__"}
+)
+# The public names namedtuple classes are documented with.
+NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_field_defaults", "_make"})
+# Refused on every object, whatever the route; the policy refuses them in syntax too.
+REFUSED_DUNDERS = frozenset({
+    "__subclasses__", "__globals__", "__builtins__", "__code__", "__closure__", "__func__",
+    "__self__", "__dict__", "__bases__", "__base__", "__mro__", "__traceback__",
+    "__reduce__", "__reduce_ex__", "__getstate__", "__setstate__", "__getnewargs__",
+    "__getnewargs_ex__", "__getattribute__", "__setattr__", "__delattr__", "__init_subclass__",
+    "__class_getitem__", "__set_name__", "__loader__", "__spec__", "__import__",
+    "__wrapped__", "__defaults__", "__kwdefaults__", "__annotations__", "__weakref__",
+    "__objclass__", "__text_signature__", "__dir__", "__subclasshook__", "__instancecheck__",
+    "__subclasscheck__", "__prepare__", "__mro_entries__", "__del__", "__slots__",
+    "__sizeof__", "__thisclass__", "__self_class__", "__path__", "__file__", "__cached__",
+    "__package__", "__all__",
+})  # fmt: skip
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement, not built in
+_SUPER_THISCLASS = super.__dict__["__thisclass__"].__get__
+_SUPER_SELF_CLASS = super.__dict__["__self_class__"].__get__
+_OBJECT_DICT = object.__getattribute__
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name[:2] == "__" and name[-2:] == "__"
+
+
+def _refuse(name: str, why: str) -> AttributeError:
+    return AttributeError(f"'{name}' is not available in the sandbox: {why}")
+
+
+def _lookup_chain(obj: Any) -> tuple[tuple[type, ...], bool, Any]:
+    """The classes `obj.name` is looked up in, whether they are the script's own, and the
+    instance (if any) whose `__dict__` is looked up first."""
+    kind = type(obj)
+    if kind is super:
+        start = _SUPER_THISCLASS(obj)
+        owner = _SUPER_SELF_CLASS(obj)
+        if owner is None:
+            return (), False, None
+        mro = owner.__mro__
+        after = mro[mro.index(start) + 1 :] if start in mro else ()
+        return after, owner in SCRIPT_CLASSES, None
+    if isinstance(obj, type):
+        return obj.__mro__, obj in SCRIPT_CLASSES, None
+    return kind.__mro__, kind in SCRIPT_CLASSES, obj
+
+
+def _definer(chain: tuple[type, ...], instance: Any, name: str) -> Any:
+    """Where `name` is found: the instance (returns True), a class, or None."""
+    if instance is not None:
+        try:
+            if name in _OBJECT_DICT(instance, "__dict__"):
+                return True
+        except AttributeError:
+            pass
+    for cls in chain:
+        if name in cls.__dict__:
+            return cls
+    return None
+
+
+def _check_dunder(obj: Any, name: str) -> bool:
+    """A dunder read is allowed when it cannot reach the interpreter (see DUNDER_METHODS).
+    True: allowed, but `__new__` of a base the script did not write (see `_script_new`)."""
+    if name in REFUSED_DUNDERS:
+        if name == "__dict__" and not isinstance(obj, type) and type(obj) in SCRIPT_CLASSES:
+            return False  # the script's own instance's attributes, a dict it may change anyway
+        raise _refuse(name, "it leads to the interpreter's internals")
+    if name not in DUNDER_METHODS:
+        raise _refuse(name, "only the data model's methods and names can be read")
+    chain, own, instance = _lookup_chain(obj)
+    where = _definer(chain, instance, name)
+    if where is None:
+        return False  # absent, or the metaclass's: looked up as in CPython
+    if where is True:
+        if own:
+            return False
+    elif where in SCRIPT_CLASSES:
+        return False
+    elif name == "__new__":
+        if own:
+            return True  # super().__new__(cls): builds only the script's own classes
+    elif name not in _NOT_INHERITED or name == "__init__":
+        if own or not where.__flags__ & _HEAPTYPE:
+            return False  # a base's method on the script's own object, or a built-in type's
+    raise _refuse(name, "only a script's own classes expose their dunder methods")
+
+
+def _script_new(new: Any) -> Callable[..., Any]:
+    """A base's `__new__`, for the script's own classes only (never `object.__new__(Record)`,
+    which would build a sandbox object past its constructor)."""
+
+    def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(cls, type) or cls not in SCRIPT_CLASSES:
+            raise TypeError("__new__ builds only the script's own classes in the sandbox")
+        return new(cls, *args, **kwargs)
+
+    return __new__
+
+
+def _check_private(obj: Any, name: str) -> bool:
+    """`_name` is readable on the script's own classes and instances, where the script set
+    it; namedtuple's documented API everywhere. False: not found (AttributeError)."""
+    chain, own, instance = _lookup_chain(obj)
+    where = _definer(chain, instance, name)
+    if where is None:
+        return False
+    if where is True and own:
+        return True
+    if where in SCRIPT_CLASSES:
+        return True
+    if name in NAMEDTUPLE_API and where is not True and issubclass(where, tuple):
+        return True
+    raise AttributeError(
+        f"'{name}': attributes starting with '_' are readable only on the script's own "
+        "classes and instances"
+    )
 
 
 def guarded_getattr(obj: Any, name: Any, default: Any = _MISSING) -> Any:
     if type(name) is not str:
-        raise TypeError("attribute name must be a string")
-    if name.startswith("_"):
-        raise AttributeError(
-            f"'{name}': attributes starting with '_' are not available in the sandbox"
-        )
+        raise TypeError("attribute name must be string")
+    if name[:1] == "_":
+        if _is_dunder(name):
+            if name == "__class__":
+                return sandbox_type(obj)
+            if name in NAME_DUNDERS:
+                value = getattr(obj, name) if default is _MISSING else getattr(obj, name, default)
+                if type(value) is str or value is None or value is default:
+                    return value
+                _chain, own, _instance = _lookup_chain(obj)
+                if own:
+                    return value
+                raise _refuse(name, "it is not a name here")
+            if name in EXCEPTION_LINKS and isinstance(obj, BaseException):
+                return getattr(obj, name)
+            if _check_dunder(obj, name):
+                return _script_new(getattr(obj, name))
+        elif not _check_private(obj, name):
+            if default is not _MISSING:
+                return default
+            raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{name}'")
     if name in BLOCKED_ATTRIBUTES or isinstance(obj, OPAQUE_TYPES):
         raise AttributeError(f"'{name}' is not available in the sandbox")
     if name == "obj" and isinstance(obj, AttributeError):
@@ -86,29 +258,78 @@ def guarded_hasattr(obj: Any, name: Any) -> bool:
     return True
 
 
+def _check_write_name(name: Any) -> None:
+    if type(name) is not str:
+        raise TypeError("attribute name must be string")
+    if _is_dunder(name):
+        raise AttributeError(
+            f"'{name}' cannot be set or deleted in the sandbox; define it in the class body"
+        )
+
+
+def guarded_setattr(obj: Any, name: Any, value: Any) -> None:
+    """`setattr` with the rule of `obj.name = value`: the script's own objects, no dunders."""
+    _check_write_name(name)
+    setattr(guarded_write(obj), name, value)
+
+
+def guarded_delattr(obj: Any, name: Any) -> None:
+    _check_write_name(name)
+    delattr(guarded_write(obj), name)
+
+
 def guarded_getitem(obj: Any, key: Any) -> Any:
     return obj[key]
 
 
 def guarded_write(obj: Any) -> Any:
     """`_write_`: only the script's own containers and instances may be modified."""
-    if isinstance(obj, WRITABLE_TYPES) and (
-        type(obj) in WRITABLE_TYPES or type(obj) in SCRIPT_CLASSES
-    ):
-        return obj
-    if type(obj) in SCRIPT_CLASSES:
+    if type(obj) in CONTAINER_TYPES or type(obj) in SCRIPT_CLASSES:
         return obj
     raise TypeError(f"cannot modify a {type(obj).__name__} object: it is read-only in the sandbox")
 
 
-def script_metaclass(name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
+def script_metaclass(
+    name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
+) -> type:
     """Every `class` statement goes through here (RestrictedPython injects `__metaclass__`)."""
     for base in bases:
         if not isinstance(base, type):
             raise TypeError(f"class {name}: base {base!r} is not a class")
-    cls = type(name, bases, namespace)
+    _check_match_args(name, namespace.get("__match_args__", ()))
+    meta = _derived_metaclass(bases)
+    if meta is not type and isinstance(meta, type) and issubclass(meta, enum.EnumType):
+        # Enum's metaclass counts members as the body assigns them (its __prepare__); the body
+        # has already run into a plain dict, so it is replayed in order into the real namespace.
+        prepared = meta.__prepare__(name, bases)
+        for key, value in namespace.items():
+            prepared[key] = value
+        namespace = prepared
+    cls = type(name, bases, namespace, **kwargs)
     SCRIPT_CLASSES.add(cls)
     return cls
+
+
+def _check_match_args(name: str, match_args: Any) -> None:
+    """`case C(x)` reads the attributes `__match_args__` names without the guards: they must
+    be plain attribute names the guards would let through."""
+    if type(match_args) is not tuple or not all(
+        type(item) is str and item.isidentifier() and not _is_dunder(item)
+        and item not in BLOCKED_ATTRIBUTES and item not in ATTRIBUTE_WALKERS and item != "obj"
+        for item in match_args
+    ):  # fmt: skip
+        raise TypeError(
+            f"class {name}: __match_args__ must be a tuple of the names of its own attributes"
+        )
+
+
+def _derived_metaclass(bases: tuple[type, ...]) -> type:
+    winner: type = type
+    for base in bases:
+        meta = type(base)
+        if issubclass(meta, winner):
+            winner = meta
+    return winner
 
 
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
@@ -117,14 +338,24 @@ _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
     "<<=": operator.ilshift, ">>=": operator.irshift, "|=": operator.ior,
     "^=": operator.ixor, "&=": operator.iand, "@=": operator.imatmul,
 }  # fmt: skip
+_INPLACE_DUNDER = {op: f"__i{f.__name__[1:]}__" for op, f in _INPLACE.items()}
+
+
+_IMMUTABLE = frozenset({int, float, complex, str, bytes, tuple, frozenset, bool, type(None)})
 
 
 def guarded_inplacevar(op: str, x: Any, y: Any) -> Any:
+    """`x op= y`: an in-place change of `x` needs the same right as a write to it."""
+    if type(x) not in _IMMUTABLE and hasattr(type(x), _INPLACE_DUNDER[op]):
+        guarded_write(x)
     return _INPLACE[op](x, y)
 
 
 def guarded_apply(func: Any, *args: Any, **kwargs: Any) -> Any:
     return func(*args, **kwargs)
+
+
+guarded_apply.__name__ = guarded_apply.__qualname__ = "apply"
 
 
 def guarded_iter(obj: Any) -> Any:
@@ -157,7 +388,11 @@ class _TypeStandInMeta(type):
 
 
 class ScriptType(metaclass=_TypeStandInMeta):
-    pass
+    """`type` as a script sees it: `type(x)`, `isinstance(c, type)`, `type(int) is type`."""
+
+
+ScriptType.__name__ = ScriptType.__qualname__ = "type"
+ScriptType.__module__ = "builtins"
 
 
 def sandbox_type(obj: Any) -> type:
@@ -274,12 +509,31 @@ UNAVAILABLE_BUILTINS = {
     "input": "there is no standard input; pass data in the request's `inputs`",
     "breakpoint": "there is no debugger in the sandbox",
     "help": "use the surface docs (search_docs, GET /v1/surface)",
-    "setattr": "assign attributes directly (obj.x = 1)",
-    "delattr": "delete attributes directly (del obj.x)",
     "exit": "return from run(client) instead",
     "quit": "return from run(client) instead",
     "memoryview": "not available in the sandbox",
 }
+
+
+_PRINT_TARGET = ScriptPrint()
+
+
+def script_print(
+    *objects: Any, sep: Any = " ", end: Any = "\n", file: Any = None, flush: bool = False
+) -> None:
+    """`print`: one object for the whole script (`print is print`), writing to the run's sink."""
+    if file is None:
+        file = _PRINT_TARGET
+    else:
+        guarded_getattr(file, "write")
+    builtins.print(*objects, sep=sep, end=end, file=file, flush=flush)
+
+
+def _named(func: Any, name: str) -> Any:
+    """A guard as the builtin it stands for: its name in messages is the builtin's."""
+    func.__name__ = func.__qualname__ = name
+    func.__module__ = "builtins"
+    return func
 
 
 def make_builtins() -> dict[str, Any]:
@@ -288,9 +542,12 @@ def make_builtins() -> dict[str, Any]:
         {
             "__build_class__": builtins.__build_class__,
             "__import__": guarded_import,
-            "getattr": guarded_getattr,
-            "hasattr": guarded_hasattr,
-            "type": sandbox_type,
+            "getattr": _named(guarded_getattr, "getattr"),
+            "hasattr": _named(guarded_hasattr, "hasattr"),
+            "setattr": _named(guarded_setattr, "setattr"),
+            "delattr": _named(guarded_delattr, "delattr"),
+            "print": _named(script_print, "print"),
+            "type": ScriptType,
         }
     )
     return safe

@@ -14,14 +14,27 @@ This runs in the sandbox child (compiling hostile source is itself an attack sur
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from types import CodeType
 from typing import TYPE_CHECKING
 
-from RestrictedPython.transformer import RestrictingNodeTransformer
+from RestrictedPython.transformer import (
+    FORBIDDEN_FUNC_NAMES,
+    INSPECT_ATTRIBUTES,
+    IOPERATOR_TO_STR,
+    RestrictingNodeTransformer,
+    copy_locations,
+)
 
 from sandbox.desugar import desugar
-from sandbox.facades import ALLOWED_MODULES, import_refusal
+from sandbox.facades import FACADES, import_refusal
+from sandbox.guards import (
+    ATTRIBUTE_WALKERS,
+    BLOCKED_ATTRIBUTES,
+    CLASS_BODY_DUNDERS,
+    REFUSED_DUNDERS,
+)
 from sandbox.messages import Problem
 from sandbox.preflight import check as preflight_check
 from sandbox.problems import source_line
@@ -46,9 +59,29 @@ class Compiled:
     defines_run: bool = False
     calls_run_itself: bool = False
     kind: str = "policy"  # "syntax" or "policy" when problems are present
+    warnings: list[str] = field(default_factory=list)  # imports that will fail when they run
+
+
+# Names the compiled code itself uses (guard hooks `_getattr_`..., `_print`, `_tmp0`...):
+# a script can never bind or read them, so it can never replace a guard.
+_RESERVED_NAME = re.compile(r"_.*_|_print|_tmp\d+|__.*")
+# Dunder names a script may read as plain names.
+_READABLE_DUNDER_NAMES = frozenset({"__name__"})
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
 
 def _hint_for(message: str) -> str | None:
+    if "reserved for the sandbox" in message:
+        return "pick a name that does not start and end with '_'"
+    if "dunder" in message:
+        return (
+            "read type(x).__name__, __qualname__, __doc__, __class__, an exception's "
+            "__cause__/__context__, and your own classes' methods; nothing else of the "
+            "interpreter's machinery is reachable"
+        )
     if 'starts with "_"' in message or "starts with '_'" in message:
         return "names and attributes starting with '_' are not available in the sandbox"
     if "is a restricted name" in message:
@@ -62,6 +95,9 @@ class TerrariumPolicy(RestrictingNodeTransformer):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__(errors=[], warnings=[], used_names={})
         self.problems = problems
+        self._class_members: set[int] = set()  # ids of nodes that define a class's members
+        self._class_names: list[str] = []  # the classes being visited, innermost last
+        self.import_warnings: list[str] = []
 
     def error(self, node: ast.AST, info: str) -> None:
         self.errors.append(info)
@@ -74,10 +110,213 @@ class TerrariumPolicy(RestrictingNodeTransformer):
             )
         )
 
-    # -- no binding may shadow a guard hook ----------------------------------------------
+    # -- names: `_private` names are the script's own; no binding may shadow a guard hook ----
     def _check_binding(self, node: ast.AST, name: str | None) -> None:
-        if name and name.startswith("_") and name != "_":
-            self.error(node, f'"{name}" is an invalid name because it starts with "_".')
+        if name and name.startswith("_") and name != "_" and _RESERVED_NAME.fullmatch(name):
+            self.error(node, f'"{name}" is reserved for the sandbox.')
+
+    def check_name(
+        self, node: ast.AST, name: str | None, allow_magic_methods: bool = False
+    ) -> None:
+        """Every name a script binds or reads: `_private` names are allowed; dunders only as
+        class members (`__init__`, `__repr__`, `__slots__`...) and `__name__` as a value."""
+        if name is None or name == "_":
+            return
+        if _is_dunder(name):
+            if id(node) in self._class_members and name in CLASS_BODY_DUNDERS:
+                return
+            ctx = getattr(node, "ctx", None)
+            if isinstance(ctx, ast.Load) and name in _READABLE_DUNDER_NAMES:
+                return
+            if id(node) in self._class_members:
+                message = f'"{name}" cannot be defined in a class body in the sandbox (dunder'
+                self.error(node, message + " methods that reach the interpreter are refused).")
+            else:
+                self.error(node, f'"{name}" is a dunder name, not available in the sandbox.')
+            return
+        if name.startswith("_") and _RESERVED_NAME.fullmatch(name):
+            self.error(node, f'"{name}" is reserved for the sandbox.')
+        elif name.endswith("__roles__"):
+            self.error(node, f'"{name}" is an invalid variable name.')
+        elif name in FORBIDDEN_FUNC_NAMES:
+            self.error(node, f'"{name}" is a reserved name.')
+
+    def visit_Name(self, node: ast.Name) -> Visited:
+        """`print` stays the builtin (one object, `print is print`); the rest as the base."""
+        if node.id == "print" and isinstance(node.ctx, ast.Load):
+            return node
+        return super().visit_Name(node)
+
+    def visit_Call(self, node: ast.Call) -> Visited:
+        """Calls stay calls: `f(*args, **kw)` is not routed through `_apply_`, so errors name
+        `f`, not a guard (nothing is checked there: arguments are plain values)."""
+        if isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval"):
+            self.error(node, f"{node.func.id.capitalize()} calls are not allowed.")
+        return self.node_contents_visit(node)
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> Visited:
+        for name in node.names:
+            self.check_name(node, name)
+        return node
+
+    def visit_Global(self, node: ast.Global) -> Visited:
+        for name in node.names:
+            self.check_name(node, name)
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> Visited:
+        """`x: int = 5`, `self.x: int = 5`, class-body fields: target, annotation and value
+        go through the same visitors (and guards) as any assignment and expression."""
+        return self.node_contents_visit(node)
+
+    # -- classes: members may be dunders of the data model; `__x` names are mangled ------------
+    def visit_ClassDef(self, node: ast.ClassDef) -> Visited:
+        for stmt in node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._class_members.add(id(stmt))
+            elif isinstance(stmt, ast.Assign):
+                self._class_members.update(id(t) for t in stmt.targets if isinstance(t, ast.Name))
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                self._class_members.add(id(stmt.target))
+        keywords = [k for k in node.keywords if k.arg != "metaclass"]
+        self._class_names.append(node.name)
+        try:
+            new = super().visit_ClassDef(node)
+        finally:
+            self._class_names.pop()
+        if isinstance(new, ast.ClassDef):
+            new.keywords.extend(keywords)  # `total=False` of a TypedDict, an Enum's options
+        return new
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> Visited:
+        self.check_name(node, node.name)
+        return super().visit_FunctionDef(node)
+
+    def _mangle(self, attr: str) -> str:
+        """`self.__x` inside `class C` is `self._C__x`, as CPython compiles it (the guard then
+        sees the name the attribute really has)."""
+        if attr.startswith("__") and not attr.endswith("__") and self._class_names:
+            owner = self._class_names[-1].lstrip("_")
+            if owner:
+                return f"_{owner}{attr}"
+        return attr
+
+    def _check_attribute(self, node: ast.AST, attr: str, ctx: ast.expr_context) -> None:
+        if attr in INSPECT_ATTRIBUTES or (attr in REFUSED_DUNDERS and attr != "__dict__"):
+            self.error(node, f'"{attr}" is a dunder of the interpreter\'s machinery, not '
+                             "available in the sandbox.")  # fmt: skip
+        elif _is_dunder(attr) and not isinstance(ctx, ast.Load):
+            self.error(node, f'"{attr}" cannot be assigned or deleted in the sandbox; define '
+                             "dunder methods in the class body.")  # fmt: skip
+        elif attr.endswith("__roles__"):
+            self.error(node, f'"{attr}" is an invalid attribute name.')
+
+    def visit_Attribute(self, node: ast.Attribute) -> Visited:
+        """`a.b` -> `_getattr_(a, "b")` (the guard decides on `_` names at run time: see
+        guards.guarded_getattr); `a.b = c` -> `_write_(a).b = c`; dunders are never written."""
+        node.attr = self._mangle(node.attr)
+        self._check_attribute(node, node.attr, node.ctx)
+        node = self.node_contents_visit(node)
+        if isinstance(node.ctx, ast.Load):
+            call = ast.Call(
+                func=ast.Name("_getattr_", ast.Load()),
+                args=[node.value, ast.Constant(node.attr)],
+                keywords=[],
+            )
+            copy_locations(call, node)
+            return call
+        write = ast.Call(func=ast.Name("_write_", ast.Load()), args=[node.value], keywords=[])
+        copy_locations(write, node.value)
+        node.value = write
+        return node
+
+    # -- augmented assignment to items and attributes -----------------------------------------
+    def visit_AugAssign(self, node: ast.AugAssign) -> Visited:
+        """`a[k] += v` and `a.b += v` evaluate `a` and `k` once, read through `_getitem_`/
+        `_getattr_`, combine through `_inplacevar_` and store through `_write_`, in CPython's
+        order (target, key, read, value, operation, store)."""
+        target = node.target
+        if isinstance(target, ast.Name):
+            return super().visit_AugAssign(node)
+        op = ast.Constant(IOPERATOR_TO_STR[type(node.op)])
+        obj_name = self.gen_tmp_name()
+        stmts: list[ast.stmt] = [_assign(obj_name, self.visit(target.value))]
+        if isinstance(target, ast.Attribute):
+            attr = self._mangle(target.attr)
+            self._check_attribute(target, attr, ast.Store())
+            current: ast.expr = _call("_getattr_", _load(obj_name), ast.Constant(attr))
+            store: ast.expr = ast.Attribute(_call("_write_", _load(obj_name)), attr, ast.Store())
+        elif isinstance(target, ast.Subscript):
+            key_name = self.gen_tmp_name()
+            key = target.slice
+            if isinstance(key, ast.Slice):
+                parts = [p if p is not None else ast.Constant(None)
+                         for p in (key.lower, key.upper, key.step)]  # fmt: skip
+                key = _call("slice", *parts)
+            stmts.append(_assign(key_name, self.visit(key)))
+            current = _call("_getitem_", _load(obj_name), _load(key_name))
+            store = ast.Subscript(_call("_write_", _load(obj_name)), _load(key_name), ast.Store())
+        else:  # pragma: no cover - the grammar allows no other target
+            self.error(node, "this augmented assignment target is not allowed")
+            return node
+        value = _call("_inplacevar_", op, current, self.visit(node.value))
+        stmts.append(ast.Assign(targets=[store], value=value))
+        stmts.append(ast.Delete(targets=[ast.Name(n, ast.Del()) for n in _assigned(stmts)]))
+        for stmt in stmts:
+            ast.copy_location(stmt, node)
+            ast.fix_missing_locations(stmt)
+        return stmts
+
+    # -- match: captures are bindings; values and class patterns never read past the guards ---
+    def visit_Match(self, node: ast.Match) -> Visited:
+        return self.node_contents_visit(node)
+
+    def visit_match_case(self, node: ast.match_case) -> Visited:
+        return self.node_contents_visit(node)
+
+    def _check_pattern_value(self, node: ast.expr) -> None:
+        """A value pattern (`case Color.RED`) is read by the interpreter, not `_getattr_`: a
+        dotted name of public attributes only, the guards' refusals decided here."""
+        while isinstance(node, ast.Attribute):
+            self._check_pattern_attribute(node, node.attr)
+            node = node.value
+        if isinstance(node, ast.Name):
+            self.check_name(node, node.id)
+
+    def _check_pattern_attribute(self, node: ast.AST, attr: str) -> None:
+        if (
+            attr.startswith("_")
+            or attr in BLOCKED_ATTRIBUTES
+            or attr in ATTRIBUTE_WALKERS
+            or attr == "obj"
+        ):
+            self.error(node, f'"{attr}" cannot be read by a pattern in the sandbox; match on '
+                             "a public attribute, or read it in the case body.")  # fmt: skip
+
+    def visit_MatchValue(self, node: ast.MatchValue) -> Visited:
+        if isinstance(node.value, ast.Attribute):
+            self._check_pattern_value(node.value)
+            return node
+        return self.node_contents_visit(node)
+
+    def visit_MatchSingleton(self, node: ast.MatchSingleton) -> Visited:
+        return node
+
+    def visit_MatchSequence(self, node: ast.MatchSequence) -> Visited:
+        return self.node_contents_visit(node)
+
+    def visit_MatchOr(self, node: ast.MatchOr) -> Visited:
+        return self.node_contents_visit(node)
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> Visited:
+        """`case C(x, k=p)` reads `k` (and C.__match_args__' names, checked when a script class
+        is made) on the subject without the guards: only public, unrefused names."""
+        self._check_pattern_value(node.cls)
+        for attr in node.kwd_attrs:
+            self._check_pattern_attribute(node, attr)
+        node.patterns = [self.visit(p) for p in node.patterns]
+        node.kwd_patterns = [self.visit(p) for p in node.kwd_patterns]
+        return node
 
     def visit_arguments(self, node: ast.arguments) -> Visited:
         for arg in [*node.posonlyargs, *node.args, *node.kwonlyargs, node.vararg, node.kwarg]:
@@ -95,25 +334,51 @@ class TerrariumPolicy(RestrictingNodeTransformer):
 
     def visit_MatchMapping(self, node: ast.MatchMapping) -> ast.AST:
         self._check_binding(node, node.rest)
-        return self.node_contents_visit(node)
+        for key in node.keys:
+            if isinstance(key, ast.Attribute):
+                self._check_pattern_value(key)
+        node.patterns = [self.visit(p) for p in node.patterns]
+        return node
 
     def visit_alias(self, node: ast.alias) -> Visited:
         self._check_binding(node, node.asname)
         return super().visit_alias(node)
 
-    # -- imports: only the allow-list, decided here -------------------------------------------
+    # -- imports: an import outside the allow-list compiles, warns, and fails when it runs ------
+    # The ImportError is raised by the sandbox's `__import__` (facades.guarded_import), so
+    # `try: import x` / `except ImportError:` and `if TYPE_CHECKING:` imports work as in CPython.
+    def _note_import(self, node: ast.AST, name: str) -> None:
+        if name not in FACADES:
+            line = getattr(node, "lineno", "?")
+            self.import_warnings.append(f"line {line}: {import_refusal(name)}")
+
     def visit_Import(self, node: ast.Import) -> Visited:
         for alias in node.names:
-            if alias.name not in ALLOWED_MODULES:
-                self.error(node, import_refusal(alias.name))
+            self._note_import(node, alias.name)
         return super().visit_Import(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> Visited:
-        if node.level or node.module not in ALLOWED_MODULES:
-            self.error(node, import_refusal(("." * node.level) + (node.module or "")))
-        elif any(alias.name == "*" for alias in node.names):
+        self._note_import(node, ("." * node.level) + (node.module or ""))
+        if any(alias.name == "*" for alias in node.names):
             self.error(node, f'"from {node.module} import *" is not allowed; name what you use.')
         return super().visit_ImportFrom(node)
+
+
+def _load(name: str) -> ast.Name:
+    return ast.Name(name, ast.Load())
+
+
+def _call(func: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=_load(func), args=list(args), keywords=[])
+
+
+def _assign(name: str, value: ast.expr) -> ast.Assign:
+    return ast.Assign(targets=[ast.Name(name, ast.Store())], value=value)
+
+
+def _assigned(stmts: list[ast.stmt]) -> list[str]:
+    return [t.id for s in stmts if isinstance(s, ast.Assign) for t in s.targets
+            if isinstance(t, ast.Name)]  # fmt: skip
 
 
 def _calls_run_at_top_level(tree: ast.Module) -> bool:
@@ -188,7 +453,8 @@ def compile_script(source: str, spec: SurfaceSpec | None = None) -> Compiled:
         )
         if spec is not None:
             problems.extend(preflight_check(tree, spec, source))
-        TerrariumPolicy(problems).visit(tree)
+        policy = TerrariumPolicy(problems)
+        policy.visit(tree)
         if problems:
             for p in problems:
                 p.source = p.source or source_line(lines, p.line)
@@ -215,4 +481,5 @@ def compile_script(source: str, spec: SurfaceSpec | None = None) -> Compiled:
             )
         )
         return Compiled(None, None, problems, kind="syntax")
-    return Compiled(code, tree, [], defines_run=defines_run, calls_run_itself=calls_run)
+    return Compiled(code, tree, [], defines_run=defines_run, calls_run_itself=calls_run,
+                    warnings=policy.import_warnings)  # fmt: skip

@@ -70,7 +70,7 @@ def execute(request: Run, spec: SurfaceSpec, host_call: HostCall, state: RunStat
     _end_over_limit(outcome, state)
     return Done(outcome.status, result=outcome.result_json, stdout=stdout,
                 stdout_truncated=state.sink.truncated, error=outcome.error,
-                warnings=state.warnings + outcome.warnings)  # fmt: skip
+                warnings=compiled.warnings + state.warnings + outcome.warnings)  # fmt: skip
 
 
 def _counted(host_call: HostCall, state: RunState) -> HostCall:

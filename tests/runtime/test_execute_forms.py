@@ -107,10 +107,18 @@ def test_allowed_modules_import_and_work(run):
 
 def test_refused_import_lists_what_is_allowed(run):
     body = run("import os\nos.listdir('/')")
-    assert body["status"] == "rejected"
+    assert body["status"] == "error"
+    assert body["error"]["type"] == "ImportError"
     assert "'os' is not allowed" in body["error"]["message"]
     assert "json" in body["error"]["message"] and "statistics" in body["error"]["message"]
     assert body["error"]["line"] == 1
+    assert any("'os' is not allowed" in w for w in body["warnings"])
+
+
+def test_refused_import_can_be_caught(run):
+    body = run("try:\n    import numpy\nexcept ImportError as e:\n    numpy = None\nnumpy is None")
+    assert body["status"] == "ok" and body["result"] is True
+    assert any("'numpy' is not allowed" in w for w in body["warnings"])
 
 
 def test_facades_do_not_leak_the_real_modules(run):
