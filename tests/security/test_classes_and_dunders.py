@@ -28,10 +28,26 @@ def plain(value):
 REFUSED = {
     "three_arg_type": "type('X', (), {'__str__': lambda s: 'ESCAPED'})",
     "metaclass_keyword": "class M:\n    pass\nclass X(metaclass=M):\n    pass",
-    "dunder_str_in_body": "class X:\n    def __str__(self):\n        return 'ESCAPED'\nstr(X())",
     "dunder_del_in_body": "class X:\n    def __del__(self):\n        pass",
-    "dunder_assign_in_body": "class X:\n    __repr__ = lambda s: 'ESCAPED'",
     "class_attr_dunder_write": "class X:\n    pass\nX.__repr__ = lambda s: 'ESCAPED'",
+    "instance_dunder_write": "class X:\n    pass\nx = X()\nx.__class__ = dict",
+    "setattr_dunder_on_class": "class X:\n    pass\nsetattr(X, '__repr__', lambda s: 'ESCAPED')",
+    "setattr_dunder_on_instance": "class X:\n    pass\nsetattr(X(), '__class__', dict)",
+    "reduce_in_body": "class X:\n    def __reduce__(self):\n        return (print, ('ESCAPED',))",
+    "reduce_ex_in_body": "class X:\n    def __reduce_ex__(self, p):\n        return (print, ())",
+    "setstate_in_body": "class X:\n    def __setstate__(self, s):\n        pass",
+    "setattr_in_body": "class X:\n    def __setattr__(self, n, v):\n        pass",
+    "set_name_in_body": "class X:\n    def __set_name__(self, o, n):\n        pass",
+    "class_getitem_in_body": "class X:\n    def __class_getitem__(cls, i):\n        pass",
+    "subclasshook_in_body": "class X:\n    def __subclasshook__(cls, c):\n        return True",
+    "dict_in_body": "class X:\n    __dict__ = {}",
+    "match_args_dunder": "class X:\n    __match_args__ = ('__class__',)",
+    "super_setattr": (
+        "class X:\n    def f(self):\n        return super().__setattr__\nX().f()"
+    ),
+    "super_new_builds_sandbox_type": (
+        "class X:\n    def __new__(cls):\n        return super().__new__(type(client))\nX()"
+    ),
     "decorator_setattr": (
         "def deco(cls):\n    setattr(cls, '__repr__', lambda s: 'ESCAPED')\n    return cls\n"
         "@deco\nclass X:\n    pass\nrepr(X())"
@@ -124,3 +140,14 @@ def test_script_class_instances_are_writable_but_library_classes_are_not(server)
         "except TypeError:\n    r = 'refused'\n[a.x, r]"
     )
     assert body["result"] == [1, "refused"], body
+
+
+def test_dunder_methods_of_the_scripts_own_classes_run_in_the_child_only(server):
+    # Defining data-model methods is allowed (they were refused before): they run in the child,
+    # under its guards, and a result leaves it as plain JSON without calling them in the host.
+    body = server.execute(
+        "class X:\n    __repr__ = lambda s: 'R'\n    def __str__(self):\n        return 'S'\n"
+        "    def __eq__(self, o):\n        return 'ESCAPED'\n[str(X()), repr(X()), X()]"
+    )
+    assert body["status"] == "ok", body
+    assert body["result"][:2] == ["S", "R"] and plain(body["result"])
