@@ -358,12 +358,12 @@ def apply_changeset(state: CanvasState, ops: dict[str, list[dict[str, Any]]]) ->
 
     for i, op in enumerate(ops.get("update") or []):
         where = f"update[{i}]"
-        node_id = s.resolve(op["id"])
-        if node_id is None:
+        target_id = s.resolve(op["id"])
+        if target_id is None:
             bad(f"{where}.id", "node_not_found", f"no node {op['id']!r}")
             continue
-        node = s.node(node_id) or {}
-        before = copy.deepcopy((node, s.node_inputs.get(node_id)))
+        node = s.node(target_id) or {}
+        before = copy.deepcopy((node, s.node_inputs.get(target_id)))
         media = GENERATION_TYPES.get(node["type"])
         if any(op.get(k) is not None for k in ("prompt", "model", "params")):
             if media is None:
@@ -373,7 +373,7 @@ def apply_changeset(state: CanvasState, ops: dict[str, list[dict[str, Any]]]) ->
                     f"{op['id']} ({vocabulary(node['type'])}) takes no prompt, model or params",
                 )
                 continue
-            current = s.inputs(node_id)
+            current = s.inputs(target_id)
             params = {**(current["params"] or {}), **(op.get("params") or {})}
             try:
                 model_id, params = _model_params(
@@ -383,12 +383,12 @@ def apply_changeset(state: CanvasState, ops: dict[str, list[dict[str, Any]]]) ->
                 problems.extend(exc.fields)
                 continue
             prompt = op["prompt"] if op.get("prompt") is not None else current["prompt"]
-            s.node_inputs[node_id] = {"prompt": prompt, "model": model_id, "params": params}
+            s.node_inputs[target_id] = {"prompt": prompt, "model": model_id, "params": params}
         if op.get("label") is not None:
             node["data"] = {**node["data"], "label": op["label"]}
         if op.get("position") is not None:
             node["position"] = {"x": op["position"]["x"], "y": op["position"]["y"]}
-        if copy.deepcopy((node, s.node_inputs.get(node_id))) != before:
+        if copy.deepcopy((node, s.node_inputs.get(target_id))) != before:
             applied["updated"] += 1
         else:
             warnings.append(f"update[{i}]: {op['id']} already matched; nothing changed")
@@ -433,11 +433,11 @@ def apply_changeset(state: CanvasState, ops: dict[str, list[dict[str, Any]]]) ->
         s.edges = keep
 
     for i, op in enumerate(ops.get("remove") or []):
-        node_id = s.resolve(op["id"])
-        if node_id is None:
+        target_id = s.resolve(op["id"])
+        if target_id is None:
             bad(f"remove[{i}].id", "node_not_found", f"no node {op['id']!r}")
             continue
-        doomed = {node_id}
+        doomed = {target_id}
         grew = True
         while grew:  # group members go with their frame
             more = {n["id"] for n in s.nodes if n.get("parent_id") in doomed} - doomed

@@ -1074,7 +1074,8 @@ async def library_image(ctx: Ctx, item_id: str, source: str) -> File:
         raise invalid("source", exc.reason) from None
     try:
         data, content_type = await fetch_image(target, LIBRARY_IMAGE_MAX_BYTES)
-    except (httpcore.HTTPError, OSError, TimeoutError, ValueError) as exc:
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.TimeoutException,
+            httpcore.UnsupportedProtocol, OSError, TimeoutError, ValueError) as exc:  # fmt: skip
         raise invalid("source", f"Could not fetch an image from it: {exc}") from None
     ext = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
     file_id = "file_" + item_id.replace("-", "")[:30]

@@ -33,14 +33,30 @@ HOSTILE_SEGMENTS = {
     "too_long": "{p}" + "a" * 129,
 }
 PATH_ARGUMENTS = sorted({(m.full_name, name) for m in SURFACE for name in m.path_params})
-PREFIX = {"project": "prj_", "run": "run_", "technique": "tech_"}
+PREFIX = {"project": "prj_", "run": "run_", "technique": "tech_", "workspace": "ws_",
+          "folder": "fld_"}  # fmt: skip
+# Required body arguments of the workspace-scoped and canvas methods.
+CANVAS_REQUIRED: dict[str, dict[str, Any]] = {
+    "workspaces.projects.create": {"name": "p"},
+    "workspaces.folders.create_project": {"name": "p"},
+    "workspaces.projects.run_nodes": {"node_ids": ["n1"]},
+    "workspaces.projects.canvas.replace_definition": {
+        "definition": {"nodes": [], "edges": [], "node_inputs": {}, "node_outputs": {}}
+    },
+    "projects.canvas.update": {"diagram": "graph LR"},
+}
 
 
 def valid_arguments(method_name: str) -> dict[str, Any]:
     method = next(m for m in SURFACE if m.full_name == method_name)
     values = {"project_id": "prj_1", "run_id": "run_1", "technique_id": "tech_1",
               "id_or_slug": "thumbnail-v3"}  # fmt: skip
+    values |= {"asset_id": "asset_1", "action_id": "rotate-image-browser", "node_id": "n1"}
+    values |= {"workspace_id": "ws_1", "folder_id": "fld_1"}
     arguments = {name: values[name] for name in method.path_params}
+    arguments |= CANVAS_REQUIRED.get(method_name, {})
+    if method_name == "projects.actions.create":
+        arguments["action_id"] = "rotate-image-browser"
     if method_name == "techniques.runs.create":
         arguments["inputs"] = []
     return arguments
@@ -67,6 +83,8 @@ async def test_a_path_id_off_its_shape_is_refused_before_any_request(
 
 @pytest.mark.parametrize(("method", "name"), PATH_ARGUMENTS)
 async def test_a_path_id_of_another_kind_is_refused(make_async, method, name):
+    if ID_ARGUMENTS[name] in ("node", "action", "output"):
+        pytest.skip("node, action and output ids have no prefix: no other kind is told apart")
     rec = Recorder(lambda r: httpx.Response(200, json={}))
     wrong = "ws_1" if ID_ARGUMENTS[name] != "workspace" else "prj_1"
     with pytest.raises(ArgumentError, match="must be a"):
@@ -102,6 +120,7 @@ KIND_EXAMPLES = {
     "node": (["n123", "node_A-1"], ["..", "a.b", "a/b", ""]),
     "output": (["out_1"], ["x y"]),
     "action": (["act-1"], ["a;b"]),
+    "folder": (["fld_1", "libfolder_a-1"], ["fld-1", "lib_1", "fld_", "libfolder_"]),
     "technique": (["tech_1", "thumbnail-v3"], ["Thumbnail", "tech_", "x/", "a_b"]),
 }
 
