@@ -1548,6 +1548,9 @@ def check_arguments(method: Method, arguments: dict[str, Any]) -> BaseModel:
     Raises ``ArgumentError`` naming every unknown, missing or invalid argument,
     with did-you-mean suggestions and the valid values of enums.
     """
+    for name in method.path_params:  # a path id's shape first, before anything else
+        if name in arguments:
+            check_path_value(method.full_name, name, arguments[name])
     call = f"{method.full_name}()"
     fields = method.args.model_fields
     valid = list(fields)
