@@ -14,13 +14,14 @@ from __future__ import annotations
 import builtins
 import os
 import resource
+import select
 import signal
 import socket
 import sys
 from types import FrameType
 from typing import Any
 
-from sandbox import errors, isolation, protocol, runner
+from sandbox import concurrency, errors, isolation, protocol, runner
 from sandbox.diagnostics import current_script_line
 from sandbox.messages import Call, Done, ErrorInfo, Ready, Reply, Run, Status
 from sandbox.problems import source_line
@@ -52,7 +53,20 @@ class Channel:
             self.on_pending(self.pending_signal, None)
 
     def call(self, name: str, payload: Any) -> Reply:
-        body = Call(id=self.seq + 1, fn=name, args=payload).encode()
+        """One host call and its reply. With tasks alive or calls in flight, the scheduler sends
+        it and switches to other tasks until its reply comes (sandbox/concurrency.py)."""
+        scheduler = concurrency.active()
+        if scheduler is not None:
+            return scheduler.call(self, name, payload)
+        self.send_call(name, payload)
+        reply = self.reader.recv()
+        if not isinstance(reply, dict) or reply.get("t") != "reply" or reply.get("id") != self.seq:
+            raise RuntimeError("the host answered out of turn")
+        return Reply.from_json(reply)
+
+    def send_call(self, name: str, payload: Any, concurrent: bool = False) -> int:
+        """Send one call frame; its id."""
+        body = Call(id=self.seq + 1, fn=name, args=payload, concurrent=concurrent).encode()
         if len(body) > protocol.CALL_FRAME_BYTES:  # the host would stop the execution: say why
             method = payload.get("method") if isinstance(payload, dict) else None
             raise ValueError(
@@ -61,8 +75,20 @@ class Channel:
             )
         self.seq += 1
         self.send_encoded(protocol.frame(body))
+        return self.seq
+
+    def next_reply(self, timeout: float | None) -> Reply | None:
+        """The next reply, whichever call it answers; None if none came within `timeout` s."""
+        if timeout is not None and not self.reader.buffered:
+            readable, _, _ = select.select([self.sock], [], [], timeout)
+            if not readable:
+                return None
         reply = self.reader.recv()
-        if not isinstance(reply, dict) or reply.get("t") != "reply" or reply.get("id") != self.seq:
+        if (
+            not isinstance(reply, dict)
+            or reply.get("t") != "reply"
+            or type(reply.get("id")) is not int
+        ):
             raise RuntimeError("the host answered out of turn")
         return Reply.from_json(reply)
 

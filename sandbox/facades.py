@@ -3,7 +3,7 @@
 A real module object leaks others (`json.decoder.re.enum.sys`, `datetime.sys`,
 `statistics.sys`), so a script never gets one: `import json` binds a read-only `Facade` whose
 attributes are exactly the names listed here. Anything else is refused with the list of what is
-allowed. The asyncio facade is synchronous on purpose (see desugar.py).
+allowed. The asyncio facade runs tasks on greenlets (see concurrency.py and desugar.py).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
+from sandbox import concurrency
+from sandbox.desugar import ASYNC_DEF, ASYNC_WITH, AWAIT, DEFER
 from sandbox.sealed import Final, Sealed
 
 
@@ -90,58 +92,24 @@ def _pick(module: Any, names: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(module, name) for name in names}
 
 
-# --- asyncio, synchronous: every client call is already synchronous in the sandbox -------------
-def _run(value: Any, *args: Any, **kwargs: Any) -> Any:
-    return value
-
-
-def _gather(*values: Any, return_exceptions: bool = False) -> list[Any]:
-    return list(values)
-
-
-def _sleep(delay: float, result: Any = None) -> Any:
-    time.sleep(delay)
-    return result
-
-
-def _wait_for(value: Any, timeout: float | None = None) -> Any:
-    return value
-
-
-class _NoOpLock(Sealed):
-    """Semaphore/Lock stand-in: with one flow of control there is nothing to wait for."""
-
-    __slots__ = ()
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __enter__(self) -> _NoOpLock:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def acquire(self) -> bool:
-        return True
-
-    def release(self) -> None:
-        return None
-
-
+# --- asyncio: tasks on greenlets, so gathered client calls run at once (see concurrency.py) ----
 _asyncio = {
-    "run": _run,
-    "gather": _gather,
-    "sleep": _sleep,
-    "wait_for": _wait_for,
-    "create_task": _run,
-    "ensure_future": _run,
-    "as_completed": lambda values, timeout=None: iter(list(values)),
-    "Semaphore": _NoOpLock,
-    "BoundedSemaphore": _NoOpLock,
-    "Lock": _NoOpLock,
+    **{
+        name: getattr(concurrency, name)
+        for name in [
+            "run", "gather", "sleep", "wait_for", "wait", "create_task", "ensure_future",
+            "as_completed", "Semaphore", "BoundedSemaphore", "Lock", "Event", "TaskGroup",
+            "Task", "CancelledError", "InvalidStateError", "FIRST_COMPLETED", "FIRST_EXCEPTION",
+            "ALL_COMPLETED",
+        ]
+    },  # fmt: skip
+    "shield": concurrency.ensure_future,
     "TimeoutError": TimeoutError,
-    "CancelledError": RuntimeError,
+    # The helpers desugared code calls, under names no script can write.
+    AWAIT: concurrency.await_,
+    ASYNC_DEF: concurrency.async_function,
+    ASYNC_WITH: concurrency.async_with,
+    DEFER: concurrency.defer,
 }
 
 

@@ -56,6 +56,10 @@ Int64 = Annotated[int, Range(INT64_MIN, INT64_MAX)]
 CallId = Annotated[int, Range(1, INT64_MAX)]
 Status = Literal["ok", "error", "timeout", "rejected", "limit_exceeded"]
 LimitKind = Literal["calls", "output", "result_size", "memory", "cpu"]
+# Calls one execution may have in flight at once (asyncio.gather in the script, see
+# sandbox/concurrency.py): the child queues the rest itself; the host ends an execution whose
+# child sends more (sandbox/pool.py).
+CALLS_IN_FLIGHT_MAX = 32
 
 
 @dataclass
@@ -117,15 +121,25 @@ class Ready:
 
 @dataclass
 class Call:
-    """The script calls a host function (`client` for `client.*`)."""
+    """The script calls a host function (`client` for `client.*`).
+
+    `concurrent`: the child may send more calls before it reads this one's reply (a task of
+    asyncio.gather made it), so the host runs it as a task of its own and keeps reading; without
+    it the host serves the call before it reads on. Only a hint for speed: whatever a child says
+    here, the host holds it to CALLS_IN_FLIGHT_MAX and max_calls.
+    """
 
     TAG: ClassVar[str] = "call"
     id: CallId
     fn: str
     args: Any = None
+    concurrent: bool = False
 
     def encode(self) -> bytes:
-        return _dumps({"t": self.TAG, "id": self.id, "fn": self.fn, "args": self.args})
+        message = {"t": self.TAG, "id": self.id, "fn": self.fn, "args": self.args}
+        if self.concurrent:
+            message["concurrent"] = True
+        return _dumps(message)
 
 
 @dataclass

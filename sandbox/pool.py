@@ -38,6 +38,7 @@ import msgspec
 
 from sandbox import errors, frames, protocol
 from sandbox.limits import Limits
+from sandbox.messages import CALLS_IN_FLIGHT_MAX
 from sandbox.result import ExecutionResult
 
 log = logging.getLogger("terrarium.pool")
@@ -473,7 +474,13 @@ class _Exchange:
 
     The script goes out as one frame; frames come in through a reader callback (`_on_readable`)
     that cuts them, capped, into `bodies`; each is parsed strictly and answered: a `call` is
-    counted and served, `done` ends it. Two timers cover the whole exchange: SIGALRM to the
+    counted and served, `done` ends it. A call the child marks `concurrent` (a task of
+    asyncio.gather made it) runs as an asyncio task of its own while the frames after it are
+    read, so several are in flight; the host holds them to CALLS_IN_FLIGHT_MAX itself: a call is
+    in flight from its frame until its reply is written whole on the socket (only then can an
+    honest child have read it and sent the next), and a child that sends one more is ended.
+    Replies go out through one writer (`_send`), in the order they are ready, never interleaved.
+    Two timers cover the whole exchange: SIGALRM to the
     child at the deadline (its handler reports the line), and, KILL_GRACE_S later, the end of
     waiting (cancelling a host call in progress). `run` returns the result, or None when the
     channel closed with no `done` frame (the caller asks the zygote how the child ended).
@@ -500,6 +507,10 @@ class _Exchange:
         self.frames_read = 0
         self.calls = 0
         self.calling = False  # a host call is in progress (the deadline cancels it)
+        self.in_flight = 0  # calls read whose reply is not yet written whole
+        self.call_tasks: set[asyncio.Task[None]] = set()  # the concurrent calls being served
+        self.outbox: collections.deque[list[Any]] = collections.deque()  # [bytes, a call's]
+        self.writing = False  # a writer callback waits for room on the socket
         self.expired = False  # the deadline (plus its grace) has passed
         self.wakeup: asyncio.Future[None] | None = None
         self.task: asyncio.Task[Any] | None = None
@@ -523,10 +534,14 @@ class _Exchange:
         finally:
             alarm.cancel()
             expiry.cancel()
-            try:
-                self.loop.remove_reader(fd)
-            except (ValueError, OSError):
-                pass
+            for task in self.call_tasks:
+                task.cancel()  # calls of branches the script left behind: nobody reads them
+            self.outbox.clear()
+            for remove in (self.loop.remove_reader, self.loop.remove_writer):
+                try:
+                    remove(fd)
+                except (ValueError, OSError):
+                    pass
 
     async def _serve(self) -> ExecutionResult | None:
         """Answer frames until `done`, the deadline, or the end of the channel."""
@@ -574,14 +589,71 @@ class _Exchange:
             return ExecutionResult.failed("limit_exceeded", errors.calls_exceeded(self.limits))
         if frame.id != self.calls:
             raise _Broken(f"call {frame.id} out of turn (expected {self.calls})")
+        if self.in_flight >= CALLS_IN_FLIGHT_MAX:  # an honest child queues its calls first
+            raise _Broken(f"more than {CALLS_IN_FLIGHT_MAX} calls in flight")
+        self.in_flight += 1
+        if frame.concurrent:
+            task = self.loop.create_task(self._serve_concurrent(frame))
+            self.call_tasks.add(task)
+            task.add_done_callback(self.call_tasks.discard)
+            return None
         reply = await self._answer(frame)
         if reply is None:
             return self._timed_out()
-        try:
-            await self.loop.sock_sendall(self.child.sock, _encode_reply(reply))
-        except OSError:
-            pass  # the child is gone; its EOF ends the exchange
+        self._send(_encode_reply(reply))
         return None
+
+    async def _serve_concurrent(self, frame: frames.Call) -> None:
+        """One concurrent call, answered when it is done (the deadline cancels it)."""
+        fn = self.host_functions.get(frame.fn)
+        if fn is None or self.expired:
+            reply = await self._answer(frame)
+            if reply is not None:
+                self._send(_encode_reply(reply))
+            return
+        try:
+            value = await fn(frame.args)
+        except HostCallError as exc:
+            reply = frames.Reply(id=frame.id, ok=False, error=exc.payload)
+        except Exception:  # noqa: BLE001 - never let a host bug reach the script as detail
+            log.exception("host function %s failed", frame.fn)
+            error = {"class": "APIError", "message": f"{frame.fn} failed in the host"}
+            reply = frames.Reply(id=frame.id, ok=False, error=error)
+        else:
+            reply = frames.Reply(id=frame.id, ok=True, value=value)
+        self._send(_encode_reply(reply))
+
+    # --- replies: one writer, each call in flight until its reply is written whole ---------
+    def _send(self, data: bytes) -> None:
+        self.outbox.append([memoryview(data), True])
+        if not self.writing:
+            self._flush()
+
+    def _flush(self) -> None:
+        sock = self.child.sock
+        while self.outbox:
+            item = self.outbox[0]
+            try:
+                sent = sock.send(item[0])
+            except BlockingIOError:
+                sent = 0
+            except OSError:  # the child is gone; its EOF ends the exchange
+                self.outbox.clear()
+                break
+            item[0] = item[0][sent:]
+            if item[0]:
+                if not self.writing:
+                    self.writing = True
+                    self.loop.add_writer(sock.fileno(), self._flush)
+                return
+            self.outbox.popleft()
+            self.in_flight -= 1
+        if self.writing:
+            self.writing = False
+            try:
+                self.loop.remove_writer(sock.fileno())
+            except (ValueError, OSError):
+                pass
 
     async def _answer(self, frame: frames.Call) -> frames.Reply | None:
         """The host function's answer to one call; None if the deadline passed first."""
@@ -650,6 +722,8 @@ class _Exchange:
 
     def _on_deadline(self) -> None:
         self.expired = True
+        for task in self.call_tasks:
+            task.cancel()
         if self.calling and self.task is not None:
             self.task.cancel()  # the host call in progress ends; _answer tells it apart
         else:

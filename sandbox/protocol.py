@@ -59,6 +59,11 @@ class Reader:
             self._frames.extend(decode_body(body) for body in self._buffer.feed(data))
         return self._frames.popleft()
 
+    @property
+    def buffered(self) -> bool:
+        """A whole frame is already read and waiting (recv() will not block)."""
+        return bool(self._frames)
+
 
 class FrameBuffer:
     """Cuts a byte stream into frame bodies (bytes, not yet parsed); refuses oversized frames.
