@@ -10,10 +10,10 @@ from client_surface.table import SURFACE
 from flora_backend.routes import HANDLERS
 
 
-
 def is_ms(value: object) -> bool:
     """A timestamp as FLORA sends it: Unix milliseconds, within a minute of now."""
     return isinstance(value, int | float) and abs(value - time.time() * 1000) < 60_000
+
 
 RUN_KEYS = {"run_id", "status", "progress", "created_at", "charged_cost", "poll_url"}
 START_KEYS = {"run_id", "type", "charged_cost", "estimated_seconds", "poll_url", "project_id"}

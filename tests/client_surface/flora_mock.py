@@ -8,6 +8,28 @@ import httpx
 
 API_KEY = "sk_test_secret_key_123"
 
+# Answers as FLORA's SDK types them (timestamps in Unix ms, costs in USD).
+STAMP = 1767225600000
+RUN = {"run_id": "run_1", "status": "completed", "progress": 100, "created_at": STAMP}
+RUN_START = {"run_id": "run_1", "type": "generation", "charged_cost": 0.01,
+             "estimated_seconds": 6}  # fmt: skip
+PROJECT = {"project_id": "prj_1", "name": "p", "workspace_id": "ws_1", "created_at": STAMP,
+           "last_modified": STAMP, "origin": "api"}  # fmt: skip
+
+
+def item(items_key: str, id_field: str, ident: str) -> dict[str, object]:
+    """One list item of `items_key` with the fields FLORA's SDK requires."""
+    if items_key == "generations":
+        return {**RUN, id_field: ident, "generation_id": ident, "workspace_id": "ws_1",
+                "project_id": "prj_1"}  # fmt: skip
+    if items_key == "technique_runs":
+        technique = {"technique_id": "tech_1", "name": "T"}
+        return {**RUN, id_field: ident, "technique_run_id": ident, "workspace_id": "ws_1",
+                "project_id": "prj_1", "technique": technique}  # fmt: skip
+    if items_key == "projects":
+        return {**PROJECT, id_field: ident}
+    return {id_field: ident}
+
 
 class Recorder:
     """A MockTransport handler that answers from a script and records every request."""
@@ -52,7 +74,10 @@ def three_page_handler(items_key: str = "generations", id_field: str = "run_id")
 
     def handler(request: httpx.Request) -> httpx.Response:
         ids, nxt = pages[request.url.params.get("cursor")]
-        body = {items_key: [{id_field: i} for i in ids], "meta": {"next_cursor": nxt}}
+        body = {
+            items_key: [item(items_key, id_field, i) for i in ids],
+            "meta": {"next_cursor": nxt},
+        }
         return httpx.Response(200, json=body, headers={"request-id": "req_page"})
 
     return Recorder(handler)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from flora_mock import Recorder
+from flora_mock import RUN, Recorder
 
 from client_surface import ArgumentError
 
@@ -13,7 +13,7 @@ GEN = dict(type="image", prompt="a fox", workspace_id="ws_1", project_id="prj_1"
 
 @pytest.fixture
 def client_and_requests(make_sync):
-    rec = Recorder(lambda r: httpx.Response(200, json={"run_id": "run_1"}))
+    rec = Recorder(lambda r: httpx.Response(200, json=RUN))
     return make_sync(rec), rec.requests
 
 
@@ -67,7 +67,9 @@ def test_limit_out_of_range_is_rejected(client_and_requests):
 def test_nested_input_errors_name_the_position(client_and_requests):
     client, _ = client_and_requests
     with pytest.raises(ArgumentError, match=r"inputs\[0\]\.type"):
-        client.techniques.runs.create("t", inputs=[{"id": "a", "type": "img", "value": "v"}])
+        client.techniques.runs.create(
+            "t", inputs=[{"id": "a", "type": "img", "value": "v"}], mode="async"
+        )
 
 
 def test_too_many_positional_arguments_say_to_use_keywords(client_and_requests):

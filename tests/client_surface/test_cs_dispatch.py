@@ -6,7 +6,7 @@ import json
 
 import httpx
 import pytest
-from flora_mock import API_KEY, Recorder, scripted, three_page_handler
+from flora_mock import API_KEY, RUN, STAMP, Recorder, scripted, three_page_handler
 
 from client_surface import NotFoundError
 from client_surface.dispatch import (
@@ -46,26 +46,28 @@ async def test_wrong_enum_lists_valid_values_before_any_request(make_async):
 
 
 async def test_camel_case_method_name_is_accepted(make_async):
-    rec = ok({"nodes": [{"id": "n1"}], "meta": {"next_cursor": None}})
-    result = await dispatch_call(make_async(rec), "projects.listNodes", {"project_id": "prj_1"})
-    assert result == {"nodes": [{"id": "n1"}], "meta": {"next_cursor": None}}
+    body = {"nodes": [{"node_id": "n1", "type": "image"}], "meta": {"next_cursor": None}}
+    result = await dispatch_call(
+        make_async(ok(body)), "projects.listNodes", {"project_id": "prj_1"}
+    )
+    assert result == body
 
 
 async def test_paged_call_makes_one_request_and_returns_one_plain_page(make_async):
     rec = three_page_handler()
     result = await dispatch_call(make_async(rec), "generations.list", {"limit": 2})
     assert len(rec.requests) == 1
-    assert result == {
-        "generations": [{"run_id": "run_id_1"}, {"run_id": "run_id_2"}],
-        "meta": {"next_cursor": "c1"},
-    }
+    assert [g["run_id"] for g in result["generations"]] == ["run_id_1", "run_id_2"]
+    assert result["meta"] == {"next_cursor": "c1"}
+    assert result["generations"][0]["created_at"] == STAMP
     nxt = await dispatch_call(make_async(rec), "generations.list", {"limit": 2, "cursor": "c1"})
     assert len(rec.requests) == 2
     assert nxt["meta"]["next_cursor"] == "c2"
 
 
 async def test_result_is_plain_json_with_extra_fields_kept(make_async):
-    body = {"run_id": "run_1", "status": "completed", "outputs": [{"url": "u", "new": 1}]}
+    output = {"output_id": "o1", "type": "imageUrl", "url": "u", "new": 1}
+    body = {**RUN, "outputs": [output]}
     result = await dispatch_call(make_async(ok(body)), "generations.retrieve", {"run_id": "run_1"})
     assert result == body
     assert json.loads(json.dumps(result)) == result

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from flora_mock import Recorder
+from flora_mock import RUN, Recorder
 
 from client_surface import SURFACE
 from client_surface.dispatch import ArgumentError, dispatch_call
@@ -100,7 +100,7 @@ async def test_the_sdk_refuses_the_same_ids(make_sync):
 
 
 async def test_well_shaped_ids_reach_their_own_path(make_async):
-    rec = Recorder(lambda r: httpx.Response(200, json={"run_id": "run_A-9_z"}))
+    rec = Recorder(lambda r: httpx.Response(200, json={**RUN, "run_id": "run_A-9_z"}))
     flora = make_async(rec)
     await dispatch_call(flora, "techniques.runs.retrieve",
                         {"run_id": "run_A-9_z", "technique_id": "product-shot"})  # fmt: skip

@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from flora_mock import scripted
+from flora_mock import RUN, RUN_START, scripted
 
 from client_surface import (
     APIConnectionError,
@@ -19,8 +19,8 @@ from client_surface import (
 )
 from client_surface._client import retry_after_seconds
 
+WS = {"workspaces": []}
 GEN_ARGS = dict(type="image", prompt="a fox", workspace_id="ws_1", project_id="prj_1")
-RUN_START = {"run_id": "run_1", "type": "generation", "charged_cost": 10}
 
 
 def err(status: int, code: str = "x", headers: dict | None = None) -> httpx.Response:
@@ -119,7 +119,7 @@ def test_retry_after_accepts_an_http_date():
 
 
 def test_retry_after_beyond_a_minute_falls_back_to_capped_backoff(make_sync, sleeps):
-    rec = scripted(err(429, headers={"retry-after": "3600"}), httpx.Response(200, json={}))
+    rec = scripted(err(429, headers={"retry-after": "3600"}), httpx.Response(200, json=WS))
     make_sync(rec).workspaces.list()
     assert sleeps[0] <= 0.5
 
@@ -147,20 +147,22 @@ async def test_each_generation_call_gets_a_fresh_idempotency_key(make_async):
 
 
 def test_technique_run_body_idempotency_key_is_reused_across_retries(make_sync):
-    rec = scripted(err(502), httpx.Response(200, json={"run_id": "run_1"}))
-    make_sync(rec).techniques.runs.create("tech_1", inputs=[])
+    rec = scripted(err(502), httpx.Response(200, json=RUN))
+    make_sync(rec).techniques.runs.create("tech_1", inputs=[], mode="async")
     keys = [json.loads(r.content)["idempotency_key"] for r in rec.requests]
     assert keys[0] and keys[0] == keys[1]
     assert "idempotency-key" not in rec.requests[0].headers
 
 
 def test_callers_own_idempotency_key_is_sent_unchanged(make_sync):
-    rec = scripted(httpx.Response(200, json={"run_id": "run_1"}))
-    make_sync(rec).techniques.runs.create("tech_1", inputs=[], idempotency_key="mine-1")
+    rec = scripted(httpx.Response(200, json=RUN))
+    make_sync(rec).techniques.runs.create(
+        "tech_1", inputs=[], mode="async", idempotency_key="mine-1"
+    )
     assert json.loads(rec.requests[0].content)["idempotency_key"] == "mine-1"
 
 
 def test_reads_carry_no_idempotency_key(make_sync):
-    rec = scripted(httpx.Response(200, json={"run_id": "run_1"}))
+    rec = scripted(httpx.Response(200, json=RUN))
     make_sync(rec).generations.retrieve("run_1")
     assert "idempotency-key" not in rec.requests[0].headers

@@ -6,7 +6,7 @@ import json
 
 import httpx
 import pytest
-from flora_mock import Recorder
+from flora_mock import PROJECT, RUN, Recorder
 
 from client_surface import SURFACE, find
 from client_surface.table import ID_ARGUMENTS, sandbox_spec
@@ -171,7 +171,7 @@ def test_generation_params_are_declared_an_open_map_of_the_model_params():
 
 
 def test_path_fields_go_into_the_path_and_others_into_query_for_get(make_sync):
-    rec = Recorder(lambda r: httpx.Response(200, json={"run_id": "run_1"}))
+    rec = Recorder(lambda r: httpx.Response(200, json=RUN))
     make_sync(rec).techniques.runs.retrieve("run_1", technique_id="tech_9")
     (req,) = rec.requests
     assert req.url.raw_path == b"/api/v1/techniques/tech_9/runs/run_1"
@@ -186,9 +186,11 @@ def test_get_arguments_go_into_the_query_string(make_sync):
 
 
 def test_post_arguments_go_into_the_json_body_without_path_fields(make_sync):
-    rec = Recorder(lambda r: httpx.Response(200, json={"run_id": "run_1"}))
+    rec = Recorder(lambda r: httpx.Response(200, json=RUN))
     make_sync(rec).techniques.runs.create(
-        "thumbnail-v3", inputs=[{"id": "img", "type": "imageUrl", "value": "https://x/a.png"}]
+        "thumbnail-v3",
+        inputs=[{"id": "img", "type": "imageUrl", "value": "https://x/a.png"}],
+        mode="async",
     )
     (req,) = rec.requests
     body = json.loads(req.content)
@@ -199,9 +201,7 @@ def test_post_arguments_go_into_the_json_body_without_path_fields(make_sync):
 
 
 def test_responses_keep_fields_flora_adds(make_sync):
-    rec = Recorder(
-        lambda r: httpx.Response(200, json={"project_id": "prj_1", "brand_new_field": [1, 2]})
-    )
+    rec = Recorder(lambda r: httpx.Response(200, json={**PROJECT, "brand_new_field": [1, 2]}))
     project = make_sync(rec).projects.retrieve("prj_1")
     assert project.project_id == "prj_1"
     assert project.model_dump()["brand_new_field"] == [1, 2]
