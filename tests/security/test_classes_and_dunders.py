@@ -42,9 +42,7 @@ REFUSED = {
     "subclasshook_in_body": "class X:\n    def __subclasshook__(cls, c):\n        return True",
     "dict_in_body": "class X:\n    __dict__ = {}",
     "match_args_dunder": "class X:\n    __match_args__ = ('__class__',)",
-    "super_setattr": (
-        "class X:\n    def f(self):\n        return super().__setattr__\nX().f()"
-    ),
+    "super_setattr": ("class X:\n    def f(self):\n        return super().__setattr__\nX().f()"),
     "super_new_builds_sandbox_type": (
         "class X:\n    def __new__(cls):\n        return super().__new__(type(client))\nX()"
     ),

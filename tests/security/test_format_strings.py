@@ -13,7 +13,7 @@ PAYLOADS = {
     "format_map": "'{x.__class__.__mro__}'.format_map({'x': 1})",
     "format_str_subclass": "class S(str):\n    pass\nS('{0.__class__}').format(1)",
     "format_map_via_map": "list(map(getattr, ['{0.__class__}'], ['format']))",
-    "fstring_dunder": "x = 1\nf'{x.__class__}'",
+    "fstring_dunder": "x = 1\nf'{getattr(x.__class__, \"__subclasses__\")}'",
     "fstring_nested_spec": "x = 1\nf'{x:{x.__class__}}'",
     "string_formatter": "import string\nstring.Formatter().format('{0.__class__}', 1)",
     # string.Template is allowed (it reads mapping keys only): its attribute-walk variants are

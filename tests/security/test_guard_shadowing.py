@@ -34,21 +34,25 @@ def test_guard_hooks_cannot_be_shadowed(server, name):
     body = server.execute(SHADOW[name])
     assert body["status"] == "rejected", body
     # The effect: the next execution's guards are intact.
-    after = server.execute("getattr(1, '__class__')")
+    after = server.execute("def f():\n    pass\ngetattr(f, '__globals__')")
     assert after["status"] == "error" and "not available" in after["error"]["message"]
 
 
 C_ITERATION = {
-    "map_getattr": "list(map(getattr, [1, 'a'], ['__class__', '__class__']))",
+    "map_getattr": "list(map(getattr, [1, 'a'], ['__subclasses__', '__class__']))",
     "sorted_key_getattr": (
-        "import functools\nsorted([1], key=functools.partial(getattr, name='__class__'))"
+        "import functools\nsorted([1], key=functools.partial(getattr, name='__subclasses__'))"
     ),
-    "filter_getattr": "list(filter(lambda n: getattr(1, n), ['__class__']))",
-    "reduce_getattr": "import functools\nfunctools.reduce(getattr, ['__class__', '__base__'], 1)",
-    "max_key_getattr": "max(['__class__'], key=lambda n: getattr(1, n))",
-    "partial_getattr": "import functools\nfunctools.partial(getattr, 1, '__class__')()",
-    "itertools_starmap": "import itertools\nlist(itertools.starmap(getattr, [(1, '__class__')]))",
-    "hasattr_probe": "hasattr(1, '__class__') or hasattr(1, 'gi_frame')",
+    "filter_getattr": "list(filter(lambda n: getattr(int, n), ['__subclasses__']))",
+    "reduce_getattr": (
+        "import functools\nfunctools.reduce(getattr, ['__class__', '__subclasses__'], 1)"
+    ),
+    "max_key_getattr": "max(['__subclasses__'], key=lambda n: getattr(int, n))",
+    "partial_getattr": "import functools\nfunctools.partial(getattr, int, '__subclasses__')()",
+    "itertools_starmap": (
+        "import itertools\nlist(itertools.starmap(getattr, [(int, '__subclasses__')]))"
+    ),
+    "hasattr_probe": "hasattr(int, '__subclasses__') or hasattr(1, 'gi_frame')",
 }
 
 

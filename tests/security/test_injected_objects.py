@@ -49,7 +49,7 @@ def test_poisoning_shared_state_does_not_reach_the_next_execution(server):
 
 
 PROXY_NAMES = [
-    "_host_call", "__dict__", "__class__", "__closure__", "__globals__", "__code__",
+    "_host_call", "__dict__", "__closure__", "__globals__", "__code__",
     "__self__", "__wrapped__", "__func__", "__slots__", "_record_data", "_page_call",
     "transport", "api_key", "_client", "http", "channel", "sock", "_channel", "key",
     "session", "headers", "base_url", "flora", "_transport", "auth",
@@ -76,4 +76,21 @@ def test_records_and_pages_expose_only_data(server):
     )
     assert body["status"] == "ok", body
     assert body["result"][:3] == ["refused"] * 3
+    assert_no_effect(body)
+
+
+def test_client_proxy_class_is_only_its_type(server):
+    # `__class__` is readable (it was refused before): it is `type(x)`, and nothing reachable
+    # from the class leads to the channel, the key or the interpreter.
+    body = server.execute(
+        "out = [getattr(client, '__class__') is type(client), "
+        "getattr(client.models, '__class__') is type(client.models)]\n"
+        "for name in ('__dict__', '__subclasses__', '__mro__', '__bases__', '_host_call', "
+        "'__new__', '__init__', '__reduce_ex__'):\n"
+        "    try:\n        getattr(type(client), name)\n        out.append(name)\n"
+        "    except AttributeError:\n        out.append('refused')\nout"
+    )
+    assert body["status"] == "ok", body
+    assert body["result"][:2] == [True, True]
+    assert body["result"][2:] in (["refused"] * 8, ["refused"] * 6 + ["__init__", "refused"])
     assert_no_effect(body)

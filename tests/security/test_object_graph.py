@@ -27,7 +27,8 @@ PAYLOADS = {
     "typing_origin_walk": "import typing\ngetattr(typing.List, '__origin__')",
     "typing_forward_to_abc": ("import typing\ntyping.Callable.register(int)\ntyping.sys"),
     "namedtuple_internals": (
-        "import collections\nP = collections.namedtuple('P', 'a')\ngetattr(P, '_make')"
+        "import collections\nP = collections.namedtuple('P', 'a')\n"
+        "getattr(getattr(P, '_make'), '__func__')"
     ),
     "partial_func_walk": (
         "import functools\np = functools.partial(print)\ngetattr(p.func, '__self__')"
