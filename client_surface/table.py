@@ -459,7 +459,7 @@ def _nested(annotation: Any, value: Any) -> list[tuple[type[BaseModel], Any]]:
             if isinstance(value, dict):
                 found.append((ann, value))
             continue
-        args = getattr(ann, "__args__", ())
+        args: tuple[Any, ...] = tuple(getattr(ann, "__args__", ()))
         origin = getattr(ann, "__origin__", None)
         if origin is list and args and isinstance(value, list):
             inner = args[0]
