@@ -28,6 +28,7 @@ from bench.server import Server
 
 GOAL_API = "Python API p50 under 0.2 ms and at or below monty"
 GOAL_SMOL = "at least 20x faster than smolagents"
+GOAL_CORPUS = "at least 95% of everyday agent Python runs exactly as in CPython"
 ROOT = Path(__file__).resolve().parent.parent
 P = time.perf_counter
 
@@ -759,6 +760,21 @@ def main(argv: list[str] | None = None) -> int:
     seed = asyncio.run(seed_scenario(2 if q else 10))
     rep.add("## 6. The seed scenario\n")
     rep.add(latency_table([seed], seed.median).replace("vs Terrarium (API)", "-") + "\n")
+
+    rep.add("## 7. Everyday agent Python: runs exactly as in CPython\n")
+    from bench import corpus
+
+    cases = os.environ.get("TERRARIUM_BENCH_CASES")  # e.g. a checkout's monty test_cases
+    table, rates = corpus.measure_rates(Path(cases) if cases else None, quick=q)
+    rep.add(
+        "Each snippet's output, last value and exception type against CPython's own, computed "
+        "by running CPython in this process's interpreter (`python -m bench.corpus "
+        "--failures` lists the misses; set `TERRARIUM_BENCH_CASES` to a directory of `.py` "
+        "cases, such as pydantic/monty's `crates/monty/test_cases`, for a second row).\n\n"
+        + table
+        + f"\n\n- {rep.goal(rates.get('everyday', 0) >= 95, GOAL_CORPUS)}"
+        f" ({rates.get('everyday', 0):.1f}%)\n"
+    )
 
     rep.add("## Goals at a glance\n")
     rep.add("\n".join(f"- {s}" for s in rep.summary) + "\n")

@@ -9,6 +9,7 @@ allowed. The asyncio facade runs tasks on greenlets (see concurrency.py and desu
 from __future__ import annotations
 import __future__
 
+import _strptime  # type: ignore[import-not-found]  # CPython ships it without a stub
 import base64
 import bisect
 import collections
@@ -385,6 +386,7 @@ MODULES: dict[str, dict[str, Any]] = {
                 "gmtime",
                 "localtime",
                 "strftime",
+                "strptime",
                 "mktime",
             ],
         ),  # fmt: skip
@@ -566,6 +568,11 @@ FACADES: dict[str, Facade] = {name: make_facade(name, members) for name, members
 FACADES["urllib"] = make_facade("urllib", {"parse": FACADES["urllib.parse"]})
 # `from __future__ import annotations` is a compiler directive that also runs as an import.
 FACADES["__future__"] = make_facade("__future__", _future)
+# `datetime.strptime` and `time.strptime` import `_strptime` through the importing frame's
+# `__import__` (this one): they get its two entry points, and so may a script, nothing else.
+FACADES["_strptime"] = make_facade(
+    "_strptime", _pick(_strptime, ["_strptime_datetime", "_strptime_time"])
+)
 for _members in (*MODULES.values(), {"parse": None}, _future):
     # A facade never answers `__name__` (IMPORT_FROM would look `<name>.<attr>` up in
     # sys.modules with it) nor any other `_` name.
