@@ -448,8 +448,9 @@ def compile_script(source: str, spec: SurfaceSpec | None = None) -> Compiled:
     try:
         tree = desugar(tree, source)
         calls_run = "run" in source and _calls_run_at_top_level(tree)
-        defines_run = any(
-            isinstance(stmt, ast.FunctionDef) and stmt.name == "run" for stmt in tree.body
+        defines_run = any(  # only a top-level `def run`/`async def run`, never a method
+            isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "run"
+            for stmt in tree.body
         )
         if spec is not None:
             problems.extend(preflight_check(tree, spec, source))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FunctionType
 from typing import Any
 
 from sandbox import errors, proxy
@@ -115,8 +116,8 @@ def _run(compiled: Compiled, script_globals: dict[str, Any], state: RunState) ->
         if (
             compiled.defines_run
             and not compiled.calls_run_itself
-            and callable(run)
-            and getattr(run, "__code__", None) is not None
+            and type(run) is FunctionType  # the script's own top-level function, not a method
+            and run.__qualname__ == "run"
             and run.__code__.co_filename == "<script>"
         ):
             outcome.value = run(script_globals["client"]) if run.__code__.co_argcount else run()
