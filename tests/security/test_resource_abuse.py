@@ -37,7 +37,18 @@ CASES = {
         ("timeout",),
     ),
     "sleep_forever": ("import time\ntime.sleep(10 ** 6)", {"timeout_s": 1}, ("timeout",)),
-    "asyncio_sleep": ("import asyncio\nasyncio.sleep(10 ** 6)", {"timeout_s": 1}, ("timeout",)),
+    # asyncio.sleep gives an awaitable, as in CPython: the sleep happens where it is awaited
+    "asyncio_sleep": (
+        "import asyncio\nawait asyncio.sleep(10 ** 6)",
+        {"timeout_s": 1},
+        ("timeout",),
+    ),
+    "asyncio_sleep_in_tasks": (
+        "import asyncio\nasync def s():\n    await asyncio.sleep(10 ** 6)\n"
+        "asyncio.run(asyncio.wait([asyncio.create_task(s()) for _ in range(100)]))",
+        {"timeout_s": 1},
+        ("timeout",),
+    ),
     "print_flood": ("while True:\n    print('x' * 1000)", {"timeout_s": 5}, ("limit_exceeded",)),
     "million_client_calls": (
         "for i in range(10 ** 6):\n    client.models.list()",
