@@ -28,6 +28,7 @@ from bench.server import Server
 
 GOAL_API = "Python API p50 under 0.2 ms and at or below monty"
 GOAL_SMOL = "at least 20x faster than smolagents"
+GOAL_GATHER = "20 gathered calls take about one latency (under three), not twenty"
 GOAL_CORPUS = "at least 95% of everyday agent Python runs exactly as in CPython"
 ROOT = Path(__file__).resolve().parent.parent
 P = time.perf_counter
@@ -461,7 +462,9 @@ async def host_function_calls(n: int) -> tuple[Row, float]:
                "(script duration - trivial duration) / 1000"), base  # fmt: skip
 
 
-async def timed_executions(code: str, n: int) -> tuple[list[float], dict[str, Any]]:
+async def timed_executions(
+    code: str, n: int, latency_ms: float = 0.0
+) -> tuple[list[float], dict[str, Any]]:
     """Milliseconds of `n` script runs (ScriptRunner.run, code checked, default limits) on the
     built-in backend at instant speed, each on a refilled pool, and the last response body
     (every run must be ok)."""
@@ -472,7 +475,7 @@ async def timed_executions(code: str, n: int) -> tuple[list[float], dict[str, An
 
     samples: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), backend_speed=0)
+        settings = Settings(data_dir=Path(tmp), backend_speed=0, backend_latency_ms=latency_ms)
         limits = LimitPolicy(settings).defaults
         connections, runner = FloraConnections(settings), ScriptRunner(settings)
         await connections.start()
@@ -503,6 +506,39 @@ async def workspaces_calls(n: int) -> Row:
         [ms / 1000 for ms in samples],
         "whole execution / 1000: channel + dispatcher + httpx + backend + SQLite",
     )
+
+
+GATHER_SCRIPT = """
+import asyncio
+async def run(client):
+    ws = (await client.workspaces.list())["workspaces"][0]["workspace_id"]
+    p = await client.projects.create(name="bench", workspace_id=ws)
+    gen = await client.generations.create(type="text", prompt="hello", workspace_id=ws,
+                                          project_id=p.project_id)
+    runs = await asyncio.gather(*[client.generations.retrieve(gen.run_id) for _ in range({k})])
+    return len(runs)
+"""
+GATHER_CALLS, GATHER_LATENCY_MS = 20, 100.0
+
+
+async def gather_calls(n: int) -> tuple[Row, Row]:
+    """20 generations.retrieve at 100 ms per request: in one asyncio.gather, and one by one. The
+    row is the retrieves' share: the execution minus the same script's with no retrieve."""
+    setup, _ = await timed_executions(GATHER_SCRIPT.format(k=0), n, GATHER_LATENCY_MS)
+    base = statistics.median(setup)
+    rows = []
+    for label, code in (
+        ("in one asyncio.gather", GATHER_SCRIPT.format(k=GATHER_CALLS)),
+        ("one after another", GATHER_SCRIPT.format(k=GATHER_CALLS).replace(
+            "await asyncio.gather(*[client.generations.retrieve(gen.run_id) for _ in range(",
+            "[await client.generations.retrieve(gen.run_id) for _ in range(",
+        ).replace(")])\n    return", ")]\n    return")),
+    ):  # fmt: skip
+        samples, _ = await timed_executions(code, n, GATHER_LATENCY_MS)
+        name = f"{GATHER_CALLS} generations.retrieve {label}, {GATHER_LATENCY_MS:.0f} ms a request"
+        how = "TERRARIUM_BACKEND_LATENCY_MS=100; less the script without them"
+        rows.append(Row(name, [ms - base for ms in samples], how))
+    return rows[0], rows[1]
 
 
 # --- 5. memory -----------------------------------------------------------------------------------
@@ -720,12 +756,22 @@ def main(argv: list[str] | None = None) -> int:
     # 4
     hf, hf_base = asyncio.run(host_function_calls(2 if q else 7))
     ws = asyncio.run(workspaces_calls(1 if q else 3))
+    gathered, one_by_one = asyncio.run(gather_calls(1 if q else 3))
     rep.add("## 4. Client calls from a script\n")
     lines = ["| Calls | median per call | min - max | n |", "|---|---:|---:|---:|"]
     for r in (hf, ws):
         lines.append(f"| {r.name} | {fmt_ms(r.median)} | {fmt_ms(r.samples[0])} - "
                      f"{fmt_ms(r.samples[-1])} | {len(r.samples)} |")  # fmt: skip
     rep.add("\n".join(lines) + "\n")
+    lines = ["| Calls | median, all of them | min - max | n |", "|---|---:|---:|---:|"]
+    for r in (gathered, one_by_one):
+        lines.append(f"| {r.name} | {fmt_ms(r.median)} | {fmt_ms(r.samples[0])} - "
+                     f"{fmt_ms(r.samples[-1])} | {len(r.samples)} |")  # fmt: skip
+    rep.add("\n".join(lines) + "\n")
+    rep.add(
+        f"- {rep.goal(gathered.median < 3 * GATHER_LATENCY_MS, GOAL_GATHER)} "
+        f"({fmt_ms(gathered.median)} gathered, {fmt_ms(one_by_one.median)} one by one)\n"
+    )
     rep.add(
         f"- {rep.goal(hf.median < 0.05, 'channel overhead under 50 µs per call')} "
         f"({fmt_ms(hf.median)}; the trivial run with the function bound: {fmt_ms(hf_base)})\n"

@@ -69,6 +69,7 @@ from flora_backend import actions, callback_urls, canvas, catalog, runs, store
 from flora_backend import assets as asset_files
 from flora_backend.db import rows_matched, utcnow
 from flora_backend.errors import ApiError, envelope_response, from_validation, invalid, not_found
+from flora_backend.latency import LatencyMiddleware
 from flora_backend.pagination import page
 from flora_backend.settings import BackendSettings
 from flora_backend.store import (
@@ -1903,6 +1904,8 @@ def build_app(backend: Backend) -> FastAPI:
         )
 
     app.add_middleware(RequestIdMiddleware)
+    if backend.settings.latency_ms > 0:
+        app.add_middleware(LatencyMiddleware, latency_ms=backend.settings.latency_ms)
     return app
 
 

@@ -38,6 +38,8 @@ class BackendSettings(BaseSettings):
     initial_credits: int = 100_000  # per new workspace; 1 credit is about $0.001
     rate_limit_per_minute: int = 0  # requests per API key per minute; 0 = off
     sweep_interval_s: float = 0.25  # how often due runs are finalized (callbacks)
+    # Every request waits this long before it is handled, as FLORA's round trip would (0: off).
+    latency_ms: float = 0.0
 
     # --- webhooks ------------------------------------------------------------------------
     # Let callback_url point at localhost/private addresses and use plain http (local dev).

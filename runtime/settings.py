@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     backend_initial_credits: int = 100_000  # per new workspace; 1 credit is about $0.001
     backend_rate_limit_per_minute: int = 0  # requests per API key per minute; 0 = off
     backend_sweep_interval_s: float = 0.25  # how often due runs are finalized (callbacks)
+    # Every request to the built-in backend waits this long, as FLORA's round trip would (0: off).
+    backend_latency_ms: float = 0.0
     # Let callback_url point at localhost/private addresses and use plain http (local dev).
     backend_callbacks_allow_private: bool = False
     # Webhook deliveries in flight at once (kept well below the database pool), and how long
@@ -120,6 +122,7 @@ class Settings(BaseSettings):
             initial_credits=self.backend_initial_credits,
             rate_limit_per_minute=self.backend_rate_limit_per_minute,
             sweep_interval_s=self.backend_sweep_interval_s,
+            latency_ms=self.backend_latency_ms,
             callbacks_allow_private=self.backend_callbacks_allow_private,
             webhook_concurrency=self.backend_webhook_concurrency,
             webhook_timeout_s=self.backend_webhook_timeout_s,
