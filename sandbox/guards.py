@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import decimal
 import enum
 import operator
 import types
@@ -53,6 +54,9 @@ WRITABLE_TYPES = (dict, list, set, bytearray)
 CONTAINER_TYPES = frozenset(
     {*WRITABLE_TYPES, collections.defaultdict, collections.OrderedDict, collections.Counter}
     | {collections.deque}
+    # A decimal context is the script's own settings (precision, rounding): a child serves one
+    # execution, so what a script sets there dies with it.
+    | {decimal.Context}
 )
 
 
@@ -285,6 +289,8 @@ def guarded_getitem(obj: Any, key: Any) -> Any:
 def guarded_write(obj: Any) -> Any:
     """`_write_`: only the script's own containers and instances may be modified."""
     if type(obj) in CONTAINER_TYPES or type(obj) in SCRIPT_CLASSES:
+        return obj
+    if isinstance(obj, type) and obj in SCRIPT_CLASSES:  # the script's own class: `Job.count += 1`
         return obj
     raise TypeError(f"cannot modify a {type(obj).__name__} object: it is read-only in the sandbox")
 

@@ -34,6 +34,10 @@ def cpython(source: str) -> tuple[Any, str]:
 
 
 PROGRAMS = {
+    "class_counter": "class Job:\n    created = 0\n    def __init__(self):\n"
+    "        Job.created += 1\nJob(); Job()\nJob.created",
+    "decimal_context": "import decimal\nctx = decimal.Context()\nctx.prec = 5\n"
+    "str(ctx.divide(decimal.Decimal(1), decimal.Decimal(7)))",
     "counts": "from collections import defaultdict, Counter\ncounts = defaultdict(int)\n"
     "for w in 'a b a c a'.split():\n    counts[w] += 1\nc = Counter()\nc['x'] += 2\n"
     "[dict(counts), dict(c)]",
@@ -117,3 +121,15 @@ def test_a_method_named_run_is_not_the_entry_point() -> None:
     assert not compile_script("class Job:\n    def run(self):\n        pass").defines_run
     assert compile_script("async def run(client):\n    pass").defines_run
     assert compile_script("def run():\n    pass").defines_run
+
+
+def test_classes_the_script_did_not_make_stay_read_only() -> None:
+    # Writes to the script's own classes are allowed; a sandbox class or a builtin one is not.
+    for target in ("int", "FloraError", "type(client)", "type(inputs)"):
+        compiled = compile_script(f"{target}.flag = 1")
+        assert compiled.code is not None
+        scope = guard_globals(PrintSink(1000))
+        scope.update({"FloraError": type("FloraError", (Exception,), {}), "client": object(),
+                      "inputs": {}})  # fmt: skip
+        with pytest.raises(TypeError, match="read-only"):
+            exec(compiled.code, scope)

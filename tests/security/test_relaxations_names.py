@@ -110,7 +110,11 @@ def test_refused_attributes_stay_refused_on_every_route(server, attr):
 
 WRITES = {
     "setattr_dunder": "class A:\n    pass\nsetattr(A(), '__class__', dict)",
-    "setattr_class": "class A:\n    pass\nsetattr(A, 'x', 1)",
+    # The script's own class may be written to (`Job.count += 1`), but never a dunder of it.
+    "setattr_class_dunder": "class A:\n    pass\nsetattr(A, '__getattribute__', len)",
+    "class_dunder_store": "class A:\n    pass\nA.__reduce_ex__ = len",
+    "setattr_sandbox_class": "page = client.models.list()\nsetattr(type(page.items[0]), 'x', 1)",
+    "setattr_builtin_class": "setattr(int, 'x', 1)",
     "setattr_facade": "import json\nsetattr(json, 'loads', print)",
     "setattr_client": "setattr(client, 'models', 1)",
     "delattr_facade": "import json\ndelattr(json, 'loads')",
