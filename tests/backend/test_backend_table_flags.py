@@ -23,6 +23,15 @@ PLACEHOLDERS: dict[str, Any] = {
     "summary": "s",
     "detail": "d",
     "kind": "bug",
+    "folder_id": "fld_x",
+    "node_ids": ["n1"],
+    "definition": {"edges": [], "node_inputs": {}, "node_outputs": {}, "nodes": []},
+    "source": "signed-url",
+    "action_id": "blur-image-browser",
+}
+# Where one name takes another shape in one method.
+PLACEHOLDERS_OF: dict[str, dict[str, Any]] = {
+    "actions.run": {"inputs": [{"type": "image", "url": "https://example.com/a.png"}]},
 }
 SCOPED = [(m, name) for m in SURFACE for name in m.workspace_args]
 LISTS = [m for m in SURFACE if m.items_key is not None]
@@ -40,7 +49,9 @@ def arguments_of(method: Method, workspace_id: str) -> dict[str, Any]:
     arguments = {n: workspace_id for n in method.workspace_args}
     for name, field in method.args.model_fields.items():
         if field.is_required() and name not in arguments:
-            arguments[name] = PLACEHOLDERS[name]
+            arguments[name] = PLACEHOLDERS_OF.get(method.full_name, {}).get(
+                name, PLACEHOLDERS[name]
+            )
     return arguments
 
 
