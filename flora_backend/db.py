@@ -144,7 +144,8 @@ def _upgrade(connection: Connection) -> None:
         # Tables made when the backend's migrations were part of the runtime's one history:
         # they are this history's first revision, so record that instead of creating them again.
         command.stamp(config, INITIAL_REVISION)
-    # "heads": the history may branch (each branch adds its own tables); every head is applied.
+    # The history has one head (branches are joined by a merge revision); "heads" applies
+    # every head all the same, so a branch added before its merge still gets its tables.
     command.upgrade(config, "heads")
 
 

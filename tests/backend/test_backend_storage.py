@@ -30,7 +30,9 @@ async def test_migrations_create_schema_and_downgrade(tmp_path):
             query = text(f"select version_num from {VERSION_TABLE}")
             version = (await conn.execute(query)).scalar()
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        script = ScriptDirectory.from_config(alembic_config())
+        assert len(script.get_heads()) == 1, script.get_heads()  # one history, one head
+        head = script.get_current_head()
         assert version == head
         assert {"backend_runs", "backend_workspaces", "backend_api_keys", "backend_files"} <= tables
 
