@@ -581,7 +581,8 @@ async def technique_runs_list(ctx: Ctx, args: TechniqueRunsListArgs) -> Items:
             stmt = stmt.where(Run.technique_id == technique.id)
         stmt = status_filter(stmt, args.status)
         rows, cursor = await page(s, stmt, Run.created_at, Run.id, args.cursor, args.limit)
-        names = dict((await s.execute(select(Technique.id, Technique.name))).tuples().all())
+        found = await s.execute(select(Technique.id, Technique.name))
+        names = {technique_id: name for technique_id, name in found.all()}
     items = [
         runs.technique_run_json(ctx.settings, r, names.get(r.technique_id or "")) for r in rows
     ]
