@@ -317,4 +317,6 @@ def pytest_collection_modifyitems(items):
     here = os.path.dirname(__file__)
     for item in items:
         if str(item.path).startswith(here):
-            item.add_marker(pytest.mark.filterwarnings("error::sqlalchemy.exc.SADeprecationWarning"))
+            item.add_marker(
+                pytest.mark.filterwarnings("error::sqlalchemy.exc.SADeprecationWarning")
+            )
