@@ -8,9 +8,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from client_surface.table import SURFACE, Method, find, item_model, params_of
+from client_surface.table import SURFACE, Meta, Method, find, item_model, params_of
 
-__all__ = ["method_doc", "rules", "search_docs", "surface_json", "surface_markdown"]
+__all__ = [
+    "method_doc",
+    "object_lines",
+    "rules",
+    "search_docs",
+    "signature",
+    "surface_body",
+    "surface_json",
+    "surface_markdown",
+]
 
 _TYPE_NAMES = {
     "string": "str",
@@ -85,13 +94,6 @@ def _param_sig(p: dict[str, Any]) -> str:
     return f"{p['name']}{'*' if p['required'] else ''}: {kind}"
 
 
-def _returns_line(method: Method) -> str:
-    item = item_model(method)
-    if item is not None:
-        return f"page of {item.__name__} in `.{method.items_key}`; `meta.next_cursor`"
-    return method.response.__name__
-
-
 def _nested_models(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
@@ -101,71 +103,163 @@ def _nested_models(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def _is_wrapper(model: type[BaseModel]) -> bool:
-    """A list envelope such as GenerationList: only an items list and meta."""
-    names = set(model.model_fields) - {"meta"}
-    return len(names) == 1 and model.__name__.endswith("List")
+def _list_item(method: Method) -> type[BaseModel] | None:
+    """The object a list method's page holds (paged or not), else None."""
+    if not method.items_key:
+        return None
+    found = _nested_models(method.response.model_fields[method.items_key].annotation)
+    return found[0] if found else None
 
 
-def _object_models() -> list[type[BaseModel]]:
+def returns(method: Method) -> str:
+    """What a call gives back, compactly: ``[Model]`` for a page of Model, else the model."""
+    item = _list_item(method)
+    return f"[{item.__name__}]" if item is not None else method.response.__name__
+
+
+def signature(method: Method) -> str:
+    """One line: ``name(positional, *, required, optional?) -> Returns``, exactly the arguments a
+    call accepts (``cursor`` left out: iterating a page follows it)."""
+    params = {p["name"]: p for p in params_of(method) if p["name"] != "cursor"}
+
+    def arg(name: str) -> str:
+        return name if params[name]["required"] else name + "?"
+
+    positional = [arg(n) for n in method.positional if n in params]
+    keywords = [arg(n) for n in params if n not in method.positional]
+    args = positional + (["*"] + keywords if keywords else [])
+    dep = " (deprecated)" if method.deprecated else ""
+    return f"{method.full_name}({', '.join(args)}) -> {returns(method)}{dep}"
+
+
+def _returned_models() -> list[type[BaseModel]]:
+    """The objects methods return, directly or in a page, in table order."""
     ordered: list[type[BaseModel]] = []
-    pending = [m.response for m in SURFACE]
-    while pending:
-        model = pending.pop(0)
-        if model in ordered or model.__name__ in _SKIP_OBJECTS:
-            continue
-        ordered.append(model)
-        for field in model.model_fields.values():
-            pending.extend(_nested_models(field.annotation))
-    return [m for m in ordered if not _is_wrapper(m) and m.model_fields]
+    for m in SURFACE:
+        model = _list_item(m) or m.response
+        if model not in ordered and model.model_fields:
+            ordered.append(model)
+    return ordered
 
 
-_SKIP_OBJECTS = {"Meta", "ModelRef", "TechniqueRef", "ParamOption"}
+INLINE_FIELDS = 3  # a nested object this small is written out in place: `model: {model_id}`
 
 
-def _object_section() -> list[str]:
-    lines = ["## Objects"]
-    shown = _object_models()
-    for model in shown:
-        base = next((b for b in model.__mro__[1:] if b in shown), None)
+def _field_text(model: type[BaseModel], field: str, shown: list[type[BaseModel]]) -> str:
+    """A field, with the shape of a nested object: `{a, b}` written out when small, its name
+    when it is shown on its own line or too big (search_docs has it)."""
+    name = _field_name(model, field)
+    annotation = model.model_fields[field].annotation
+    nested = _nested_models(annotation)
+    if not nested:
+        return name
+    inner = nested[0]
+    if inner in shown or len(inner.model_fields) > INLINE_FIELDS:
+        shape = inner.__name__
+    else:
+        shape = "{" + ", ".join(_field_name(inner, f) for f in inner.model_fields) + "}"
+    many = getattr(annotation, "__origin__", None) is list or any(
+        getattr(a, "__origin__", None) is list for a in getattr(annotation, "__args__", ())
+    )
+    return f"{name}: [{shape}]" if many else f"{name}: {shape}"
+
+
+def _base_of(model: type[BaseModel], earlier: list[type[BaseModel]]) -> type[BaseModel] | None:
+    """An object shown before that `model` reads best as a variant of: a class it derives from,
+    else the one sharing the most fields, when it shares at least three quarters of them and
+    lacks at most two."""
+    ancestor = next((b for b in model.__mro__[1:] if b in earlier), None)
+    if ancestor is not None:
+        return ancestor
+    fields = set(model.model_fields)
+    best: type[BaseModel] | None = None
+    for other in earlier:
+        theirs = set(other.model_fields)
+        shared = len(fields & theirs)
+        if shared >= max(3, 0.75 * len(fields)) and len(theirs - fields) <= 2:
+            if best is None or shared > len(fields & set(best.model_fields)):
+                best = other
+    return best
+
+
+def _field_name(model: type[BaseModel], name: str) -> str:
+    return model.model_fields[name].alias or name
+
+
+def object_lines() -> list[str]:
+    """One line per object a method returns: its fields, nested objects by shape or name; an
+    object much like one before it is written as that one plus and minus a few fields."""
+    shown = _returned_models()
+    lines = []
+    for i, model in enumerate(shown):
+        base = _base_of(model, shown[:i])
+        names = [f for f in model.model_fields if base is None or f not in base.model_fields]
+        text = ", ".join(_field_text(model, f, shown) for f in names)
         if base is not None:
-            extra = [f for f in model.model_fields if f not in base.model_fields]
-            lines.append(f"- {model.__name__}: {base.__name__} + {', '.join(extra)}")
-        else:
-            lines.append(f"- {model.__name__}: {', '.join(model.model_fields)}")
+            text = f"{base.__name__}" + (f" + {text}" if text else "")
+            lacks = [_field_name(base, f) for f in base.model_fields if f not in model.model_fields]
+            text += f" (no {', '.join(lacks)})" if lacks else ""
+        lines.append(f"{model.__name__}: {text}")
     return lines
 
 
-def surface_markdown() -> str:
-    """Compact markdown of the whole surface for an agent's context (required args marked *)."""
-    lines = [
-        "# FLORA client",
-        "Call `client.<resource>.<method>(...)` with keyword arguments (* = required). "
-        "camelCase aliases work. List methods return a page: iterate it for every item "
-        "across pages, or read `.items` / `.meta.next_cursor`.",
-        "",
-    ]
+def rule_lines() -> list[str]:
+    """Each rule of the table once, with the methods it applies to."""
+    by_rule: dict[str, list[str]] = {}
     for m in SURFACE:
-        args = ", ".join(_param_sig(p) for p in params_of(m) if p["name"] not in ("cursor",))
-        if m.paged:
-            args += ", cursor" if args else "cursor"
-        alias = f" (`{m.camel_name}`)" if m.camel_name != m.full_name else ""
-        dep = " Deprecated." if m.deprecated and "eprecated" not in m.summary else ""
-        lines.append(f"### {m.full_name}{alias}")
-        lines.append(f"{m.summary}{dep} `{m.verb} {m.path}`")
-        lines.append(f"- args: {args or 'none'}")
-        lines.append(f"- returns: {_returns_line(m)}")
-        lines.extend(f"- {rule}" for rule in rules(m))
-        if m.example:
-            lines.append(f"- e.g. `{m.example}`")
-    lines.append("")
-    lines.extend(_object_section())
-    lines.append(
-        "Errors: APIError(.status, .code, .message, .fields) subclasses BadRequestError, "
-        "AuthenticationError, InsufficientCreditsError, PermissionDeniedError, NotFoundError, "
-        "ConflictError, RateLimitError, InternalServerError."
-    )
+        for rule in rules(m):
+            by_rule.setdefault(rule, []).append(m.full_name)
+    return [f"- {', '.join(names)}: {rule}" for rule, names in by_rule.items()]
+
+
+CALL_STYLES = (
+    "`client.<method>(...)`, awaited in `async def run(client)`. Arguments after `*` are "
+    "keyword-only; `?` = optional; camelCase works. `-> [X]`: a page; iterate it for every X "
+    "across pages, or read `.items`, `.meta.next_cursor`."
+)
+ERRORS = (
+    "Errors: APIError(.status, .code, .message, .fields) subclasses BadRequestError, "
+    "AuthenticationError, InsufficientCreditsError, PermissionDeniedError, NotFoundError, "
+    "ConflictError, RateLimitError, InternalServerError."
+)
+DETAIL = "types, enums, descriptions: `search_docs`"
+
+
+def surface_body() -> str:
+    """The surface for an agent's context, compact: how calls are made, one signature line per
+    method, the rules, one line per returned object, the errors. Field-level detail is in
+    `search_docs` and the JSON of `GET /v1/surface`."""
+    lines = [CALL_STYLES, "", f"## Methods ({DETAIL})"]
+    lines.extend(signature(m) for m in SURFACE)
+    lines.extend(rule_lines())
+    lines += ["", "## Objects"]
+    lines.extend(object_lines())
+    lines += ["", ERRORS]
     return "\n".join(lines) + "\n"
+
+
+def surface_markdown() -> str:
+    """The whole surface as markdown (`GET /v1/surface`, `search_docs("*")`)."""
+    return "# FLORA client\n" + surface_body()
+
+
+def _nested_lines(model: type[BaseModel]) -> list[str]:
+    """The fields of the objects inside `model`, two levels down (`Run.outputs` -> RunOutput)."""
+    lines: list[str] = []
+    seen = {model}
+    pending = [(model, 0)]
+    while pending:
+        outer, depth = pending.pop(0)
+        for field in outer.model_fields.values():
+            for inner in _nested_models(field.annotation):
+                if inner in seen or inner is Meta:
+                    continue
+                seen.add(inner)
+                names = ", ".join(_field_name(inner, f) for f in inner.model_fields)
+                lines.append(f"- {inner.__name__}: {names}")
+                if depth < 1:
+                    pending.append((inner, depth + 1))
+    return lines
 
 
 def method_doc(method: Method | str) -> str:
@@ -194,6 +288,7 @@ def method_doc(method: Method | str) -> str:
     if item is not None:
         lines.append(f"Each {item.__name__} in `.{m.items_key}`: {', '.join(_fields(item))}")
         lines.append("Iterate the page for all items across pages, or pass `cursor=` yourself.")
+    lines.extend(_nested_lines(item or m.response))
     if m.example:
         lines.append(f"Example: `{m.example}`")
     return "\n".join(lines) + "\n"

@@ -7,19 +7,60 @@ import json
 from client_surface import SURFACE
 from client_surface.docs import method_doc, search_docs, surface_json, surface_markdown
 
+# The markdown goes into an agent's context whole (GET /v1/surface, search_docs("*"), and the
+# MCP description around it), so it grows with the surface by a bounded step: one signature line
+# and at most one object line per method; field-level detail stays in search_docs and the JSON.
+# 155 characters per method covers both lines with the rules, the call styles and the errors.
+CHARS_PER_METHOD = 155
 
-def test_markdown_is_under_six_thousand_characters():
-    assert len(surface_markdown()) < 6000
+
+def test_markdown_stays_within_its_budget_per_method():
+    assert len(surface_markdown()) <= CHARS_PER_METHOD * len(SURFACE), len(surface_markdown())
 
 
-def test_markdown_mentions_every_method_its_example_and_required_marks():
-    md = surface_markdown()
+def signature_lines(text: str) -> dict[str, str]:
+    return {line.split("(", 1)[0]: line for line in text.splitlines() if "(" in line}
+
+
+def test_markdown_gives_every_method_its_line_with_every_argument_as_accepted():
+    """An agent reading only this can call every method: its name, the arguments it must pass
+    (positional before `*`, optional ones marked `?`) and what it returns."""
+    lines = signature_lines(surface_markdown())
     for m in SURFACE:
-        assert f"### {m.full_name}" in md
-        assert m.example in md
-    assert "prompt*: str" in md
-    assert "type*: image|video|audio|text" in md
-    assert "projects.listNodes" in md
+        line = lines[m.full_name]
+        args = [a for a in line.split("(", 1)[1].split(")", 1)[0].split(", ") if a]
+        for name, field in m.args.model_fields.items():
+            if name == "cursor":
+                continue
+            assert (name if field.is_required() else name + "?") in args, (m.full_name, name)
+        keyword_from = args.index("*") if "*" in args else len(args)
+        assert [a.rstrip("?") for a in args[:keyword_from]] == list(m.positional)
+        assert "->" in line
+    assert lines["generations.create"] == (
+        "generations.create(*, type, prompt, workspace_id, project_id, model?, params?, "
+        "callback_url?) -> RunStart"
+    )
+    assert lines["projects.retrieve"] == "projects.retrieve(project_id) -> Project"
+    assert lines["projects.list_nodes"] == "projects.list_nodes(project_id, *, limit?) -> [Node]"
+    assert lines["runs.start_generation"].endswith("(deprecated)")
+
+
+def test_markdown_names_the_objects_their_nested_shapes_and_the_errors():
+    md = surface_markdown()
+    assert "Run: run_id, status," in md and "outputs: [{output_id, type, url}]" in md
+    assert "Generation: Run + generation_id" in md and "model: {model_id}" in md
+    assert "AssetListItem: AssetDetail + node_id, project_id (no failure_message)" in md
+    for name in ("APIError", "NotFoundError", "BadRequestError", "RateLimitError"):
+        assert name in md
+    assert "camelCase" in md and "search_docs" in md
+
+
+def test_search_docs_keeps_the_field_level_detail():
+    assert 'client.generations.create(type="image"' in method_doc("generations.create")
+    assert "prompt*: str" in method_doc("generations.create")
+    assert "type*: image|video|audio|text" in method_doc("generations.create")
+    for m in SURFACE:
+        assert m.example is None or m.example in method_doc(m)
 
 
 def test_surface_json_lists_params_returns_and_items_key():
@@ -81,7 +122,8 @@ def test_the_filled_mode_and_the_open_params_are_each_said_in_one_line_everywher
     assert by_name["runs.start_generation"]["rules"] == [PARAMS_RULE]
     assert by_name["models.list"]["rules"] == []
     md = surface_markdown().splitlines()
-    assert f"- {MODE_RULE}" in md and f"- {PARAMS_RULE}" in md
+    assert f"- techniques.runs.create: {MODE_RULE}" in md
+    assert f"- generations.create, runs.start_generation: {PARAMS_RULE}" in md
     assert MODE_RULE in method_doc("techniques.runs.create").splitlines()
     assert "filled when omitted" in method_doc("techniques.runs.create")
     assert PARAMS_RULE in method_doc("generations.create").splitlines()

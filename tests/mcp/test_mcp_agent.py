@@ -34,7 +34,7 @@ async def agent_flow(session) -> list[str]:
     tools = {t.name: t for t in (await session.list_tools()).tools}
     assert set(tools) == {"execute", "search_docs"}
     assert "async def run(client)" in tools["execute"].description
-    assert "client.generations.create(type, prompt" in tools["execute"].description
+    assert "generations.create(*, type, prompt" in tools["execute"].description
     assert tools["execute"].output_schema["properties"]["status"]
     assert tools["execute"].input_schema["required"] == ["code"]
 

@@ -18,8 +18,8 @@ import mcp_types as types
 from mcp.server import Server
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from client_surface.docs import _nested_models, _object_section, search_docs, surface_markdown
-from client_surface.table import SURFACE, Method, item_model, params_of
+from client_surface.docs import search_docs, surface_body, surface_markdown
+from client_surface.table import SURFACE
 from runtime.adapters.errors import report
 from runtime.executions.outcome import ExecuteResponse
 from runtime.executions.request import ExecutionRequest, LimitRequest
@@ -48,46 +48,14 @@ Terrarium runs Python scripts against the FLORA API (generations, techniques, pr
 # ---------------------------------------------------------------- tool descriptions
 
 
-def _signature(method: Method) -> str:
-    args = []
-    for p in params_of(method):
-        if p["name"] == "cursor":
-            continue
-        args.append(p["name"] if p["required"] else p["name"] + "?")
-    return f"client.{method.full_name}({', '.join(args)}) -> {_returns(method)}"
-
-
-def _returns(method: Method) -> str:
-    item = item_model(method)
-    if item is not None:
-        return f"page of {item.__name__}"
-    response = method.response
-    fields = [f for f in response.model_fields if f != "meta"]
-    if response.__name__.endswith("List") and len(fields) == 1:
-        inner = _nested_models(response.model_fields[fields[0]].annotation)
-        if inner:
-            return f"{response.__name__} (.{fields[0]}: list of {inner[0].__name__})"
-    return response.__name__
-
-
-def surface_index() -> str:
-    """One line per `client.*` method, with its arguments (? = optional) and what it returns."""
-    return "\n".join(_signature(m) for m in SURFACE if not m.deprecated)
-
-
-def objects_index() -> str:
-    """One line per object the methods return, with its fields."""
-    return "\n".join(line for line in _object_section() if not line.startswith("#"))
-
-
 def execute_description(settings: Settings) -> str:
-    """The `execute` tool's description: how to write a script, the limits, the surface."""
+    """The `execute` tool's description: how to write a script, the limits, then the surface as
+    `GET /v1/surface` renders it (one signature line per method, the rules, the objects)."""
     modules = ", ".join(sorted(ALLOWED_MODULES))
     return f"""\
 Run a Python script in a fresh sandbox with `client`, a FLORA API client. Returns the result, \
 what was printed, and every API call made. Do the whole task in one script.
 
-Script form:
 ```python
 import asyncio
 
@@ -102,11 +70,7 @@ workspace_id=ws.workspace_id, project_id=...)
     return run.outputs[0].url
 ```
 - `async def run(client)` with `await`, or plain `def run(client)` without; or top-level \
-statements. Keyword arguments; camelCase names work too.
-- Returned: the return value of `run` (or the last expression), as JSON. Printed: stdout is \
-captured and returned.
-- API failures raise `APIError` (`.status`, `.code`, `.message`, `.fields`; subclasses such as \
-`NotFoundError`, `BadRequestError`). List methods return a page: iterate it for all items.
+statements. Returned: `run`'s return value (or the last expression) as JSON; stdout is captured.
 - Imports allowed: {modules}. No files, no network except `client`.
 - Limits: {settings.timeout_s:g} s wall clock by default (`timeout_s` up to \
 {settings.max_timeout_s:g}), {settings.memory_mb} MB memory, {settings.max_calls} client \
@@ -114,12 +78,7 @@ calls, {settings.stdout_bytes // 1024} KB stdout, {settings.result_bytes // 1024
 - Calls are checked before the script runs: a wrong method or argument rejects the script with \
 every problem listed and nothing executed.
 
-Methods (? = optional; use `search_docs` for argument types and enums):
-{surface_index()}
-
-Objects (attributes):
-{objects_index()}
-"""
+{surface_body()}"""
 
 
 SEARCH_DESCRIPTION = (
