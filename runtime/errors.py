@@ -32,6 +32,22 @@ class CodeTooLarge(Refusal):
     """The code is longer than the `code_bytes` limit."""
 
 
+class BodyTooLarge(Refusal):
+    """The request body is over `max_body_bytes` (TERRARIUM_MAX_BODY_BYTES)."""
+
+
+class InputsTooLarge(Refusal):
+    """The request's `inputs`, as JSON, are over `max_inputs_bytes` (TERRARIUM_MAX_INPUTS_BYTES)."""
+
+
+class UnsupportedMediaType(Refusal):
+    """A request body that does not say it is JSON (`Content-Type: application/json`)."""
+
+
+class InvalidStatusFilter(Refusal):
+    """A list filter naming a state or status that does not exist."""
+
+
 class LimitAboveMaximum(Refusal):
     """A requested limit is above the operator's or the tenant's maximum."""
 

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     instance_stale_s: float = 30.0
     log_format: str = "json"  # "json" or "text"
 
+    # --- at the door: what a request may carry --------------------------------------------
+    # The whole request body (counted as it arrives, refused on its Content-Length first), and
+    # a request's `inputs` as JSON; over either, 413 naming the setting.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    max_inputs_bytes: int = Field(default=1024 * 1024, gt=0)
+
     def database_url_or_default(self) -> str:
         if self.database_url:
             url = self.database_url

@@ -24,7 +24,11 @@ from sandbox.result import ExecutionResult
 
 log = logging.getLogger("terrarium.outcome")
 
-Status = Literal["ok", "error", "timeout", "rejected", "limit_exceeded"]
+# What a sandbox child may end with, and what an execution may end with: those, or cancelled
+# (DELETE /v1/executions/{id}, or the MCP `cancel` tool, stopped it; the host says so, never a
+# child).
+SandboxStatus = Literal["ok", "error", "timeout", "rejected", "limit_exceeded"]
+Status = Literal[SandboxStatus, "cancelled"]
 
 
 class ErrorInfo(BaseModel):
@@ -69,7 +73,8 @@ class ExecuteResponse(BaseModel):
 MAX_RESULT_DEPTH = 128
 MAX_TEXT_CHARS = 64 * 1024  # an error's message, source, traceback or hint, each
 MAX_ERROR_EXTRA_BYTES = 64 * 1024  # an error's other fields (problems, limit...), together
-STATUSES: tuple[str, ...] = get_args(Status)
+STATUSES: tuple[str, ...] = get_args(SandboxStatus)  # a child's, checked in _status_and_error
+EXECUTION_STATUSES: tuple[str, ...] = get_args(Status)
 _SCALARS = (str, int, float, bool, type(None))
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -256,6 +261,20 @@ class Outcome:
             "cpu_ms": body["cpu_ms"],
             "finished_at": utcnow(),
         }
+
+
+def cancelled(execution_id: str, duration_ms: float) -> Outcome:
+    """The outcome of an execution stopped by a cancel request: its child was killed."""
+    body: dict[str, Any] = {
+        "execution_id": clean_text(execution_id),
+        "status": "cancelled", "result": None, "stdout": "", "stdout_truncated": False,
+        "error": {
+            "type": "Cancelled", "message": "the execution was cancelled; its process was killed",
+            "line": None, "source": None, "traceback": None, "hint": None,
+        },
+        "calls": [], "duration_ms": _number(duration_ms), "cpu_ms": 0.0, "warnings": [],
+    }  # fmt: skip
+    return Outcome(body, 4)
 
 
 def answer(

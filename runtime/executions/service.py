@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,10 +29,16 @@ from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from runtime.db import create_engine, init_db, session_factory
-from runtime.errors import InvalidCursor, NotCancellable, NotFound
+from runtime.errors import (
+    InputsTooLarge,
+    InvalidCursor,
+    InvalidStatusFilter,
+    NotCancellable,
+    NotFound,
+)  # fmt: skip
 from runtime.executions.connections import FloraConnections
 from runtime.executions.limits import LimitPolicy
-from runtime.executions.outcome import Outcome
+from runtime.executions.outcome import EXECUTION_STATUSES, Outcome, cancelled
 from runtime.executions.recorder import Recorder
 from runtime.executions.records import (
     DONE,
@@ -53,7 +62,8 @@ from runtime.tenancy.tenants import Tenant, TenantStore
 from sandbox.limits import Limits
 from sandbox.pool import WarmPool
 
-CANCELLED = "it was cancelled"
+# What `GET /v1/executions?status=` may name: a state, or how a finished execution ended.
+LIST_FILTERS: tuple[str, ...] = (QUEUED, RUNNING, DONE, FAILED, *EXECUTION_STATUSES)
 
 
 def new_execution_id() -> str:
@@ -64,6 +74,25 @@ def not_found(execution_id: str) -> NotFound:
     """The one answer for an execution this tenant cannot read, whether it is missing or
     another tenant's: the two are not told apart, so ids cannot be probed."""
     return NotFound(f"no execution {execution_id[:80]!r} for this key")
+
+
+@dataclass(eq=False)
+class _Running:
+    """An execution admitted on this replica and not yet ended: what a cancel request reaches.
+    `task` runs the script on a child; cancelling it kills the child (sandbox/pool.py)."""
+
+    tenant: Tenant
+    task: asyncio.Task[Outcome] | None = None
+    cancel_requested: bool = False
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def cancel(self) -> None:
+        self.cancel_requested = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def end(self) -> None:
+        self.ended.set()
 
 
 class Executions:
@@ -83,6 +112,7 @@ class Executions:
         self.default_tenant: Tenant | None = None
         self.default_key: str | None = None
         self._tasks: dict[str, tuple[Tenant, asyncio.Task[None]]] = {}
+        self._running: dict[str, _Running] = {}  # sync and async, until each has ended
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -189,24 +219,27 @@ class Executions:
             self._tasks.pop(execution_id, None)
             # A task cancelled before it started never ran its own finally.
             self.recorder.fail(tenant, execution_id, SERVER_STOPPED)
+            running = self._running.pop(execution_id, None)
+            if running is not None:
+                running.end()
 
         task.add_done_callback(forget)
         return {"execution_id": execution_id, "state": QUEUED, "status": None}
 
     async def cancel(self, tenant: Tenant, execution_id: str) -> dict[str, Any]:
-        """Stop an asynchronous execution running on this replica; it ends failed."""
-        queued = self._tasks.get(execution_id)
-        if queued is None or queued[0].id != tenant.id:
+        """Stop an execution queued or running on this replica, synchronous or not: its child
+        is killed and it is recorded with status `cancelled` (a synchronous caller is answered
+        with that body). Another tenant's id is not found, as a missing one is."""
+        running = self._running.get(execution_id)
+        if running is None or running.tenant.id != tenant.id:
             await self.get(tenant, execution_id)  # not found, or not cancellable here
             raise NotCancellable(
-                f"execution {execution_id[:80]!r} is not an asynchronous run still going on "
-                "this server",
+                f"execution {execution_id[:80]!r} is not queued or running on this server (it "
+                "has ended, or another replica runs it)",
                 "execution_id",
             )
-        self.recorder.fail(tenant, execution_id, CANCELLED)
-        queued[1].cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait({queued[1]})
+        running.cancel()
+        await running.ended.wait()
         return await self.get(tenant, execution_id)
 
     async def _accept(
@@ -215,9 +248,27 @@ class Executions:
         """Limits settled, code checked, admitted and recorded: what every run starts with."""
         limits = self.limits.resolve(tenant, request.limits)
         check_code(request.code, limits)
+        self._check_inputs(request.inputs)
         execution_id = new_execution_id()
         await self.recorder.admit(tenant, execution_id, request, limits, mode)
+        self._running[execution_id] = _Running(tenant)
         return execution_id, limits
+
+    def _check_inputs(self, inputs: dict[str, Any] | None) -> None:
+        """Refuse `inputs` over `max_inputs_bytes` as JSON, before anything is admitted."""
+        if not inputs:
+            return
+        cap = self.settings.max_inputs_bytes
+        try:
+            size = len(json.dumps(inputs, ensure_ascii=False, separators=(",", ":")).encode())
+        except (TypeError, ValueError, UnicodeEncodeError):
+            return  # not JSON: the sandbox's own encoding refuses it, with its reason
+        if size > cap:
+            raise InputsTooLarge(
+                f"inputs are {size} bytes as JSON, over the {cap}-byte limit "
+                "(TERRARIUM_MAX_INPUTS_BYTES); pass large data by reference (an id, a URL)",
+                "inputs",
+            )
 
     async def _run_queued(
         self, tenant: Tenant, execution_id: str, request: ExecutionRequest, limits: Limits
@@ -229,17 +280,33 @@ class Executions:
     async def _execute(
         self, tenant: Tenant, execution_id: str, request: ExecutionRequest, limits: Limits
     ) -> Outcome:
+        running = self._running.get(execution_id) or _Running(tenant)
+        started = time.perf_counter()
         try:
             flora, tenant_secrets = self.connections.for_tenant(tenant, self.tenants.flora_key)
-            outcome = await self.runner.run(
-                execution_id,
-                request.code,
-                inputs=request.inputs,
-                limits=limits,
-                flora=flora,
-                workspaces=frozenset(tenant.workspaces) if tenant.workspaces else None,
-                secrets=tenant_secrets,
-            )
+            if running.cancel_requested:  # cancelled while it was queued
+                outcome = cancelled(execution_id, 0.0)
+            else:
+                running.task = asyncio.create_task(
+                    self.runner.run(
+                        execution_id,
+                        request.code,
+                        inputs=request.inputs,
+                        limits=limits,
+                        flora=flora,
+                        workspaces=frozenset(tenant.workspaces) if tenant.workspaces else None,
+                        secrets=tenant_secrets,
+                    ),
+                    name=f"run {execution_id}",
+                )
+                try:
+                    outcome = await running.task
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if not running.cancel_requested or (current and current.cancelling()):
+                        raise  # this task's own cancellation (server stopping, caller gone)
+                    elapsed_ms = (time.perf_counter() - started) * 1000
+                    outcome = cancelled(execution_id, elapsed_ms)
             self.recorder.finish(tenant, execution_id, outcome)
         except BaseException as exc:
             reason = (
@@ -255,6 +322,8 @@ class Executions:
             # Whatever happened above (a body nobody expected, a cancellation anywhere), the
             # execution does not stay admitted.
             self.recorder.fail(tenant, execution_id, "the runtime failed while it ran")
+            self._running.pop(execution_id, None)
+            running.end()
         if self.recorder.write_before_answer:
             await self.recorder.flush()
         return outcome
@@ -278,6 +347,11 @@ class Executions:
         cursor: str | None = None,
         limit: int = 50,
     ) -> dict[str, Any]:
+        if status and status not in LIST_FILTERS:
+            raise InvalidStatusFilter(
+                f"unknown status {status[:80]!r}; the statuses are: {', '.join(LIST_FILTERS)}",
+                "status",
+            )
         q = select(ExecutionRow).where(ExecutionRow.tenant_id == tenant.id)
         if status:
             if status in (QUEUED, RUNNING, DONE, FAILED):

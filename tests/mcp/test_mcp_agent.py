@@ -32,7 +32,10 @@ async def agent_flow(session) -> list[str]:
         assert "one script" in (init.instructions or "")
 
     tools = {t.name: t for t in (await session.list_tools()).tools}
-    assert set(tools) == {"execute", "search_docs"}
+    assert set(tools) == {"execute", "search_docs", "cancel"}
+    assert tools["cancel"].input_schema["required"] == ["execution_id"]
+    missing = await session.call_tool("cancel", {"execution_id": "exe_none"})
+    assert missing.is_error and "not_found" in text_of(missing)
     assert "async def run(client)" in tools["execute"].description
     assert "generations.create(*, type, prompt" in tools["execute"].description
     assert tools["execute"].output_schema["properties"]["status"]

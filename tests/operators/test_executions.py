@@ -50,7 +50,7 @@ def test_an_async_execution_answers_202_then_the_execute_body(api):
     assert done["execution_id"] == execution_id
 
 
-def test_cancelling_an_async_execution_ends_it_failed_and_frees_its_slot(api):
+def test_cancelling_an_async_execution_records_it_cancelled_and_frees_its_slot(api):
     _, key = api.tenant(next(_names), max_concurrent=1)
     code = "import time\ntime.sleep(20)\n1"
     queued = api.client.post("/v1/executions", json={"code": code}, headers=api.auth(key))
@@ -58,7 +58,8 @@ def test_cancelling_an_async_execution_ends_it_failed_and_frees_its_slot(api):
     cancelled = api.client.post(f"/v1/executions/{execution_id}/cancel", headers=api.auth(key))
     assert cancelled.status_code == 200, cancelled.text
     body = cancelled.json()
-    assert body["state"] == "failed" and body["error"]["message"] == "it was cancelled"
+    assert body["state"] == "done" and body["status"] == "cancelled"
+    assert body["error"]["type"] == "Cancelled"
     assert api.execute(key, "'next'").json()["result"] == "next"  # the slot was released
     again = api.client.post(f"/v1/executions/{execution_id}/cancel", headers=api.auth(key))
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_cancellable"
@@ -73,7 +74,7 @@ def test_another_tenants_execution_cannot_be_cancelled_or_told_apart(api):
     refused = api.client.post(f"/v1/executions/{execution_id}/cancel", headers=api.auth(other))
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
     mine = api.client.post(f"/v1/executions/{execution_id}/cancel", headers=api.auth(owner))
-    assert mine.status_code == 200 and mine.json()["state"] == "failed"
+    assert mine.status_code == 200 and mine.json()["status"] == "cancelled"
 
 
 def test_async_requests_are_validated_before_queueing(api):

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from runtime.adapters.http.deps import ExecutionsDep, TenantDep
 from runtime.adapters.http.schemas import ApiError, ExecuteRequest, execution_request
+from runtime.executions.service import LIST_FILTERS
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"])
 
@@ -41,7 +42,10 @@ async def list_executions(
     executions: ExecutionsDep,
     tenant: TenantDep,
     status: str | None = Query(
-        None, description="queued, running, done, failed, or a result status (ok, error, ...)"
+        None,
+        description="a state (queued, running, done, failed) or how a finished execution "
+        "ended (ok, error, timeout, rejected, limit_exceeded, cancelled); anything else is 422",
+        json_schema_extra={"enum": list(LIST_FILTERS)},
     ),
     since: datetime | None = Query(None, description="only executions created at or after"),
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
@@ -61,11 +65,16 @@ async def get_execution(
     return await executions.get(tenant, execution_id)
 
 
-@router.post(
-    "/{execution_id}/cancel",
-    responses={**ERRORS, 409: {"model": ApiError}},
-    summary="Stop a queued or running asynchronous execution; it ends failed, as cancelled",
+CANCEL_SUMMARY = (
+    "Stop a queued or running execution (asynchronous, or a synchronous one still running): "
+    "its process is killed and it is recorded with status `cancelled`"
 )
+
+
+@router.delete("/{execution_id}", responses={**ERRORS, 409: {"model": ApiError}},
+               summary=CANCEL_SUMMARY)  # fmt: skip
+@router.post("/{execution_id}/cancel", responses={**ERRORS, 409: {"model": ApiError}},
+             summary=CANCEL_SUMMARY)  # fmt: skip
 async def cancel_execution(
     execution_id: str, executions: ExecutionsDep, tenant: TenantDep
 ) -> dict[str, Any]:

@@ -284,12 +284,64 @@ def call_search_docs(arguments: dict[str, Any]) -> types.CallToolResult:
     )
 
 
+# ---------------------------------------------------------------- cancel
+
+CANCEL_DESCRIPTION = (
+    "Cancel an execution that is still queued or running (one started by `execute`, or an "
+    "asynchronous one): its process is killed and it is recorded with status `cancelled`. "
+    "Returns the execution's record. An execution that has ended cannot be cancelled."
+)
+
+
+class CancelArgs(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    execution_id: str = Field(description="The execution's id (`exe_...`).", max_length=80)
+
+
+def cancel_tool() -> types.Tool:
+    return types.Tool(
+        name="cancel",
+        title="Cancel an execution",
+        description=CANCEL_DESCRIPTION,
+        input_schema=_input_schema(CancelArgs),
+        annotations=types.ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+
+
+async def call_cancel(
+    executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
+) -> types.CallToolResult:
+    """`DELETE /v1/executions/{id}` by another name, for the same tenant."""
+    try:
+        args = CancelArgs.model_validate(arguments)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _failure(f"Invalid arguments: {problems}")
+    if tenant is None:
+        return _failure("unauthorized: no tenant for this request")
+    try:
+        record = await executions.cancel(tenant, args.execution_id)
+    except Exception as exc:
+        error = report(exc)
+        if error.status == 500:
+            log.exception("mcp cancel failed")
+        return _failure(error.text())
+    text = f"execution {record['execution_id']}: {record['state']}, status {record['status']}"
+    return types.CallToolResult(content=_text(text), structured_content=record)
+
+
 TenantOf = Callable[[Any], Tenant | None]  # the request context -> the tenant it acts for
 
 
 def build_mcp_server(executions: Executions, tenant_of: TenantOf) -> Server:
     """The MCP server with Terrarium's two tools; `executions` must be started by the caller."""
-    tools = tool_list(executions.settings)
+    tools = [*tool_list(executions.settings), cancel_tool()]
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(tools=tools)
@@ -300,7 +352,10 @@ def build_mcp_server(executions: Executions, tenant_of: TenantOf) -> Server:
             return await call_execute(executions, arguments, tenant_of(ctx))
         if params.name == "search_docs":
             return call_search_docs(arguments)
-        return _failure(f"Unknown tool {params.name!r}; the tools are execute and search_docs.")
+        if params.name == "cancel":
+            return await call_cancel(executions, arguments, tenant_of(ctx))
+        names = ", ".join(tool.name for tool in tools)
+        return _failure(f"Unknown tool {params.name!r}; the tools are {names}.")
 
     return Server(
         SERVER_NAME,
