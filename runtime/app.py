@@ -4,11 +4,15 @@ It composes the executions service (runtime/executions/service.py) with its adap
 routers and error handlers (runtime/adapters/http/) and MCP over streamable HTTP at `/mcp`
 (runtime/adapters/mcp/). The lifespan starts the service, mounts the built-in backend at `/api`
 when it is the embedded default (so output URLs are downloadable from the same server), and
-runs the MCP session manager. Tests pass their own settings, or a service of their own.
+runs the MCP session manager. Every `/v1` and `/mcp` request passes the door first
+(runtime/adapters/http/door.py: request id, body cap, content type, access log, HTTP metrics).
+Tests pass their own settings, or a service of their own.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,7 +20,9 @@ from fastapi import FastAPI
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.types import Scope
 
+from runtime.adapters import console
 from runtime.adapters.http import errors, execute, executions, meta, ops
+from runtime.adapters.http.door import Door
 from runtime.adapters.mcp.http import (
     McpHttpApp,
     http_session_manager,
@@ -27,6 +33,21 @@ from runtime.adapters.mcp.tools import build_mcp_server
 from runtime.executions.service import Executions
 from runtime.settings import Settings
 from runtime.tenancy.tenants import Tenant
+
+log = logging.getLogger("terrarium")
+
+AUTH_OFF_WARNING = (
+    "WARNING: TERRARIUM_AUTH is off: every request to /v1 and /mcp runs as the default tenant, "
+    "with no key. Anyone who can reach this port can run code and spend its FLORA credentials. "
+    "Use this for local tools only."
+)
+
+
+def warn_auth_off() -> None:
+    """Loud, on the terminal and in the log: a server with no authentication."""
+    banner = "!" * 78
+    print(f"{banner}\n{AUTH_OFF_WARNING}\n{banner}", file=sys.stderr, flush=True)
+    log.warning(AUTH_OFF_WARNING)
 
 
 def create_app(settings: Settings | None = None, service: Executions | None = None) -> FastAPI:
@@ -41,8 +62,14 @@ def create_app(settings: Settings | None = None, service: Executions | None = No
         await service.start()
         if service.connections.backend is not None:
             app.mount("/api", service.connections.backend.app)
-        if app.state.announce_key and service.default_key:
-            print(f"Runtime API key (tenant default): {service.default_key}", flush=True)
+        if not settings.auth:
+            warn_auth_off()
+        # `terrarium serve` bound its socket before the app started: announce it now, once
+        # everything started; the key only when keys are what lets a request in.
+        if app.state.announce:
+            print(f"Terrarium listening on {app.state.announce}", flush=True)
+            if settings.auth and service.default_key:
+                print(f"Runtime API key (tenant default): {service.default_key}", flush=True)
         # A session manager runs only once, so one per start.
         mcp_manager = http_session_manager(mcp, settings)
         try:
@@ -60,14 +87,17 @@ def create_app(settings: Settings | None = None, service: Executions | None = No
         version="0.1.0",
         summary="Run agents' Python scripts against FLORA's client surface, in a fresh sandbox.",
         lifespan=lifespan,
+        docs_url=None,  # served by the console: Swagger UI from a package, offline
     )
     app.state.executions = service  # read by the dependencies (adapters/http/deps.py) only
-    app.state.announce_key = False  # `terrarium serve` prints the default tenant's key
+    app.state.announce = None  # `terrarium serve`: the URL it listens on (then the key)
     errors.install(app)
+    app.add_middleware(Door, settings=settings, metrics=service.metrics)
     app.include_router(execute.router)
     app.include_router(meta.router)
     app.include_router(executions.router)
     app.include_router(ops.router)
+    console.install(app)  # /console, /docs and the OpenAPI bearer scheme
     mcp_app = McpHttpApp(lambda: mcp_manager, authenticate)
     # Starlette serves an ASGI app given to add_route as one (it is not a function), but types
     # the argument as a request handler only.

@@ -1,7 +1,9 @@
 """Structured logs: one JSON object per line, with the execution id and tenant where known.
 
 Records carry only what callers put in `extra` (ids, tenant names, statuses, timings); code,
-inputs, results, secrets and keys are never passed to a logger.
+inputs, results, secrets and keys are never passed to a logger. Lines written while an HTTP
+request is served carry its `request_id` (set by runtime/adapters/http/door.py), the executions
+it started included.
 """
 
 from __future__ import annotations
@@ -9,9 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+# The id of the HTTP request being served, for every log line it causes.
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,6 +33,9 @@ class JsonFormatter(logging.Formatter):
                 out[key] = (
                     value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
                 )
+        rid = request_id.get()
+        if rid is not None and "request_id" not in out:
+            out["request_id"] = rid
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out)

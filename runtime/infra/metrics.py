@@ -1,4 +1,5 @@
-"""Prometheus metrics for `/metrics`: executions, durations, client calls, the sandbox pool.
+"""Prometheus metrics for `/metrics`: executions, durations, client calls, the sandbox pool, and
+HTTP requests (by route, method and status; 4xx by reason; per tenant).
 
 One registry per app (so several apps in one test process do not collide). The pool's figures
 are read from `pool.health()` at scrape time, not copied on every execution.
@@ -80,6 +81,33 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_PoolCollector(pool_health))
+        # HTTP, counted at the door (runtime/adapters/http/door.py) for /v1 and /mcp. Routes are
+        # templates (`/v1/executions/{execution_id}`), so labels stay few.
+        self.http_requests = Counter(
+            "terrarium_http_requests",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "terrarium_http_request_duration_seconds",
+            "time to answer HTTP requests, by route template",
+            ["route"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.http_refusals = Counter(
+            "terrarium_http_client_errors",
+            "4xx answers by route template, status and reason (the error envelope's code)",
+            ["route", "status", "reason"],
+            registry=self.registry,
+        )
+        self.tenant_requests = Counter(
+            "terrarium_tenant_requests",
+            "authenticated HTTP requests by tenant, route template and status",
+            ["tenant", "route", "status"],
+            registry=self.registry,
+        )
 
     def observe(self, body: dict[str, Any]) -> None:
         self.executions.labels(status=str(body.get("status"))).inc()
@@ -87,6 +115,18 @@ class Metrics:
         self.cpu.observe(float(body.get("cpu_ms") or 0.0) / 1000)
         for call in body.get("calls") or ():
             self.calls.labels(method=str(call.get("method")), status=str(call.get("status"))).inc()
+
+    def observe_http(
+        self, route: str, method: str, status: int, seconds: float, reason: str | None,
+        tenant: str | None,
+    ) -> None:  # fmt: skip
+        code = str(status)
+        self.http_requests.labels(route=route, method=method, status=code).inc()
+        self.http_duration.labels(route=route).observe(seconds)
+        if reason is not None:
+            self.http_refusals.labels(route=route, status=code, reason=reason).inc()
+        if tenant is not None:
+            self.tenant_requests.labels(tenant=tenant, route=route, status=code).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -29,6 +29,7 @@ async def tenant(request: Request, service: ExecutionsDep) -> Tenant:
     found = await service.auth.tenant(request.headers.get("authorization"))
     if found is None:
         raise Unauthenticated(MISSING_KEY)
+    request.state.tenant = found  # for the access log and per-tenant metrics (door.py)
     return found
 
 

@@ -1,0 +1,233 @@
+"""At the door: what every HTTP request meets before a router, and what is noted after it.
+
+`Door` is one ASGI middleware around the app. For `/v1` and `/mcp` requests it
+- gives the request an id: the caller's `x-request-id` when it is well-formed (at most 128
+  letters, digits and `._:-`), else a new one; it is echoed on every response, refusals and
+  authentication failures included, and set for the log lines the request causes;
+- refuses a body over `max_body_bytes` with 413 naming TERRARIUM_MAX_BODY_BYTES: on its
+  `Content-Length` before a byte is read, and, for a chunked body, as soon as the bytes
+  received pass the limit (the body is never read whole first);
+- refuses a body that does not say it is JSON with 415 naming `application/json`. A body
+  is accepted only as `application/json` (or `+json`): a browser may send text/plain, form or
+  untyped bodies cross-origin without asking first (no CORS preflight), and with
+  TERRARIUM_AUTH=off such a request would run code as the default tenant;
+- writes one access log line (JSON, the runtime's log format) and counts the request in the
+  HTTP metrics (route, method, status; 4xx by reason, the error code; per tenant).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from email.message import Message
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as AsgiMessage
+
+from runtime.adapters.errors import INTERNAL, ErrorReport, report
+from runtime.errors import BodyTooLarge, UnsupportedMediaType
+from runtime.infra import logs
+from runtime.infra.metrics import Metrics
+from runtime.settings import Settings
+
+access_log = logging.getLogger("terrarium.access")
+log = logging.getLogger("terrarium.http")
+
+REQUEST_ID_HEADER = "x-request-id"
+_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_REASON_BYTES = 8192  # of a 4xx body, read for its error code
+# The routes that take a body, as labels for what is refused before any route is matched.
+_BODY_ROUTES = frozenset({"/v1/execute", "/v1/executions", "/mcp"})
+
+
+def guarded(path: str) -> bool:
+    """The runtime's own API: `/v1` and `/mcp` (the built-in backend at `/api` has its own)."""
+    return path == "/v1" or path.startswith("/v1/") or path == "/mcp" or path.startswith("/mcp/")
+
+
+def request_id(scope: Scope) -> str:
+    """The caller's `x-request-id` when it is well-formed, else a new one."""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            text: str = value.decode("latin-1")
+            if _WELL_FORMED_ID.fullmatch(text):
+                return text
+            break
+    return "req_" + secrets.token_hex(12)
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope.get("headers") or ():
+        if name == wanted:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+def is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    message = Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+def too_large(cap: int, size: int | None = None) -> BodyTooLarge:
+    size_text = f"is {size} bytes" if size is not None else "passed"
+    return BodyTooLarge(
+        f"the request body {size_text}, over the {cap}-byte limit (TERRARIUM_MAX_BODY_BYTES)",
+        "body",
+    )
+
+
+def unsupported(content_type: str | None) -> UnsupportedMediaType:
+    said = f"says {content_type[:100]!r}" if content_type else "has no Content-Type"
+    return UnsupportedMediaType(
+        f"the request body {said}; send JSON with `Content-Type: application/json`", "body"
+    )
+
+
+class _Refused(Exception):
+    def __init__(self, error: ErrorReport) -> None:
+        self.error = error
+
+
+class Door:
+    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not guarded(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(scope)
+        scope.setdefault("state", {})["request_id"] = rid
+        token = logs.request_id.set(rid)
+        started = time.perf_counter()
+        status, reason_body = 500, bytearray()
+
+        async def send_noted(message: AsgiMessage) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers") or ())
+                headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and 400 <= status < 500:
+                if len(reason_body) < _REASON_BYTES:
+                    reason_body.extend(message.get("body", b"")[:_REASON_BYTES])
+            await send(message)
+
+        responded = False
+
+        async def send_tracked(message: AsgiMessage) -> None:
+            nonlocal responded
+            responded = True
+            await send_noted(message)
+
+        try:
+            try:
+                receive = await self._admit(scope, receive)
+            except _Refused as refused:
+                await _answer(send_tracked, refused.error, close=refused.error.status == 413)
+                return
+            try:
+                await self.app(scope, receive, send_tracked)
+            except Exception:
+                if responded:
+                    raise
+                log.exception("request failed", extra={"path": scope["path"]})
+                await _answer(send_tracked, INTERNAL)
+        finally:
+            self._note(scope, status, bytes(reason_body), time.perf_counter() - started, rid)
+            logs.request_id.reset(token)
+
+    async def _admit(self, scope: Scope, receive: Receive) -> Receive:
+        """The request's `receive`, its body read within the cap; or `_Refused`."""
+        if scope["method"] not in _BODY_METHODS:
+            return receive
+        cap = self.settings.max_body_bytes
+        length = _header(scope, b"content-length")
+        chunked = "chunked" in (_header(scope, b"transfer-encoding") or "").lower()
+        if length is not None and length.strip().isdigit():
+            if int(length) > cap:
+                raise _Refused(report(too_large(cap, int(length))))
+            if int(length) == 0 and not chunked:
+                return receive
+        elif not chunked:
+            return receive  # no body
+        content_type = _header(scope, b"content-type")
+        if not is_json(content_type):
+            raise _Refused(report(unsupported(content_type)))
+        messages: list[AsgiMessage] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away: the app reads that too
+            size += len(message.get("body", b""))
+            if size > cap:
+                raise _Refused(report(too_large(cap)))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        replay: list[AsgiMessage] = [{"type": "http.request", "body": body, "more_body": False}]
+        replay.extend(m for m in messages if m["type"] != "http.request")
+
+        async def replayed() -> AsgiMessage:
+            return replay.pop(0) if replay else await receive()
+
+        return replayed
+
+    def _note(self, scope: Scope, status: int, body: bytes, seconds: float, rid: str) -> None:
+        """The access log line and the HTTP metrics; never a reason for a request to fail."""
+        try:
+            route_obj: Any = scope.get("route")
+            route = getattr(route_obj, "path", None)
+            if not isinstance(route, str):
+                path = scope["path"].rstrip("/") or "/"
+                route = path if path in _BODY_ROUTES else "unmatched"
+            state = scope.get("state") or {}
+            tenant_obj = state.get("tenant")
+            tenant = getattr(tenant_obj, "name", None)
+            reason = _reason(body) if 400 <= status < 500 else None
+            method = str(scope["method"])
+            self.metrics.observe_http(route, method, status, seconds, reason, tenant)
+            extra: dict[str, Any] = {
+                "request_id": rid, "method": method, "path": scope["path"], "route": route,
+                "status": status, "duration_ms": round(seconds * 1000, 3), "tenant": tenant,
+            }  # fmt: skip
+            if reason:
+                extra["reason"] = reason
+            access_log.info("request", extra=extra)
+        except Exception:  # noqa: BLE001 - figures and a log line only
+            log.exception("access log failed")
+
+
+def _reason(body: bytes) -> str:
+    """A 4xx answer's error code (the envelope's `error.code`), or `other`."""
+    try:
+        code = json.loads(body)["error"]["code"]
+    except Exception:  # noqa: BLE001 - not our envelope (cut short, or another app's)
+        return "other"
+    return str(code)[:64] if isinstance(code, str) else "other"
+
+
+async def _answer(send: Send, error: ErrorReport, close: bool = False) -> None:
+    body = json.dumps(error.envelope()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    if close:  # the rest of the body is not read: the connection cannot be reused
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
