@@ -6,6 +6,11 @@ terrarium mcp                           serve MCP over stdio (execute, search_do
 terrarium keys create                   another key for the built-in backend
 terrarium tenants create|list|revoke    tenants and their runtime API keys
 terrarium selftest                      probe every OS isolation layer with live attacks
+terrarium config                        the effective settings, by variable, secrets masked
+terrarium --version
+
+Exit codes: 0 done; 1 the script failed (exec) or a probe was not held (selftest); 2 the
+command could not start (configuration, a missing file, a busy port, a refused request).
 """
 
 from __future__ import annotations
@@ -13,11 +18,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from runtime.adapters.cli.config import ConfigError, effective, load
 from runtime.settings import Settings
+
+CANNOT_START = 2
+
+
+def version() -> str:
+    try:
+        return metadata.version("terrarium")
+    except metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port), as uvicorn would bind it; OSError if it cannot be."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -32,12 +63,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         settings.port = args.port
     if "backend_public_url" not in settings.model_fields_set:
         settings.backend_public_url = f"http://{settings.host}:{settings.port}"
+    # The port first: when it is taken, one line and nothing else (no "listening", no key).
+    try:
+        sock = bind(settings.host, settings.port)
+    except OSError as exc:
+        print(
+            f"terrarium serve: cannot listen on {settings.host}:{settings.port}: "
+            f"{exc.strerror or exc} (choose another with --port or TERRARIUM_PORT)",
+            file=sys.stderr,
+        )
+        return CANNOT_START
     logs.configure(settings.log_format)
     app = create_app(settings)
-    app.state.announce_key = True
-    print(f"Terrarium listening on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
-    return 0
+    app.state.announce = f"http://{settings.host}:{settings.port}"  # printed once started
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    with sock:
+        server.run(sockets=[sock])
+    return 0 if server.started else CANNOT_START
 
 
 async def _exec(code: str, settings: Settings) -> dict[str, Any]:
@@ -57,7 +99,21 @@ async def _exec(code: str, settings: Settings) -> dict[str, Any]:
 def _exec_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from runtime.adapters.errors import TRANSLATED, report
 
-    source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    try:
+        source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    except FileNotFoundError:
+        print(f"terrarium exec: no such file: {args.file}", file=sys.stderr)
+        return CANNOT_START
+    except IsADirectoryError:
+        print(f"terrarium exec: {args.file} is a directory, not a script", file=sys.stderr)
+        return CANNOT_START
+    except PermissionError:
+        print(f"terrarium exec: {args.file} cannot be read (permission denied)", file=sys.stderr)
+        return CANNOT_START
+    except UnicodeDecodeError as exc:
+        print(f"terrarium exec: {args.file} is not UTF-8 text (byte {exc.start})",
+              file=sys.stderr)  # fmt: skip
+        return CANNOT_START
     try:
         body = asyncio.run(_exec(source, settings))
     except TRANSLATED as exc:
@@ -98,11 +154,25 @@ def _mcp(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace, settings: Settings) -> int:
+    rows = effective(settings)
+    width = max(len(variable) for variable, _, _ in rows)
+    for variable, value, from_env in rows:
+        source = "" if from_env else "  (default)"
+        print(f"{variable:<{width}}  {value}{source}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="terrarium", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"terrarium {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    config = sub.add_parser(
+        "config", help="print the effective settings by environment variable, secrets masked"
+    )
+    config.set_defaults(func=_config)
     serve = sub.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -128,7 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args, Settings()) or 0)
+    try:
+        settings = load()
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"terrarium: {line}", file=sys.stderr)
+        return CANNOT_START
+    return int(args.func(args, settings) or 0)
 
 
 if __name__ == "__main__":
