@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import email.utils
 import inspect
 import json
 import os
 import random
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,7 +29,15 @@ from client_surface.errors import (
     error_for_status,
 )
 from client_surface.pagination import AsyncPage, AsyncPageRequest, SyncPage
-from client_surface.table import SURFACE, Method, check_arguments, check_path_value, suggest
+from client_surface.table import (
+    METHODS,
+    UPLOAD_MAX_BYTES,
+    Method,
+    check_arguments,
+    check_path_value,
+    find,
+    suggest,
+)
 
 __all__ = ["AsyncFlora", "Flora", "DEFAULT_BASE_URL"]
 
@@ -85,6 +96,149 @@ def bind_arguments(method: Method, args: tuple[Any, ...], kwargs: dict[str, Any]
             raise ArgumentError(f"{method.full_name}() got multiple values for argument {name!r}.")
         merged[name] = value
     return check_arguments(method, merged)
+
+
+# ---------------------------------------------------------------- assets.upload
+
+UPLOAD_POLL_INTERVAL_S = 1.0  # FLORA's helper: pollIntervalMs 1000
+UPLOAD_POLL_TIMEOUT_S = 120.0  # FLORA's helper: pollTimeoutMs 120000
+_HTTP_URL = re.compile(r"^https?://", re.IGNORECASE)
+_DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[\w.-]+)*;base64,", re.IGNORECASE)
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def upload_source(file: str | bytes, max_bytes: int = UPLOAD_MAX_BYTES) -> str | bytes:
+    """What `assets.upload` sends: the URL FLORA fetches (a str), or the file's bytes decoded
+    from base64 text or a data: URL. ArgumentError, before any request, for text that is neither
+    or bytes over `max_bytes` (saying to pass a URL instead)."""
+    if isinstance(file, bytes | bytearray):
+        data = bytes(file)
+    elif _HTTP_URL.match(file):
+        return file
+    else:
+        data = _decode_base64(_DATA_URL.sub("", file.strip(), count=1))
+    if not data:
+        raise ArgumentError("assets.upload(): `file` is empty.")
+    if len(data) > max_bytes:
+        raise ArgumentError(
+            f"assets.upload(): `file` is {len(data):,} bytes, over the {max_bytes:,}-byte limit "
+            "for bytes sent in a call; pass a public https URL as `file` instead (FLORA fetches "
+            "up to 50 MB).",
+            'Host the file and pass its URL: client.assets.upload("https://...", workspace_id=...)',
+        )
+    return data
+
+
+def _decode_base64(text: str) -> bytes:
+    compact = "".join(text.split())
+    compact += "=" * (-len(compact) % 4)
+    try:
+        if "-" in compact or "_" in compact:
+            return base64.urlsafe_b64decode(compact.encode("ascii"))
+        return base64.b64decode(compact.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise ArgumentError(
+            f"assets.upload(): `file` is neither an http(s) URL nor base64 text "
+            f"(it starts {text[:20]!r}).",
+            "Pass base64.b64encode(data).decode(), a data: URL, or a public https URL.",
+        ) from None
+
+
+def content_type_of(data: bytes, given: str | None, file: str | bytes) -> str | None:
+    """The content type to declare: the one given, a data: URL's, or read from the bytes."""
+    if given:
+        return given
+    if isinstance(file, str):
+        found = _DATA_URL.match(file.strip())
+        if found and found.group(1):
+            return found.group(1).lower()
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _upload_failed(asset_id: str, response: httpx.Response) -> APIError:
+    return APIError(
+        f"assets.upload: uploading the bytes of {asset_id} failed with HTTP "
+        f"{response.status_code}: {response.text[:300]}",
+        status=response.status_code,
+        code="upload_failed",
+    )
+
+
+def _not_ready(asset_id: str, asset: BaseModel, waited: float) -> APIError:
+    status = getattr(asset, "status", None)
+    if status == "failed":
+        reason = getattr(asset, "failure_message", None)
+        return APIError(
+            f"assets.upload: asset {asset_id} failed to process"
+            + (f": {reason}" if reason else ""),
+            code="asset_failed",
+        )
+    return APIError(
+        f"assets.upload: asset {asset_id} was not ready after {waited:g} s (last status: "
+        f"{status}); read it later with assets.retrieve.",
+        code="asset_timeout",
+    )
+
+
+def _upload_request(
+    http: httpx.Client | httpx.AsyncClient,
+    reservation: BaseModel,
+    data: bytes,
+    content_type: str | None,
+    name: str | None,
+) -> httpx.Request:
+    """The request that carries the bytes of a signed upload: the presigned form POST when FLORA
+    gives one, else a PUT to `upload_url`. Never with the API key."""
+    form = getattr(reservation, "upload", None)
+    if form is not None:
+        return http.build_request(
+            form.method,
+            form.url,
+            data=dict(form.form_fields),
+            files={
+                form.file_field: (name or "file", data, content_type or "application/octet-stream")
+            },
+        )
+    url = getattr(reservation, "upload_url", None)
+    if not url:
+        raise APIError(
+            f"assets.upload: asset {reservation.asset_id} came without an upload URL.",  # type: ignore[attr-defined]
+            code="upload_failed",
+        )
+    headers = {"Content-Type": content_type} if content_type else {}
+    return http.build_request("PUT", url, content=data, headers=headers)
+
+
+def _endpoint(name: str) -> Method:
+    method = find(name)
+    assert method is not None and not method.helper, name
+    return method
+
+
+UPLOAD_POLLS = int(UPLOAD_POLL_TIMEOUT_S / UPLOAD_POLL_INTERVAL_S)
+
+
+def _create_arguments(
+    args: BaseModel, source: str | bytes, content_type: str | None
+) -> dict[str, Any]:
+    """assets.create's arguments for an upload: the URL as `source`, or a signed upload."""
+    given = args.model_dump(exclude_none=True, exclude={"file"})
+    if isinstance(source, str):
+        given.setdefault("file_name", source.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or None)
+        return {k: v for k, v in {**given, "source": source}.items() if v is not None}
+    if content_type:
+        given["content_type"] = content_type
+    return {**given, "source": "signed-url"}
 
 
 class _Resource:
@@ -146,12 +300,13 @@ class _BaseClient:
         self.max_retries = max_retries
         self._default_headers = dict(default_headers or {})
         self._random: Callable[[], float] = random.random
+        self.upload_max_bytes = UPLOAD_MAX_BYTES  # assets.upload's bytes, at most
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
     def _build_resources(self, make: Callable[[Method], Callable[..., Any]]) -> None:
-        for method in SURFACE:
+        for method in METHODS:
             node: Any = self
             path = "client"
             for part in method.resource.split("."):
@@ -174,7 +329,7 @@ class _BaseClient:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        roots = sorted({m.resource.split(".")[0] for m in SURFACE})
+        roots = sorted({m.resource.split(".")[0] for m in METHODS})
         guess = suggest(name, roots)
         text = f"client.{name} does not exist."
         text += f" Did you mean client.{guess}?" if guess else " Available: " + ", ".join(roots)
@@ -326,8 +481,41 @@ class AsyncFlora(_BaseClient):
         response = await self._request(method, args)
         return AsyncPage(method, args, response, self._fetch_page)
 
+    async def _call(self, name: str, arguments: dict[str, Any]) -> Any:
+        method = _endpoint(name)
+        return await self._request(method, check_arguments(method, arguments))
+
+    async def _assets_upload(self, args: BaseModel) -> BaseModel:
+        """FLORA's `assets.upload`: a URL is fetched by FLORA; bytes are reserved a signed upload,
+        sent there, completed; then the asset is polled until ready (bounded)."""
+        file = args.file  # type: ignore[attr-defined]
+        source = upload_source(file, self.upload_max_bytes)
+        kind = None if isinstance(source, str) else content_type_of(source, args.content_type, file)  # type: ignore[attr-defined]
+        created = await self._call("assets.create", _create_arguments(args, source, kind))
+        asset_id: str = created.asset_id
+        if isinstance(source, bytes):
+            request = _upload_request(self._http, created, source, kind, args.file_name)  # type: ignore[attr-defined]
+            try:
+                response = await self._http.send(request)
+            except httpx.TransportError as exc:
+                raise self._connection_error(exc) from None
+            if not response.is_success:
+                raise _upload_failed(asset_id, response)
+            await self._call("assets.complete", {"asset_id": asset_id})
+        for poll in range(UPLOAD_POLLS + 1):
+            asset = await self._call("assets.retrieve", {"asset_id": asset_id})
+            if asset.status == "ready":
+                return asset  # type: ignore[no-any-return]
+            if asset.status == "failed" or poll == UPLOAD_POLLS:
+                raise _not_ready(asset_id, asset, poll * UPLOAD_POLL_INTERVAL_S)
+            await self._sleep(UPLOAD_POLL_INTERVAL_S)
+        raise AssertionError("unreachable")
+
     async def _request(self, method: Method, args: BaseModel) -> BaseModel:
-        """Send one logical request (retried on 408/429/5xx/connection errors)."""
+        """Send one logical request (retried on 408/429/5xx/connection errors); a helper runs
+        its steps."""
+        if method.helper:
+            return await self._assets_upload(args)
         key = self._idempotency_key(method)
         attempt = 0
         while True:
@@ -401,8 +589,40 @@ class Flora(_BaseClient):
     def _fetch_page(self, method: Method, args: BaseModel) -> SyncPage:
         return SyncPage(method, args, self._request(method, args), self._fetch_page)
 
+    def _call(self, name: str, arguments: dict[str, Any]) -> Any:
+        method = _endpoint(name)
+        return self._request(method, check_arguments(method, arguments))
+
+    def _assets_upload(self, args: BaseModel) -> BaseModel:
+        """FLORA's `assets.upload`, as AsyncFlora's."""
+        file = args.file  # type: ignore[attr-defined]
+        source = upload_source(file, self.upload_max_bytes)
+        kind = None if isinstance(source, str) else content_type_of(source, args.content_type, file)  # type: ignore[attr-defined]
+        created = self._call("assets.create", _create_arguments(args, source, kind))
+        asset_id: str = created.asset_id
+        if isinstance(source, bytes):
+            request = _upload_request(self._http, created, source, kind, args.file_name)  # type: ignore[attr-defined]
+            try:
+                response = self._http.send(request)
+            except httpx.TransportError as exc:
+                raise self._connection_error(exc) from None
+            if not response.is_success:
+                raise _upload_failed(asset_id, response)
+            self._call("assets.complete", {"asset_id": asset_id})
+        for poll in range(UPLOAD_POLLS + 1):
+            asset = self._call("assets.retrieve", {"asset_id": asset_id})
+            if asset.status == "ready":
+                return asset  # type: ignore[no-any-return]
+            if asset.status == "failed" or poll == UPLOAD_POLLS:
+                raise _not_ready(asset_id, asset, poll * UPLOAD_POLL_INTERVAL_S)
+            self._sleep(UPLOAD_POLL_INTERVAL_S)
+        raise AssertionError("unreachable")
+
     def _request(self, method: Method, args: BaseModel) -> BaseModel:
-        """Send one logical request (retried on 408/429/5xx/connection errors)."""
+        """Send one logical request (retried on 408/429/5xx/connection errors); a helper runs
+        its steps."""
+        if method.helper:
+            return self._assets_upload(args)
         key = self._idempotency_key(method)
         attempt = 0
         while True:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from client_surface.table import SURFACE, Meta, Method, find, item_model, params_of
+from client_surface.table import METHODS, Meta, Method, find, item_model, params_of
 
 __all__ = [
     "method_doc",
@@ -62,19 +62,24 @@ def rules(method: Method) -> list[str]:
             f"`{params}` is an open map: every key is sent; keys the chosen `{model}` does not "
             "list in its params (models.list) are named in the execution's warnings."
         )
+    if method.helper:
+        first = method.positional[0]
+        described = method.args.model_fields[first].description
+        lines.append(f"`{first}`: {described} One call: {' -> '.join(method.steps)}, until ready.")
     return lines
 
 
 def surface_json() -> dict[str, Any]:
     """Every method with its verb, path, params, return fields and one example."""
     methods = []
-    for m in SURFACE:
+    for m in METHODS:
         methods.append(
             {
                 "name": m.full_name,
                 "camel": m.camel_name,
-                "verb": m.verb,
-                "path": m.path,
+                "verb": m.verb or None,
+                "path": m.path or None,
+                "steps": list(m.steps),
                 "summary": m.summary,
                 "deprecated": m.deprecated,
                 "positional": list(m.positional),
@@ -135,7 +140,7 @@ def signature(method: Method) -> str:
 def _returned_models() -> list[type[BaseModel]]:
     """The objects methods return, directly or in a page, in table order."""
     ordered: list[type[BaseModel]] = []
-    for m in SURFACE:
+    for m in METHODS:
         model = _list_item(m) or m.response
         if model not in ordered and model.model_fields:
             ordered.append(model)
@@ -206,7 +211,7 @@ def object_lines() -> list[str]:
 def rule_lines() -> list[str]:
     """Each rule of the table once, with the methods it applies to."""
     by_rule: dict[str, list[str]] = {}
-    for m in SURFACE:
+    for m in METHODS:
         for rule in rules(m):
             by_rule.setdefault(rule, []).append(m.full_name)
     return [f"- {', '.join(names)}: {rule}" for rule, names in by_rule.items()]
@@ -230,7 +235,7 @@ def surface_body() -> str:
     method, the rules, one line per returned object, the errors. Field-level detail is in
     `search_docs` and the JSON of `GET /v1/surface`."""
     lines = [CALL_STYLES, "", f"## Methods ({DETAIL})"]
-    lines.extend(signature(m) for m in SURFACE)
+    lines.extend(signature(m) for m in METHODS)
     lines.extend(rule_lines())
     lines += ["", "## Objects"]
     lines.extend(object_lines())
@@ -271,7 +276,8 @@ def method_doc(method: Method | str) -> str:
     if m.camel_name != m.full_name:
         lines.append(f"Alias: `client.{m.camel_name}`")
     dep = " Deprecated." if m.deprecated and "eprecated" not in m.summary else ""
-    lines.append(f"{m.summary}{dep} `{m.verb} {m.path}`")
+    route = f"`{m.verb} {m.path}`" if not m.helper else "(a helper of the SDK)"
+    lines.append(f"{m.summary}{dep} {route}")
     params = params_of(m)
     if params:
         lines.append("Arguments:")
@@ -332,7 +338,7 @@ def search_docs(query: str, limit: int = 5) -> list[dict[str, Any]]:
     if not terms:
         return []
     scored = []
-    for order, m in enumerate(SURFACE):
+    for order, m in enumerate(METHODS):
         bags = _index(m)
         score = sum(max((w for bag, w in bags if t in bag), default=0.0) for t in terms)
         if m.deprecated:

@@ -931,6 +931,28 @@ class ProjectsActionsRunArgs(Args):
     project_id: str = Field(description="Project the node is on (prj_...).")
 
 
+# A script's call frame carries at most 256 KiB of JSON and base64 adds a third: the bytes a
+# script uploads are capped below that, so a larger file comes by URL (FLORA fetches up to 50 MB).
+SCRIPT_UPLOAD_MAX_BYTES = 128 * 1024
+UPLOAD_MAX_BYTES = 50 * 1024 * 1024  # FLORA's own cap on an asset
+
+
+class AssetsUploadArgs(Args):
+    file: str | bytes = Field(
+        description="base64 text or a data: URL (at most 128 KiB of bytes from a script; bytes "
+        "in Python), or a public https URL (up to 50 MB)."
+    )
+    workspace_id: str = Field(description="Workspace to store the asset in (ws_...).")
+    content_type: str | None = Field(
+        None, description="Content type, e.g. image/png; read from the bytes when omitted."
+    )
+    file_name: str | None = Field(None, description="File name of the asset.")
+    folder: str | None = Field(None, description="Destination folder.")
+    project_id: str | None = Field(
+        None, description="Also put the asset on this project's canvas (prj_...)."
+    )
+
+
 class AssetUploadForm(Obj):
     content_type: Literal["multipart/form-data"]
     file_field: Literal["file"]
@@ -1182,6 +1204,8 @@ class Method:
     ``model_params`` is ``(model argument, params argument)`` when the params argument is
     FLORA's open map of the chosen model's params: every key is sent, and keys the model does not
     list come back as a warning naming them and the model's params.
+    ``steps`` makes it a helper (``HELPERS``): no verb or path of its own, the SDK runs the steps
+    in the host, and a script's call of it is one call.
     """
 
     resource: str
@@ -1201,6 +1225,12 @@ class Method:
     workspace_args: tuple[str, ...] = ()
     filled: tuple[Filled, ...] = ()
     model_params: tuple[str, str] | None = None
+    steps: tuple[str, ...] = ()
+
+    @property
+    def helper(self) -> bool:
+        """A method the SDK implements over other calls (``steps``), with no route of its own."""
+        return bool(self.steps)
 
     @property
     def full_name(self) -> str:
@@ -1492,8 +1522,24 @@ SURFACE: tuple[Method, ...] = (
     # -- end of assets and actions
 )  # fmt: skip
 
+# The SDK's helpers, as FLORA's SDK has them: methods over the endpoints above that the SDK runs
+# in the host. The backend serves SURFACE; scripts, the SDK and the docs see METHODS.
+HELPERS: tuple[Method, ...] = (
+    Method(
+        "assets", "upload", "", "", AssetsUploadArgs, AssetDetail, None,
+        "Upload a file in one call and wait until it is ready: a URL is fetched by FLORA; bytes "
+        "go through a signed upload.",
+        positional=("file",), workspace_args=("workspace_id",),
+        steps=("assets.create", "PUT", "assets.complete", "assets.retrieve"),
+        example='client.assets.upload(base64.b64encode(png).decode(), workspace_id="ws_123", '
+        'file_name="a.png")',
+    ),
+)  # fmt: skip
+
+METHODS: tuple[Method, ...] = SURFACE + HELPERS  # every client.* method
+
 _BY_NAME: dict[str, Method] = {}
-for _m in SURFACE:
+for _m in METHODS:
     _BY_NAME[_m.full_name] = _m
     _BY_NAME[_m.camel_name] = _m
 
@@ -1507,7 +1553,7 @@ def find(name: str) -> Method | None:
 
 
 def method_names() -> list[str]:
-    return [m.full_name for m in SURFACE]
+    return [m.full_name for m in METHODS]
 
 
 def suggest(word: str, candidates: list[str] | tuple[str, ...]) -> str | None:
@@ -1673,7 +1719,7 @@ def sandbox_spec() -> dict[str, Any]:
             "paged": m.paged,
             "example": m.example,
         }
-        for m in SURFACE
+        for m in METHODS
     }
     return {"methods": methods, "errors": list(ERROR_NAMES), "error_tree": error_tree()}
 

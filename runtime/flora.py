@@ -16,6 +16,7 @@ import weakref
 from typing import Any
 
 from client_surface import AsyncFlora
+from client_surface._client import upload_source
 from client_surface.dispatch import (
     ArgumentError,
     dispatch_call,
@@ -23,7 +24,7 @@ from client_surface.dispatch import (
     unknown_params_warning,
 )
 from client_surface.errors import APIError, PermissionDeniedError
-from client_surface.table import Method, find
+from client_surface.table import SCRIPT_UPLOAD_MAX_BYTES, Method, find
 from sandbox.pool import HostCallError
 
 log = logging.getLogger("terrarium.flora")
@@ -143,6 +144,9 @@ class ClientCalls:
         try:
             self._check_workspace(method, arguments)
             spec = find(method)
+            if spec is not None and spec.helper and isinstance(arguments.get("file"), str):
+                # bytes from a script are capped below its call frame: larger files by URL
+                upload_source(arguments["file"], SCRIPT_UPLOAD_MAX_BYTES)
             if spec is not None and spec.model_params is not None:
                 await self._check_model_params(spec, arguments)
             value = await dispatch_call(self.flora, method, arguments, self.warnings)

@@ -9,7 +9,7 @@ import pytest
 from flora_mock import PROJECT, RUN, Recorder
 
 from client_surface import SURFACE, find
-from client_surface.table import ID_ARGUMENTS, sandbox_spec
+from client_surface.table import ID_ARGUMENTS, METHODS, sandbox_spec
 
 # name: (verb, path, items key, pages)
 REQUIRED = {
@@ -120,7 +120,7 @@ def test_sandbox_spec_is_plain_json_with_params_positional_and_errors():
     assert inputs["type"] == "array" and inputs["required"]
     assert spec["methods"]["generations.list"]["items_key"] == "generations"
     assert {"FloraError", "APIError", "BadRequestError", "RateLimitError"} <= set(spec["errors"])
-    assert set(spec["methods"]) == {m.full_name for m in SURFACE}
+    assert set(spec["methods"]) == {m.full_name for m in METHODS}
 
 
 def test_sandbox_spec_sends_every_field_the_sandbox_reads():

@@ -182,10 +182,10 @@ def test_the_backend_key_never_appears_in_a_response(api, run):
 
 def test_surface_docs_are_small_enough_for_an_agent(api):
     """The markdown goes into an agent's context whole: one signature line and at most one object
-    line per method, 155 characters per method (tests/client_surface/test_cs_docs.py says why);
+    line per method, 160 characters per method (tests/client_surface/test_cs_docs.py says why);
     field-level detail is in the JSON beside it."""
     body = api.get("/v1/surface").json()
     assert "generations.create(*, type, prompt" in body["markdown"]
     names = {m["name"] for m in body["methods"]["methods"]}
-    assert len(body["markdown"]) <= 155 * len(names)
+    assert len(body["markdown"]) <= 160 * len(names)
     assert {"techniques.runs.create", "generations.create", "workspaces.list"} <= names

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from client_surface.table import SURFACE, sandbox_spec
+from client_surface.table import METHODS, sandbox_spec
 from sandbox import proxy, runner
 from sandbox.limits import Limits
 from sandbox.messages import Reply, Run
@@ -14,8 +14,8 @@ SPEC = SurfaceSpec.from_json(sandbox_spec())
 
 
 def test_every_method_of_the_table_is_typed_with_its_params_and_list_key():
-    assert set(SPEC.methods) == {m.full_name for m in SURFACE}
-    for m in SURFACE:
+    assert set(SPEC.methods) == {m.full_name for m in METHODS}
+    for m in METHODS:
         typed = SPEC.methods[m.full_name]
         assert typed.items_key == m.items_key and typed.paged == m.paged
         assert typed.positional == tuple(m.positional)
