@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flora_backend import catalog
+from flora_backend import actions, catalog
 
 # FLORA's canvas node types by the agent vocabulary the graph reports (and changesets add).
 GENERATION_TYPES = {
@@ -61,6 +61,14 @@ ADD_TYPES = {
     "layer_editor": "layerEditorNode",
 }
 STATIC_OF = {"image": "staticImageBlock", "video": "staticVideoBlock", "audio": "staticAudioBlock"}
+# The node a generation (or technique run) started through the API is on its project's canvas.
+RESULT_OF = {
+    "image": "resultImageBlock",
+    "video": "resultVideoBlock",
+    "text": "resultTextBlock",
+    "audio": "resultAudioBlock",
+}
+ACTION_TYPE = "codeBlock"  # a prebuilt action node (projects.actions.create)
 MERMAID_KIND = {"image": "Image", "video": "Video", "text": "Text", "audio": "Audio"}
 COLUMN_W, ROW_H = 320.0, 240.0
 
@@ -83,8 +91,12 @@ def vocabulary(node_type: str) -> str:
 
 
 def media_of(node: dict[str, Any]) -> str | None:
-    """The modality a node produces (image, video, text, audio), if any."""
+    """The modality a node produces (image, video, text, audio), if any: an action node's is
+    its action's kind."""
     t = node["type"]
+    if t == ACTION_TYPE:
+        action = actions.BY_ID.get(str(node.get("data", {}).get("action_id")))
+        return action.kind if action is not None else None
     return GENERATION_TYPES.get(t) or STATIC_TYPES.get(t) or ("text" if t == "textLabel" else None)
 
 
@@ -145,6 +157,28 @@ class CanvasState:
         """Below the existing content, one column per node placed in the same request."""
         bottom = max((n["position"]["y"] for n in self.nodes), default=-ROW_H)
         return {"x": COLUMN_W * index, "y": bottom + ROW_H}
+
+    def place(
+        self,
+        node_type: str,
+        data: dict[str, Any],
+        *,
+        inputs: dict[str, Any] | None = None,
+        outputs: dict[str, Any] | None = None,
+        sources: Iterable[str] = (),
+    ) -> str:
+        """A new node below the existing content (fed by `sources`, in order): its node id."""
+        node_id = new_node_id()
+        position = self.next_position()
+        self.nodes.append({"id": node_id, "type": node_type, "data": data, "position": position})
+        if inputs is not None:
+            self.node_inputs[node_id] = inputs
+        if outputs is not None:
+            self.node_outputs[node_id] = outputs
+        for source in sources:
+            self.edges.append(_edge(source, node_id, media_of(self.node(source) or {"type": ""})))
+        self.short(node_id)
+        return node_id
 
     def definition(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -497,9 +531,19 @@ def graph_nodes(
         model = catalog.BY_ID.get(inputs["model"] or "")
         stored = state.node_outputs.get(node_id, {})
         run = run_of(stored["run_id"]) if stored.get("run_id") else None
+        is_action = node["type"] == ACTION_TYPE
+        action = (
+            {"action_id": data.get("action_id"), "params": data.get("params") or None}
+            if is_action
+            else None
+        )
+        if is_action or generative:
+            status = run.status if run else "idle"
+        else:
+            status = None
         view: dict[str, Any] = {
             "id": state.short(node_id),
-            "action": None,
+            "action": action,
             "label": str(data.get("label") or (inputs["prompt"] or "")[:80]),
             "model": model.name if model else inputs["model"],
             "model_id": inputs["model"],
@@ -509,7 +553,7 @@ def graph_nodes(
             "params": params or None,
             "position": absolute(state, node),
             "prompt": inputs["prompt"],
-            "status": (run.status if run else "idle") if generative else None,
+            "status": status,
             "type": vocabulary(node["type"]),
         }
         if run is not None and run.status == "error":

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -70,7 +70,7 @@ from flora_backend import assets as asset_files
 from flora_backend.db import rows_matched, utcnow
 from flora_backend.errors import ApiError, envelope_response, from_validation, invalid, not_found
 from flora_backend.latency import LatencyMiddleware
-from flora_backend.pagination import page
+from flora_backend.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor, page
 from flora_backend.settings import BackendSettings
 from flora_backend.store import (
     ApiKey,
@@ -79,7 +79,6 @@ from flora_backend.store import (
     File,
     IdempotencyKey,
     Project,
-    ProjectNode,
     Run,
     Technique,
     Workspace,
@@ -380,10 +379,60 @@ async def projects_list_nodes(ctx: Ctx, args: ProjectsListNodesArgs) -> Items:
     await ctx.backend.run_engine().finalize_due(ctx.workspace_id)
     async with ctx.sessions() as s:
         project = await own_project(s, ctx, args.project_id)
-        stmt = select(Run).where(Run.project_id == project.id)
-        rows, cursor = await page(s, stmt, Run.created_at, Run.id, args.cursor, args.limit)
-    nodes = [runs.node_json(ctx.settings, r) for r in rows]
-    return Items(nodes, cursor)
+        row = await s.get(store.Canvas, project.id)
+        state = canvas_state(ctx, row) if row is not None else canvas.CanvasState()
+        # The canvas's media nodes, newest first (groups, comments and the like are not media).
+        shown = [n for n in reversed(state.nodes) if canvas.media_of(n) is not None]
+        offset, _ = decode_cursor(args.cursor) if args.cursor else (0, None)
+        size = args.limit or DEFAULT_LIMIT
+        chosen = shown[offset : offset + size]
+        run_ids = [state.node_outputs.get(n["id"], {}).get("run_id") for n in chosen]
+        found = await s.execute(select(Run).where(Run.id.in_([r for r in run_ids if r])))
+        by_run = {run.id: run for run in found.scalars()}
+        asset_ids = [n["data"]["asset_id"] for n in chosen if n.get("data", {}).get("asset_id")]
+        found_assets = await s.execute(select(Asset).where(Asset.id.in_(asset_ids)))
+        by_asset = {a.id: a for a in found_assets.scalars()}
+    nodes = []
+    for node, run_id in zip(chosen, run_ids, strict=True):
+        run = by_run.get(run_id or "")
+        nodes.append(list_node_json(ctx, state, node, run, by_asset))
+    more = offset + size < len(shown)
+    return Items(nodes, encode_cursor(offset + size) if more else None)
+
+
+def list_node_json(
+    ctx: Ctx,
+    state: canvas.CanvasState,
+    node: dict[str, Any],
+    run: Run | None,
+    assets: dict[str, Asset],
+) -> dict[str, Any]:
+    """A canvas node as projects.list_nodes answers it: its output URL (or text) once there
+    is one, and the output's pixels for an image or video."""
+    data = node.get("data", {})
+    label = data.get("label") or state.inputs(node["id"])["prompt"]
+    out: dict[str, Any] = {
+        "node_id": node["id"],
+        "type": canvas.media_of(node),
+        "label": str(label)[:80] if label else None,
+        "url": None,
+        "asset_id": data.get("asset_id"),
+        "width": None,
+        "height": None,
+    }
+    asset = assets.get(str(data.get("asset_id")))
+    if asset is not None:
+        if asset.status == "ready":
+            out["url"] = asset_url(ctx, asset)
+            out["width"], out["height"] = asset.width, asset.height
+    elif run is not None:
+        run_view = runs.node_json(ctx.settings, run)
+        out["url"] = run_view["url"]
+        if run.kind != "action":  # an action's output size is its own, not the model's
+            out["width"], out["height"] = run_view["width"], run_view["height"]
+    elif data.get("url"):
+        out["url"] = data["url"]
+    return out
 
 
 @handles("models.list")
@@ -419,6 +468,7 @@ async def generations_create(ctx: Ctx, args: GenerationsCreateArgs) -> dict[str,
             project_id=project.id,
             callback_url=args.callback_url,
         )
+        await place_run_node(ctx, s, project, run, args.prompt)
     return run_start_json(ctx, run)
 
 
@@ -540,6 +590,7 @@ async def start_technique_run(
             inputs=values,
             callback_url=callback_url,
         )
+        await place_run_node(ctx, s, project, run, run.prompt)
     return run, technique
 
 
@@ -635,7 +686,15 @@ def canvas_invalid(exc: canvas.CanvasInvalid) -> ApiError:
 
 
 async def load_canvas(session: AsyncSession, project: Project) -> store.Canvas:
-    row = await session.get(store.Canvas, project.id)
+    """The project's canvas row (made when missing), held until the transaction ends: a write
+    comes first (a no-op UPDATE), so writers of one canvas go one after another (SQLite takes
+    its write lock, PostgreSQL the row's) and none loses the nodes another placed."""
+    await session.execute(
+        update(store.Canvas)
+        .where(store.Canvas.project_id == project.id)
+        .values(revision=store.Canvas.revision)
+    )
+    row = await session.get(store.Canvas, project.id, populate_existing=True)
     if row is None:
         row = store.Canvas(
             project_id=project.id, revision=0, nodes=[], edges=[], node_inputs={},
@@ -646,12 +705,45 @@ async def load_canvas(session: AsyncSession, project: Project) -> store.Canvas:
     return row
 
 
-def canvas_state(row: store.Canvas) -> canvas.CanvasState:
-    return canvas.CanvasState(
+def canvas_state(ctx: Ctx, row: store.Canvas) -> canvas.CanvasState:
+    state = canvas.CanvasState(
         nodes=row.nodes, edges=row.edges, node_inputs=row.node_inputs,
         node_outputs=row.node_outputs, layer_editor_documents=row.layer_editor_documents,
         short_ids=row.short_ids, next_short=row.next_short,
     ).copy()  # fmt: skip
+    for node in state.nodes:  # an asset node shows its asset's URL at this server's address
+        asset_id = node.get("data", {}).get("asset_id")
+        if asset_id:
+            node["data"]["url"] = runs.output_url(ctx.settings, asset_file_id(str(asset_id)))
+    return state
+
+
+async def place_node(
+    ctx: Ctx,
+    session: AsyncSession,
+    project: Project,
+    node_type: str,
+    data: dict[str, Any],
+    **placement: Any,
+) -> str:
+    """A node put on the project's canvas (see `CanvasState.place`): its node id."""
+    row = await load_canvas(session, project)
+    state = canvas_state(ctx, row)
+    node_id = state.place(node_type, data, **placement)
+    store_canvas(row, state)
+    project.last_modified = row.updated_at
+    return node_id
+
+
+async def place_run_node(
+    ctx: Ctx, session: AsyncSession, project: Project, run: Run, prompt: str
+) -> None:
+    """The node of a generation (or technique run) started through the API, on its canvas."""
+    inputs = {"prompt": prompt, "model": run.model_id, "params": run.params}
+    await place_node(
+        ctx, session, project, canvas.RESULT_OF[run.media_type], {},
+        inputs=inputs, outputs={"run_id": run.id},
+    )  # fmt: skip
 
 
 def store_canvas(row: store.Canvas, state: canvas.CanvasState, *, changed: bool = True) -> None:
@@ -690,7 +782,7 @@ async def canvas_answer(ctx: Ctx, project: Project) -> dict[str, Any]:
     await ctx.backend.run_engine().finalize_due(ctx.workspace_id)
     async with ctx.sessions() as s, s.begin():
         row = await load_canvas(s, project)
-        state = canvas_state(row)
+        state = canvas_state(ctx, row)
         state.assign_short_ids()
         found = await node_runs(s, state)
         store_canvas(row, state, changed=False)
@@ -755,7 +847,7 @@ async def workspace_projects_graph(ctx: Ctx, args: tbl.WorkspaceProjectArgs) -> 
     async with ctx.sessions() as s, s.begin():
         project = await own_project(s, ctx, args.project_id)
         row = await load_canvas(s, project)
-        state = canvas_state(row)
+        state = canvas_state(ctx, row)
         found = await node_runs(s, state)
         views = {run_id: node_run_view(ctx, run) for run_id, run in found.items()}
         nodes = canvas.graph_nodes(state, views.get)
@@ -788,7 +880,7 @@ async def canvas_replace_definition(ctx: Ctx, args: tbl.ReplaceDefinitionArgs) -
         await reserve_idempotency(s, ctx)
         row = await load_canvas(s, project)
         try:
-            state = canvas.replace(canvas_state(row), definition)
+            state = canvas.replace(canvas_state(ctx, row), definition)
         except canvas.CanvasInvalid as exc:
             raise canvas_invalid(exc) from None
         store_canvas(row, state)
@@ -813,7 +905,7 @@ async def canvas_apply_changeset(ctx: Ctx, args: tbl.ApplyChangesetArgs) -> dict
             )  # fmt: skip
         await reserve_idempotency(s, ctx)
         try:
-            result = canvas.apply_changeset(canvas_state(row), ops)
+            result = canvas.apply_changeset(canvas_state(ctx, row), ops)
         except canvas.CanvasInvalid as exc:
             raise canvas_invalid(exc) from None
         changed = any(result.applied.values())
@@ -844,7 +936,7 @@ async def workspace_projects_run_nodes(ctx: Ctx, args: tbl.RunNodesArgs) -> dict
         await reserve_idempotency(s, ctx)
         ctx.idempotency_key = None  # claimed once for the whole request
         row = await load_canvas(s, project)
-        state = canvas_state(row)
+        state = canvas_state(ctx, row)
         state.assign_short_ids()
         found = await node_runs(s, state)
         wanted: dict[str, str] = {}  # node id -> the reference the caller sent
@@ -961,7 +1053,7 @@ async def project_canvas_retrieve(ctx: Ctx, args: tbl.CanvasRetrieveArgs) -> dic
     async with ctx.sessions() as s, s.begin():
         project = await own_project(s, ctx, args.project_id)
         row = await load_canvas(s, project)
-        state = canvas_state(row)
+        state = canvas_state(ctx, row)
         diagram = canvas.to_mermaid(state)
         store_canvas(row, state, changed=False)
     return {
@@ -981,7 +1073,7 @@ async def project_canvas_update(ctx: Ctx, args: tbl.CanvasUpdateArgs) -> dict[st
         project = await own_project(s, ctx, args.project_id)
         row = await load_canvas(s, project)
         try:
-            result = canvas.apply_mermaid(canvas_state(row), args.diagram, node_params)
+            result = canvas.apply_mermaid(canvas_state(ctx, row), args.diagram, node_params)
         except canvas.CanvasInvalid as exc:
             raise canvas_invalid(exc) from None
         changed = bool(result.created_nodes or result.created_edges)
@@ -1248,11 +1340,15 @@ async def own_asset(s: AsyncSession, ctx: Ctx, asset_id: str) -> Asset:
     return asset
 
 
-def add_node(s: AsyncSession, project: Project, **values: Any) -> ProjectNode:
-    node = ProjectNode(id=new_id("n"), project_id=project.id, created_at=utcnow(), **values)
-    s.add(node)
-    project.last_modified = node.created_at
-    return node
+ASSET_NODE_TYPES = {**canvas.STATIC_OF, "application": "documentNode"}
+
+
+async def place_asset_node(ctx: Ctx, s: AsyncSession, project: Project, asset: Asset) -> str:
+    """The asset put on the project's canvas as a static media node: its node id."""
+    content_type = asset.content_type or asset.upload_content_type or "image/"
+    node_type = ASSET_NODE_TYPES.get(content_type.split("/")[0], "staticImageBlock")
+    data = {"asset_id": asset.id, "label": asset.name}
+    return await place_node(ctx, s, project, node_type, data)
 
 
 @handles("assets.create")
@@ -1296,7 +1392,7 @@ async def assets_create(ctx: Ctx, args: AssetsCreateArgs) -> dict[str, Any]:
             await store_asset_bytes(ctx, s, asset, data)
         s.add(asset)
         if project is not None:
-            add_node(s, project, kind="asset", asset_id=asset.id)
+            await place_asset_node(ctx, s, project, asset)
     return asset_upload_json(ctx, asset, token, created=True)
 
 
@@ -1312,11 +1408,12 @@ async def assets_list(ctx: Ctx, args: AssetsListArgs) -> Items:
         stmt = select(Asset).where(Asset.workspace_id == ctx.workspace_id)
         nodes: dict[str, str] = {}
         if args.project_id:
-            await own_project(s, ctx, args.project_id)
-            placed = select(ProjectNode.asset_id, ProjectNode.id).where(
-                ProjectNode.project_id == args.project_id, ProjectNode.kind == "asset"
-            )
-            nodes = {a: n for a, n in (await s.execute(placed)).all() if a is not None}
+            project = await own_project(s, ctx, args.project_id)
+            row = await s.get(store.Canvas, project.id)
+            for node in row.nodes if row is not None else []:
+                asset_id = node.get("data", {}).get("asset_id")
+                if asset_id:
+                    nodes.setdefault(str(asset_id), node["id"])
             stmt = stmt.where(Asset.id.in_(list(nodes)))
         if args.query:
             stmt = stmt.where(func.lower(Asset.name).contains(args.query.lower()))
@@ -1378,11 +1475,11 @@ async def projects_assets_attach(ctx: Ctx, args: ProjectsAssetsAttachArgs) -> di
         if asset.status != "ready":
             raise invalid("asset_id", f"The asset is {asset.status}; only a ready asset attaches")
         await reserve_idempotency(s, ctx)
-        node = add_node(s, project, kind="asset", asset_id=asset.id)
+        node_id = await place_asset_node(ctx, s, project, asset)
     return {
         "asset_id": asset.id,
         "canvas_url": canvas_url(ctx, project.id),
-        "node_id": node.id,
+        "node_id": node_id,
         "project_id": project.id,
     }
 
@@ -1540,42 +1637,40 @@ async def actions_run(ctx: Ctx, args: ActionsRunArgs) -> dict[str, Any]:
     return await start_action_run(ctx, action, values, params, args.project_id)
 
 
-async def newest_sources(
-    s: AsyncSession, ctx: Ctx, project_id: str, kind: str, count: int
-) -> list[str]:
-    """The ids of the project's newest nodes that give `kind` (image or text), newest first."""
-    found: list[tuple[datetime, str]] = []
-    if kind == "image":
-        placed = (
-            select(ProjectNode.created_at, ProjectNode.id)
-            .join(Asset, Asset.id == ProjectNode.asset_id)
-            .where(
-                ProjectNode.project_id == project_id,
-                Asset.status == "ready",
-                Asset.content_type.like("image/%"),
-            )
-        )
-        found += [(at, nid) for at, nid in (await s.execute(placed)).all()]
-    made = select(Run.created_at, Run.id).where(
-        Run.project_id == project_id, Run.media_type == kind, Run.kind != "action"
-    )
-    found += [(at, "n" + rid.removeprefix("run_")) for at, rid in (await s.execute(made)).all()]
-    found.sort(reverse=True)
-    return [node_id for _, node_id in found[:count]]
+def newest_sources(state: canvas.CanvasState, kind: str, count: int) -> list[str]:
+    """The ids of the canvas's newest outputs of `kind` (image or text), newest first: nodes
+    of that kind holding media (an asset, a URL) or run at least once (an empty block is not
+    an output)."""
+
+    def gives(node: dict[str, Any]) -> bool:
+        data, stored = node.get("data", {}), state.node_outputs.get(node["id"], {})
+        return bool(data.get("url") or data.get("asset_id") or stored)
+
+    found = [n["id"] for n in reversed(state.nodes) if canvas.media_of(n) == kind and gives(n)]
+    return found[:count]
 
 
-async def node_value(s: AsyncSession, ctx: Ctx, node_id: str, kind: str) -> str | None:
+async def node_value(
+    ctx: Ctx, s: AsyncSession, state: canvas.CanvasState, node_id: str
+) -> str | None:
     """The URL (or text) a source node gives, or None when it has none (yet)."""
-    node = await s.get(ProjectNode, node_id)
-    if node is not None:
-        asset = await s.get(Asset, node.asset_id) if node.asset_id else None
-        return asset_url(ctx, asset) if asset is not None and asset.status == "ready" else None
-    run = await s.get(Run, "run_" + node_id.removeprefix("n"))
-    if run is None:
+    node = state.node(node_id)
+    if node is None:
         return None
-    run = await current(ctx, run)
-    outputs = runs.run_json(ctx.settings, run).get("outputs") or []
-    return str(outputs[0]["url"]) if outputs else None
+    data = node.get("data", {})
+    if data.get("asset_id"):
+        asset = await s.get(Asset, str(data["asset_id"]))
+        return asset_url(ctx, asset) if asset is not None and asset.status == "ready" else None
+    run_id = state.node_outputs.get(node_id, {}).get("run_id")
+    run = await s.get(Run, run_id) if run_id else None
+    if run is not None:
+        outputs = runs.run_json(ctx.settings, await current(ctx, run)).get("outputs") or []
+        return str(outputs[0]["url"]) if outputs else None
+    if data.get("url"):
+        return str(data["url"])
+    stored = state.node_outputs.get(node_id, {})
+    text = stored.get("text") or stored.get("url")
+    return str(text) if text else None
 
 
 @handles("projects.actions.create")
@@ -1587,17 +1682,19 @@ async def projects_actions_create(ctx: Ctx, args: ProjectsActionsCreateArgs) -> 
         raise action_error(exc) from None
     async with ctx.sessions() as s, s.begin():
         project = await own_project(s, ctx, args.project_id)
+        row = await load_canvas(s, project)
+        state = canvas_state(ctx, row)
         # Wired like a node dropped after the canvas's newest outputs of the matching kind.
         want = action.min_inputs if action.max_inputs == action.min_inputs else 1
-        sources = await newest_sources(s, ctx, project.id, action.kind, max(1, want))
-        node = add_node(
-            s, project, kind="action", action_id=action.action_id, params=params,
-            input_node_ids=sources,
-        )  # fmt: skip
+        sources = newest_sources(state, action.kind, max(1, want))[::-1]
+        data = {"action_id": action.action_id, "label": action.name, "params": params}
+        node_id = state.place(canvas.ACTION_TYPE, data, sources=sources)
+        store_canvas(row, state)
+        project.last_modified = row.updated_at
     return {
         "action_id": action.action_id,
         "canvas_url": canvas_url(ctx, project.id),
-        "node_id": node.id,
+        "node_id": node_id,
         "project_id": project.id,
     }
 
@@ -1606,28 +1703,33 @@ async def projects_actions_create(ctx: Ctx, args: ProjectsActionsCreateArgs) -> 
 async def projects_actions_run(ctx: Ctx, args: ProjectsActionsRunArgs) -> dict[str, Any]:
     async with ctx.sessions() as s:
         project = await own_project(s, ctx, args.project_id)
-        node = await s.get(ProjectNode, args.node_id)
-        if node is None or node.project_id != project.id or node.kind != "action":
+        row = await s.get(store.Canvas, project.id)
+        state = canvas_state(ctx, row) if row is not None else canvas.CanvasState()
+        node_id = state.resolve(args.node_id)
+        node = state.node(node_id) if node_id else None
+        if node is None or node["type"] != canvas.ACTION_TYPE:
             raise not_found("Action node", args.node_id)
-        action = catalog_action("node_id", node.action_id or "")
+        action = catalog_action("node_id", str(node["data"].get("action_id") or ""))
         values = []
-        for source in node.input_node_ids or []:
-            value = await node_value(s, ctx, source, action.kind)
-            if value is not None:
-                values.append(value)
+        for e in state.edges:
+            if e["target"] == node["id"]:
+                value = await node_value(ctx, s, state, e["source"])
+                if value is not None:
+                    values.append(value)
     if not values:
         raise invalid(
             "node_id",
             f"The action node has no {action.kind} input: put one on the canvas first "
             "(projects.assets.attach_asset or a generation) and create the action node after it",
         )
-    answer = await start_action_run(ctx, action, values, dict(node.params or {}), project.id)
+    params = dict(node["data"].get("params") or {})
+    answer = await start_action_run(ctx, action, values, params, project.id)
     async with ctx.sessions() as s, s.begin():
-        await s.execute(
-            update(ProjectNode)
-            .where(ProjectNode.id == node.id)
-            .values(last_run_id=answer["run_id"])
-        )
+        row = await load_canvas(s, project)
+        state = canvas_state(ctx, row)
+        if state.node(node["id"]) is not None:  # still there: the node shows its latest run
+            state.node_outputs[node["id"]] = {"run_id": answer["run_id"]}
+            store_canvas(row, state)
     return answer
 
 

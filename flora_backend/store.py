@@ -152,7 +152,7 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-# ---------------------------------------------------------------- assets and canvas nodes
+# ---------------------------------------------------------------- assets
 
 
 class Asset(Base):
@@ -183,32 +183,17 @@ class Asset(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class ProjectNode(Base):
-    """A node placed on a project's canvas through the API: an attached asset, or a prebuilt
-    action (with its params and the node its input comes from)."""
-
-    __tablename__ = "backend_project_nodes"
-    __table_args__ = (Index("ix_backend_project_nodes_project", "project_id", "created_at"),)
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    project_id: Mapped[str] = mapped_column(ForeignKey("backend_projects.id"))
-    kind: Mapped[str] = mapped_column(String(20))  # asset | action
-    asset_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    action_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    # The nodes an action node takes its inputs from, wired when it was placed.
-    input_node_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
-    last_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
 # ---------------------------------------------------------------- canvases, folders, library
 
 
 class Canvas(Base):
     """A project's canvas definition, as FLORA's canvas/definition endpoints carry it, with the
     short ids the graph reports (node UUID -> "n<k>", never reused) and a revision that grows by
-    one with every change."""
+    one with every change. It holds every node of the project, whatever placed it: changesets,
+    Mermaid updates, generations and technique runs started through the API (result nodes),
+    attached assets (static nodes with `data.asset_id`) and action nodes (`codeBlock`, with
+    `data.action_id` and `data.params`, fed by edges); a node's latest run is its
+    `node_outputs[id].run_id`."""
 
     __tablename__ = "backend_canvases"
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from flora_backend.store import ProjectNode
+from flora_backend.store import Canvas
 
 
 def png(size=(40, 20), color=(200, 30, 30)) -> bytes:
@@ -173,10 +173,11 @@ async def test_attach_asset_puts_a_node_on_the_project(backend, raw, creds, proj
     answer = (await raw.post(f"projects/{pid}/assets/{done['asset_id']}/attach")).json()
     assert answer["project_id"] == pid and answer["asset_id"] == done["asset_id"]
     async with backend.sessions() as s:
-        node = await s.get(ProjectNode, answer["node_id"])
-    assert node is not None and node.kind == "asset" and node.asset_id == done["asset_id"]
+        [node] = (await s.get(Canvas, pid)).nodes
+    assert node["id"] == answer["node_id"] and node["type"] == "staticImageBlock"
+    assert node["data"]["asset_id"] == done["asset_id"]
     listed = (await raw.get("assets", params={"project_id": pid})).json()["assets"]
-    assert [(a["asset_id"], a["node_id"]) for a in listed] == [(done["asset_id"], node.id)]
+    assert [(a["asset_id"], a["node_id"]) for a in listed] == [(done["asset_id"], node["id"])]
 
 
 async def test_actions_list_only_what_runs_here(raw):
@@ -272,7 +273,8 @@ async def test_a_project_action_node_runs_on_the_newest_image(backend, raw, cred
     out = Image.open(io.BytesIO(await file_bytes(raw, run["outputs"][0]["url"])))
     assert out.size == (32, 16)
     async with backend.sessions() as s:
-        assert (await s.get(ProjectNode, node["node_id"])).last_run_id == start["run_id"]
+        outputs = (await s.get(Canvas, pid)).node_outputs
+    assert outputs[node["node_id"]] == {"run_id": start["run_id"]}
 
 
 async def test_an_action_node_without_an_input_cannot_run(raw, project):

@@ -4,6 +4,7 @@ backend's 0001 alone) upgrades in place, keeping its rows, on SQLite and on Post
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from pathlib import Path
@@ -202,5 +203,77 @@ async def test_every_head_of_a_branched_history_applies(tmp_path, monkeypatch):
         await backend_db.init_db(engine)  # and again: nothing left to do
         assert {"backend_branch_one", "backend_branch_two"} <= await _tables(engine)
         assert await _versions(engine) == {backend_db.VERSION_TABLE: sorted(heads)}
+    finally:
+        await engine.dispose()
+
+
+async def test_one_set_of_nodes_moves_asset_action_and_run_nodes_onto_the_canvas(tmp_path):
+    """backend_0005: the asset and action nodes of backend_project_nodes, and the runs started
+    through the API in a project, become that project's canvas nodes; and back on downgrade."""
+    engine = backend_db.create_engine(
+        BackendSettings(data_dir=tmp_path / "data", database_url=None)
+    )
+
+    def to(target: str, down: bool = False):
+        def step(connection: Connection) -> None:
+            config = backend_db.alembic_config(connection)
+            (command.downgrade if down else command.upgrade)(config, target)
+
+        return step
+
+    now = "2026-01-01 00:00:00"
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(to("backend_0004"))
+            for sql in (
+                "insert into backend_workspaces (id, name, credits, webhook_secret, is_default,"
+                f" created_at) values ('ws_a', 'A', 10, 's', 1, '{now}')",
+                "insert into backend_projects (id, workspace_id, name, origin, created_at,"
+                f" last_modified) values ('prj_a', 'ws_a', 'P', 'api', '{now}', '{now}')",
+                "insert into backend_runs (id, workspace_id, project_id, kind, model_id,"
+                " media_type, prompt, params, status, created_at, started_at, due_at,"
+                " estimated_seconds, quoted_cost, charged_cost, callback_state,"
+                " callback_attempts) values ('run_1', 'ws_a', 'prj_a', 'generation', 'm',"
+                f" 'image', 'a fox', '{{}}', 'completed', '{now}', '{now}', '{now}', 1, 1, 1,"
+                " 'none', 0)",
+                "insert into backend_assets (id, workspace_id, name, status, uploaded_via,"
+                " content_type, created_at) values ('asset_1', 'ws_a', 'fox.png', 'ready',"
+                f" 'direct', 'image/png', '{now}')",
+                "insert into backend_project_nodes (id, project_id, kind, asset_id, created_at)"
+                " values ('na', 'prj_a', 'asset', 'asset_1', '2026-01-01 00:00:01')",
+                "insert into backend_project_nodes (id, project_id, kind, action_id, params,"
+                " input_node_ids, created_at) values ('nb', 'prj_a', 'action',"
+                " 'blur-image-browser', '{\"radius\": 2}', '[\"na\", \"n1\"]',"
+                " '2026-01-01 00:00:02')",
+            ):
+                await conn.execute(text(sql))
+            await conn.run_sync(to("heads"))
+        async with engine.connect() as conn:
+            assert "backend_project_nodes" not in await conn.run_sync(
+                lambda c: inspect(c).get_table_names()
+            )
+            row = (
+                await conn.execute(text("select nodes, edges, node_outputs from backend_canvases"))
+            ).one()
+        nodes, edges, outputs = (json.loads(v) for v in row)
+        assert [(n["id"], n["type"]) for n in nodes] == [
+            ("n1", "resultImageBlock"),
+            ("na", "staticImageBlock"),
+            ("nb", "codeBlock"),
+        ]
+        assert nodes[1]["data"]["asset_id"] == "asset_1"
+        assert nodes[2]["data"]["action_id"] == "blur-image-browser"
+        assert outputs["n1"] == {"run_id": "run_1"}
+        assert sorted((e["source"], e["target"]) for e in edges) == [("n1", "nb"), ("na", "nb")]
+
+        async with engine.begin() as conn:
+            await conn.run_sync(to("backend_0004", down=True))
+        async with engine.connect() as conn:
+            moved = (
+                await conn.execute(text("select id, kind from backend_project_nodes order by id"))
+            ).all()
+            left = (await conn.execute(text("select nodes from backend_canvases"))).scalar()
+        assert [tuple(r) for r in moved] == [("na", "asset"), ("nb", "action")]
+        assert json.loads(left) == []
     finally:
         await engine.dispose()
