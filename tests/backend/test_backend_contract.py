@@ -3,11 +3,56 @@ backend, answering the shapes flora-surface.md describes."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
+import re
 import sys
 import time
+from typing import Any
 
-from client_surface.table import SURFACE
+import httpx
+import pytest
+from PIL import Image
+
+from client_surface import AsyncFlora
+from client_surface.table import SURFACE, Method, response_problems
 from flora_backend.routes import HANDLERS
+
+BASE = "http://backend/api/v1"
+METHODS = {m.full_name: m for m in SURFACE}
+ROUTES = [(m, re.compile("/api/v1" + re.sub(r"\{[a-z_]+\}", "[^/]+", m.path))) for m in SURFACE]
+
+
+def method_of(request: httpx.Request) -> Method | None:
+    path = request.url.path
+    found = [m for m, rx in ROUTES if m.verb == request.method and rx.fullmatch(path)]
+    return min(found, key=lambda m: m.path.count("{")) if found else None
+
+
+class Checked(httpx.AsyncBaseTransport):
+    """Every successful answer the SDK receives here is checked with response_problems (the
+    strict checker) against its method's response model before the SDK parses it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        method = method_of(request)
+        if method is not None and response.status_code == method.success_status:
+            body = json.loads(await response.aread())
+            assert response_problems(method.response, body) == [], (method.full_name, body)
+        return response
+
+
+@pytest.fixture
+async def client(backend, creds):
+    c = AsyncFlora(
+        api_key=creds[1], base_url=BASE, transport=Checked(backend.transport()), max_retries=0
+    )
+    yield c
+    await c.close()
 
 
 def is_ms(value: object) -> bool:
@@ -277,3 +322,222 @@ async def test_contract_feedback_record(client, creds, project):
     assert set(dump(receipt)) == {"feedback_id", "received_at"}
     assert receipt.feedback_id.startswith("fb_")
     assert before - 1000 <= receipt.received_at <= time.time() * 1000 + 1000  # epoch ms
+
+
+# ---------------------------------------------------------------- through HTTP, each answer
+# checked with response_problems (the strict checker: no undeclared field, no stray null, no
+# string for a number), besides the backend's own check before it answers.
+
+
+async def answer(raw, full_name: str, /, **arguments: Any) -> dict[str, Any]:
+    """`full_name` called over HTTP as the table declares it: its success status, and a body
+    with no problem against its response model."""
+    method = METHODS[full_name]
+    path = method.path.format(**{p: arguments.pop(p) for p in method.path_params})
+    sent = {"params": arguments} if method.verb in ("GET", "DELETE") else {"json": arguments}
+    response = await raw.request(method.verb, path.lstrip("/"), **sent)
+    assert response.status_code == method.success_status, response.text
+    body = response.json()
+    assert response_problems(method.response, body) == [], body
+    return body
+
+
+def png(size=(40, 20)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+async def ready_asset(raw, ws: str, size=(40, 20)) -> dict[str, Any]:
+    made = await answer(raw, "assets.create", source="signed-url", workspace_id=ws,
+                        file_name="fox.png", content_type="image/png")  # fmt: skip
+    put = await raw.put(made["upload_url"].split("/api/v1/", 1)[1], content=png(size))
+    assert put.status_code == 200, put.text
+    return await answer(raw, "assets.complete", asset_id=made["asset_id"])
+
+
+async def finished(raw, run_id: str) -> dict[str, Any]:
+    for _ in range(100):
+        run = await answer(raw, "generations.retrieve", run_id=run_id)
+        if run["status"] in ("completed", "failed"):
+            return run
+        await asyncio.sleep(0.02)
+    raise AssertionError("the run did not finish")
+
+
+async def test_contract_workspaces_projects_create(raw, creds):
+    p = await answer(raw, "workspaces.projects.create", workspace_id=creds[0], name="Spring")
+    assert p["project_id"].startswith("prj_") and is_ms(p["created_at"])
+
+
+async def test_contract_workspaces_folders_create_project(backend, raw, creds):
+    [folder] = await backend.project_folders()
+    p = await answer(raw, "workspaces.folders.create_project", workspace_id=creds[0],
+                     folder_id=folder, name="Filed")  # fmt: skip
+    assert p["name"] == "Filed" and p["workspace_id"] == creds[0]
+
+
+async def changeset(raw, creds, project) -> dict[str, Any]:
+    return await answer(
+        raw, "workspaces.projects.canvas.apply_changeset", workspace_id=creds[0],
+        project_id=project.project_id,
+        add=[{"ref": "t", "type": "text", "prompt": "a fox poem"},
+             {"ref": "i", "type": "image", "prompt": "a red fox"}],
+        connect=[{"from": "t", "to": "i"}],
+    )  # fmt: skip
+
+
+async def test_contract_workspaces_projects_canvas_apply_changeset(raw, creds, project):
+    done = await changeset(raw, creds, project)
+    assert done["applied"]["added"] == 2 and done["applied"]["connected"] == 1
+    assert set(done["created"]) == {"t", "i"} and done["revision"] == "1"
+
+
+async def test_contract_workspaces_projects_graph(raw, creds, project):
+    done = await changeset(raw, creds, project)
+    graph = await answer(raw, "workspaces.projects.graph", workspace_id=creds[0],
+                         project_id=project.project_id)  # fmt: skip
+    assert {n["id"] for n in graph["nodes"]} == {c["id"] for c in done["created"].values()}
+    assert graph["revision"] == done["revision"] and len(graph["edges"]) == 1
+
+
+async def test_contract_workspaces_projects_run_nodes(raw, creds, project):
+    done = await changeset(raw, creds, project)
+    ran = await answer(raw, "workspaces.projects.run_nodes", workspace_id=creds[0],
+                       project_id=project.project_id,
+                       node_ids=[done["created"]["i"]["id"], "n404"])  # fmt: skip
+    started, missing = ran["runs"]
+    assert started["status"] == "started" and started["run_id"].startswith("run_")
+    assert missing["status"] == "skipped" and missing["reason"] == "node_not_found"
+
+
+async def test_contract_workspaces_projects_canvas_retrieve_definition(raw, creds, project):
+    await changeset(raw, creds, project)
+    got = await answer(raw, "workspaces.projects.canvas.retrieve_definition",
+                       workspace_id=creds[0], project_id=project.project_id)  # fmt: skip
+    assert len(got["definition"]["nodes"]) == 2 and got["summary"]["workflow_count"] == 1
+
+
+async def test_contract_workspaces_projects_canvas_replace_definition(raw, creds, project):
+    definition = {
+        "nodes": [{"id": "a", "type": "textBlock", "data": {"label": "A"}},
+                  {"id": "b", "type": "emptyImageBlock", "data": {}}],
+        "edges": [{"id": "e1", "source": "a", "target": "b"}],
+        "node_inputs": {}, "node_outputs": {},
+    }  # fmt: skip
+    got = await answer(raw, "workspaces.projects.canvas.replace_definition",
+                       workspace_id=creds[0], project_id=project.project_id,
+                       definition=definition)  # fmt: skip
+    assert [n["id"] for n in got["definition"]["nodes"]] == ["a", "b"]
+    assert got["summary"]["edge_count"] == 1
+
+
+async def test_contract_projects_canvas_retrieve(raw, creds, project):
+    await changeset(raw, creds, project)
+    got = await answer(raw, "projects.canvas.retrieve", project_id=project.project_id)
+    assert got["diagram"].startswith("graph LR") and got["summary"]["node_count"] == 2
+
+
+async def test_contract_projects_canvas_update(raw, project):
+    diagram = 'graph LR\n  a["A fox (Image)"] --> b["In snow (Image)"]'
+    got = await answer(raw, "projects.canvas.update", project_id=project.project_id,
+                       diagram=diagram)  # fmt: skip
+    assert got["created_node_count"] == 2 and got["created_edge_count"] == 1
+
+
+async def test_contract_workspaces_library_folders_create(raw, creds):
+    folder = await answer(raw, "workspaces.library.folders.create", workspace_id=creds[0],
+                          name="Clips")  # fmt: skip
+    assert folder["folder_id"].startswith("libfolder_") and folder["name"] == "Clips"
+
+
+async def test_contract_workspaces_library_folders_add_item(raw, creds):
+    folder = await answer(raw, "workspaces.library.folders.create", workspace_id=creds[0])
+    item = await answer(raw, "workspaces.library.folders.add_item", workspace_id=creds[0],
+                        folder_id=folder["folder_id"], type="text", text="a red fox")  # fmt: skip
+    assert item["folder_id"] == folder["folder_id"]
+
+
+async def test_contract_workspaces_library_folders_delete(raw, creds):
+    folder = await answer(raw, "workspaces.library.folders.create", workspace_id=creds[0])
+    gone = await answer(raw, "workspaces.library.folders.delete", workspace_id=creds[0],
+                        folder_id=folder["folder_id"])  # fmt: skip
+    assert gone["folder_id"] == folder["folder_id"]
+
+
+async def test_contract_assets_create(raw, creds):
+    made = await answer(raw, "assets.create", source="signed-url", workspace_id=creds[0])
+    assert made["status"] == "pending_upload" and made["upload_url"]
+    assert made["uploaded_via"] == "signed_url" and made["asset_id"].startswith("asset_")
+
+
+async def test_contract_assets_complete(raw, creds):
+    done = await ready_asset(raw, creds[0])
+    assert done["status"] == "ready" and "upload_url" not in done
+
+
+async def test_contract_assets_retrieve(raw, creds):
+    done = await ready_asset(raw, creds[0], (64, 32))
+    got = await answer(raw, "assets.retrieve", asset_id=done["asset_id"])
+    assert (got["width"], got["height"]) == (64, 32) and got["content_type"] == "image/png"
+
+
+async def test_contract_assets_list(raw, creds):
+    done = await ready_asset(raw, creds[0])
+    page = await answer(raw, "assets.list", limit=10)
+    assert [a["asset_id"] for a in page["assets"]] == [done["asset_id"]]
+    assert is_ms(page["assets"][0]["created_at"]) and page["meta"]["next_cursor"] is None
+
+
+async def test_contract_assets_retry(raw, creds):
+    made = await answer(raw, "assets.create", source="signed-url", workspace_id=creds[0])
+    failed = await answer(raw, "assets.complete", asset_id=made["asset_id"])
+    assert failed["status"] == "failed" and failed["failure_message"]
+    again = await answer(raw, "assets.retry", asset_id=made["asset_id"])
+    assert again["status"] == "pending_upload" and again["upload_url"]
+
+
+async def test_contract_projects_assets_attach_asset(raw, creds, project):
+    done = await ready_asset(raw, creds[0])
+    got = await answer(raw, "projects.assets.attach_asset", project_id=project.project_id,
+                       asset_id=done["asset_id"])  # fmt: skip
+    assert got["asset_id"] == done["asset_id"] and got["node_id"]
+
+
+async def test_contract_actions_list(raw):
+    listed = await answer(raw, "actions.list")
+    assert {"blur-image-browser", "concat-text-browser"} <= {
+        a["action_id"] for a in listed["actions"]
+    }
+
+
+async def test_contract_actions_retrieve(raw):
+    got = await answer(raw, "actions.retrieve", action_id="blur-image-browser")
+    assert got["action_id"] == "blur-image-browser" and got["charged_cost"] == 0.001
+
+
+async def test_contract_actions_run(raw, creds, project):
+    done = await ready_asset(raw, creds[0])
+    start = await answer(raw, "actions.run", action_id="blur-image-browser",
+                         inputs=[{"type": "image", "url": done["url"]}],
+                         project_id=project.project_id, workspace_id=creds[0])  # fmt: skip
+    assert start["type"] == "action" and start["project_id"] == project.project_id
+    assert (await finished(raw, start["run_id"]))["status"] == "completed"
+
+
+async def test_contract_projects_actions_create(raw, creds, project):
+    got = await answer(raw, "projects.actions.create", project_id=project.project_id,
+                       action_id="blur-image-browser", params={"radius": 2})  # fmt: skip
+    assert got["action_id"] == "blur-image-browser" and got["node_id"]
+
+
+async def test_contract_projects_actions_run(raw, creds, project):
+    done = await ready_asset(raw, creds[0])
+    await answer(raw, "projects.assets.attach_asset", project_id=project.project_id,
+                 asset_id=done["asset_id"])  # fmt: skip
+    node = await answer(raw, "projects.actions.create", project_id=project.project_id,
+                        action_id="blur-image-browser")  # fmt: skip
+    start = await answer(raw, "projects.actions.run", project_id=project.project_id,
+                         node_id=node["node_id"])  # fmt: skip
+    assert start["type"] == "action" and start["action"]["action_id"] == "blur-image-browser"
+    assert (await finished(raw, start["run_id"]))["status"] == "completed"
