@@ -20,8 +20,9 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import types
 from dataclasses import dataclass
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal, TypeGuard, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -1705,6 +1706,75 @@ def item_model(method: Method) -> type[BaseModel] | None:
     return args[0] if args else None
 
 
+def type_text(annotation: Any) -> str:
+    """An annotation in Python stub style: `str | None`, `list[RunOutput]`, `Literal["a", "b"]`."""
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
+        return annotation.__name__
+    origin = getattr(annotation, "__origin__", None)
+    args: tuple[Any, ...] = tuple(getattr(annotation, "__args__", ()))
+    if origin is Literal:
+        return "Literal[" + ", ".join(json.dumps(a) for a in args) + "]"
+    if origin in (list, dict):
+        return f"{origin.__name__}[{', '.join(type_text(a) for a in args)}]"
+    if args and (origin is Union or isinstance(annotation, types.UnionType)):
+        return " | ".join(type_text(a) for a in args)
+    return "Any" if annotation is Any else str(annotation).replace("typing.", "")
+
+
+def field_spec(field: Any) -> dict[str, Any]:
+    """One response field as plain JSON: its stub type, whether FLORA may leave it out
+    (`optional`: it then reads as None) or send null, the object it holds (`ref`, in a list
+    when `many`) and the values a literal allows."""
+    annotation = field.annotation
+    ref: str | None = None
+    many = False
+    enum: list[Any] | None = None
+    stack = [annotation]
+    while stack:
+        ann = stack.pop()
+        origin = getattr(ann, "__origin__", None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            ref = ref or ann.__name__
+        elif origin is Literal:
+            enum = list(ann.__args__)
+        elif origin is list:
+            many = True
+            stack.extend(ann.__args__)
+        elif origin is not dict:
+            stack.extend(getattr(ann, "__args__", ()))
+    text = type_text(annotation)
+    return {"type": text, "optional": not field.is_required(),
+            "nullable": text.endswith("| None") or text == "None", "ref": ref, "many": many,
+            "enum": enum}  # fmt: skip
+
+
+def response_types() -> dict[str, dict[str, Any]]:
+    """Every object a method returns, nested ones too, as {name: {field: field_spec}}."""
+    found: dict[str, dict[str, Any]] = {}
+    pending: list[type[BaseModel]] = [m.response for m in METHODS]
+    while pending:
+        model = pending.pop()
+        if model.__name__ in found:
+            continue
+        found[model.__name__] = {
+            (f.alias or name): field_spec(f) for name, f in model.model_fields.items()
+        }
+        for f in model.model_fields.values():
+            pending.extend(inner for inner, _ in _nested_models_of(f.annotation))
+    return found
+
+
+def _nested_models_of(annotation: Any) -> list[tuple[type[BaseModel], None]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [(annotation, None)]
+    out: list[tuple[type[BaseModel], None]] = []
+    for arg in getattr(annotation, "__args__", ()):
+        out.extend(_nested_models_of(arg))
+    return out
+
+
 def sandbox_spec() -> dict[str, Any]:
     """The surface as plain JSON for the sandbox child, which has no pydantic: per method its
     name, camelCase name, params, positional arguments, list key, whether it pages, and the
@@ -1718,10 +1788,12 @@ def sandbox_spec() -> dict[str, Any]:
             "items_key": m.items_key,
             "paged": m.paged,
             "example": m.example,
+            "response": m.response.__name__,
         }
         for m in METHODS
     }
-    return {"methods": methods, "errors": list(ERROR_NAMES), "error_tree": error_tree()}
+    return {"methods": methods, "errors": list(ERROR_NAMES), "error_tree": error_tree(),
+            "types": response_types()}  # fmt: skip
 
 
 def error_tree() -> list[list[Any]]:

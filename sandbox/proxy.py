@@ -18,7 +18,7 @@ from typing import Any
 
 from sandbox.jsonable import to_json
 from sandbox.messages import Reply
-from sandbox.records import Page, Record, new_page
+from sandbox.records import Page, Record, new_page, set_types
 from sandbox.records import wrap as wrap  # runner wraps host-function replies with it
 from sandbox.sealed import Sealed
 from sandbox.surface import SurfaceSpec, camel, snake
@@ -180,6 +180,8 @@ def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
     # Every list method answers with a page (`for m in client.models.list()`); one that is not
     # paged has no cursor, so its page is its only one.
     items_key = spec.methods[full].items_key
+    response = spec.methods[full].response
+    item_type = spec.item_type(spec.methods[full])
 
     def call_host(arguments: dict[str, Any]) -> Any:
         if _host_call is None:
@@ -195,10 +197,11 @@ def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
         if items_key and isinstance(value, dict):
 
             def next_page(cursor: str | None) -> Page:
-                return new_page(next_page, items_key, call_host({**arguments, "cursor": cursor}))
+                answer = call_host({**arguments, "cursor": cursor})
+                return new_page(next_page, items_key, answer, item_type)
 
-            return new_page(next_page, items_key, value)
-        return wrap(value)
+            return new_page(next_page, items_key, value, item_type)
+        return wrap(value, response)
 
     method.__name__ = full.rsplit(".", 1)[-1]
     method.__qualname__ = f"client.{full}"
@@ -206,7 +209,9 @@ def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
 
 
 def build_client_class(spec: SurfaceSpec) -> type:
-    """One class per resource, methods as class attributes (snake and camelCase)."""
+    """One class per resource, methods as class attributes (snake and camelCase); the records
+    the methods return know their types from the same spec."""
+    set_types(spec.types)
 
     def resource_class(prefix: str) -> type:
         members: dict[str, Any] = {}

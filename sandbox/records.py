@@ -4,6 +4,10 @@ Records and pages are plain data made only here, from the host's JSON reply: a s
 build one, subclass one usefully, make one answer a name starting with `_` from its data, or
 take one apart with `copy` (see sealed.py). `record_data` reads the JSON behind one by exact
 type, without calling any method of the object, for jsonable's conversion.
+
+A record knows its type (`Run`, `Generation`...) from the table's spec (`set_types`, once per
+zygote): a field the type declares that FLORA left out reads as None, a nested object gets its
+own type, and a record used as a dict key or in a set names the field to use instead.
 """
 
 from __future__ import annotations
@@ -14,28 +18,55 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sandbox.sealed import Final
+from sandbox.surface import FieldSpec, TypeSpecs
+
+_types: TypeSpecs = {}
 
 
-def wrap(value: Any) -> Any:
+def set_types(types: TypeSpecs) -> None:
+    """The response objects of the surface, from the spec (the zygote calls it once)."""
+    _types.clear()
+    _types.update(types)
+
+
+def wrap(value: Any, type_name: str | None = None) -> Any:
     if type(value) is dict:
-        return new_record(value)
+        return new_record(value, type_name)
     if type(value) is list:
-        return [wrap(item) for item in value]
+        return [wrap(item, type_name) for item in value]
     return value
 
 
-def new_record(data: dict[str, Any]) -> Record:
+def new_record(data: dict[str, Any], type_name: str | None = None) -> Record:
     record = object.__new__(Record)
     object.__setattr__(record, "_record_data", data)
+    object.__setattr__(record, "_record_type", type_name if type_name in _types else None)
     return record
 
 
-def new_page(call: Callable[[str | None], Page], key: str, data: dict[str, Any]) -> Page:
+def new_page(
+    call: Callable[[str | None], Page],
+    key: str,
+    data: dict[str, Any],
+    item_type: str | None = None,
+) -> Page:
     page = object.__new__(Page)
     object.__setattr__(page, "_page_call", call)
     object.__setattr__(page, "_page_key", key)
     object.__setattr__(page, "_page_data", data)
+    object.__setattr__(page, "_page_type", item_type)
     return page
+
+
+def _declared(record: Record) -> dict[str, FieldSpec]:
+    name: str | None = object.__getattribute__(record, "_record_type")
+    return _types.get(name, {}) if name is not None else {}
+
+
+def _key_field(fields: list[str]) -> str | None:
+    """The field that identifies an object (`model_id`, `run_id`...), to use as a key."""
+    ids = [f for f in fields if f.endswith("_id") or f == "id"]
+    return ids[0] if ids else None
 
 
 def record_data(value: Any) -> dict[str, Any] | None:
@@ -58,25 +89,35 @@ class Record(Final):
     answered from the data, so data cannot pose as `__class__`, `__deepcopy__` or `__reduce_ex__`.
     """
 
-    __slots__ = ("_record_data",)
+    __slots__ = ("_record_data", "_record_type")
 
     def __getattribute__(self, name: str) -> Any:
         if name[:1] != "_":
             data = object.__getattribute__(self, "_record_data")
+            declared = _declared(self)
             if name in data:
-                return wrap(data[name])
+                field = declared.get(name)
+                return wrap(data[name], field.ref if field is not None else None)
+            if name in declared:  # declared, left out by FLORA: None, as its type says
+                return None
         return object.__getattribute__(self, name)
 
     def __getattr__(self, name: str) -> Any:
         data = object.__getattribute__(self, "_record_data")
-        close = difflib.get_close_matches(name, list(data), n=1)
+        fields = list(dict.fromkeys([*data, *_declared(self)]))
+        close = difflib.get_close_matches(name, fields, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise AttributeError(f"no field '{name}'.{hint} Fields: {', '.join(data)}")
+        kind = object.__getattribute__(self, "_record_type") or "this object"
+        raise AttributeError(
+            f"{kind} has no field '{name}'.{hint} Fields: {', '.join(fields)}"
+            " (search_docs lists every object's fields)"
+        )
 
     def __getitem__(self, key: str) -> Any:
         data = object.__getattribute__(self, "_record_data")
         try:
-            return wrap(data[key])
+            field = _declared(self).get(key)
+            return wrap(data[key], field.ref if field is not None else None)
         except (KeyError, TypeError):
             close = difflib.get_close_matches(str(key), list(data), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -104,20 +145,36 @@ class Record(Final):
             return mine == theirs
         return type(other) is dict and mine == other
 
-    __hash__ = None  # type: ignore[assignment]  # unhashable, like the dict it stands for
+    def __hash__(self) -> int:
+        """Unhashable, like the dict it stands for, saying which field to key by instead."""
+        data = object.__getattribute__(self, "_record_data")
+        kind = object.__getattribute__(self, "_record_type") or "a client result"
+        key = _key_field(list(dict.fromkeys([*data, *_declared(self)])))
+        use = "use one of its fields"
+        if key:
+            use = f"use its `.{key}` field (e.g. `g.model.model_id`)"
+        raise TypeError(
+            f"{kind} is a record (unhashable): it cannot be a dict key or set member; {use}"
+        )
+
+    def _wrap_field(self, key: str, value: Any) -> Any:
+        field = _declared(self).get(key)
+        return wrap(value, field.ref if field is not None else None)
 
     def get(self, key: str, default: Any = None) -> Any:
         data = object.__getattribute__(self, "_record_data")
-        return wrap(data[key]) if key in data else default
+        return self._wrap_field(key, data[key]) if key in data else default
 
     def keys(self) -> list[str]:
         return list(object.__getattribute__(self, "_record_data"))
 
     def values(self) -> list[Any]:
-        return [wrap(v) for v in object.__getattribute__(self, "_record_data").values()]
+        data = object.__getattribute__(self, "_record_data")
+        return [self._wrap_field(k, v) for k, v in data.items()]
 
     def items(self) -> list[tuple[str, Any]]:
-        return [(k, wrap(v)) for k, v in object.__getattribute__(self, "_record_data").items()]
+        data = object.__getattribute__(self, "_record_data")
+        return [(k, self._wrap_field(k, v)) for k, v in data.items()]
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, mutable deep copy."""
@@ -133,24 +190,25 @@ class Page(Final):
     `page.items`, `page.meta`, `has_next_page()`, `get_next_page()` work on this one.
     Only the sandbox makes pages."""
 
-    __slots__ = ("_page_call", "_page_key", "_page_data")
+    __slots__ = ("_page_call", "_page_key", "_page_data", "_page_type")
 
     def __getattr__(self, name: str) -> Any:
         key = object.__getattribute__(self, "_page_key")
         data = object.__getattribute__(self, "_page_data")
         if name[:1] != "_" and (name == key or name == "data"):
-            return wrap(data.get(key) or [])
+            return wrap(data.get(key) or [], object.__getattribute__(self, "_page_type"))
         if name == "meta":
             return wrap(data.get("meta") or {})
         raise AttributeError(
             f"a page has '{key}', 'items', 'meta', 'has_next_page()' and 'get_next_page()'"
-            f"; not '{name}'"
+            f"; not '{name}'. Iterate it (`for x in page`) for its items across pages"
         )
 
     @property
     def items(self) -> list[Any]:
         data = object.__getattribute__(self, "_page_data")
-        items: list[Any] = wrap(data.get(object.__getattribute__(self, "_page_key")) or [])
+        key = object.__getattribute__(self, "_page_key")
+        items: list[Any] = wrap(data.get(key) or [], object.__getattribute__(self, "_page_type"))
         return items
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -55,6 +55,31 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
+class FieldSpec:
+    """One field of a response object, as the table's model declares it: its stub type text,
+    whether FLORA may leave it out (it then reads as None), the object it holds (`ref`, a list
+    of them when `many`) and the values a literal allows."""
+
+    type: str
+    optional: bool
+    nullable: bool
+    ref: str | None
+    many: bool
+    enum: tuple[object, ...] | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FieldSpec:
+        enum = data["enum"]
+        return cls(type=str(data["type"]), optional=bool(data["optional"]),
+                   nullable=bool(data["nullable"]), ref=data["ref"], many=bool(data["many"]),
+                   enum=None if enum is None else tuple(enum))  # fmt: skip
+
+
+# A response object's name -> its fields by name.
+TypeSpecs = dict[str, dict[str, FieldSpec]]
+
+
+@dataclass(frozen=True)
 class MethodSpec:
     """One `client.*` method: `name` is its dotted snake_case path (`generations.create`)."""
 
@@ -66,6 +91,7 @@ class MethodSpec:
     paged: bool  # the answer carries a cursor to the next page
     example: str | None  # a call shown in pre-flight's hint when arguments are missing
     filled: tuple[ParamSpec, ...] = ()  # the params a script may omit, each filled with a warning
+    response: str | None = None  # the name of the object it answers (a key of `types`)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MethodSpec:
@@ -79,6 +105,7 @@ class MethodSpec:
             paged=bool(data["paged"]),
             example=data["example"],
             filled=tuple(p for p in params if p.filled is not None),
+            response=data.get("response"),
         )
 
     @property
@@ -89,8 +116,14 @@ class MethodSpec:
 class SurfaceSpec:
     """Every method, the resources above them, camelCase aliases, and the SDK's error tree."""
 
-    def __init__(self, methods: list[MethodSpec], error_tree: list[list[Any]]) -> None:
+    def __init__(
+        self,
+        methods: list[MethodSpec],
+        error_tree: list[list[Any]],
+        types: TypeSpecs | None = None,
+    ) -> None:
         self.methods: dict[str, MethodSpec] = {m.name: m for m in methods}
+        self.types: TypeSpecs = types or {}
         self.error_tree = error_tree
         self.by_alias: dict[str, str] = {}
         for full, m in self.methods.items():
@@ -107,7 +140,18 @@ class SurfaceSpec:
     def from_json(cls, spec: dict[str, Any]) -> SurfaceSpec:
         """From `sandbox_spec()`; an empty dict is a surface with no methods (raw pools)."""
         methods = [MethodSpec.from_json(m) for m in spec.get("methods", {}).values()]
-        return cls(methods, spec.get("error_tree", []))
+        types = {
+            name: {field: FieldSpec.from_json(f) for field, f in fields.items()}
+            for name, fields in spec.get("types", {}).items()
+        }
+        return cls(methods, spec.get("error_tree", []), types)
+
+    def item_type(self, method: MethodSpec) -> str | None:
+        """The object one item of a list method's page is (`Project` for projects.list)."""
+        if method.items_key is None or method.response is None:
+            return None
+        field = self.types.get(method.response, {}).get(method.items_key)
+        return field.ref if field is not None else None
 
     def resolve(self, dotted: str) -> str | None:
         if dotted in self.by_alias:
