@@ -128,8 +128,10 @@ def test_sandbox_spec_sends_every_field_the_sandbox_reads():
     for method in SURFACE:
         sent = methods[method.full_name]
         assert set(sent) == {
-            "name", "camel", "params", "positional", "items_key", "paged", "example"
+            "name", "camel", "params", "positional", "items_key", "paged", "example", "response"
         }  # fmt: skip
+        assert sent["response"] == method.response.__name__
+        assert sent["response"] in sandbox_spec()["types"]
         assert sent["name"] == method.full_name
         assert sent["example"] == method.example
         assert sent["example"] is None or isinstance(sent["example"], str)
