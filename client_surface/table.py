@@ -1668,8 +1668,17 @@ def _json_kind(prop: dict[str, Any]) -> tuple[str, list[Any] | None]:
     return "null", None
 
 
+def _bounds(prop: dict[str, Any]) -> list[float | None] | None:
+    """[minimum, maximum] of a number property (`limit`: [1, 100]), else None."""
+    for v in prop.get("anyOf", [prop]):
+        if "minimum" in v or "maximum" in v:
+            return [v.get("minimum"), v.get("maximum")]
+    return None
+
+
 def params_of(method: Method) -> list[dict[str, Any]]:
-    """Parameters of a method as plain JSON: name, required, type, enum, description, and
+    """Parameters of a method as plain JSON: name, required, type, enum, description, range
+    (``[min, max]`` of a number, else null), and
     ``filled`` (``{value, warning}`` when a script may omit it, see ``Filled``; else null)."""
     schema = method.args.model_json_schema()
     props = schema.get("properties", {})
@@ -1677,6 +1686,7 @@ def params_of(method: Method) -> list[dict[str, Any]]:
     out = []
     for name, field in method.args.model_fields.items():
         kind, enum = _json_kind(props.get(name, {}))
+        bounds = _bounds(props.get(name, {}))
         fill = filled.get(name)
         out.append(
             {
@@ -1685,6 +1695,7 @@ def params_of(method: Method) -> list[dict[str, Any]]:
                 "type": kind,
                 "enum": enum,
                 "description": field.description or "",
+                "range": bounds,
                 "filled": None
                 if fill is None
                 else {"value": fill.value, "warning": fill.warning(method.full_name)},

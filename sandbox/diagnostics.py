@@ -11,6 +11,7 @@ import difflib
 from types import FrameType, TracebackType
 from typing import Any
 
+from sandbox.facades import ALLOWED_MODULES
 from sandbox.guards import SAFE_BUILTINS, UNAVAILABLE_BUILTINS
 from sandbox.messages import ErrorInfo
 from sandbox.policy import FILENAME
@@ -57,6 +58,8 @@ def _hint(exc: BaseException, script_globals: dict[str, Any]) -> str | None:
         name = getattr(exc, "name", None)
         if name in UNAVAILABLE_BUILTINS:
             return f"'{name}' is not available: {UNAVAILABLE_BUILTINS[name]}"
+        if name in ALLOWED_MODULES:
+            return f"add `import {name}` at the top"
         if name:
             known = [k for k in script_globals if not k.startswith("_")] + list(SAFE_BUILTINS)
             close = difflib.get_close_matches(name, known, n=1)
@@ -64,6 +67,7 @@ def _hint(exc: BaseException, script_globals: dict[str, Any]) -> str | None:
                 return f"did you mean '{close[0]}'?"
             if name in {"os", "sys", "subprocess", "requests", "httpx"}:
                 return "that module is not available in the sandbox"
+            return "define or import it before this line"
         return None
     if isinstance(exc, AttributeError):
         name = getattr(exc, "name", None)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from sandbox.messages import Problem
 from sandbox.problems import source_line
-from sandbox.surface import SurfaceSpec, camel, snake
+from sandbox.surface import ParamSpec, SurfaceSpec, camel, snake
 
 # add(node, message, hint): one problem at a node's line and column.
 AddProblem = Callable[[ast.AST, str, str | None], None]
@@ -88,6 +88,8 @@ def check(tree: ast.Module, spec: SurfaceSpec, source: str) -> list[Problem]:
         add(node, f"client.{dotted} does not exist",
             f"did you mean client.{suggestion}?" if suggestion else None)  # fmt: skip
 
+    check_imports(nodes, add)
+    check_types(nodes, spec, roots, aliases, add)
     for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             chain = _chain(node.func, roots, aliases)
@@ -130,15 +132,19 @@ def _check_arguments(node: ast.Call, full: str, spec: SurfaceSpec, add: AddProbl
                 opaque = True
     elif args and len(args) > len(positional) and not isinstance(args[-1], ast.Starred):
         # A variable holding the arguments dict, as in the JavaScript docs: checked at run time.
-        if len(args) == len(positional) + 1:
+        # A string, number or f-string is never that dict: it is an id passed by position.
+        if len(args) == len(positional) + 1 and not _scalar(args[-1]):
             args.pop()
             opaque = True
     if len(args) > len(positional) and not opaque:
+        keywords = [p for p in params if p not in positional and p != "cursor"]
         add(
             node,
             f"client.{full}() takes {len(positional)} positional argument(s) "
             f"({', '.join(positional) or 'none'}) but {len(args)} were given",
-            "pass the other arguments by keyword",
+            f"pass the others by keyword, e.g. {keywords[0]}=..."
+            if keywords
+            else "pass the other arguments by keyword",
         )
     for name in positional[: len(args)]:
         given[name] = args[positional.index(name)]
@@ -156,6 +162,7 @@ def _check_arguments(node: ast.Call, full: str, spec: SurfaceSpec, add: AddProbl
                 + f"arguments: {', '.join(params) or 'none'}",
             )
             continue
+        _check_literal(node, full, params[name], value, add)
         enum = params[name].enum
         if enum and isinstance(value, ast.Constant) and isinstance(value.value, str):
             if value.value not in enum:
@@ -175,3 +182,214 @@ def _check_arguments(node: ast.Call, full: str, spec: SurfaceSpec, add: AddProbl
                 f"client.{full}() is missing required argument(s): {', '.join(missing)}",
                 f"e.g. {method.example or 'client.' + camel(full) + '(...)'}",
             )
+
+
+# --- types: what client calls return, followed through names -------------------------------
+#
+# A value's type is ("record", T), ("page", T) or ("list", T), T a response object of the spec.
+# A name gets a type only when every binding of it in the script gives that same type, so a
+# name reused for something else is never checked (no false alarms from flow we do not follow).
+Typed = tuple[str, str]
+RECORD_METHODS = frozenset({"get", "keys", "values", "items", "to_dict"})
+PAGE_MEMBERS = frozenset({"items", "meta", "data", "has_next_page", "get_next_page"})
+SEARCH = 'search_docs("{}") shows its fields and their types'
+
+
+class _Types:
+    def __init__(self, spec: SurfaceSpec, roots: set[str], aliases: dict[str, str]) -> None:
+        self.spec, self.roots, self.aliases = spec, roots, aliases
+        self.names: dict[str, Typed | None] = {}  # None: bound to something else too
+
+    def of(self, node: ast.AST | None) -> Typed | None:
+        spec = self.spec
+        if isinstance(node, ast.Await):
+            node = node.value
+        if isinstance(node, ast.Name):
+            return self.names.get(node.id)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            chain = _chain(node.func, self.roots, self.aliases)
+            if chain:
+                full = spec.resolve(".".join(chain))
+                if full is None:
+                    return None
+                method = spec.methods[full]
+                item = spec.item_type(method)
+                if method.items_key and item:
+                    return ("page", item)
+                return ("record", method.response) if method.response in spec.types else None
+            inner = self.of(node.func.value)
+            if inner and inner[0] == "page" and node.func.attr == "get_next_page":
+                return inner
+            return None
+        if isinstance(node, ast.Attribute):
+            inner = self.of(node.value)
+            if inner is None:
+                return None
+            kind, name = inner
+            if kind == "page":
+                key = self._page_key(name)
+                return ("list", name) if node.attr in {key, "items", "data"} else None
+            if kind == "record":
+                field = spec.types.get(name, {}).get(node.attr)
+                if field is None or field.ref is None:
+                    return None
+                return ("list" if field.many else "record", field.ref)
+            return None
+        if isinstance(node, ast.Subscript):
+            inner = self.of(node.value)
+            if inner and inner[0] in {"list", "page"} and not isinstance(node.slice, ast.Slice):
+                return ("record", inner[1])
+        return None
+
+    def _page_key(self, item: str) -> str | None:
+        for m in self.spec.methods.values():
+            if m.items_key and self.spec.item_type(m) == item:
+                return m.items_key
+        return None
+
+    def element(self, node: ast.AST) -> Typed | None:
+        """What `for x in node` binds x to."""
+        inner = self.of(node)
+        return ("record", inner[1]) if inner and inner[0] in {"page", "list"} else None
+
+    def learn(self, nodes: list[ast.AST]) -> None:
+        bindings: list[tuple[str, Callable[[], Typed | None]]] = []
+        others: set[str] = set()
+        for node in nodes:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                value = node.value
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        bindings.append((t.id, lambda v=value: self.of(v)))  # type: ignore[misc]
+            elif isinstance(node, ast.NamedExpr):
+                bindings.append((node.target.id, lambda v=node.value: self.of(v)))  # type: ignore[misc]
+            elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+                if isinstance(node.target, ast.Name):
+                    it = node.iter
+                    bindings.append((node.target.id, lambda v=it: self.element(v)))  # type: ignore[misc]
+            elif isinstance(node, ast.arg):
+                others.add(node.arg)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                others.add(node.name)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                others.add(node.name)
+            elif isinstance(node, ast.alias):
+                others.add((node.asname or node.name).split(".")[0])
+        bound = {name for name, _ in bindings}
+        stores = {
+            n.id
+            for n in nodes
+            if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))
+        }
+        others |= stores - bound
+        for _ in range(4):  # names typed through other names
+            found: dict[str, Typed | None] = {}
+            for name, infer in bindings:
+                typed = infer()
+                found[name] = None if name in found and found[name] != typed else typed
+            for name in others:
+                found[name] = None
+            self.names = found
+
+
+def check_types(nodes: list[ast.AST], spec: SurfaceSpec, roots: set[str],
+                aliases: dict[str, str], add: AddProblem) -> None:  # fmt: skip
+    """Attributes read on what client calls return, through names, loops and comprehensions."""
+    if not spec.types:
+        return
+    types = _Types(spec, roots, aliases)
+    types.learn(nodes)
+    for node in nodes:
+        if not isinstance(node, ast.Attribute) or not isinstance(node.ctx, ast.Load):
+            continue
+        inner = types.of(node.value)
+        if inner is None:
+            continue
+        kind, name = inner
+        attr = node.attr
+        if kind == "record":
+            fields = spec.types.get(name, {})
+            if attr in fields or attr in RECORD_METHODS or attr.startswith("_"):
+                continue
+            close = difflib.get_close_matches(attr, list(fields), n=1)
+            add(node, f"{name} has no field '{attr}'",
+                (f"did you mean '.{close[0]}'? " if close else "")
+                + f"fields: {', '.join(fields)}; " + SEARCH.format(name))  # fmt: skip
+        elif kind == "page":
+            key = types._page_key(name)
+            if attr == key or attr in PAGE_MEMBERS or attr.startswith("_"):
+                continue
+            fields = spec.types.get(name, {})
+            item_hint = (f"'{attr}' is a field of each {name}: `for x in page: x.{attr}`"
+                         if attr in fields else f"a page has '.{key}', " + ", ".join(
+                             f"'.{m}'" for m in sorted(PAGE_MEMBERS)))  # fmt: skip
+            add(node, f"a page of {name} has no attribute '{attr}'", item_hint)
+        elif kind == "list" and attr not in dir(list):
+            add(node, f"a list of {name} has no attribute '{attr}'",
+                "take one item (`[0]`) or loop over it; " + SEARCH.format(name))  # fmt: skip
+
+
+def check_imports(nodes: list[ast.AST], add: AddProblem) -> None:
+    """An allowed module used by name but never imported: NameError when it runs."""
+    from sandbox.facades import ALLOWED_MODULES
+
+    bound: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    reported: set[str] = set()
+    for node in nodes:
+        if (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+                and node.id in ALLOWED_MODULES and node.id not in bound
+                and node.id not in reported):  # fmt: skip
+            reported.add(node.id)
+            add(node, f"'{node.id}' is used but not imported", f"add `import {node.id}` at the top")
+
+
+def _scalar(node: ast.expr) -> bool:
+    return isinstance(node, ast.JoinedStr) or (
+        isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float))
+    )
+
+
+_KINDS = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
+_KIND_WORDS = {"string": "a string", "integer": "an integer", "number": "a number",
+               "boolean": "True or False"}  # fmt: skip
+
+
+def _check_literal(node: ast.Call, full: str, param: ParamSpec, value: ast.expr,
+                   add: AddProblem) -> None:  # fmt: skip
+    """A literal argument of the wrong type, or a number out of its range: certain to fail."""
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub):
+        operand = value.operand
+        if isinstance(operand, ast.Constant) and isinstance(operand.value, (int, float)):
+            value = ast.Constant(-operand.value)
+    if isinstance(value, ast.JoinedStr):
+        value = ast.Constant("")
+    if not isinstance(value, ast.Constant) or value.value is None:
+        return
+    literal = value.value
+    kinds = _KINDS.get(param.type)
+    wrong = kinds is not None and (
+        not isinstance(literal, kinds) or (isinstance(literal, bool) and bool not in kinds)
+    )
+    if wrong:
+        words = _KIND_WORDS[param.type]
+        add(node, f"client.{full}(): {param.name} must be {words}, not {literal!r}",
+            f"pass {words}; search_docs(\"{full}\") describes each argument")  # fmt: skip
+        return
+    if param.range and isinstance(literal, (int, float)) and not isinstance(literal, bool):
+        low, high = param.range
+        if (low is not None and literal < low) or (high is not None and literal > high):
+            add(node, f"client.{full}(): {param.name}={literal!r} is out of range",
+                f"use {low} to {high}; to get more, iterate the page (`for x in page`), "
+                "which fetches the next pages")  # fmt: skip

@@ -43,6 +43,7 @@ class ParamSpec:
     enum: tuple[object, ...] | None  # the values allowed, when the table lists them
     description: str
     filled: Filled | None = None
+    range: tuple[float | None, float | None] | None = None  # [min, max] of a number
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ParamSpec:
@@ -50,6 +51,8 @@ class ParamSpec:
         return cls(name=data["name"], required=bool(data["required"]), type=data["type"],
                    enum=None if enum is None else tuple(enum),
                    description=data["description"],
+                   range=None if data.get("range") is None
+                   else (data["range"][0], data["range"][1]),
                    filled=None if filled is None
                    else Filled(filled["value"], str(filled["warning"])))  # fmt: skip
 

@@ -136,7 +136,9 @@ def test_sandbox_spec_sends_every_field_the_sandbox_reads():
         assert sent["example"] == method.example
         assert sent["example"] is None or isinstance(sent["example"], str)
         for param in sent["params"]:
-            assert set(param) == {"name", "required", "enum", "type", "description", "filled"}
+            assert set(param) == {
+                "name", "required", "enum", "type", "description", "range", "filled"
+            }  # fmt: skip
     assert methods["models.list"]["items_key"] == "models"
     assert methods["models.list"]["paged"] is False
     assert methods["generations.list"]["paged"] is True
