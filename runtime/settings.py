@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # Per-tenant defaults when `terrarium tenants create` does not say otherwise.
     tenant_max_concurrent: int = 8
     tenant_per_minute: int = 120
+    # The default `max_cost_usd` of an execution (USD its paid calls may cost), for tenants
+    # without one of their own; None: no cap unless the request sets one.
+    max_cost_usd: float | None = Field(default=None, ge=0)
     # How long a server trusts a key it has seen work before asking the database again: a key
     # revoked by another process (`terrarium tenants revoke`, another replica) stops working
     # within this many seconds. 0 asks the database on every request.
@@ -98,6 +101,12 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 5.0
     instance_stale_s: float = 30.0
     log_format: str = "json"  # "json" or "text"
+
+    # --- fair sharing: tenants' queues ---------------------------------------------------
+    # Above its concurrency a request waits up to this long in its tenant's queue, then 429
+    # with a retry-after estimated from how fast the queue moved (0: refused at once). Waiting
+    # requests are admitted round robin across tenants; the per-minute rate is never queued.
+    tenant_queue_s: float = Field(default=30.0, ge=0)
 
     # --- at the door: what a request may carry --------------------------------------------
     # The whole request body (counted as it arrives, refused on its Content-Length first), and

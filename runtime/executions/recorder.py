@@ -1,11 +1,11 @@
 """The recorder: admission and each execution's record, from its admission to its final state.
 
 An execution is admitted (runtime/executions/admission.py: its tenant's concurrency and rate,
-and its first row) and then finished exactly once: with its outcome, or failed with a reason.
-Finishing releases the admission slot and queues the final values in one step, so a reader who
-sees it finished can start another at once. Rows are written by the background `RecordWriter`,
-many per transaction; on PostgreSQL the final state is written before the answer (other
-replicas count and show it), on SQLite the answer does not wait for it.
+waiting its turn in its tenant's queue, and its first row) and then finished exactly once: with
+its outcome, or failed with a reason. Finishing releases the admission slot and queues the final
+values in one step, so a reader who sees it finished can start another at once. Rows are written
+by the background `RecordWriter`, many per transaction; on PostgreSQL the final state is written
+before the answer (other replicas count and show it), on SQLite the answer does not wait for it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -53,16 +55,23 @@ class Recorder:
         # Admitted and not yet finished: each is released and given a final state exactly once.
         self._open: set[str] = set()
 
-    async def start(self, db: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+    async def start(
+        self, db: AsyncEngine, sessions: async_sessionmaker[AsyncSession], capacity: int,
+        whole_pool: Collection[str] = (),
+    ) -> None:  # fmt: skip
+        """`capacity`: the slots this replica shares among tenants (the sandbox pool's size);
+        `whole_pool`: tenants whose concurrency is all of them (the embedded default's)."""
+        queue_s, queue_max = self.settings.tenant_queue_s, self.settings.queue_max
         if db.dialect.name == "sqlite":
             self.writer = RecordWriter(db, linger_s=LOCAL_LINGER_S)
-            local = LocalAdmission(self.writer, self.metrics)
+            local = LocalAdmission(self.writer, self.metrics, capacity, queue_s, queue_max)
             await local.seed(sessions, utcnow())
             self.admission = local
         else:
             self.writer = RecordWriter(db)
-            self.admission = DatabaseAdmission(db, self.metrics)
+            self.admission = DatabaseAdmission(db, self.metrics, capacity, queue_s, queue_max)
             self.write_before_answer = True
+        self.admission.whole_pool.update(whole_pool)
         self.writer.start()
 
     async def stop(self) -> None:
@@ -78,23 +87,27 @@ class Recorder:
         self, tenant: Tenant, execution_id: str, request: ExecutionRequest, limits: Limits,
         mode: str,
     ) -> None:  # fmt: skip
-        """Admit the execution and record its first row, or raise `Throttled`."""
+        """Admit the execution (waiting its turn) and record its first row, or raise
+        `Throttled`."""
         assert self.admission is not None, "start() first"
-        now, sync = utcnow(), mode == "sync"
-        await self.admission.admit(
-            tenant,
-            {
+        sync = mode == "sync"
+        code_sha256 = hashlib.sha256(request.code.encode()).hexdigest()
+        limits_value = limits_json(limits)
+
+        def row_at(now: datetime) -> dict[str, Any]:
+            return {
                 "id": execution_id, "tenant_id": tenant.id, "instance_id": self.instance_id,
                 "mode": mode, "state": RUNNING if sync else QUEUED, "status": None,
                 "intent": request.intent, "code": request.code,
-                "code_sha256": hashlib.sha256(request.code.encode()).hexdigest(),
+                "code_sha256": code_sha256,
                 "result": None, "result_truncated": False, "stdout": "",
                 "stdout_truncated": False, "error": None, "calls": None, "warnings": None,
-                "limits": dict(limits_json(limits)), "duration_ms": 0.0, "cpu_ms": 0.0,
+                "limits": dict(limits_value), "duration_ms": 0.0, "cpu_ms": 0.0,
                 "call_count": 0, "created_at": now, "started_at": now if sync else None,
                 "finished_at": None,
-            },
-        )  # fmt: skip
+            }  # fmt: skip
+
+        await self.admission.admit(tenant, row_at)
         self._open.add(execution_id)
 
     def started(self, execution_id: str) -> None:

@@ -1,5 +1,6 @@
 """Prometheus metrics for `/metrics`: executions, durations, client calls, the sandbox pool, and
-HTTP requests (by route, method and status; 4xx by reason; per tenant).
+HTTP requests (by route, method and status; 4xx by reason; per tenant), and the tenants' queues
+(how long admissions waited, how many wait now per tenant).
 
 One registry per app (so several apps in one test process do not collide). The pool's figures
 are read from `pool.health()` at scrape time, not copied on every execution.
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+QUEUE_WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120)
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
@@ -45,6 +47,24 @@ class _PoolCollector(Collector):
             "sandbox children forked",
             value=float(pool.get("children_started") or 0),
         )
+
+
+class _QueueCollector(Collector):
+    """Requests waiting in each tenant's queue, read from admission at scrape time."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], dict[str, int]] | None = None
+
+    def collect(self) -> Iterator[Any]:
+        gauge = GaugeMetricFamily(
+            "terrarium_admission_waiting",
+            "requests waiting in their tenant's queue for a concurrency slot",
+            labels=["tenant"],
+        )
+        if self.source is not None:
+            for tenant, waiting in sorted(self.source().items()):
+                gauge.add_metric([tenant], float(waiting))
+        yield gauge
 
 
 class Metrics:
@@ -81,6 +101,17 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_PoolCollector(pool_health))
+        # Admission's queues: every admission's wait (0 when it had a slot at once), by how the
+        # wait ended (admitted, timeout, cancelled), and how many wait now, per tenant.
+        self.queue_wait = Histogram(
+            "terrarium_admission_wait_seconds",
+            "time a request waited in its tenant's queue, by outcome",
+            ["outcome"],
+            buckets=QUEUE_WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        self._queue = _QueueCollector()
+        self.registry.register(self._queue)
         # HTTP, counted at the door (runtime/adapters/http/door.py) for /v1 and /mcp. Routes are
         # templates (`/v1/executions/{execution_id}`), so labels stay few.
         self.http_requests = Counter(
@@ -108,6 +139,10 @@ class Metrics:
             ["tenant", "route", "status"],
             registry=self.registry,
         )
+
+    def watch_queue(self, waiting: Callable[[], dict[str, int]]) -> None:
+        """Where the waiting gauge reads its figures: tenant name -> requests waiting."""
+        self._queue.source = waiting
 
     def observe(self, body: dict[str, Any]) -> None:
         self.executions.labels(status=str(body.get("status"))).inc()

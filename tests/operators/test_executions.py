@@ -111,18 +111,18 @@ def test_listing_filters_by_status_and_since_and_pages_with_a_cursor(api):
     assert later["data"] == []
 
 
-def test_over_the_concurrency_limit_is_429_with_retry_after(api):
-    _, key = api.tenant(next(_names), max_concurrent=1)
-    slow = api.client.post(
-        "/v1/executions", json={"code": "import time\ntime.sleep(1.5)\n1"}, headers=api.auth(key)
-    )
-    assert slow.status_code == 202
-    refused = api.execute(key, "2")
-    assert refused.status_code == 429
-    assert refused.json()["error"]["code"] == "too_many_executions"
-    assert int(refused.headers["retry-after"]) >= 1
-    wait_done(api, key, slow.json()["execution_id"])
-    assert api.execute(key, "3").status_code == 200
+def test_with_no_queue_time_over_the_concurrency_limit_is_429_at_once(api_with):
+    with api_with(tenant_queue_s=0) as api:
+        _, key = api.tenant(next(_names), max_concurrent=1)
+        slow = api.client.post("/v1/executions", json={"code": "import time\ntime.sleep(1.5)\n1"},
+                               headers=api.auth(key))  # fmt: skip
+        assert slow.status_code == 202
+        refused = api.execute(key, "2")
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "too_many_executions"
+        assert int(refused.headers["retry-after"]) >= 1
+        wait_done(api, key, slow.json()["execution_id"])
+        assert api.execute(key, "3").status_code == 200
 
 
 def test_over_the_rate_limit_is_429_with_retry_after(api):
