@@ -8,7 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from client_surface.table import METHODS, Meta, Method, find, item_model, params_of
+from client_surface.table import (
+    METHODS,
+    Method,
+    find,
+    item_model,
+    params_of,
+    response_types,
+    type_text,
+)
 
 __all__ = [
     "method_doc",
@@ -248,22 +256,40 @@ def surface_markdown() -> str:
     return "# FLORA client\n" + surface_body()
 
 
-def _nested_lines(model: type[BaseModel]) -> list[str]:
-    """The fields of the objects inside `model`, two levels down (`Run.outputs` -> RunOutput)."""
+def _stub_class(model: type[BaseModel], types: dict[str, dict[str, Any]]) -> list[str]:
+    """`class Run:` and one line per field, as a Python stub: `error_message: str | None`;
+    a field FLORA may leave out is marked, since it then reads as None."""
+    lines = [f"class {model.__name__}:"]
+    fields = types.get(model.__name__, {})
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        spec = fields.get(key)
+        text = spec["type"] if spec else type_text(field.annotation)
+        if spec and spec["optional"] and not text.endswith("| None") and text != "Any":
+            text += " | None"
+        notes = [field.description] if field.description else []
+        if spec and spec["optional"]:
+            notes.insert(0, "None when FLORA omits it")
+        lines.append(f"    {key}: {text}" + (f"  # {'; '.join(notes)}" if notes else ""))
+    if len(lines) == 1:
+        lines.append("    ...")
+    return lines
+
+
+def stub_lines(model: type[BaseModel]) -> list[str]:
+    """`model` and every object inside it (nested, at any depth), each as a stub class."""
+    types = response_types()
     lines: list[str] = []
-    seen = {model}
-    pending = [(model, 0)]
+    seen: list[type[BaseModel]] = []
+    pending = [model]
     while pending:
-        outer, depth = pending.pop(0)
-        for field in outer.model_fields.values():
-            for inner in _nested_models(field.annotation):
-                if inner in seen or inner is Meta:
-                    continue
-                seen.add(inner)
-                names = ", ".join(_field_name(inner, f) for f in inner.model_fields)
-                lines.append(f"- {inner.__name__}: {names}")
-                if depth < 1:
-                    pending.append((inner, depth + 1))
+        current = pending.pop(0)
+        if current in seen:
+            continue
+        seen.append(current)
+        lines.extend(_stub_class(current, types))
+        for field in current.model_fields.values():
+            pending.extend(_nested_models(field.annotation))
     return lines
 
 
@@ -278,6 +304,7 @@ def method_doc(method: Method | str) -> str:
     dep = " Deprecated." if m.deprecated and "eprecated" not in m.summary else ""
     route = f"`{m.verb} {m.path}`" if not m.helper else "(a helper of the SDK)"
     lines.append(f"{m.summary}{dep} {route}")
+    lines.append(f"Signature: `{signature(m)}`")
     params = params_of(m)
     if params:
         lines.append("Arguments:")
@@ -289,12 +316,17 @@ def method_doc(method: Method | str) -> str:
     else:
         lines.append("Arguments: none")
     lines.extend(rules(m))
-    lines.append(f"Returns {m.response.__name__}: {', '.join(_fields(m.response))}")
-    item = item_model(m)
+    item = _list_item(m)
     if item is not None:
-        lines.append(f"Each {item.__name__} in `.{m.items_key}`: {', '.join(_fields(item))}")
-        lines.append("Iterate the page for all items across pages, or pass `cursor=` yourself.")
-    lines.extend(_nested_lines(item or m.response))
+        lines.append(
+            f"Returns a page of {item.__name__} in `.{m.items_key}`: iterate the page for all "
+            "items across pages" + (", or pass `cursor=` yourself." if m.paged else ".")
+        )
+    else:
+        lines.append(f"Returns {m.response.__name__}:")
+    lines.append("```python")
+    lines.extend(stub_lines(item or m.response))
+    lines.append("```")
     if m.example:
         lines.append(f"Example: `{m.example}`")
     return "\n".join(lines) + "\n"

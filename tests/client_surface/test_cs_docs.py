@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 
-from client_surface.docs import method_doc, search_docs, surface_json, surface_markdown
-from client_surface.table import METHODS
+import pytest
+
+from client_surface.docs import (
+    method_doc,
+    search_docs,
+    signature,
+    surface_json,
+    surface_markdown,
+)
+from client_surface.table import METHODS, find
 
 # The markdown goes into an agent's context whole (GET /v1/surface, search_docs("*"), and the
 # MCP description around it), so it grows with the surface by a bounded step: one signature line
@@ -131,3 +139,41 @@ def test_the_filled_mode_and_the_open_params_are_each_said_in_one_line_everywher
         h for h in search_docs("technique run mode") if h["method"] == "techniques.runs.create"
     ]
     assert MODE_RULE in hit["doc"]
+
+
+def test_search_docs_renders_every_returned_object_as_a_python_stub():
+    doc = search_docs("generations.retrieve", limit=1)[0]["doc"]
+    assert "class Run:\n    run_id: str\n" in doc
+    assert '    status: Literal["pending", "running", "completed", "failed"]\n' in doc
+    assert "    error_message: str | None  # None when FLORA omits it\n" in doc
+    assert "    outputs: list[RunOutput] | None" in doc and "class RunOutput:" in doc
+    listing = method_doc("generations.list")
+    assert "model: GenerationModelRef | None" in listing
+    assert "class GenerationModelRef:\n    model_id: str | None" in listing
+    assert "    beta: bool | None" in method_doc("models.list")
+    assert "    optional: bool | None" in method_doc("techniques.retrieve")
+    for m in METHODS:  # every object, nested too, with every field typed
+        doc = method_doc(m)
+        assert "```python\nclass " in doc
+        for line in doc.split("```python\n", 1)[1].split("```", 1)[0].splitlines():
+            assert (line.startswith("class ") and line.endswith(":")) or (
+                line.startswith("    ") and (": " in line or line == "    ...")
+            )
+
+
+def test_signatures_are_exactly_what_the_proxy_accepts():
+    from client_surface.table import sandbox_spec
+    from sandbox.proxy import normalize_call
+    from sandbox.surface import SurfaceSpec
+
+    spec = SurfaceSpec.from_json(sandbox_spec())
+    for m in METHODS:
+        sig = signature(m)
+        shown = sig[sig.index("(") + 1 : sig.index(")")].split(", *")[0]
+        positional = [] if shown.startswith("*") or not shown else shown.split(", ")
+        assert [p.rstrip("?") for p in positional] == list(spec.methods[m.full_name].positional)
+        assert f"Signature: `{sig}`" in method_doc(m)
+    assert signature(find("projects.list")).startswith("projects.list(*, workspace_id")
+    with pytest.raises(TypeError, match="takes 0 positional"):
+        normalize_call(spec, "projects.list", ("ws_1",), {})
+    assert normalize_call(spec, "projects.retrieve", ("prj_1",), {}) == {"project_id": "prj_1"}
