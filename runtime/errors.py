@@ -71,6 +71,10 @@ class NotCancellable(Refusal):
     """The execution is not an asynchronous one still running on this replica."""
 
 
+class IdempotencyConflict(Refusal):
+    """An idempotency key already used by this tenant for other code or inputs."""
+
+
 class FloraUnconfigured(Refusal):
     """The tenant's way to FLORA is not available on this server."""
 

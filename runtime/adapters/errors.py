@@ -27,6 +27,7 @@ ERROR_MAP: dict[type[Exception], tuple[int, str]] = {
     errors.Unauthenticated: (401, "unauthorized"),
     errors.NotFound: (404, "not_found"),
     errors.NotCancellable: (409, "not_cancellable"),
+    errors.IdempotencyConflict: (422, "idempotency_conflict"),
     errors.FloraUnconfigured: (503, "flora_unconfigured"),
     errors.TooManyRunning: (429, "too_many_executions"),
     errors.RateLimited: (429, "rate_limited"),

@@ -64,6 +64,7 @@ class ExecuteResponse(BaseModel):
     duration_ms: float = 0.0
     cpu_ms: float = 0.0
     warnings: list[str] = []
+    cost_usd: float = 0.0
 
 
 # ---------------------------------------------------------------- what may be answered
@@ -208,6 +209,11 @@ def _call_record(call: Any) -> dict[str, Any] | None:
     if not isinstance(call, dict):
         return None
     http_status, arguments = call.get("http_status"), call.get("arguments")
+    extra: dict[str, Any] = {}
+    if isinstance(call.get("run_id"), str):  # the run a duplicate idempotency key started
+        extra["run_id"] = clean_text(call["run_id"][:80])
+    if "cost_usd" in call:
+        extra["cost_usd"] = _number(call.get("cost_usd"))
     return {
         "method": clean_text(str(call.get("method"))[:200]),
         "arguments": scrub(arguments) if isinstance(arguments, dict) else {},
@@ -215,6 +221,7 @@ def _call_record(call: Any) -> dict[str, Any] | None:
         "http_status": http_status if type(http_status) is int else None,
         "error_code": _optional_text(call.get("error_code")),
         "ms": _number(call.get("ms")),
+        **extra,
     }
 
 
@@ -259,6 +266,7 @@ class Outcome:
             "warnings": body["warnings"],
             "duration_ms": body["duration_ms"],
             "cpu_ms": body["cpu_ms"],
+            "cost_usd": body.get("cost_usd", 0.0),
             "finished_at": utcnow(),
         }
 
@@ -273,8 +281,42 @@ def cancelled(execution_id: str, duration_ms: float) -> Outcome:
             "line": None, "source": None, "traceback": None, "hint": None,
         },
         "calls": [], "duration_ms": _number(duration_ms), "cpu_ms": 0.0, "warnings": [],
+        "cost_usd": 0.0,
     }  # fmt: skip
     return Outcome(body, 4)
+
+
+# What a timed-out script may do instead, by the transport that asked: only what exists there.
+TIMEOUT_HINTS = {
+    "http": "poll less often, raise timeout_s (up to the maximum), or submit it with "
+    "POST /v1/executions and poll GET /v1/executions/{id}",
+    "mcp": "poll less often, raise timeout_s (up to the maximum), or run it with the `submit` "
+    "tool and poll it with `get_execution`",
+}
+TIMEOUT_HINT_PLAIN = "poll less often, or raise timeout_s (up to the maximum)"
+
+
+def fix_hints(
+    error: dict[str, Any] | None, memory_mb: int | None, transport: str
+) -> dict[str, Any] | None:
+    """An error's hint naming the fix: a memory kill names the limit and the knob, a timeout
+    names only what the caller's transport offers."""
+    if not error:
+        return error
+    if error.get("type") == "Timeout":
+        return {**error, "hint": TIMEOUT_HINTS.get(transport, TIMEOUT_HINT_PLAIN)}
+    if error.get("limit") == "memory" or error.get("type") == "MemoryError":
+        limit = f"its {memory_mb} MB memory limit" if memory_mb else "its memory limit"
+        message = str(error.get("message") or "").strip()
+        head = f"the script ran out of {limit} (memory_mb)"
+        return {
+            **error,
+            "message": f"{head}: {message}" if message else head,
+            "hint": "use less memory (fewer pages or records held at once; return ids, not "
+            "whole objects) or ask for more with `memory_mb` (up to the operator's "
+            "TERRARIUM_MAX_MEMORY_MB)",
+        }
+    return error
 
 
 def answer(
@@ -282,18 +324,27 @@ def answer(
     execution_id: str,
     calls: list[Any],
     call_warnings: list[str] | None = None,
+    *,
+    memory_mb: int | None = None,
+    transport: str = "http",
+    cost_usd: float = 0.0,
 ) -> Outcome:
     """The pool's `result`, the host's call records and the warnings the host has about those
-    calls (after the child's own) as one `Outcome`, whatever they hold."""
+    calls (after the child's own) as one `Outcome`, whatever they hold; `cost_usd` is what the
+    execution's paid calls cost."""
     try:
-        return _answer(result, clean_text(execution_id), calls, call_warnings or [])
+        outcome = _answer(result, clean_text(execution_id), calls, call_warnings or [])
+        made = outcome.body
+        made["error"] = fix_hints(made["error"], memory_mb, transport)
+        made["cost_usd"] = round(_number(cost_usd), 6)
+        return outcome
     except Exception:  # never expected; the answer must still be an answer
         log.exception("an execution body could not be made safe")
         body: dict[str, Any] = {
             "execution_id": clean_text(execution_id),
             "status": "error", "result": None, "stdout": "", "stdout_truncated": False,
             "error": invalid_result("the runtime could not read it"), "calls": [],
-            "duration_ms": 0.0, "cpu_ms": 0.0, "warnings": [],
+            "duration_ms": 0.0, "cpu_ms": 0.0, "warnings": [], "cost_usd": _number(cost_usd),
         }  # fmt: skip
         return Outcome(body, 4)
 

@@ -84,6 +84,7 @@ class ExecutionRow(Base):
     duration_ms: Mapped[float] = mapped_column(FiniteFloat, default=0.0)
     cpu_ms: Mapped[float] = mapped_column(FiniteFloat, default=0.0)
     call_count: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(FiniteFloat, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -116,6 +117,7 @@ def response_body(row: ExecutionRow) -> dict[str, Any]:
         "duration_ms": row.duration_ms or 0.0,
         "cpu_ms": row.cpu_ms or 0.0,
         "warnings": row.warnings or [],
+        "cost_usd": row.cost_usd or 0.0,
     }
 
 

@@ -24,3 +24,9 @@ class ExecutionRequest:
     inputs: dict[str, Any] | None = None
     intent: str | None = None
     limits: LimitRequest = field(default_factory=LimitRequest)
+    # The most the execution's paid calls may cost, in USD; None takes the tenant's default.
+    max_cost_usd: float | None = None
+    # The caller's key for this request: the same key (per tenant) answers the same execution.
+    idempotency_key: str | None = None
+    # Who asks ("http", "mcp", "cli"): hints name only what that transport offers.
+    transport: str = "http"

@@ -80,13 +80,21 @@ class ScriptRunner:
         flora: AsyncFlora,
         workspaces: frozenset[str] | None = None,
         secrets: tuple[str, ...] = (),
+        max_cost_usd: float | None = None,
+        transport: str = "http",
     ) -> Outcome:
-        """Run `code` on a fresh child; every `client.*` call goes to `flora`."""
-        calls = ClientCalls(flora, secrets=secrets, workspaces=workspaces)
+        """Run `code` on a fresh child; every `client.*` call goes to `flora`, its paid calls
+        held under `max_cost_usd`."""
+        calls = ClientCalls(
+            flora, secrets=secrets, workspaces=workspaces, max_cost_usd=max_cost_usd
+        )
         result = await self.pool.execute(
             code, inputs=inputs, limits=limits, host_functions={"client": calls}
         )
-        return answer(result, execution_id, calls.records, calls.warnings)
+        return answer(
+            result, execution_id, calls.records, calls.warnings,
+            memory_mb=limits.memory_mb, transport=transport, cost_usd=calls.spent_usd,
+        )  # fmt: skip
 
     def health(self) -> dict[str, Any]:
         pool = self.pool.health()

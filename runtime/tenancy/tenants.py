@@ -52,6 +52,7 @@ class TenantRow(Base):
     max_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_concurrent: Mapped[int | None] = mapped_column(Integer, nullable=True)
     per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Touched by every admission: the row lock that serializes a tenant's admissions.
@@ -84,6 +85,7 @@ class Tenant:
     max_calls: int | None = None
     max_concurrent: int = 8
     per_minute: int = 120
+    max_cost_usd: float | None = None  # per execution, unless the request names its own
     flora_key_enc: str | None = field(default=None, repr=False)
 
     def public(self) -> dict[str, Any]:
@@ -98,6 +100,7 @@ class Tenant:
                 "max_calls": self.max_calls,
                 "max_concurrent": self.max_concurrent,
                 "per_minute": self.per_minute,
+                "max_cost_usd": self.max_cost_usd,
             },
         }
 
@@ -172,6 +175,9 @@ class TenantStore:
             max_calls=row.max_calls,
             max_concurrent=row.max_concurrent or self.settings.tenant_max_concurrent,
             per_minute=row.per_minute or self.settings.tenant_per_minute,
+            max_cost_usd=(
+                row.max_cost_usd if row.max_cost_usd is not None else self.settings.max_cost_usd
+            ),
             flora_key_enc=row.flora_key_enc,
         )
 
@@ -187,6 +193,7 @@ class TenantStore:
         max_calls: int | None = None,
         max_concurrent: int | None = None,
         per_minute: int | None = None,
+        max_cost_usd: float | None = None,
     ) -> tuple[Tenant, str]:
         """A new tenant and its first runtime key (the only time the key is seen)."""
         row = TenantRow(
@@ -200,6 +207,7 @@ class TenantStore:
             max_calls=max_calls,
             max_concurrent=max_concurrent,
             per_minute=per_minute,
+            max_cost_usd=max_cost_usd,
             created_at=utcnow(),
         )
         key = new_runtime_key()

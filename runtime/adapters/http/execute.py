@@ -7,7 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from runtime.adapters.http.deps import ExecutionsDep, TenantDep
-from runtime.adapters.http.schemas import ApiError, ExecuteRequest, execution_request
+from runtime.adapters.http.schemas import (
+    IDEMPOTENCY_KEY,
+    ApiError,
+    ExecuteRequest,
+    execution_request,
+)
 from runtime.executions.outcome import ExecuteResponse
 
 router = APIRouter()
@@ -26,5 +31,10 @@ router = APIRouter()
     },  # fmt: skip
     summary="Run a script in a fresh sandbox and return its result, output, calls and error",
 )
-async def execute(body: ExecuteRequest, executions: ExecutionsDep, tenant: TenantDep) -> Any:
-    return await executions.run(tenant, execution_request(body))
+async def execute(
+    body: ExecuteRequest,
+    executions: ExecutionsDep,
+    tenant: TenantDep,
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
+) -> Any:
+    return await executions.run(tenant, execution_request(body, idempotency_key))

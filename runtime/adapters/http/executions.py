@@ -9,7 +9,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from runtime.adapters.http.deps import ExecutionsDep, TenantDep
-from runtime.adapters.http.schemas import ApiError, ExecuteRequest, execution_request
+from runtime.adapters.http.schemas import (
+    IDEMPOTENCY_KEY,
+    ApiError,
+    ExecuteRequest,
+    execution_request,
+)
 from runtime.executions.service import LIST_FILTERS
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"])
@@ -30,9 +35,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Queue a script; poll GET /v1/executions/{id} (on any replica) for its result",
 )
 async def submit(
-    body: ExecuteRequest, executions: ExecutionsDep, tenant: TenantDep
+    body: ExecuteRequest,
+    executions: ExecutionsDep,
+    tenant: TenantDep,
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> JSONResponse:
-    queued = await executions.submit(tenant, execution_request(body))
+    queued = await executions.submit(tenant, execution_request(body, idempotency_key))
     location = f"/v1/executions/{queued['execution_id']}"
     return JSONResponse(queued, status_code=202, headers={"location": location})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.executions.request import ExecutionRequest, LimitRequest
@@ -28,6 +29,12 @@ class ExecuteRequest(BaseModel):
     intent: str | None = Field(
         default=None, max_length=2000, description="What the script is for, kept with the record."
     )
+    max_cost_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="The most the script's paid calls may cost, in USD; a call whose estimate "
+        "exceeds what is left is refused before it is sent. Default: the tenant's.",
+    )
 
 
 class ApiErrorBody(BaseModel):
@@ -40,10 +47,22 @@ class ApiError(BaseModel):
     error: ApiErrorBody
 
 
-def execution_request(body: ExecuteRequest) -> ExecutionRequest:
-    """The request body as the executions service takes it."""
+def execution_request(body: ExecuteRequest, idempotency_key: str | None = None) -> ExecutionRequest:
+    """The request body (and its `Idempotency-Key` header) as the executions service takes it."""
     limits = LimitRequest(
         timeout_s=body.timeout_s, cpu_s=body.cpu_s, memory_mb=body.memory_mb,
         max_calls=body.max_calls,
     )  # fmt: skip
-    return ExecutionRequest(body.code, inputs=body.inputs, intent=body.intent, limits=limits)
+    return ExecutionRequest(
+        body.code, inputs=body.inputs, intent=body.intent, limits=limits,
+        max_cost_usd=body.max_cost_usd, idempotency_key=idempotency_key or None,
+    )  # fmt: skip
+
+
+IDEMPOTENCY_KEY = Header(
+    default=None,
+    alias="Idempotency-Key",
+    max_length=200,
+    description="Your key for this request: the same key (per tenant) answers the same "
+    "execution instead of running it again, so a retry never pays twice.",
+)
