@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # Per-tenant defaults when `terrarium tenants create` does not say otherwise.
     tenant_max_concurrent: int = 8
     tenant_per_minute: int = 120
+    # The default `max_cost_usd` of an execution (USD its paid calls may cost), for tenants
+    # without one of their own; None: no cap unless the request sets one.
+    max_cost_usd: float | None = Field(default=None, ge=0)
     # How long a server trusts a key it has seen work before asking the database again: a key
     # revoked by another process (`terrarium tenants revoke`, another replica) stops working
     # within this many seconds. 0 asks the database on every request.

@@ -36,9 +36,10 @@ from runtime.errors import (
     NotCancellable,
     NotFound,
 )  # fmt: skip
+from runtime.executions import idempotency
 from runtime.executions.connections import FloraConnections
 from runtime.executions.limits import LimitPolicy
-from runtime.executions.outcome import EXECUTION_STATUSES, Outcome, cancelled
+from runtime.executions.outcome import EXECUTION_STATUSES, ExecuteResponse, Outcome, cancelled
 from runtime.executions.recorder import Recorder
 from runtime.executions.records import (
     DONE,
@@ -64,6 +65,8 @@ from sandbox.pool import WarmPool
 
 # What `GET /v1/executions?status=` may name: a state, or how a finished execution ended.
 LIST_FILTERS: tuple[str, ...] = (QUEUED, RUNNING, DONE, FAILED, *EXECUTION_STATUSES)
+IDEMPOTENT_POLL_S = 0.2  # how often a repeated request looks whether the first one ended
+IDEMPOTENT_WAIT_MARGIN_S = 30.0  # past the longest timeout, for the first one's record
 
 
 def new_execution_id() -> str:
@@ -215,13 +218,25 @@ class Executions:
     # ------------------------------------------------------------------ running
 
     async def run(self, tenant: Tenant, request: ExecutionRequest) -> dict[str, Any]:
-        """Run now, recorded, and answer with the execution's body."""
-        execution_id, limits = await self._accept(tenant, request, "sync")
+        """Run now, recorded, and answer with the execution's body; a request whose
+        idempotency key was used before answers that execution's body, once it has ended."""
+        execution_id, earlier = await self._claim(tenant, request)
+        if earlier:
+            return await self._wait_for(tenant, execution_id)
+        limits = await self._accept(tenant, execution_id, request, "sync")
         return (await self._execute(tenant, execution_id, request, limits)).body
 
     async def submit(self, tenant: Tenant, request: ExecutionRequest) -> dict[str, Any]:
-        """Queue an asynchronous run on this replica; its record is readable from any replica."""
-        execution_id, limits = await self._accept(tenant, request, "async")
+        """Queue an asynchronous run on this replica; its record is readable from any replica.
+        A request whose idempotency key was used before answers that execution instead."""
+        execution_id, earlier = await self._claim(tenant, request)
+        if earlier:
+            try:
+                record = await self.get(tenant, execution_id)
+            except NotFound:  # claimed an instant ago, its row not yet written
+                return {"execution_id": execution_id, "state": QUEUED, "status": None}
+            return {k: record[k] for k in ("execution_id", "state", "status")}
+        limits = await self._accept(tenant, execution_id, request, "async")
         task = asyncio.create_task(
             self._run_queued(tenant, execution_id, request, limits), name=execution_id
         )
@@ -255,16 +270,50 @@ class Executions:
         return await self.get(tenant, execution_id)
 
     async def _accept(
-        self, tenant: Tenant, request: ExecutionRequest, mode: str
-    ) -> tuple[str, Limits]:
+        self, tenant: Tenant, execution_id: str, request: ExecutionRequest, mode: str
+    ) -> Limits:
         """Limits settled, code checked, admitted and recorded: what every run starts with."""
-        limits = self.limits.resolve(tenant, request.limits)
-        check_code(request.code, limits)
-        self._check_inputs(request.inputs)
-        execution_id = new_execution_id()
-        await self.recorder.admit(tenant, execution_id, request, limits, mode)
+        try:
+            limits = self.limits.resolve(tenant, request.limits)
+            check_code(request.code, limits)
+            self._check_inputs(request.inputs)
+            await self.recorder.admit(tenant, execution_id, request, limits, mode)
+        except BaseException:
+            if request.idempotency_key:  # never admitted: the retry may run
+                await idempotency.release(
+                    self.sessions, tenant.id, request.idempotency_key, execution_id
+                )
+            raise
         self._running[execution_id] = _Running(tenant)
-        return execution_id, limits
+        return limits
+
+    async def _claim(self, tenant: Tenant, request: ExecutionRequest) -> tuple[str, bool]:
+        """The new execution's id, or the one the request's idempotency key already started
+        (then True): the key is claimed for the new one first, so only one request runs."""
+        execution_id = new_execution_id()
+        if not request.idempotency_key:
+            return execution_id, False
+        earlier = await idempotency.claim(self.sessions, tenant.id, request, execution_id)
+        return (earlier, True) if earlier is not None else (execution_id, False)
+
+    async def _wait_for(self, tenant: Tenant, execution_id: str) -> dict[str, Any]:
+        """The body of an execution started by an earlier request with the same key, when it
+        has ended (it may still run, here or on another replica)."""
+        deadline = time.monotonic() + self.settings.max_timeout_s + IDEMPOTENT_WAIT_MARGIN_S
+        while True:
+            try:
+                record = await self.get(tenant, execution_id)
+            except NotFound:
+                record = None  # claimed, its first row not yet written
+            if record is not None and record["state"] in (DONE, FAILED):
+                return {k: record[k] for k in ExecuteResponse.model_fields if k in record}
+            if time.monotonic() > deadline:
+                raise NotCancellable(
+                    f"execution {execution_id} with this idempotency key has not ended; read "
+                    "it later by its id",
+                    "idempotency_key",
+                )
+            await asyncio.sleep(IDEMPOTENT_POLL_S)
 
     def _check_inputs(self, inputs: dict[str, Any] | None) -> None:
         """Refuse `inputs` over `max_inputs_bytes` as JSON, before anything is admitted."""
@@ -308,6 +357,12 @@ class Executions:
                         flora=flora,
                         workspaces=frozenset(tenant.workspaces) if tenant.workspaces else None,
                         secrets=tenant_secrets,
+                        max_cost_usd=(
+                            request.max_cost_usd
+                            if request.max_cost_usd is not None
+                            else tenant.max_cost_usd
+                        ),
+                        transport=request.transport,
                     ),
                     name=f"run {execution_id}",
                 )
