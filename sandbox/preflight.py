@@ -86,7 +86,8 @@ def check(tree: ast.Module, spec: SurfaceSpec, source: str) -> list[Problem]:
     def unknown(node: ast.AST, dotted: str) -> None:
         suggestion = spec.suggest(dotted)
         add(node, f"client.{dotted} does not exist",
-            f"did you mean client.{suggestion}?" if suggestion else None)  # fmt: skip
+            (f"did you mean client.{suggestion}? " if suggestion else "")
+            + f'search_docs("{dotted.split(".")[0]}") lists the methods')  # fmt: skip
 
     check_imports(nodes, add)
     check_types(nodes, spec, roots, aliases, add)
@@ -159,7 +160,8 @@ def _check_arguments(node: ast.Call, full: str, spec: SurfaceSpec, add: AddProbl
                 node,
                 f"client.{full}() has no argument '{key}'",
                 (f"did you mean '{close[0]}'? " if close else "")
-                + f"arguments: {', '.join(params) or 'none'}",
+                + f"arguments: {', '.join(params) or 'none'}; "
+                + f'search_docs("{full}") describes them',
             )
             continue
         _check_literal(node, full, params[name], value, add)

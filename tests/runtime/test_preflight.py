@@ -134,3 +134,10 @@ def test_allowed_module_without_its_import_names_the_fix(run):
     [p] = problems(run("import math\nprint(json.dumps({}), math.pi)"))
     assert p["message"] == "'json' is used but not imported"
     assert p["hint"] == "add `import json` at the top"
+
+
+def test_refusals_point_to_search_docs(run):
+    [p] = problems(run("def run(client):\n    client.generation.create(type='image')"))
+    assert 'search_docs("generation") lists the methods' in p["hint"]
+    [p] = problems(run("def run(client):\n    client.models.list(kind='image')"))
+    assert 'search_docs("models.list") describes them' in p["hint"]
