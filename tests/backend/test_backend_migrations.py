@@ -25,6 +25,7 @@ from runtime.settings import Settings
 RUNTIME_TABLES = {"runtime_tenants", "runtime_keys", "runtime_executions", "runtime_instances"}
 BACKEND_TABLES = {"backend_workspaces", "backend_api_keys", "backend_runs", "backend_files"}
 BACKEND_HEADS = sorted(ScriptDirectory.from_config(backend_db.alembic_config()).get_heads())
+RUNTIME_HEADS = sorted(ScriptDirectory.from_config(runtime_db.alembic_config()).get_heads())
 
 
 async def _versions(engine: AsyncEngine) -> dict[str, list[str]]:
@@ -69,8 +70,9 @@ async def single_history_database(settings: Settings, *, at: str) -> None:
                     text("create table alembic_version (version_num varchar(32) primary key)")
                 )
                 await conn.execute(text("insert into alembic_version values ('0001')"))
-        if at == "0002":
-            await runtime_db.init_db(engine)  # the same body as the former 0002
+        if at == "0002":  # the runtime's history as the former single history left it
+            async with engine.begin() as conn:
+                await conn.run_sync(lambda c: command.upgrade(runtime_db.alembic_config(c), "0002"))
         assert await _versions(engine) == {"alembic_version": [at]}
     finally:
         await engine.dispose()
@@ -96,7 +98,7 @@ async def check_upgrade(settings: Settings, at: str) -> None:
     try:
         assert RUNTIME_TABLES | BACKEND_TABLES <= await _tables(engine)
         assert await _versions(engine) == {
-            "alembic_version": ["0002"],
+            "alembic_version": RUNTIME_HEADS,
             backend_db.VERSION_TABLE: BACKEND_HEADS,
         }
     finally:
@@ -115,7 +117,7 @@ async def test_a_fresh_database_gets_both_histories(tmp_path):
     try:
         assert RUNTIME_TABLES | BACKEND_TABLES <= await _tables(engine)
         assert await _versions(engine) == {
-            "alembic_version": ["0002"],
+            "alembic_version": RUNTIME_HEADS,
             backend_db.VERSION_TABLE: BACKEND_HEADS,
         }
     finally:
