@@ -32,7 +32,7 @@ async def agent_flow(session) -> list[str]:
         assert "one script" in (init.instructions or "")
 
     tools = {t.name: t for t in (await session.list_tools()).tools}
-    assert set(tools) == {"execute", "search_docs", "cancel"}
+    assert set(tools) == {"execute", "search_docs", "cancel", "submit", "get_execution"}
     assert tools["cancel"].input_schema["required"] == ["execution_id"]
     missing = await session.call_tool("cancel", {"execution_id": "exe_none"})
     assert missing.is_error and "not_found" in text_of(missing)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from client_surface.docs import search_docs, surface_body, surface_markdown
 from client_surface.table import SURFACE
 from runtime.adapters.errors import report
+from runtime.adapters.mcp.media import media_blocks
 from runtime.executions.outcome import ExecuteResponse
 from runtime.executions.request import ExecutionRequest, LimitRequest
 from runtime.executions.service import Executions
@@ -99,6 +100,20 @@ class ExecuteArgs(BaseModel):
     timeout_s: float | None = Field(
         default=None, gt=0, description="Wall-clock limit in seconds for this script."
     )
+    inputs: dict[str, Any] | None = Field(default=None, description="JSON, read as `inputs`.")
+    max_cost_usd: float | None = Field(
+        default=None, ge=0, description="Most USD its paid calls may cost."
+    )
+    idempotency_key: str | None = Field(
+        default=None, max_length=200, description="Retry with the same key: no second run."
+    )
+
+    def request(self) -> ExecutionRequest:
+        return ExecutionRequest(
+            self.code, inputs=self.inputs, intent=self.intent,
+            limits=LimitRequest(timeout_s=self.timeout_s), max_cost_usd=self.max_cost_usd,
+            idempotency_key=self.idempotency_key, transport="mcp",
+        )  # fmt: skip
 
 
 class SearchArgs(BaseModel):
@@ -203,6 +218,9 @@ def render_text(body: dict[str, Any]) -> str:
     """A short rendering of an execution for clients that read only text content."""
     status = body.get("status", "error")
     lines = [f"status: {status} ({body.get('duration_ms', 0):.0f} ms)"]
+    if body.get("execution_id"):
+        cost = f", cost ${body['cost_usd']:.4f}" if body.get("cost_usd") else ""
+        lines.append(f"execution_id: {body['execution_id']}{cost}")
     if status == "ok":
         encoded = json.dumps(body.get("result"), ensure_ascii=False, indent=1)
         lines.append("result:\n" + _clip(encoded, TEXT_RESULT_CHARS))
@@ -240,11 +258,8 @@ async def call_execute(
         return _failure(f"Invalid arguments: {problems}")
     if tenant is None:
         return _failure("unauthorized: no tenant for this request")
-    request = ExecutionRequest(
-        args.code, intent=args.intent, limits=LimitRequest(timeout_s=args.timeout_s)
-    )
     try:
-        body = await executions.run(tenant, request)
+        body = await executions.run(tenant, args.request())
     except Exception as exc:  # the execution is settled by the service; the agent gets an answer
         error = report(exc)
         if error.status == 500:
@@ -252,10 +267,103 @@ async def call_execute(
         return _failure(error.text())
     if args.intent:
         log.info("mcp execute %s (%s): %s", body["execution_id"], body["status"], args.intent)
+    content: list[types.ContentBlock] = [*_text(render_text(body))]
+    if body["status"] == "ok":
+        content.extend(await media_blocks(executions, body.get("result")))
     return types.CallToolResult(
-        content=_text(render_text(body)),
-        structured_content=body,
-        is_error=body["status"] != "ok",
+        content=content, structured_content=body, is_error=body["status"] != "ok"
+    )
+
+
+# ---------------------------------------------------------------- async executions: submit, poll
+
+SUBMIT_DESCRIPTION = (
+    "`execute`'s arguments, queued: returns an `execution_id` at once. For long scripts; poll "
+    "`get_execution` until its state is done or failed."
+)
+GET_DESCRIPTION = (
+    "An execution by id (from `submit`, or any `execute` answer): its state, and once done the "
+    "same answer as `execute` (result, calls with their run ids, error)."
+)
+
+
+class GetArgs(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    execution_id: str = Field(description="The execution's id (`exe_...`).", max_length=80)
+
+
+def async_tools() -> list[types.Tool]:
+    return [
+        types.Tool(
+            name="submit",
+            title="Queue a FLORA script",
+            description=SUBMIT_DESCRIPTION,
+            input_schema=_input_schema(ExecuteArgs),
+            annotations=types.ToolAnnotations(
+                read_only_hint=False, destructive_hint=False, open_world_hint=True
+            ),
+        ),
+        types.Tool(
+            name="get_execution",
+            title="Read an execution",
+            description=GET_DESCRIPTION,
+            input_schema=_input_schema(GetArgs),
+            annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False),
+        ),
+    ]
+
+
+async def call_submit(
+    executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
+) -> types.CallToolResult:
+    """`POST /v1/executions` by another name: queued, answered with its id."""
+    try:
+        args = ExecuteArgs.model_validate(arguments)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _failure(f"Invalid arguments: {problems}")
+    if tenant is None:
+        return _failure("unauthorized: no tenant for this request")
+    try:
+        queued = await executions.submit(tenant, args.request())
+    except Exception as exc:
+        error = report(exc)
+        if error.status == 500:
+            log.exception("mcp submit failed")
+        return _failure(error.text())
+    text = f"execution_id: {queued['execution_id']} ({queued['state']}); poll it with get_execution"
+    return types.CallToolResult(content=_text(text), structured_content=queued)
+
+
+async def call_get(
+    executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
+) -> types.CallToolResult:
+    """`GET /v1/executions/{id}` by another name, for the same tenant."""
+    try:
+        args = GetArgs.model_validate(arguments)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _failure(f"Invalid arguments: {problems}")
+    if tenant is None:
+        return _failure("unauthorized: no tenant for this request")
+    try:
+        record = await executions.get(tenant, args.execution_id)
+    except Exception as exc:
+        error = report(exc)
+        if error.status == 500:
+            log.exception("mcp get_execution failed")
+        return _failure(error.text())
+    if record["state"] not in ("done", "failed"):
+        text = f"execution_id: {record['execution_id']}: {record['state']}; poll again"
+        return types.CallToolResult(content=_text(text), structured_content=record)
+    content: list[types.ContentBlock] = [
+        *_text(f"state: {record['state']}\n" + render_text(record))
+    ]
+    if record.get("status") == "ok":
+        content.extend(await media_blocks(executions, record.get("result")))
+    return types.CallToolResult(
+        content=content, structured_content=record, is_error=record.get("status") != "ok"
     )
 
 
@@ -341,7 +449,7 @@ TenantOf = Callable[[Any], Tenant | None]  # the request context -> the tenant i
 
 def build_mcp_server(executions: Executions, tenant_of: TenantOf) -> Server:
     """The MCP server with Terrarium's two tools; `executions` must be started by the caller."""
-    tools = [*tool_list(executions.settings), cancel_tool()]
+    tools = [*tool_list(executions.settings), *async_tools(), cancel_tool()]
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(tools=tools)
@@ -354,6 +462,10 @@ def build_mcp_server(executions: Executions, tenant_of: TenantOf) -> Server:
             return call_search_docs(arguments)
         if params.name == "cancel":
             return await call_cancel(executions, arguments, tenant_of(ctx))
+        if params.name == "submit":
+            return await call_submit(executions, arguments, tenant_of(ctx))
+        if params.name == "get_execution":
+            return await call_get(executions, arguments, tenant_of(ctx))
         names = ", ".join(tool.name for tool in tools)
         return _failure(f"Unknown tool {params.name!r}; the tools are {names}.")
 
