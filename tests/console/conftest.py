@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from console_browser import new_page, sign_in
 from served import ServedTerrarium, clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,28 +78,6 @@ class Shots:
 @pytest.fixture(scope="session")
 def shots() -> Shots:
     return Shots()
-
-
-def new_page(browser: Any, server: ServedTerrarium, outside: list[str]) -> Any:
-    """A page at a laptop's size that refuses (and notes) any request off this server."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=server.base)
-
-    def route(r: Any) -> None:
-        if r.request.url.startswith(server.base) or r.request.url.startswith("data:"):
-            r.continue_()
-        else:
-            outside.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    return context.new_page()
-
-
-def sign_in(page: Any, key: str, path: str = "/console") -> None:
-    page.goto(path)
-    page.get_by_label("Runtime key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/console/**")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import new_page, sign_in
+from console_browser import new_page, sign_in
 from served import ServedTerrarium
 
 pytestmark = pytest.mark.timeout(90)
