@@ -39,3 +39,12 @@ def test_create_list_revoke(tmp_path, monkeypatch, capsys):
     assert main(["tenants", "list"]) == 0
     assert {t["name"] for t in json.loads(capsys.readouterr().out)} == {"beta"}
     assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_tenants_default_max_cost(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TERRARIUM_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("FLORA_API_KEY", raising=False)
+    assert main(["tenants", "create", "thrifty", "--max-cost-usd", "0.5"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["tenant"]["limits"]["max_cost_usd"] == 0.5

@@ -3,7 +3,7 @@
     terrarium tenants create acme                      own workspace on the built-in backend
     terrarium tenants create acme --flora-key-stdin    own upstream FLORA key (read from stdin)
         [--workspace ws_...]... [--max-concurrent N] [--per-minute N]
-        [--max-timeout S] [--max-memory MB] [--max-calls N]
+        [--max-timeout S] [--max-memory MB] [--max-calls N] [--max-cost-usd USD]
     terrarium tenants list
     terrarium tenants revoke acme
 
@@ -73,6 +73,7 @@ async def _create(args: argparse.Namespace, settings: Settings) -> dict[str, Any
             max_calls=args.max_calls,
             max_concurrent=args.max_concurrent,
             per_minute=args.per_minute,
+            max_cost_usd=args.max_cost_usd,
         )
         return {"tenant": tenant.public(), "runtime_key": key}
 
@@ -127,6 +128,9 @@ def add_parser(sub: Any) -> None:
     create.add_argument("--max-timeout", type=float, help="most timeout_s a request may ask")
     create.add_argument("--max-memory", type=int, help="most memory_mb a request may ask")
     create.add_argument("--max-calls", type=int, help="most client calls per execution")
+    create.add_argument(
+        "--max-cost-usd", type=float, help="an execution's max_cost_usd unless it sets its own"
+    )
     create.set_defaults(func=_run)
     listing = tsub.add_parser("list", help="tenants (never their keys)")
     listing.add_argument("--all", action="store_true", help="include revoked tenants")
