@@ -49,3 +49,17 @@ def test_keys_create_makes_a_working_backend_key(tmp_path):
     key = made.stdout.strip()
     assert key.startswith("sk_")
     assert key != (tmp_path / "dev-key").read_text().strip()
+
+
+def test_exec_timeout_hint_names_only_what_the_cli_offers(tmp_path):
+    env = clean_env(
+        TERRARIUM_DATA_DIR=str(tmp_path), TERRARIUM_BACKEND_SPEED="0", TERRARIUM_TIMEOUT_S="1"
+    )
+    done = subprocess.run(
+        [TERRARIUM, "exec", "-"], input="while True:\n    pass\n", env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    body = json.loads(done.stdout)
+    assert body["status"] == "timeout", body
+    assert "timeout_s" in body["error"]["hint"]
+    assert "/v1/executions" not in body["error"]["hint"] and "submit" not in body["error"]["hint"]

@@ -91,7 +91,9 @@ async def _exec(code: str, settings: Settings) -> dict[str, Any]:
     await executions.start()
     try:
         assert executions.default_tenant is not None
-        return await executions.run(executions.default_tenant, ExecutionRequest(code))
+        return await executions.run(
+            executions.default_tenant, ExecutionRequest(code, transport="cli")
+        )
     finally:
         await executions.stop()
 
