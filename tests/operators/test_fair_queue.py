@@ -218,3 +218,21 @@ def test_twenty_concurrent_requests_from_one_agent_on_the_embedded_default_all_s
         with ThreadPoolExecutor(20) as pool:
             statuses = list(pool.map(one, range(20)))
         assert statuses.count(200) == 20, statuses
+
+
+def test_past_queue_max_waiting_a_request_is_refused_at_once(api_with):
+    with api_with(queue_max=1) as api:
+        tenant, key = api.tenant(next(_names), max_concurrent=1)
+        slow = api.client.post("/v1/executions", json={"code": "import time\ntime.sleep(1)\n1"},
+                               headers=api.auth(key))  # fmt: skip
+        assert slow.status_code == 202
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(api.execute, key, "2")
+            wait_until(lambda: fair_of(api).waiting_of(tenant.id) == 1)
+            started = time.monotonic()
+            refused = api.execute(key, "3")
+            assert time.monotonic() - started < 0.5
+            # The pool has room; only this tenant's own limit is full: 429, not 503.
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["error"]["code"] == "too_many_executions"
+            assert waiting.result(timeout=20).status_code == 200
