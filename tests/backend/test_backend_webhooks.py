@@ -16,7 +16,7 @@ import statistics
 import time
 
 import pytest
-from conftest import Zone, closed_port
+from resolver import Zone, closed_port
 from sqlalchemy import func, select
 
 from flora_backend.db import utcnow

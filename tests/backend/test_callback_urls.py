@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import Zone
+from resolver import Zone
 from sqlalchemy import select
 
 from flora_backend import callback_urls

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from runtime_settings import make_settings
 
 from runtime.adapters.http.door import Door
 from runtime.app import create_app
@@ -20,8 +21,6 @@ from runtime.settings import Settings
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from conftest import make_settings
-
     settings = make_settings(
         tmp_path_factory.mktemp("door"), max_body_bytes=4000, max_inputs_bytes=1000
     )
