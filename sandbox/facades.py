@@ -98,9 +98,24 @@ _asyncio = {
     **{
         name: getattr(concurrency, name)
         for name in [
-            "run", "gather", "sleep", "wait_for", "wait", "create_task", "ensure_future",
-            "as_completed", "Semaphore", "BoundedSemaphore", "Lock", "Event", "TaskGroup",
-            "Task", "CancelledError", "InvalidStateError", "FIRST_COMPLETED", "FIRST_EXCEPTION",
+            "run",
+            "gather",
+            "sleep",
+            "wait_for",
+            "wait",
+            "create_task",
+            "ensure_future",
+            "as_completed",
+            "Semaphore",
+            "BoundedSemaphore",
+            "Lock",
+            "Event",
+            "TaskGroup",
+            "Task",
+            "CancelledError",
+            "InvalidStateError",
+            "FIRST_COMPLETED",
+            "FIRST_EXCEPTION",
             "ALL_COMPLETED",
         ]
     },  # fmt: skip
