@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, service: Executions | None = No
             print(f"Terrarium listening on {app.state.announce}", flush=True)
             if settings.auth and service.default_key:
                 print(f"Runtime API key (tenant default): {service.default_key}", flush=True)
+            print(f"Console: {app.state.announce}/console (sign in with a runtime key)", flush=True)
         # A session manager runs only once, so one per start.
         mcp_manager = http_session_manager(mcp, settings)
         try:

@@ -45,6 +45,7 @@ def test_serve_announces_listening_then_the_key_once_it_is_bound_and_started(tmp
     listening = next(i for i, line in enumerate(lines) if "listening on" in line)
     assert f"http://127.0.0.1:{served.port}" in lines[listening]
     assert key and f"Runtime API key (tenant default): {key}" == lines[listening + 1]
+    assert lines[listening + 2].startswith(f"Console: http://127.0.0.1:{served.port}/console")
 
 
 def test_a_configuration_error_names_the_variable_and_the_expected_form(env, capsys):
