@@ -21,6 +21,7 @@ import contextlib
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -419,7 +420,22 @@ class Executions:
                 f"unknown status {status[:80]!r}; the statuses are: {', '.join(LIST_FILTERS)}",
                 "status",
             )
-        q = select(ExecutionRow).where(ExecutionRow.tenant_id == tenant.id)
+        rows, next_cursor = await self.page_rows(tenant.id, status, since, cursor, limit)
+        return {"data": [summary(r) for r in rows], "next_cursor": next_cursor}
+
+    async def page_rows(
+        self,
+        tenant_id: str | None,
+        status: str | None,
+        since: datetime | None,
+        cursor: str | None,
+        limit: int,
+    ) -> tuple[Sequence[ExecutionRow], str | None]:
+        """One page of execution rows, newest first: one tenant's, or every tenant's (None, for
+        the operator's views); and the cursor of the next page, if there is one."""
+        q = select(ExecutionRow)
+        if tenant_id is not None:
+            q = q.where(ExecutionRow.tenant_id == tenant_id)
         if status:
             if status in (QUEUED, RUNNING, DONE, FAILED):
                 q = q.where(ExecutionRow.state == status)
@@ -444,7 +460,4 @@ class Executions:
             rows = list((await s.execute(q)).scalars().all())
         more = len(rows) > limit
         rows = rows[:limit]
-        return {
-            "data": [summary(r) for r in rows],
-            "next_cursor": encode_cursor(rows[-1]) if more and rows else None,
-        }
+        return rows, encode_cursor(rows[-1]) if more and rows else None

@@ -10,18 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
-from runtime.errors import InvalidCursor, NotFound
+from runtime.errors import NotFound
 from runtime.executions.records import (
     DONE,
-    FAILED,
-    QUEUED,
-    RUNNING,
     ExecutionRow,
-    decode_cursor,
     detail,
-    encode_cursor,
     summary,
 )  # fmt: skip
 from runtime.executions.service import Executions
@@ -46,40 +41,14 @@ async def list_all(
     limit: int,
 ) -> dict[str, Any]:
     """Every tenant's executions (or one tenant's), newest first, as GET /v1/executions pages."""
-    q = select(ExecutionRow)
-    if tenant_id:
-        q = q.where(ExecutionRow.tenant_id == tenant_id)
-    if status:
-        if status in (QUEUED, RUNNING, DONE, FAILED):
-            q = q.where(ExecutionRow.state == status)
-        else:
-            q = q.where(ExecutionRow.status == status, ExecutionRow.state == DONE)
-    if since is not None:
-        q = q.where(ExecutionRow.created_at >= since)
-    if cursor:
-        try:
-            created, ident = decode_cursor(cursor)
-        except Exception:
-            raise InvalidCursor("cursor is not valid", "cursor") from None
-        q = q.where(
-            or_(
-                ExecutionRow.created_at < created,
-                (ExecutionRow.created_at == created) & (ExecutionRow.id < ident),
-            )
-        )
-    q = q.order_by(ExecutionRow.created_at.desc(), ExecutionRow.id.desc()).limit(limit + 1)
-    await service.recorder.flush()
-    async with service.sessions() as s:
-        rows = list((await s.execute(q)).scalars().all())
+    rows, next_cursor = await service.page_rows(tenant_id or None, status, since, cursor, limit)
     names = await _tenant_names(service)
-    more = len(rows) > limit
-    rows = rows[:limit]
     data = []
     for row in rows:
         item = summary(row)
         item["tenant"] = names.get(row.tenant_id, row.tenant_id)
         data.append(item)
-    return {"data": data, "next_cursor": encode_cursor(rows[-1]) if more and rows else None}
+    return {"data": data, "next_cursor": next_cursor}
 
 
 async def get_any(service: Executions, execution_id: str) -> dict[str, Any]:
