@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import mcp_types as types
 from mcp.server import Server
@@ -244,6 +244,39 @@ def _failure(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=_text(text), is_error=True)
 
 
+Args = TypeVar("Args", bound=BaseModel)
+Answer = TypeVar("Answer")
+
+
+def _invalid(exc: ValidationError) -> types.CallToolResult:
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return _failure(f"Invalid arguments: {problems}")
+
+
+def _arguments(
+    model: type[Args], arguments: dict[str, Any], tenant: Tenant | None
+) -> tuple[Args, Tenant] | types.CallToolResult:
+    """A tool's arguments and its tenant, or the failure the agent reads instead."""
+    try:
+        args = model.model_validate(arguments)
+    except ValidationError as exc:
+        return _invalid(exc)
+    if tenant is None:
+        return _failure("unauthorized: no tenant for this request")
+    return args, tenant
+
+
+async def _served(tool: str, work: Awaitable[Answer]) -> Answer | types.CallToolResult:
+    """What the service answered, or its refusal through the one error table."""
+    try:
+        return await work
+    except Exception as exc:  # the service settles the execution; the agent gets an answer
+        error = report(exc)
+        if error.status == 500:
+            log.exception("mcp %s failed", tool)
+        return _failure(error.text())
+
+
 # ---------------------------------------------------------------- tools
 
 
@@ -251,20 +284,13 @@ async def call_execute(
     executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
 ) -> types.CallToolResult:
     """Run the script for `tenant` as `POST /v1/execute` does (limits, admission, record)."""
-    try:
-        args = ExecuteArgs.model_validate(arguments)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _failure(f"Invalid arguments: {problems}")
-    if tenant is None:
-        return _failure("unauthorized: no tenant for this request")
-    try:
-        body = await executions.run(tenant, args.request())
-    except Exception as exc:  # the execution is settled by the service; the agent gets an answer
-        error = report(exc)
-        if error.status == 500:
-            log.exception("mcp execute failed")
-        return _failure(error.text())
+    parsed = _arguments(ExecuteArgs, arguments, tenant)
+    if isinstance(parsed, types.CallToolResult):
+        return parsed
+    args, tenant = parsed
+    body = await _served("execute", executions.run(tenant, args.request()))
+    if isinstance(body, types.CallToolResult):
+        return body
     if args.intent:
         log.info("mcp execute %s (%s): %s", body["execution_id"], body["status"], args.intent)
     content: list[types.ContentBlock] = [*_text(render_text(body))]
@@ -318,20 +344,13 @@ async def call_submit(
     executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
 ) -> types.CallToolResult:
     """`POST /v1/executions` by another name: queued, answered with its id."""
-    try:
-        args = ExecuteArgs.model_validate(arguments)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _failure(f"Invalid arguments: {problems}")
-    if tenant is None:
-        return _failure("unauthorized: no tenant for this request")
-    try:
-        queued = await executions.submit(tenant, args.request())
-    except Exception as exc:
-        error = report(exc)
-        if error.status == 500:
-            log.exception("mcp submit failed")
-        return _failure(error.text())
+    parsed = _arguments(ExecuteArgs, arguments, tenant)
+    if isinstance(parsed, types.CallToolResult):
+        return parsed
+    args, tenant = parsed
+    queued = await _served("submit", executions.submit(tenant, args.request()))
+    if isinstance(queued, types.CallToolResult):
+        return queued
     text = f"execution_id: {queued['execution_id']} ({queued['state']}); poll it with get_execution"
     return types.CallToolResult(content=_text(text), structured_content=queued)
 
@@ -340,20 +359,13 @@ async def call_get(
     executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
 ) -> types.CallToolResult:
     """`GET /v1/executions/{id}` by another name, for the same tenant."""
-    try:
-        args = GetArgs.model_validate(arguments)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _failure(f"Invalid arguments: {problems}")
-    if tenant is None:
-        return _failure("unauthorized: no tenant for this request")
-    try:
-        record = await executions.get(tenant, args.execution_id)
-    except Exception as exc:
-        error = report(exc)
-        if error.status == 500:
-            log.exception("mcp get_execution failed")
-        return _failure(error.text())
+    parsed = _arguments(GetArgs, arguments, tenant)
+    if isinstance(parsed, types.CallToolResult):
+        return parsed
+    args, tenant = parsed
+    record = await _served("get_execution", executions.get(tenant, args.execution_id))
+    if isinstance(record, types.CallToolResult):
+        return record
     if record["state"] not in ("done", "failed"):
         text = f"execution_id: {record['execution_id']}: {record['state']}; poll again"
         return types.CallToolResult(content=_text(text), structured_content=record)
@@ -371,8 +383,7 @@ def call_search_docs(arguments: dict[str, Any]) -> types.CallToolResult:
     try:
         args = SearchArgs.model_validate(arguments)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _failure(f"Invalid arguments: {problems}")
+        return _invalid(exc)
     if args.query.strip() in ("*", "all"):
         methods = [{"method": m.full_name, "summary": m.summary} for m in SURFACE]
         return types.CallToolResult(
@@ -426,20 +437,13 @@ async def call_cancel(
     executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
 ) -> types.CallToolResult:
     """`DELETE /v1/executions/{id}` by another name, for the same tenant."""
-    try:
-        args = CancelArgs.model_validate(arguments)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _failure(f"Invalid arguments: {problems}")
-    if tenant is None:
-        return _failure("unauthorized: no tenant for this request")
-    try:
-        record = await executions.cancel(tenant, args.execution_id)
-    except Exception as exc:
-        error = report(exc)
-        if error.status == 500:
-            log.exception("mcp cancel failed")
-        return _failure(error.text())
+    parsed = _arguments(CancelArgs, arguments, tenant)
+    if isinstance(parsed, types.CallToolResult):
+        return parsed
+    args, tenant = parsed
+    record = await _served("cancel", executions.cancel(tenant, args.execution_id))
+    if isinstance(record, types.CallToolResult):
+        return record
     text = f"execution {record['execution_id']}: {record['state']}, status {record['status']}"
     return types.CallToolResult(content=_text(text), structured_content=record)
 
