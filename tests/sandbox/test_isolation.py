@@ -39,6 +39,10 @@ def run_child(fn, *, layers=ALL, netns=True, limits=None, timeout=10.0) -> dict:
         try:
             host_end.close()
             os.close(rep_r)
+            # Like the real zygote, which starts with only its control socket: whatever the
+            # pytest process has open (other tests' sockets, pools) is not the zygote's, and
+            # counts against the file limit the layers' probes run under.
+            _close_all_but(child_end.fileno(), rep_w)
             statuses = isolation._enter_zygote(unshare_net=netns)
             used = {
                 n: s if n in layers else LayerStatus(n, False, "switched off by the test")
@@ -84,6 +88,14 @@ def run_child(fn, *, layers=ALL, netns=True, limits=None, timeout=10.0) -> dict:
         os.waitpid(zpid, 0)
     report["payload"] = json.loads(data) if data else None
     return report
+
+
+def _close_all_but(*keep: int) -> None:
+    low = 3  # stdin, stdout and stderr stay
+    for fd in sorted(k for k in keep if k >= low):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def _read_all(fd: int, timeout: float) -> bytes:
