@@ -147,7 +147,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 def _upgrade(connection: Connection) -> None:
     from alembic import command
 
-    command.upgrade(alembic_config(connection), "head")
+    command.upgrade(alembic_config(connection), "heads")  # every branch, until a merge revision joins them
 
 
 async def init_db(engine: AsyncEngine) -> None:
