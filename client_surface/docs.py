@@ -161,7 +161,7 @@ INLINE_FIELDS = 3  # a nested object this small is written out in place: `model:
 def _field_text(model: type[BaseModel], field: str, shown: list[type[BaseModel]]) -> str:
     """A field, with the shape of a nested object: `{a, b}` written out when small, its name
     when it is shown on its own line or too big (search_docs has it)."""
-    name = _field_name(model, field)
+    name = _field_label(model, field)
     annotation = model.model_fields[field].annotation
     nested = _nested_models(annotation)
     if not nested:
@@ -170,7 +170,7 @@ def _field_text(model: type[BaseModel], field: str, shown: list[type[BaseModel]]
     if inner in shown or len(inner.model_fields) > INLINE_FIELDS:
         shape = inner.__name__
     else:
-        shape = "{" + ", ".join(_field_name(inner, f) for f in inner.model_fields) + "}"
+        shape = "{" + ", ".join(_field_label(inner, f) for f in inner.model_fields) + "}"
     many = getattr(annotation, "__origin__", None) is list or any(
         getattr(a, "__origin__", None) is list for a in getattr(annotation, "__args__", ())
     )
@@ -197,6 +197,14 @@ def _base_of(model: type[BaseModel], earlier: list[type[BaseModel]]) -> type[Bas
 
 def _field_name(model: type[BaseModel], name: str) -> str:
     return model.model_fields[name].alias or name
+
+
+def _field_label(model: type[BaseModel], name: str) -> str:
+    """A field's name, with its `brief` note when the table gives one: `url (text: the text)`,
+    for what an agent would not guess from the name."""
+    extra = model.model_fields[name].json_schema_extra
+    brief = extra.get("brief") if isinstance(extra, dict) else None
+    return _field_name(model, name) + (f" ({brief})" if brief else "")
 
 
 def object_lines() -> list[str]:

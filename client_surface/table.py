@@ -301,7 +301,11 @@ class ModelList(Obj):
 class RunOutput(Obj):
     output_id: str
     type: IoType
-    url: str
+    url: str = Field(
+        description="The output file's URL; for a text output (type text), the text itself, "
+        "as FLORA answers it.",
+        json_schema_extra={"brief": "text: the text"},
+    )
 
 
 class Run(Obj):

@@ -55,7 +55,8 @@ def test_markdown_gives_every_method_its_line_with_every_argument_as_accepted():
 
 def test_markdown_names_the_objects_their_nested_shapes_and_the_errors():
     md = surface_markdown()
-    assert "Run: run_id, status," in md and "outputs: [{output_id, type, url}]" in md
+    assert "Run: run_id, status," in md
+    assert "outputs: [{output_id, type, url (text: the text)}]" in md
     assert "Generation: Run + generation_id" in md and "model: {model_id}" in md
     assert "AssetListItem: AssetDetail + node_id, project_id (no failure_message)" in md
     for name in ("APIError", "NotFoundError", "BadRequestError", "RateLimitError"):
@@ -177,3 +178,13 @@ def test_signatures_are_exactly_what_the_proxy_accepts():
     with pytest.raises(TypeError, match="takes 0 positional"):
         normalize_call(spec, "projects.list", ("ws_1",), {})
     assert normalize_call(spec, "projects.retrieve", ("prj_1",), {}) == {"project_id": "prj_1"}
+
+
+def test_a_text_outputs_text_is_documented_where_agents_read():
+    """FLORA answers a text generation's text in `outputs[0].url`: the field says so in
+    search_docs (the stub's comment) and in the compact surface (the MCP description)."""
+    doc = search_docs("generation retrieve run outputs")[0]["doc"]
+    assert (
+        "url: str  # The output file's URL; for a text output (type text), the text itself" in doc
+    )
+    assert "url (text: the text)" in surface_markdown()
