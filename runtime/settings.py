@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # revoked by another process (`terrarium tenants revoke`, another replica) stops working
     # within this many seconds. 0 asks the database on every request.
     key_cache_s: float = Field(default=5.0, ge=0)
+    # The bearer key of the admin API (/v1/admin); unset: one is made on first start, kept in
+    # <data_dir>/operator-key (0600) and printed once. Replicas: set it, the same on each.
+    operator_key: str | None = None
     # Caps on what an execution record keeps (the response itself is bounded by limits).
     record_result_bytes: int = 1024 * 1024
     record_stdout_bytes: int = 64 * 1024
@@ -101,6 +104,21 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 5.0
     instance_stale_s: float = 30.0
     log_format: str = "json"  # "json" or "text"
+    # Execution records (code, stdout, result) older than this many days are deleted, by a
+    # prune every replica runs hourly and `terrarium records prune`; 0 keeps them forever.
+    retention_days: float = Field(default=30.0, ge=0)
+    # On SIGTERM: refuse new executions (503) and let running ones finish for at most this
+    # many seconds, then fail the rest; 0 fails them at once.
+    drain_s: float = Field(default=30.0, ge=0)
+
+    # --- completion webhooks (POST /v1/executions with webhook_url) -------------------------
+    # Let webhook_url point at loopback/private addresses and use plain http (tests, local dev).
+    webhooks_allow_private: bool = False
+    # One attempt's time limit; attempts in all (the first and its retries); the first retry's
+    # delay, each next one 4 times the last (5 s, 20 s, 80 s, 320 s).
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_attempts: int = Field(default=5, ge=1)
+    webhook_retry_s: float = Field(default=5.0, ge=0)
 
     # --- fair sharing: tenants' queues ---------------------------------------------------
     # Above its concurrency a request waits up to this long in its tenant's queue, then 429
