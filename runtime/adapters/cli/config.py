@@ -18,7 +18,7 @@ from pydantic.fields import FieldInfo
 
 from runtime.settings import Settings
 
-SECRET_FIELDS = frozenset({"flora_api_key", "secret_key"})
+SECRET_FIELDS = frozenset({"flora_api_key", "secret_key", "operator_key"})
 ENV_PREFIX = "TERRARIUM_"
 
 
