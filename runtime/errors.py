@@ -75,6 +75,17 @@ class IdempotencyConflict(Refusal):
     """An idempotency key already used by this tenant for other code or inputs."""
 
 
+class WebhookUrlRefused(Refusal):
+    """A `webhook_url` that is malformed or leads to a non-public address."""
+
+
+class ShuttingDown(Refusal):
+    """This server is draining before it stops: it admits no new execution (retry, another
+    replica answers), or one it ran did not finish within TERRARIUM_DRAIN_S and was failed."""
+
+    retry_after_s = 5
+
+
 class FloraUnconfigured(Refusal):
     """The tenant's way to FLORA is not available on this server."""
 

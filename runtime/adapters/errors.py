@@ -28,6 +28,8 @@ ERROR_MAP: dict[type[Exception], tuple[int, str]] = {
     errors.NotFound: (404, "not_found"),
     errors.NotCancellable: (409, "not_cancellable"),
     errors.IdempotencyConflict: (422, "idempotency_conflict"),
+    errors.WebhookUrlRefused: (422, "webhook_url_refused"),
+    errors.ShuttingDown: (503, "shutting_down"),
     errors.FloraUnconfigured: (503, "flora_unconfigured"),
     errors.TooManyRunning: (429, "too_many_executions"),
     errors.RateLimited: (429, "rate_limited"),
@@ -85,7 +87,7 @@ def _fields(exc: BaseException) -> list[dict[str, str]]:
 
 
 def _retry_after(exc: BaseException) -> int | None:
-    if isinstance(exc, errors.Throttled):
+    if isinstance(exc, errors.Throttled | errors.ShuttingDown):
         return exc.retry_after_s
     if isinstance(exc, PoolBusy):
         return max(1, int(exc.retry_after))
