@@ -23,7 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m bench
+	TERRARIUM_BENCH_CASES="$$(./scripts/ensure-monty-cases.sh)" $(BIN)/python -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check runtime client_surface sandbox flora_backend tests bench
