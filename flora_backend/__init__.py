@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from flora_backend import catalog
+from flora_backend import catalog, files
 from flora_backend.callback_urls import Resolver, system_resolver
 from flora_backend.db import create_engine, init_db, session_factory, utcnow
 from flora_backend.routes import RateLimiter, build_app
@@ -68,6 +68,8 @@ class Backend:
         self.settings = _section(settings)
         self.data_dir = Path(self.settings.data_dir)
         self.files_dir = self.data_dir / "files"
+        # Where files' bytes are kept: the disk until the database is known (files.py).
+        self.files: files.FileStore = files.DiskFiles(self.files_dir)
         self.db: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self.engine: RunEngine | None = None
@@ -100,10 +102,11 @@ class Backend:
             self.db = create_engine(self.settings)
             await init_db(self.db)
             self._sessions = session_factory(self.db)
+            self.files = files.for_database(self.db.dialect.name, self._sessions, self.files_dir)
             self.engine = RunEngine(
                 self.settings,
                 self._sessions,
-                self.files_dir,
+                self.files,
                 self.callback_resolver,
                 self.webhook_ssl_context,
             )

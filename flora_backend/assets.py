@@ -1,16 +1,13 @@
 """Asset bytes for the built-in backend: fetching a public URL (checked like a webhook target,
 and connecting only to the addresses that were checked), recognising what the bytes are
-(images measured with Pillow, other allowed types by their signature), and storing them as a
-file served at `/api/v1/files/{file_id}` like any generated output."""
+(images measured with Pillow, other allowed types by their signature); they are stored (files.py)
+and served at `/api/v1/files/{file_id}` like any generated output."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import os
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpcore
 from PIL import Image
@@ -99,13 +96,6 @@ def probe(data: bytes) -> Probed:
     if kind is None:
         raise AssetRefused(f"The file is not of an allowed type ({ALLOWED})")
     return Probed(kind, None, None)
-
-
-def write_file(files_dir: Path, name: str, data: bytes) -> None:
-    """Write atomically: a reader sees the whole file or none."""
-    tmp = files_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    tmp.write_bytes(data)
-    os.replace(tmp, files_dir / name)
 
 
 async def fetch(

@@ -18,12 +18,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpcore
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -65,7 +64,7 @@ from client_surface.table import (
     TechniquesRetrieveArgs,
     response_problems,
 )
-from flora_backend import actions, callback_urls, canvas, catalog, runs, store
+from flora_backend import actions, callback_urls, canvas, catalog, files, runs, store
 from flora_backend import assets as asset_files
 from flora_backend.db import rows_matched, utcnow
 from flora_backend.errors import ApiError, envelope_response, from_validation, invalid, not_found
@@ -1174,8 +1173,7 @@ async def library_image(ctx: Ctx, item_id: str, source: str) -> File:
     ext = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
     file_id = "file_" + item_id.replace("-", "")[:30]
     filename = f"{file_id}.{ext[content_type]}"
-    path = ctx.backend.files_dir / filename
-    await asyncio.to_thread(path.write_bytes, data)
+    await ctx.backend.files.put(filename, data)
     return File(
         id=file_id, workspace_id=ctx.workspace_id, run_id=item_id, filename=filename,
         content_type=content_type, size=len(data), created_at=utcnow(),
@@ -1250,8 +1248,9 @@ def asset_url(ctx: Ctx, asset: Asset) -> str:
     return runs.output_url(ctx.settings, asset.file_id or asset_file_id(asset.id))
 
 
-def staged_upload(ctx: Ctx, asset_id: str) -> Path:
-    return ctx.backend.files_dir / f".upload-{asset_id}"
+def staged_upload(asset_id: str) -> str:
+    """The file store's name for a signed upload's bytes until assets.complete."""
+    return f".upload-{asset_id}"
 
 
 def asset_detail_json(ctx: Ctx, a: Asset) -> dict[str, Any]:
@@ -1315,7 +1314,7 @@ async def store_asset_bytes(ctx: Ctx, s: AsyncSession, asset: Asset, data: bytes
         return
     file_id = asset_file_id(asset.id)
     filename = f"{file_id}.{asset_files.EXTENSIONS[probed.content_type]}"
-    await asyncio.to_thread(asset_files.write_file, ctx.backend.files_dir, filename, data)
+    await ctx.backend.files.put(filename, data, s)
     s.add(
         File(
             id=file_id,
@@ -1435,11 +1434,11 @@ async def assets_complete(ctx: Ctx, args: AssetIdArgs) -> dict[str, Any]:
         asset = await own_asset(s, ctx, args.asset_id)
         await reserve_idempotency(s, ctx)
         if asset.status == "pending_upload":
-            staged = staged_upload(ctx, asset.id)
-            if staged.is_file():
-                data = await asyncio.to_thread(staged.read_bytes)
+            staged = staged_upload(asset.id)
+            data = await ctx.backend.files.read(staged)
+            if data is not None:
                 await store_asset_bytes(ctx, s, asset, data)
-                staged.unlink(missing_ok=True)
+                await ctx.backend.files.delete(staged)
             else:
                 asset.status = "failed"
                 asset.failure_message = (
@@ -1513,17 +1512,17 @@ async def actions_retrieve(ctx: Ctx, args: ActionsRetrieveArgs) -> dict[str, Any
 
 
 async def read_input_url(ctx: Ctx, field: str, url: str) -> bytes:
-    """The bytes at `url`: this backend's own files (outputs, assets) are read from disk,
-    others fetched from their public address."""
+    """The bytes at `url`: this backend's own files (outputs, assets) are read from its file
+    store, others fetched from their public address."""
     own = runs.output_url(ctx.settings, "")
     if url.startswith(own):
         file_id = url[len(own) :].split("?")[0]
         async with ctx.sessions() as s:
             row = await s.get(File, file_id) if FILE_ID.match(file_id) else None
-        path = ctx.backend.files_dir / row.filename if row is not None else None
-        if path is None or not path.is_file():
+        data = await ctx.backend.files.read(row.filename) if row is not None else None
+        if data is None:
             raise invalid(field, f"No file at {url}")
-        return await asyncio.to_thread(path.read_bytes)
+        return data
     try:
         data, _ = await asset_files.fetch(
             url,
@@ -1557,7 +1556,7 @@ async def action_outputs(
     for i, data in enumerate(pngs):
         file_id = f"file_{suffix}{i}"
         filename = f"{file_id}.png"
-        await asyncio.to_thread(asset_files.write_file, ctx.backend.files_dir, filename, data)
+        await ctx.backend.files.put(filename, data)
         outputs.append(
             {"output_id": f"out{suffix}{i}", "type": "imageUrl", "file_id": file_id,
              "filename": filename, "content_type": "image/png", "size": len(data)}
@@ -1793,9 +1792,7 @@ def asset_upload_endpoint(backend: Backend) -> Callable[[Request], Awaitable[Res
                 body += chunk
                 if len(body) > asset_files.FETCH_MAX_BYTES:
                     raise ApiError(413, "payload_too_large", "An asset may be at most 50 MB.")
-            target = backend.files_dir / f".upload-{asset.id}"
-            data = bytes(body)
-            await asyncio.to_thread(asset_files.write_file, target.parent, target.name, data)
+            await backend.files.put(staged_upload(asset.id), bytes(body))
         except ApiError as exc:
             return exc.response()
         return Response(status_code=200)
@@ -1962,13 +1959,10 @@ def file_endpoint(backend: Backend) -> Callable[[Request], Awaitable[Response]]:
             row = await s.get(File, file_id)
         if row is None:
             return missing
-        root = backend.files_dir.resolve()
-        path = (root / row.filename).resolve()
-        if path.parent != root or not path.is_file():
-            return missing
-        return FileResponse(
-            path, media_type=row.content_type, headers={"cache-control": "max-age=86400"}
+        served = await files.response(
+            backend.files, request, row.filename, row.content_type, etag=f"{row.id}-{row.size}"
         )
+        return served or missing
 
     return serve_file
 

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import re
-import secrets
 import ssl
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,6 +20,7 @@ from flora_backend import callback_urls, media
 from flora_backend.catalog import OUTPUT_TYPE, usd
 from flora_backend.db import rows_matched, utcnow
 from flora_backend.errors import invalid
+from flora_backend.files import FileStore
 from flora_backend.settings import BackendSettings
 from flora_backend.store import File, Run, Workspace
 from flora_backend.webhooks import WebhookDeliverer, sign, verify
@@ -225,40 +223,36 @@ class RunEngine:
         self,
         settings: BackendSettings,
         sessions: async_sessionmaker[AsyncSession],
-        files_dir: Path,
+        files: FileStore,
         resolver: callback_urls.Resolver = callback_urls.system_resolver,
         webhook_ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.files_dir = files_dir
+        self.files = files
         self.webhooks = WebhookDeliverer(settings, sessions, resolver, webhook_ssl_context)
         self._locks: dict[str, asyncio.Lock] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- outputs
 
-    def _write(self, name: str, data: bytes) -> None:
-        path = self.files_dir / name
-        tmp = self.files_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-
-    def _render(self, run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(outputs, file rows) for a run that completes; runs in a worker thread."""
+    def _render(
+        self, run: Run
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, bytes]]:
+        """(outputs, file rows, the files' bytes by name) for a run that completes; runs in a
+        worker thread."""
         if run.kind == "action":  # its files were made when it started (see routes.py)
-            return prepared_outputs(run)
+            return (*prepared_outputs(run), {})
         suffix = run.id.removeprefix("run_")
         output_id = f"out{suffix}0"
         kind = OUTPUT_TYPE[run.media_type]
         if run.media_type == "text":
             body = media.text(run.model_id, run.prompt, run.params)
-            return [{"output_id": output_id, "type": kind, "text": body}], []
+            return [{"output_id": output_id, "type": kind, "text": body}], [], {}
         content_type, ext = media.CONTENT_TYPES[run.media_type]
         data = media.render(run.media_type, run.model_id, run.prompt, run.params)
         file_id = f"file_{suffix}0"
         filename = f"{file_id}.{ext}"
-        self._write(filename, data)
         row = {
             "id": file_id,
             "workspace_id": run.workspace_id,
@@ -267,7 +261,7 @@ class RunEngine:
             "content_type": content_type,
             "size": len(data),
         }
-        return [{"output_id": output_id, "type": kind, "file_id": file_id}], [row]
+        return [{"output_id": output_id, "type": kind, "file_id": file_id}], [row], {filename: data}
 
     async def finalize(self, run_id: str, *, interrupted: bool = False) -> Run | None:
         """Bring a due run (or, with interrupted, any unfinished one) to its final state."""
@@ -289,12 +283,13 @@ class RunEngine:
                 return run
             outputs: list[dict[str, Any]] | None = None
             files: list[dict[str, Any]] = []
+            blobs: dict[str, bytes] = {}
             error_code, error_message = run.planned_error_code, run.planned_error_message
             if now < run.due_at:
                 error_code, error_message = INTERRUPTED
             if error_code is None:
                 try:
-                    outputs, files = await asyncio.to_thread(self._render, run)
+                    outputs, files, blobs = await asyncio.to_thread(self._render, run)
                 except Exception:
                     log.exception("rendering run %s failed", run_id)
                     error_code, error_message = "internal_error", "Rendering the output failed."
@@ -324,6 +319,8 @@ class RunEngine:
                         .where(Workspace.id == run.workspace_id)
                         .values(credits=Workspace.credits + run.charged_cost)
                     )
+                for name, data in blobs.items():  # with the run's row, where the store can
+                    await self.files.put(name, data, session)
                 for row in files:
                     session.add(File(**row))
             await session.commit()

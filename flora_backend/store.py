@@ -1,5 +1,6 @@
-"""The built-in backend's tables (workspaces, keys, projects, techniques, runs, files,
-idempotency keys, feedback) and the small helpers that make IDs and hash keys."""
+"""The built-in backend's tables (workspaces, keys, projects, techniques, runs, files and their
+bytes on PostgreSQL, idempotency keys, feedback) and the small helpers that make IDs and hash
+keys."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from flora_backend.db import Base, UTCDateTime, utcnow
@@ -121,9 +122,22 @@ class File(Base):
     id: Mapped[str] = mapped_column(String(60), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("backend_workspaces.id"))
     run_id: Mapped[str] = mapped_column(String(40), index=True)
-    filename: Mapped[str] = mapped_column(String(200))  # a name we made, under <data_dir>/files
+    # A name we made: the file's name in the file store (flora_backend/files.py).
+    filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Blob(Base):
+    """The bytes of a file, on PostgreSQL (flora_backend/files.py `DatabaseFiles`), by the name
+    the file store knows it by (`File.filename`, or a staged upload's name)."""
+
+    __tablename__ = "backend_blobs"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
