@@ -31,7 +31,7 @@ class IdempotencyRow(Base):
     key: Mapped[str] = mapped_column(String(MAX_KEY_CHARS), primary_key=True)
     execution_id: Mapped[str] = mapped_column(String(40))
     request_sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # retention prunes by it
 
 
 def request_digest(request: ExecutionRequest) -> str:

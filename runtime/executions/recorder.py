@@ -23,7 +23,7 @@ from runtime.db import utcnow
 from runtime.executions.admission import Admission, DatabaseAdmission, LocalAdmission
 from runtime.executions.outcome import Outcome
 from runtime.executions.record_writer import RecordWriter
-from runtime.executions.records import ACTIVE_STATES, FAILED, QUEUED, RUNNING
+from runtime.executions.records import ACTIVE_STATES, FAILED, QUEUED, RUNNING, WEBHOOK_PENDING
 from runtime.executions.request import ExecutionRequest
 from runtime.infra.metrics import Metrics
 from runtime.settings import Settings
@@ -104,7 +104,9 @@ class Recorder:
                 "stdout_truncated": False, "error": None, "calls": None, "warnings": None,
                 "limits": dict(limits_value), "duration_ms": 0.0, "cpu_ms": 0.0,
                 "call_count": 0, "created_at": now, "started_at": now if sync else None,
-                "finished_at": None,
+                "finished_at": None, "webhook_url": request.webhook_url,
+                "webhook_state": WEBHOOK_PENDING if request.webhook_url else None,
+                "webhook_attempts": 0, "webhook_next_at": None, "webhook_outcome": None,
             }  # fmt: skip
 
         await self.admission.admit(tenant, row_at)

@@ -21,7 +21,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -30,6 +30,9 @@ from runtime.db import Base, UTCDateTime
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 ACTIVE_STATES = (QUEUED, RUNNING)
+FINAL_STATES = (DONE, FAILED)
+# A completion webhook's delivery: pending until an attempt succeeds or the attempts run out.
+WEBHOOK_PENDING, WEBHOOK_DELIVERED, WEBHOOK_FAILED = "pending", "delivered", "failed"
 SERVER_STOPPED = "the server running it stopped"
 
 
@@ -62,6 +65,13 @@ class ExecutionRow(Base):
     __table_args__ = (
         Index("ix_runtime_executions_tenant_created", "tenant_id", "created_at"),
         Index("ix_runtime_executions_state_instance", "state", "instance_id"),
+        Index("ix_runtime_executions_created_at", "created_at"),
+        Index(
+            "ix_runtime_executions_webhook_due",
+            "webhook_next_at",
+            postgresql_where=text("webhook_state = 'pending'"),
+            sqlite_where=text("webhook_state = 'pending'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -88,6 +98,12 @@ class ExecutionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Asynchronous executions only: where the record is POSTed when it ends, and how that went.
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_state: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    webhook_outcome: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class InstanceRow(Base):
@@ -152,6 +168,13 @@ def detail(row: ExecutionRow) -> dict[str, Any]:
     if row.state in (DONE, FAILED):
         out.update(response_body(row))
         out["state"] = row.state
+    if row.webhook_url:
+        out["webhook"] = {
+            "url": row.webhook_url,
+            "state": row.webhook_state,
+            "attempts": row.webhook_attempts or 0,
+            "last_outcome": row.webhook_outcome,
+        }
     return out
 
 

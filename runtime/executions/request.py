@@ -30,3 +30,5 @@ class ExecutionRequest:
     idempotency_key: str | None = None
     # Who asks ("http", "mcp", "cli"): hints name only what that transport offers.
     transport: str = "http"
+    # Asynchronous runs: where the record is POSTed, signed, once the execution ends.
+    webhook_url: str | None = None

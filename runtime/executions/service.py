@@ -5,11 +5,13 @@
     body = await executions.run(tenant, ExecutionRequest(code))       # recorded, answered
     queued = await executions.submit(tenant, request)                 # async; poll get()
     await executions.get(tenant, execution_id) / list(tenant, ...) / cancel(tenant, id)
+    await executions.drain(grace_s)  # SIGTERM: refuse new ones, let these finish, fail the rest
     await executions.stop()
 
 It is composed of the limit policy (limits.py), the FLORA connections (connections.py, the only
 place an `AsyncFlora` is made), the script runner (runner.py: the pool), admission and the
-recorder (recorder.py), and this replica's heartbeat (replicas.py). Every run takes the same
+recorder (recorder.py), this replica's heartbeat (replicas.py), the completion webhooks
+(webhooks.py) and the retention prune (retention.py). Every run takes the same
 steps: limits resolved, code checked, admitted and recorded, run, finished exactly once.
 Errors are domain errors (runtime/errors.py); the adapters translate them.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 import time
 from collections.abc import Sequence
@@ -36,6 +39,7 @@ from runtime.errors import (
     InvalidStatusFilter,
     NotCancellable,
     NotFound,
+    ShuttingDown,
 )  # fmt: skip
 from runtime.executions import idempotency
 from runtime.executions.connections import FloraConnections
@@ -56,7 +60,9 @@ from runtime.executions.records import (
 )  # fmt: skip
 from runtime.executions.replicas import Replica
 from runtime.executions.request import ExecutionRequest
+from runtime.executions.retention import RetentionPrune
 from runtime.executions.runner import ScriptRunner, check_code
+from runtime.executions.webhooks import WebhookSender, check_url
 from runtime.infra.metrics import Metrics
 from runtime.settings import Settings
 from runtime.tenancy.auth import BearerAuth
@@ -64,10 +70,25 @@ from runtime.tenancy.tenants import Tenant, TenantRow, TenantStore
 from sandbox.limits import Limits
 from sandbox.pool import WarmPool
 
+log = logging.getLogger("terrarium.executions")
+
 # What `GET /v1/executions?status=` may name: a state, or how a finished execution ended.
 LIST_FILTERS: tuple[str, ...] = (QUEUED, RUNNING, DONE, FAILED, *EXECUTION_STATUSES)
 IDEMPOTENT_POLL_S = 0.2  # how often a repeated request looks whether the first one ended
 IDEMPOTENT_WAIT_MARGIN_S = 30.0  # past the longest timeout, for the first one's record
+DRAIN_WEBHOOKS_S = 5.0  # at the end of a drain, how long the webhooks of what ended may take
+NOT_ADMITTING = (
+    "this server is shutting down and starts no new executions; retry in a few seconds "
+    "(another replica answers)"
+)
+
+
+def shut_down_message(settings: Settings) -> str:
+    return (
+        "the server shut down before the execution finished: it did not end within the "
+        f"{settings.drain_s:g} s drain period (TERRARIUM_DRAIN_S) and was failed; submit it "
+        "again (another replica runs it)"
+    )
 
 
 def new_execution_id() -> str:
@@ -88,10 +109,16 @@ class _Running:
     tenant: Tenant
     task: asyncio.Task[Outcome] | None = None
     cancel_requested: bool = False
+    shut_down: bool = False  # the server's drain period ended before it did
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     def cancel(self) -> None:
         self.cancel_requested = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def shut_down_now(self) -> None:
+        self.shut_down = True
         if self.task is not None:
             self.task.cancel()
 
@@ -112,11 +139,15 @@ class Executions:
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._tenants: TenantStore | None = None
         self._replica: Replica | None = None
+        self._webhooks: WebhookSender | None = None
+        self._retention: RetentionPrune | None = None
         self._auth: BearerAuth | None = None
         self.default_tenant: Tenant | None = None
         self.default_key: str | None = None
         self._tasks: dict[str, tuple[Tenant, asyncio.Task[None]]] = {}
         self._running: dict[str, _Running] = {}  # sync and async, until each has ended
+        self.draining = False  # SIGTERM: no new execution is admitted
+        self._drained = False  # the drain period is over: what is admitted now is failed
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -145,6 +176,10 @@ class Executions:
         )
         self._replica = Replica(self.settings, self._sessions, self.metrics, self.instance_id)
         await self._replica.start()
+        self._webhooks = WebhookSender(self.settings, self._sessions, self.recorder.flush)
+        self._webhooks.start()
+        self._retention = RetentionPrune(self.db, self.settings.retention_days)
+        self._retention.start()
 
     async def _whole_pool(self) -> list[str]:
         """On the embedded default (SQLite: one server process), the default tenant may use the
@@ -159,7 +194,11 @@ class Executions:
     async def stop(self) -> None:
         if self._replica is not None:
             await self._replica.stop_heartbeat()
+        if self._retention is not None:
+            await self._retention.stop()
         await self._cancel_tasks()
+        if self._webhooks is not None:
+            await self._webhooks.stop()
         await self.recorder.stop()
         if self._replica is not None:
             await self._replica.retire()
@@ -198,6 +237,16 @@ class Executions:
         assert self._replica is not None, "start() first"
         return self._replica
 
+    @property
+    def webhooks(self) -> WebhookSender:
+        assert self._webhooks is not None, "start() first"
+        return self._webhooks
+
+    @property
+    def retention(self) -> RetentionPrune:
+        assert self._retention is not None, "start() first"
+        return self._retention
+
     def health(self) -> dict[str, Any]:
         return {**self.runner.health(), "flora": self.connections.mode}
 
@@ -212,7 +261,9 @@ class Executions:
             checks["database"] = f"unreachable: {type(exc).__name__}"
         alive = bool(self.runner.pool.health().get("zygote_alive"))
         checks["pool"] = "ok" if alive else "not alive"
-        checks["ready"] = checks["database"] == "ok" and alive
+        checks["ready"] = checks["database"] == "ok" and alive and not self.draining
+        if self.draining:
+            checks["draining"] = True
         checks["instance_id"] = self.instance_id
         return checks
 
@@ -221,6 +272,7 @@ class Executions:
     async def run(self, tenant: Tenant, request: ExecutionRequest) -> dict[str, Any]:
         """Run now, recorded, and answer with the execution's body; a request whose
         idempotency key was used before answers that execution's body, once it has ended."""
+        self._refuse_if_draining()
         execution_id, earlier = await self._claim(tenant, request)
         if earlier:
             return await self._wait_for(tenant, execution_id)
@@ -229,7 +281,11 @@ class Executions:
 
     async def submit(self, tenant: Tenant, request: ExecutionRequest) -> dict[str, Any]:
         """Queue an asynchronous run on this replica; its record is readable from any replica.
-        A request whose idempotency key was used before answers that execution instead."""
+        A request whose idempotency key was used before answers that execution instead.
+        A `webhook_url` is checked here (WebhookUrlRefused names the rule it breaks)."""
+        self._refuse_if_draining()
+        if request.webhook_url:
+            await check_url(request.webhook_url, self.settings, self.webhooks.resolver)
         execution_id, earlier = await self._claim(tenant, request)
         if earlier:
             try:
@@ -270,6 +326,10 @@ class Executions:
         await running.ended.wait()
         return await self.get(tenant, execution_id)
 
+    def _refuse_if_draining(self) -> None:
+        if self.draining:
+            raise ShuttingDown(NOT_ADMITTING)
+
     async def _accept(
         self, tenant: Tenant, execution_id: str, request: ExecutionRequest, mode: str
     ) -> Limits:
@@ -278,7 +338,12 @@ class Executions:
             limits = self.limits.resolve(tenant, request.limits)
             check_code(request.code, limits)
             self._check_inputs(request.inputs)
+            self._refuse_if_draining()
             await self.recorder.admit(tenant, execution_id, request, limits, mode)
+            if self._drained:  # admitted from the queue after the drain period: failed at once
+                message = shut_down_message(self.settings)
+                self.recorder.fail(tenant, execution_id, message)
+                raise ShuttingDown(message)
         except BaseException:
             if request.idempotency_key:  # never admitted: the retry may run
                 await idempotency.release(
@@ -336,8 +401,12 @@ class Executions:
         self, tenant: Tenant, execution_id: str, request: ExecutionRequest, limits: Limits
     ) -> None:
         self.recorder.started(execution_id)
-        with contextlib.suppress(Exception):
-            await self._execute(tenant, execution_id, request, limits)
+        try:
+            with contextlib.suppress(Exception):
+                await self._execute(tenant, execution_id, request, limits)
+        finally:
+            if request.webhook_url and self._webhooks is not None:
+                self._webhooks.kick()  # its final state is queued: deliver the record
 
     async def _execute(
         self, tenant: Tenant, execution_id: str, request: ExecutionRequest, limits: Limits
@@ -346,6 +415,8 @@ class Executions:
         started = time.perf_counter()
         try:
             flora, tenant_secrets = self.connections.for_tenant(tenant, self.tenants.flora_key)
+            if running.shut_down:  # the drain period ended while it was queued
+                raise ShuttingDown(shut_down_message(self.settings))
             if running.cancel_requested:  # cancelled while it was queued
                 outcome = cancelled(execution_id, 0.0)
             else:
@@ -371,8 +442,12 @@ class Executions:
                     outcome = await running.task
                 except asyncio.CancelledError:
                     current = asyncio.current_task()
-                    if not running.cancel_requested or (current and current.cancelling()):
+                    if current and current.cancelling():
                         raise  # this task's own cancellation (server stopping, caller gone)
+                    if running.shut_down:
+                        raise ShuttingDown(shut_down_message(self.settings)) from None
+                    if not running.cancel_requested:
+                        raise
                     elapsed_ms = (time.perf_counter() - started) * 1000
                     outcome = cancelled(execution_id, elapsed_ms)
             self.recorder.finish(tenant, execution_id, outcome)
@@ -395,6 +470,36 @@ class Executions:
         if self.recorder.write_before_answer:
             await self.recorder.flush()
         return outcome
+
+    # ------------------------------------------------------------------ draining
+
+    async def drain(self, grace_s: float) -> int:
+        """Stop admitting (new requests are refused with `ShuttingDown`, readiness says no), let
+        the executions running here finish for at most `grace_s`, then fail the rest, saying
+        the server shut down (a synchronous caller is answered `ShuttingDown`). Returns how many
+        were failed. The webhooks of what ended get a few seconds to go out."""
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while self._running and loop.time() < deadline:
+            waits = [r.ended.wait() for r in list(self._running.values())]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await asyncio.gather(*waits)
+        self._drained = True
+        left = list(self._running.values())
+        for running in left:
+            running.shut_down_now()
+        if left:
+            await asyncio.gather(*(r.ended.wait() for r in left))
+            log.warning("executions failed at shutdown", extra={"count": len(left)})
+        await self.recorder.flush()
+        if self._webhooks is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_WEBHOOKS_S):
+                    await self._webhooks.start_due()
+                    await self._webhooks.idle()
+        return len(left)
 
     # ------------------------------------------------------------------ reading records
 

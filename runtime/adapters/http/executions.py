@@ -12,7 +12,7 @@ from runtime.adapters.http.deps import ExecutionsDep, TenantDep
 from runtime.adapters.http.schemas import (
     IDEMPOTENCY_KEY,
     ApiError,
-    ExecuteRequest,
+    SubmitRequest,
     execution_request,
 )
 from runtime.executions.service import LIST_FILTERS
@@ -25,6 +25,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ApiError},
     422: {"model": ApiError},
     429: {"model": ApiError},
+    503: {"model": ApiError},
 }
 
 
@@ -35,7 +36,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Queue a script; poll GET /v1/executions/{id} (on any replica) for its result",
 )
 async def submit(
-    body: ExecuteRequest,
+    body: SubmitRequest,
     executions: ExecutionsDep,
     tenant: TenantDep,
     idempotency_key: str | None = IDEMPOTENCY_KEY,

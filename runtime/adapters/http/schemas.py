@@ -37,6 +37,21 @@ class ExecuteRequest(BaseModel):
     )
 
 
+class SubmitRequest(ExecuteRequest):
+    """An asynchronous run: the same fields, and where to be told when it ends."""
+
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Where to POST the execution's record (the body of GET "
+        "/v1/executions/{id}) once it reaches its final state, signed with your tenant's "
+        "webhook secret in `Terrarium-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "
+        "\"<t>.<body>\">`. An https URL whose host resolves to public addresses only "
+        "(refused with 422 otherwise); retried with backoff until it answers 2xx.",
+        examples=["https://example.com/hooks/terrarium"],
+    )
+
+
 class ApiErrorBody(BaseModel):
     code: str
     message: str
@@ -48,7 +63,8 @@ class ApiError(BaseModel):
 
 
 def execution_request(body: ExecuteRequest, idempotency_key: str | None = None) -> ExecutionRequest:
-    """The request body (and its `Idempotency-Key` header) as the executions service takes it."""
+    """The request body (and its `Idempotency-Key` header) as the executions service takes it
+    (with its `webhook_url`, for an asynchronous run)."""
     limits = LimitRequest(
         timeout_s=body.timeout_s, cpu_s=body.cpu_s, memory_mb=body.memory_mb,
         max_calls=body.max_calls,
@@ -56,6 +72,7 @@ def execution_request(body: ExecuteRequest, idempotency_key: str | None = None) 
     return ExecutionRequest(
         body.code, inputs=body.inputs, intent=body.intent, limits=limits,
         max_cost_usd=body.max_cost_usd, idempotency_key=idempotency_key or None,
+        webhook_url=body.webhook_url if isinstance(body, SubmitRequest) else None,
     )  # fmt: skip
 
 
