@@ -18,7 +18,14 @@ _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def new_id(prefix: str, length: int = 20) -> str:
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    # One draw from the OS's generator (not one per character): every id of this length is
+    # equally likely, as with a choice per character.
+    number = secrets.randbelow(len(_ALPHABET) ** length)
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[digit])
+    return prefix + "".join(chars)
 
 
 def new_api_key() -> str:
