@@ -9,13 +9,14 @@ says so; the same code runs on both.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from alembic.config import Config
-from sqlalchemy import DateTime, Dialect, MetaData, event, inspect
+from sqlalchemy import DateTime, Dialect, MetaData, event, inspect, text
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -29,6 +30,11 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "flora_backend_alembic_version"
 # The revision whose schema the runtime's former single history (revision 0001 there) created.
 INITIAL_REVISION = "backend_0001"
+# On PostgreSQL, replicas that start at once migrate one at a time under this advisory lock
+# (a transaction-level lock: released when the migrating transaction ends, even by a crash).
+MIGRATION_LOCK = int.from_bytes(
+    hashlib.sha256(b"flora_backend migrations").digest()[:8], signed=True
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -135,9 +141,18 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+def lock_migrations(connection: Connection) -> None:
+    """Wait for any other process migrating this PostgreSQL database, and keep it waiting until
+    this transaction ends; the next one then finds the schema current. Nothing on SQLite, whose
+    writers are already serialized by the database file's lock."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+
 def _upgrade(connection: Connection) -> None:
     from alembic import command
 
+    lock_migrations(connection)
     config = alembic_config(connection)
     tables = set(inspect(connection).get_table_names())
     if VERSION_TABLE not in tables and "backend_workspaces" in tables:
@@ -150,6 +165,7 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def init_db(engine: AsyncEngine) -> None:
-    """Bring the backend's tables to its newest migration (idempotent; safe on every start)."""
+    """Bring the backend's tables to its newest migration (idempotent; safe on every start, and
+    from several replicas starting at once)."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)

@@ -7,12 +7,13 @@ SQLite (`<data_dir>/terrarium.db`, via aiosqlite) by default, PostgreSQL (asyncp
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, MetaData, Table, event
+from sqlalchemy import DateTime, MetaData, Table, event, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
@@ -144,13 +145,24 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+# On PostgreSQL, replicas that start at once migrate one at a time under this advisory lock
+# (a transaction-level lock: released when the migrating transaction ends, even by a crash).
+MIGRATION_LOCK = int.from_bytes(
+    hashlib.sha256(b"terrarium runtime migrations").digest()[:8], signed=True
+)
+
+
 def _upgrade(connection: Connection) -> None:
     from alembic import command
 
-    command.upgrade(alembic_config(connection), "heads")  # every branch, until a merge revision joins them
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    # every branch, until a merge revision joins them
+    command.upgrade(alembic_config(connection), "heads")
 
 
 async def init_db(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest migration (idempotent; safe on every start)."""
+    """Bring the schema to the newest migration (idempotent; safe on every start, and from
+    several replicas starting at once)."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
