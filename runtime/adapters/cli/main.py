@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create another development key")
     create.set_defaults(func=_keys)
+    from runtime.adapters.cli import records
+
+    records.add_parser(sub)
     return parser
 
 
