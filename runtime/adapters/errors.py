@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime import errors
+from runtime.tenancy import errors as tenancy
 from sandbox.pool import PoolBusy, PoolUnavailable
 
 ERROR_MAP: dict[type[Exception], tuple[int, str]] = {
@@ -31,6 +32,13 @@ ERROR_MAP: dict[type[Exception], tuple[int, str]] = {
     errors.WebhookUrlRefused: (422, "webhook_url_refused"),
     errors.ShuttingDown: (503, "shutting_down"),
     errors.FloraUnconfigured: (503, "flora_unconfigured"),
+    tenancy.NotOperator: (403, "forbidden"),
+    tenancy.InvalidTenantName: (422, "invalid_name"),
+    tenancy.InvalidTenantChange: (422, "invalid_request"),
+    tenancy.InvalidDuration: (422, "invalid_duration"),
+    tenancy.TenantExists: (409, "conflict"),
+    tenancy.AmbiguousKey: (409, "ambiguous_key"),
+    tenancy.BackendUnavailable: (409, "conflict"),
     errors.TooManyRunning: (429, "too_many_executions"),
     errors.RateLimited: (429, "rate_limited"),
     PoolBusy: (503, "busy"),

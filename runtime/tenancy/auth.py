@@ -1,17 +1,16 @@
 """Runtime API keys: `Authorization: Bearer trk_...` on `/v1/*` and `/mcp`, each mapped to a
 tenant. `/healthz`, `/readyz`, `/metrics` and the built-in backend's `/api` (which has its own
-sk_ keys) are outside it. With `TERRARIUM_AUTH=off` every request is served as the default
-tenant (for local tools and tests of other concerns).
+sk_ keys) are outside it, and `/v1/admin` takes the operator key instead (operator.py). With
+`TERRARIUM_AUTH=off` every request is served as the default tenant (for local tools and tests of
+other concerns).
 """
 
 from __future__ import annotations
 
-from runtime.tenancy.tenants import Tenant, TenantStore
+from runtime.tenancy.errors import KeyRefused
+from runtime.tenancy.tenants import MISSING_KEY, Tenant, TenantStore
 
-MISSING_KEY = (
-    "a valid runtime API key is required: send `Authorization: Bearer trk_...` "
-    "(`terrarium serve` prints one; `terrarium tenants create` makes more)"
-)
+__all__ = ["MISSING_KEY", "BearerAuth", "bearer_token"]
 
 
 def bearer_token(header_value: str | None) -> str | None:
@@ -33,10 +32,20 @@ class BearerAuth:
         self.required = required
 
     async def tenant(self, header_value: str | None) -> Tenant | None:
-        """The tenant, or None (missing, malformed, revoked)."""
+        """The tenant, or None (missing, malformed, unknown, expired, revoked)."""
+        try:
+            return await self.identify(header_value)
+        except KeyRefused:
+            return None
+
+    async def identify(self, header_value: str | None) -> Tenant:
+        """The tenant, or KeyRefused whose message says why not: no key, or an unknown, expired
+        or revoked one (nothing about any tenant)."""
         if not self.required:
+            if self.default is None:
+                raise KeyRefused(MISSING_KEY, "missing")
             return self.default
         token = bearer_token(header_value)
         if token is None:
-            return None
-        return await self.tenants.authenticate(token)
+            raise KeyRefused(MISSING_KEY, "missing")
+        return await self.tenants.verify(token)

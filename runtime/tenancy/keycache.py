@@ -3,8 +3,9 @@ database who its key belongs to.
 
 Only keys that authenticated are kept; an unknown key is looked up every time, so a key made a
 moment ago by `terrarium tenants create` in another process works at once. A revocation made by
-this process drops the tenant's entries immediately; one made elsewhere (another process, another
-replica) takes effect when the entry expires, at most `ttl_s` later. `ttl_s` 0 disables the cache.
+this process drops the tenant's entries (`forget`) or the one key's (`forget_key`) immediately;
+one made elsewhere (another process, another replica) takes effect when the entry expires, at
+most `ttl_s` later. `ttl_s` 0 disables the cache.
 """
 
 from __future__ import annotations
@@ -47,3 +48,8 @@ class KeyCache(Generic[T]):
         self.generation += 1
         for key_hash in [h for h, (_, o, _) in self._entries.items() if o == owner]:
             del self._entries[key_hash]
+
+    def forget_key(self, key_hash: str) -> None:
+        """Drop one key's entry (it was revoked, or will be at a time it did not carry)."""
+        self.generation += 1
+        self._entries.pop(key_hash, None)

@@ -10,9 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from runtime.errors import Unauthenticated
 from runtime.executions.service import Executions
-from runtime.tenancy.auth import MISSING_KEY
 from runtime.tenancy.tenants import Tenant
 
 
@@ -25,10 +23,9 @@ ExecutionsDep = Annotated[Executions, Depends(executions)]
 
 
 async def tenant(request: Request, service: ExecutionsDep) -> Tenant:
-    """The tenant the request's bearer key names, or 401."""
-    found = await service.auth.tenant(request.headers.get("authorization"))
-    if found is None:
-        raise Unauthenticated(MISSING_KEY)
+    """The tenant the request's bearer key names, or 401 saying why (no key; an unknown,
+    expired or revoked one)."""
+    found = await service.auth.identify(request.headers.get("authorization"))
     request.state.tenant = found  # for the access log and per-tenant metrics (door.py)
     return found
 
