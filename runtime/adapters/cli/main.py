@@ -3,8 +3,9 @@
 terrarium serve [--host H] [--port P]   the runtime on its embedded default (or FLORA_API_KEY)
 terrarium exec FILE|-                   run one script through the same sandbox, print JSON
 terrarium mcp                           serve MCP over stdio (execute, search_docs) for an agent
-terrarium keys create                   another key for the built-in backend
-terrarium tenants create|list|revoke    tenants and their runtime API keys
+terrarium tenants create|list|update|revoke   tenants (name, limits, workspaces)
+terrarium keys create|list|revoke|rotate      tenants' runtime keys (`keys create` without
+                                              --tenant: another key of the built-in backend)
 terrarium selftest                      probe every OS isolation layer with live attacks
 terrarium config                        the effective settings, by variable, secrets masked
 terrarium --version
@@ -127,22 +128,6 @@ def _exec_cmd(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if body["status"] == "ok" else 1
 
 
-async def _keys_create(settings: Settings) -> str:
-    from flora_backend import Backend
-
-    backend = Backend(settings)
-    await backend.start()
-    try:
-        return await backend.create_key()
-    finally:
-        await backend.stop()
-
-
-def _keys(args: argparse.Namespace, settings: Settings) -> int:
-    print(asyncio.run(_keys_create(settings)))
-    return 0
-
-
 def _selftest(args: argparse.Namespace, settings: Settings) -> int:
     from sandbox import selftest
 
@@ -188,13 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
         "selftest", help="probe the sandbox's OS layers; exit 1 if any probe is not held"
     )
     check.set_defaults(func=_selftest)
-    from runtime.adapters.cli import tenants
+    from runtime.adapters.cli import keys, tenants
 
     tenants.add_parser(sub)
-    keys = sub.add_parser("keys", help="keys of the built-in backend")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create another development key")
-    create.set_defaults(func=_keys)
+    keys.add_parser(sub)
     from runtime.adapters.cli import records
 
     records.add_parser(sub)
