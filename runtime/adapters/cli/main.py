@@ -77,7 +77,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     logs.configure(settings.log_format)
     app = create_app(settings)
     app.state.announce = f"http://{settings.host}:{settings.port}"  # printed once started
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    from runtime.adapters.cli.drain import DrainingServer
+
+    server = DrainingServer(
+        uvicorn.Config(app, log_level="warning"), app.state.executions, settings.drain_s
+    )
     with sock:
         server.run(sockets=[sock])
     return 0 if server.started else CANNOT_START

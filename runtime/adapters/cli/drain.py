@@ -1,0 +1,62 @@
+"""`terrarium serve`'s answer to SIGTERM: drain, then stop.
+
+The first SIGTERM does not close the listening socket: the server keeps answering, refuses new
+executions with 503 (`shutting_down`, with retry-after) and says it is not ready on /readyz, so
+a load balancer moves traffic elsewhere; executions already running get TERRARIUM_DRAIN_S
+seconds to finish; the rest are failed, saying the server shut down
+(`Executions.drain`). Then the server stops as before. SIGINT (Ctrl-C), or a second SIGTERM,
+stops at once (what still runs is failed the same way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from types import FrameType
+
+import uvicorn
+
+from runtime.executions.service import Executions
+
+log = logging.getLogger("terrarium")
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, executions: Executions, drain_s: float) -> None:
+        super().__init__(config)
+        self.executions = executions
+        self.drain_s = drain_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
+        self._drain: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        first_term = sig == signal.SIGTERM and not self._draining and not self.should_exit
+        if not first_term or self._loop is None or not self.started:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        self._captured_signals.append(sig)  # re-raised once stopped, as uvicorn does
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        if self._drain is None and not self.should_exit:
+            self._drain = asyncio.create_task(self._drain_then_exit(), name="terrarium-drain")
+
+    async def _drain_then_exit(self) -> None:
+        log.warning(
+            "SIGTERM: draining; new executions are refused", extra={"drain_s": self.drain_s}
+        )
+        try:
+            failed = await self.executions.drain(self.drain_s)
+            log.warning("drained; stopping", extra={"failed": failed})
+        except Exception:
+            log.exception("draining failed; stopping")
+        finally:
+            self.should_exit = True
