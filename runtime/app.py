@@ -21,7 +21,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.types import Scope
 
 from runtime.adapters import console
-from runtime.adapters.http import errors, execute, executions, meta, ops
+from runtime.adapters.http import admin, errors, execute, executions, meta, ops
 from runtime.adapters.http.door import Door
 from runtime.adapters.mcp.http import (
     McpHttpApp,
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, service: Executions | None = No
     app.include_router(meta.router)
     app.include_router(executions.router)
     app.include_router(ops.router)
+    app.include_router(admin.router)
     console.install(app)  # /console, /docs and the OpenAPI bearer scheme
     mcp_app = McpHttpApp(lambda: mcp_manager, authenticate)
     # Starlette serves an ASGI app given to add_route as one (it is not a function), but types
