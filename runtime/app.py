@@ -68,9 +68,14 @@ def create_app(settings: Settings | None = None, service: Executions | None = No
         # everything started; the key only when keys are what lets a request in.
         if app.state.announce:
             print(f"Terrarium listening on {app.state.announce}", flush=True)
-            if settings.auth and service.default_key:
-                print(f"Runtime API key (tenant default): {service.default_key}", flush=True)
+            key_line = service.tenants.default_key_line(
+                service.default_key, service.default_tenant is not None
+            )
+            if settings.auth and key_line:  # the key itself only on the start that made it
+                print(key_line, flush=True)
             print(f"Console: {app.state.announce}/console (sign in with a runtime key)", flush=True)
+            for line in service.tenants.announcement(bool(settings.auth and key_line)):
+                print(line, flush=True)
         # A session manager runs only once, so one per start.
         mcp_manager = http_session_manager(mcp, settings)
         try:
