@@ -10,7 +10,7 @@ from typing import Any
 
 from client_surface._client import AsyncFlora
 from client_surface.errors import ArgumentError
-from client_surface.table import Method, check_arguments, find, suggest, suggest_method
+from client_surface.table import Method, check_arguments, find, suggest_method
 
 __all__ = ["ArgumentError", "dispatch_call"]
 
@@ -26,9 +26,6 @@ def fill_omitted(spec: Method, arguments: dict[str, Any], warnings: list[str] | 
                 warnings.append(text)
 
 
-MAX_KEYS_NAMED = 10  # unknown params keys named in one warning; more are counted
-
-
 def model_params_of(models_page: Any) -> dict[str, tuple[str, ...]]:
     """``{model_id: (param names...)}`` from a ``models.list`` answer (plain JSON)."""
     out: dict[str, tuple[str, ...]] = {}
@@ -42,44 +39,6 @@ def model_params_of(models_page: Any) -> dict[str, tuple[str, ...]]:
                 if isinstance(p, dict) and isinstance(p.get("name"), str)
             )
     return out
-
-
-def unknown_params_warning(
-    spec: Method, arguments: dict[str, Any], model_params: dict[str, tuple[str, ...]]
-) -> str | None:
-    """The warning for a call whose open ``params`` map holds keys the chosen model does not list
-    (``Method.model_params``): the keys, the model, its params, a did-you-mean for a close one.
-    None when every key is a param of the model, or the model is not named or not known."""
-    if spec.model_params is None:
-        return None
-    model_arg, params_arg = spec.model_params
-    model_id, params = arguments.get(model_arg), arguments.get(params_arg)
-    if not isinstance(model_id, str) or not isinstance(params, dict) or not params:
-        return None
-    valid = model_params.get(model_id)
-    if valid is None:
-        return None  # not a model FLORA listed: the call itself says so
-    unknown = [str(k) for k in params if k not in valid]
-    if not unknown:
-        return None
-    named = []
-    for key in unknown[:MAX_KEYS_NAMED]:
-        guess = suggest(key, valid)
-        named.append(_quoted(key) + (f" (did you mean {guess!r}?)" if guess else ""))
-    if len(unknown) > MAX_KEYS_NAMED:
-        named.append(f"and {len(unknown) - MAX_KEYS_NAMED} more")
-    one = len(unknown) == 1
-    return (
-        f"{spec.full_name}: {params_arg} {'key' if one else 'keys'} {', '.join(named)} "
-        f"{'is not a param' if one else 'are not params'} of model {_quoted(model_id)}; "
-        f"{'it was' if one else 'they were'} sent anyway and the model may ignore "
-        f"{'it' if one else 'them'}. Its params: {', '.join(valid) or 'none'}"
-    )
-
-
-def _quoted(text: str) -> str:
-    """``text`` quoted, cut to 60 characters (a script chooses it)."""
-    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 async def dispatch_call(

@@ -1790,10 +1790,12 @@ def _nested_models_of(annotation: Any) -> list[tuple[type[BaseModel], None]]:
     return out
 
 
-def sandbox_spec() -> dict[str, Any]:
+def sandbox_spec(model_params: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """The surface as plain JSON for the sandbox child, which has no pydantic: per method its
-    name, camelCase name, params, positional arguments, list key, whether it pages, and the
-    example call that pre-flight shows in its hints."""
+    name, camelCase name, params, positional arguments, list key, whether it pages, the
+    example call that pre-flight shows in its hints, and its (model, params) arguments when
+    params is a model's open map; `model_params`, each model's param names as far as the host
+    knows them when it starts, lets the pre-flight warn of a literal key a model does not list."""
     methods = {
         m.full_name: {
             "name": m.full_name,
@@ -1804,11 +1806,13 @@ def sandbox_spec() -> dict[str, Any]:
             "paged": m.paged,
             "example": m.example,
             "response": m.response.__name__,
+            "model_params": list(m.model_params) if m.model_params else None,
         }
         for m in METHODS
     }
     return {"methods": methods, "errors": list(ERROR_NAMES), "error_tree": error_tree(),
-            "types": response_types()}  # fmt: skip
+            "types": response_types(),
+            "model_params": {k: list(v) for k, v in (model_params or {}).items()}}  # fmt: skip
 
 
 def error_tree() -> list[list[Any]]:

@@ -19,15 +19,11 @@ from typing import Any
 
 from client_surface import AsyncFlora
 from client_surface._client import upload_source
-from client_surface.dispatch import (
-    ArgumentError,
-    dispatch_call,
-    model_params_of,
-    unknown_params_warning,
-)
+from client_surface.dispatch import ArgumentError, dispatch_call, model_params_of
 from client_surface.errors import APIError, PermissionDeniedError
 from client_surface.table import SCRIPT_UPLOAD_MAX_BYTES, Method, find
 from sandbox.pool import HostCallError
+from sandbox.preflight import params_warning
 
 log = logging.getLogger("terrarium.flora")
 
@@ -47,6 +43,33 @@ _RUN_ID = re.compile(r"\brun[ _]?(?:id)?[ :=]+'?\"?([A-Za-z0-9_-]{3,80})")
 _model_params: weakref.WeakKeyDictionary[AsyncFlora, tuple[float, dict[str, tuple[str, ...]]]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def builtin_model_params() -> dict[str, list[str]]:
+    """{model_id: param names} of the built-in backend's catalog: what the sandbox's pre-flight
+    knows of models when that backend is the one scripts talk to (`sandbox_spec`)."""
+    from flora_backend.catalog import MODELS
+
+    return {m.model_id: [str(p["name"]) for p in m.params] for m in MODELS}
+
+
+def unknown_params_warning(
+    spec: Method, arguments: dict[str, Any], known: dict[str, tuple[str, ...]]
+) -> str | None:
+    """The warning for a call whose open params map holds keys the chosen model does not list
+    (`Method.model_params`), in the pre-flight's words (`sandbox.preflight.params_warning`), so
+    a literal call warned of before the script ran is warned of once. None when every key is
+    one of its params, or the model is not named or not known."""
+    if spec.model_params is None:
+        return None
+    model_arg, params_arg = spec.model_params
+    model_id, params = arguments.get(model_arg), arguments.get(params_arg)
+    if not isinstance(model_id, str) or not isinstance(params, dict) or not params:
+        return None
+    valid = known.get(model_id)
+    if valid is None:
+        return None  # not a model FLORA listed: the call itself says so
+    return params_warning(spec.full_name, params_arg, model_id, [str(k) for k in params], valid)
 
 
 async def model_params(flora: AsyncFlora) -> dict[str, tuple[str, ...]]:

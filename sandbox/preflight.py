@@ -395,3 +395,104 @@ def _check_literal(node: ast.Call, full: str, param: ParamSpec, value: ast.expr,
             add(node, f"client.{full}(): {param.name}={literal!r} is out of range",
                 f"use {low} to {high}; to get more, iterate the page (`for x in page`), "
                 "which fetches the next pages")  # fmt: skip
+
+
+# --- params keys a model does not list: a warning, never a rejection -------------------------
+#
+# FLORA's `params` is an open map: a key the chosen model does not list is accepted and ignored,
+# so a misspelt key silently does nothing. The host warns of it when the call is made
+# (runtime/flora.py); a literal model and a literal params dict are warned of here, before the
+# script runs, from the model params the host put in the spec. Both use `params_warning`, so
+# the two say the same words and the execution carries the warning once.
+MAX_KEYS_NAMED = 10  # unknown keys named in one warning; more are counted
+
+
+def _suggest(word: str, candidates: tuple[str, ...]) -> str | None:
+    """The closest candidate to `word`, also matching camelCase to snake_case."""
+    snake_word = snake(word)
+    for candidate in candidates:
+        if candidate.lower() in (word.lower(), snake_word):
+            return candidate
+    found = difflib.get_close_matches(snake_word, list(candidates), n=1, cutoff=0.6)
+    if not found:
+        found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _quoted(text: str) -> str:
+    """`text` quoted, cut to 60 characters (a script chooses it)."""
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def params_warning(
+    method: str, params_arg: str, model_id: str, keys: list[str], valid: tuple[str, ...]
+) -> str | None:
+    """The warning for `keys` of a params map that model `model_id` (whose params are `valid`)
+    does not list: the keys with a did-you-mean, the model's params, where to read them. None
+    when every key is one of its params."""
+    unknown = [key for key in keys if key not in valid]
+    if not unknown:
+        return None
+    named = []
+    for key in unknown[:MAX_KEYS_NAMED]:
+        guess = _suggest(key, valid)
+        named.append(_quoted(key) + (f" (did you mean {guess!r}?)" if guess else ""))
+    if len(unknown) > MAX_KEYS_NAMED:
+        named.append(f"and {len(unknown) - MAX_KEYS_NAMED} more")
+    one = len(unknown) == 1
+    return (
+        f"{method}: {params_arg} {'key' if one else 'keys'} {', '.join(named)} "
+        f"{'is not a param' if one else 'are not params'} of model {_quoted(model_id)}; FLORA "
+        f"accepts {'it' if one else 'them'} and the model may ignore {'it' if one else 'them'}. "
+        f'Its params: {", ".join(valid) or "none"}; see search_docs("models.list")'
+    )
+
+
+def _literal_keys(node: ast.expr) -> list[str] | None:
+    """The keys of a literal dict (`{"a": 1}` or `dict(a=1)`), None when any is not literal."""
+    if isinstance(node, ast.Dict):
+        keys = []
+        for key in node.keys:
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                return None
+            keys.append(key.value)
+        return keys
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict"
+            and not node.args and all(k.arg is not None for k in node.keywords)):  # fmt: skip
+        return [str(k.arg) for k in node.keywords]
+    return None
+
+
+def param_warnings(tree: ast.Module, spec: SurfaceSpec) -> list[str]:
+    """One warning per call with a literal model id the spec knows and a literal params dict
+    holding keys that model does not list (the call is still made: FLORA accepts them)."""
+    if not spec.model_params:
+        return []
+    nodes = list(ast.walk(tree))
+    roots, aliases = _client_roots(nodes)
+    warnings: list[str] = []
+    for node in nodes:
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        chain = _chain(node.func, roots, aliases)
+        full = spec.resolve(".".join(chain)) if chain else None
+        method = spec.methods.get(full) if full else None
+        if method is None or method.model_params is None:
+            continue
+        given = {k.arg: k.value for k in node.keywords if k.arg is not None}
+        if node.args and isinstance(body := node.args[-1], ast.Dict):  # the JavaScript form
+            for key, value in zip(body.keys, body.values, strict=False):
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    given.setdefault(key.value, value)
+        model_arg, params_arg = method.model_params
+        model, params = given.get(model_arg), given.get(params_arg)
+        if not (isinstance(model, ast.Constant) and isinstance(model.value, str)):
+            continue
+        valid = spec.model_params.get(model.value)
+        keys = _literal_keys(params) if params is not None else None
+        if valid is None or keys is None:
+            continue
+        text = params_warning(method.name, params_arg, model.value, keys, valid)
+        if text is not None and text not in warnings:
+            warnings.append(text)
+    return warnings

@@ -95,6 +95,8 @@ class MethodSpec:
     example: str | None  # a call shown in pre-flight's hint when arguments are missing
     filled: tuple[ParamSpec, ...] = ()  # the params a script may omit, each filled with a warning
     response: str | None = None  # the name of the object it answers (a key of `types`)
+    # (model argument, params argument) when params is the chosen model's open map
+    model_params: tuple[str, str] | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MethodSpec:
@@ -109,7 +111,9 @@ class MethodSpec:
             example=data["example"],
             filled=tuple(p for p in params if p.filled is not None),
             response=data.get("response"),
-        )
+            model_params=None if not data.get("model_params")
+            else (data["model_params"][0], data["model_params"][1]),
+        )  # fmt: skip
 
     @property
     def param_names(self) -> list[str]:
@@ -117,16 +121,19 @@ class MethodSpec:
 
 
 class SurfaceSpec:
-    """Every method, the resources above them, camelCase aliases, and the SDK's error tree."""
+    """Every method, the resources above them, camelCase aliases, the SDK's error tree, and
+    the params each model lists when the host knows them when it starts (`model_params`)."""
 
     def __init__(
         self,
         methods: list[MethodSpec],
         error_tree: list[list[Any]],
         types: TypeSpecs | None = None,
+        model_params: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.methods: dict[str, MethodSpec] = {m.name: m for m in methods}
         self.types: TypeSpecs = types or {}
+        self.model_params: dict[str, tuple[str, ...]] = model_params or {}
         self.error_tree = error_tree
         self.by_alias: dict[str, str] = {}
         for full, m in self.methods.items():
@@ -147,7 +154,11 @@ class SurfaceSpec:
             name: {field: FieldSpec.from_json(f) for field, f in fields.items()}
             for name, fields in spec.get("types", {}).items()
         }
-        return cls(methods, spec.get("error_tree", []), types)
+        model_params = {
+            str(model): tuple(str(name) for name in names)
+            for model, names in (spec.get("model_params") or {}).items()
+        }
+        return cls(methods, spec.get("error_tree", []), types, model_params)
 
     def item_type(self, method: MethodSpec) -> str | None:
         """The object one item of a list method's page is (`Project` for projects.list)."""

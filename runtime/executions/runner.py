@@ -14,7 +14,7 @@ from client_surface import AsyncFlora
 from client_surface.table import sandbox_spec
 from runtime.errors import CodeTooLarge, EmptyCode, InvalidCode
 from runtime.executions.outcome import Outcome, answer
-from runtime.flora import ClientCalls
+from runtime.flora import ClientCalls, builtin_model_params
 from runtime.settings import Settings
 from sandbox import isolation
 from sandbox.limits import Limits
@@ -44,8 +44,11 @@ def check_code(code: str, limits: Limits) -> None:
 class ScriptRunner:
     def __init__(self, settings: Settings, pool: WarmPool | None = None) -> None:
         self.settings = settings
+        # The pre-flight warns of params keys a literal model does not list when it knows the
+        # models: the built-in backend's catalog (the real FLORA's are checked at run time).
+        known = None if settings.flora_api_key else builtin_model_params()
         self.pool = pool or WarmPool(
-            sandbox_spec(),
+            sandbox_spec(known),
             size_max=settings.pool_max,
             warm=settings.pool_warm,
             queue_max=settings.queue_max,

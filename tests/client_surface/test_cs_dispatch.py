@@ -9,13 +9,7 @@ import pytest
 from flora_mock import API_KEY, RUN, STAMP, Recorder, scripted, three_page_handler
 
 from client_surface import NotFoundError
-from client_surface.dispatch import (
-    ArgumentError,
-    dispatch_call,
-    model_params_of,
-    unknown_params_warning,
-)
-from client_surface.table import find
+from client_surface.dispatch import ArgumentError, dispatch_call, model_params_of
 
 
 def ok(body: dict, status: int = 200) -> Recorder:
@@ -119,33 +113,9 @@ async def test_a_host_side_call_with_mode_sends_it_without_a_warning(make_async)
     assert warnings == []
 
 
-def test_a_params_key_the_model_does_not_list_is_named_with_a_did_you_mean():
-    spec = find("generations.create")
+def test_model_params_of_reads_each_models_param_names():
     known = model_params_of(
-        {"models": [{"model_id": "t2i-x", "params": [{"name": "aspect_ratio"}, {"name": "seed"}]}]}
-    )
-    assert known == {"t2i-x": ("aspect_ratio", "seed")}
-    args = {"model": "t2i-x", "params": {"aspectRatio": "square_1_1", "seed": 1}}
-    assert unknown_params_warning(spec, args, known) == (
-        "generations.create: params key 'aspectRatio' (did you mean 'aspect_ratio'?) is not a "
-        "param of model 't2i-x'; it was sent anyway and the model may ignore it. "
-        "Its params: aspect_ratio, seed"
-    )
-
-
-def test_no_params_warning_when_the_keys_fit_or_the_model_is_not_known():
-    spec = find("generations.create")
-    known = {"t2i-x": ("seed",)}
-    assert unknown_params_warning(spec, {"model": "t2i-x", "params": {"seed": 1}}, known) is None
-    assert unknown_params_warning(spec, {"model": "other", "params": {"a": 1}}, known) is None
-    assert unknown_params_warning(spec, {"params": {"a": 1}}, known) is None  # default model
-    assert unknown_params_warning(find("models.list"), {"params": {"a": 1}}, known) is None
-
-
-def test_many_unknown_params_keys_are_counted_past_ten_and_long_keys_cut():
-    spec = find("runs.start_generation")
-    params = {f"k{i}": i for i in range(12)} | {"x" * 500: 1}
-    warning = unknown_params_warning(spec, {"model": "m", "params": params}, {"m": ()})
-    assert warning is not None and "and 3 more" in warning and "x" * 100 not in warning
-    assert warning.startswith("runs.start_generation: params keys 'k0', 'k1'")
-    assert warning.endswith("Its params: none")
+        {"models": [{"model_id": "t2i-x", "params": [{"name": "aspect_ratio"}, {"name": "seed"}]},
+                    {"model_id": "bare"}, {"params": []}, "junk"]}
+    )  # fmt: skip
+    assert known == {"t2i-x": ("aspect_ratio", "seed"), "bare": ()}

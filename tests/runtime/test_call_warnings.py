@@ -79,8 +79,8 @@ def test_params_keys_the_model_does_not_list_are_named_in_the_warnings(api, run)
     [warning] = [w for w in body["warnings"] if "params" in w]
     assert warning == (
         "generations.create: params keys 'aspectratio' (did you mean 'aspect_ratio'?), 'foo' "
-        "are not params of model 't2i-flux-2-pro'; they were sent anyway and the model may "
-        "ignore them. Its params: aspect_ratio, seed"
+        "are not params of model 't2i-flux-2-pro'; FLORA accepts them and the model may "
+        'ignore them. Its params: aspect_ratio, seed; see search_docs("models.list")'
     )
     # models.list was asked by the host, not the script: it is not one of the script's calls
     assert [c["method"] for c in body["calls"]] == [
