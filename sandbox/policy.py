@@ -37,6 +37,7 @@ from sandbox.guards import (
 )
 from sandbox.messages import Problem
 from sandbox.preflight import check as preflight_check
+from sandbox.preflight import param_warnings
 from sandbox.problems import source_line
 
 if TYPE_CHECKING:
@@ -452,8 +453,10 @@ def compile_script(source: str, spec: SurfaceSpec | None = None) -> Compiled:
             isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "run"
             for stmt in tree.body
         )
+        early_warnings: list[str] = []
         if spec is not None:
             problems.extend(preflight_check(tree, spec, source))
+            early_warnings = param_warnings(tree, spec)
         policy = TerrariumPolicy(problems)
         policy.visit(tree)
         if problems:
@@ -483,4 +486,4 @@ def compile_script(source: str, spec: SurfaceSpec | None = None) -> Compiled:
         )
         return Compiled(None, None, problems, kind="syntax")
     return Compiled(code, tree, [], defines_run=defines_run, calls_run_itself=calls_run,
-                    warnings=policy.import_warnings)  # fmt: skip
+                    warnings=early_warnings + policy.import_warnings)  # fmt: skip
