@@ -822,6 +822,13 @@ def main(argv: list[str] | None = None) -> int:
         f" ({rates.get('everyday', 0):.1f}%)\n"
     )
 
+    # 8
+    from bench import preflight
+
+    text, met, figure = preflight.section(q)
+    rep.add("## 8. Pre-flight: checking a script before it runs\n")
+    rep.add(text + f"\n- {rep.goal(met, preflight.GOAL)} ({figure})\n")
+
     rep.add("## Goals at a glance\n")
     rep.add("\n".join(f"- {s}" for s in rep.summary) + "\n")
     rep.add(f"Total bench time: {time.monotonic() - began:.0f} s.\n")
