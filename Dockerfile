@@ -2,6 +2,9 @@
 # The sandbox needs, at run time: root in the container (it drops each child to uid 65534),
 # CAP_SYS_ADMIN or unprivileged user namespaces for the empty network namespace, and a seccomp
 # profile that lets it install its own filters and call landlock_* (see docs/deploy.md).
+# /var/lib/terrarium (TERRARIUM_DATA_DIR) is the data directory: mount a persistent volume there.
+# On SIGTERM the server drains (TERRARIUM_DRAIN_S) before it exits: give it a stop timeout
+# longer than that (docker stop -t, compose stop_grace_period).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,6 +21,7 @@ COPY pyproject.toml README.md ./
 COPY runtime ./runtime
 COPY client_surface ./client_surface
 COPY sandbox ./sandbox
+COPY flora_backend ./flora_backend
 RUN pip install . && mkdir -p /var/lib/terrarium
 
 EXPOSE 8000
