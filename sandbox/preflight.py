@@ -83,7 +83,13 @@ def check(tree: ast.Module, spec: SurfaceSpec, source: str) -> list[Problem]:
         problems.append(Problem(message, line, getattr(node, "col_offset", None),
                                 source_line(lines, line), hint))  # fmt: skip
 
+    errors = {str(entry[0]) for entry in spec.error_tree if entry}
+
     def unknown(node: ast.AST, dotted: str) -> None:
+        if dotted in errors:  # `except client.NotFoundError`, as in FLORA's TypeScript SDK
+            add(node, f"client.{dotted} does not exist",
+                f"the error classes are names of their own: `except {dotted} as exc:`")  # fmt: skip
+            return
         suggestion = spec.suggest(dotted)
         add(node, f"client.{dotted} does not exist",
             (f"did you mean client.{suggestion}? " if suggestion else "")
