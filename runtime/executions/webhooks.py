@@ -224,9 +224,10 @@ class WebhookSender:
         self._tasks.pop(execution_id, None)
 
     async def idle(self) -> None:
-        """Return once no delivery is in flight on this replica."""
+        """Return once no delivery is in flight on this replica (cancelled, this leaves them
+        running: `stop` hands them back)."""
         while self._tasks:
-            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+            await asyncio.wait(list(self._tasks.values()))
 
     async def deliver(self, execution_id: str) -> None:
         """One attempt at an execution's webhook, if it is due and no replica holds it."""
