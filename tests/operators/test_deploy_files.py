@@ -20,16 +20,91 @@ def test_compose_file_runs_three_replicas_on_postgres_behind_nginx():
     runtime = services["runtime"]
     assert runtime["build"] == "."
     assert runtime["deploy"]["replicas"] == 3
-    env = runtime["environment"]
-    assert env["DATABASE_URL"].startswith("postgresql://") and "@postgres:" in env["DATABASE_URL"]
-    assert "TERRARIUM_SECRET_KEY" in env
     assert "SYS_ADMIN" in runtime["cap_add"]
     assert runtime["depends_on"]["postgres"]["condition"] == "service_healthy"
     nginx = services["nginx"]
     assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in nginx["volumes"]
+    assert nginx["depends_on"]["runtime"]["condition"] == "service_healthy"
     assert (ROOT / "deploy" / "nginx.conf").exists()
     for service in services.values():
         assert "image" in service or "build" in service
+
+
+SECRETS = {"DATABASE_URL", "TERRARIUM_SECRET_KEY", "TERRARIUM_OPERATOR_KEY", "FLORA_API_KEY"}
+
+
+def env_file_keys(path: Path) -> dict[str, str]:
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    return dict(ln.split("=", 1) for ln in lines)
+
+
+def test_compose_takes_secrets_only_from_git_ignored_env_files():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    text = (ROOT / "docker-compose.yml").read_text()
+    for name, env_file, example_keys in (
+        ("runtime", "deploy/terrarium.env", SECRETS),
+        ("postgres", "deploy/postgres.env", {"POSTGRES_PASSWORD"}),
+    ):
+        service = compose["services"][name]
+        assert service["env_file"] == [{"path": env_file, "required": True}]
+        assert not (SECRETS | {"POSTGRES_PASSWORD"}) & set(service.get("environment", {}))
+        example = ROOT / (env_file + ".example")
+        assert set(env_file_keys(example)) == example_keys
+        ignored = subprocess.run(
+            ["git", "check-ignore", "-q", env_file], cwd=ROOT, timeout=30, check=False
+        )
+        assert ignored.returncode == 0, f"{env_file} must be git-ignored"
+        assert subprocess.run(
+            ["git", "check-ignore", "-q", env_file + ".example"], cwd=ROOT, timeout=30,
+            check=False,
+        ).returncode == 1  # fmt: skip
+    assert "PASSWORD" not in text.replace("POSTGRES_PASSWORD", "")
+    assert "terrarium:terrarium@" not in text
+
+
+def test_the_env_file_names_only_settings_the_runtime_reads():
+    from runtime.settings import Settings
+
+    known = {f"TERRARIUM_{name.upper()}" for name in Settings.model_fields}
+    keys = set(env_file_keys(ROOT / "deploy" / "terrarium.env.example"))
+    assert keys - {"DATABASE_URL", "FLORA_API_KEY"} <= known
+    assert {"operator_key", "secret_key", "drain_s"} <= set(Settings.model_fields)
+
+
+def test_compose_keeps_the_data_directory_on_a_volume_and_drains_before_stopping():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    runtime = compose["services"]["runtime"]
+    assert "terrarium-data:/var/lib/terrarium" in runtime["volumes"]
+    assert "terrarium-data" in compose["volumes"]
+    assert "TERRARIUM_DATA_DIR=/var/lib/terrarium" in (ROOT / "Dockerfile").read_text()
+    drain_s = float(runtime["environment"]["TERRARIUM_DRAIN_S"])
+    assert seconds(runtime["stop_grace_period"]) >= drain_s + 10
+    probe = " ".join(runtime["healthcheck"]["test"])
+    assert "http://127.0.0.1:8000/readyz" in probe
+    resources = runtime["deploy"]["resources"]
+    assert resources["limits"]["memory"] and resources["reservations"]["cpus"]
+
+
+def seconds(duration: str) -> float:
+    """A compose duration such as `45s` or `1m30s`."""
+    total, number = 0.0, ""
+    for ch in duration:
+        if ch.isdigit() or ch == ".":
+            number += ch
+        else:
+            total += float(number) * {"h": 3600, "m": 60, "s": 1}[ch]
+            number = ""
+    return total
+
+
+def test_the_probes_answer_what_the_deploy_files_expect(api):
+    """/healthz (liveness) answers 200 from the process; /readyz (readiness) 200 with the
+    database and pool checked, as the compose healthcheck and the Kubernetes probes expect."""
+    live = api.client.get("/healthz")
+    assert live.status_code == 200
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["ready"] is True and ready.json()["database"] == "ok"
 
 
 def test_nginx_proxies_to_the_runtime_service():
@@ -45,27 +120,81 @@ def test_dockerfile_installs_the_project_and_serves_on_all_interfaces():
     assert '"terrarium", "serve", "--host", "0.0.0.0"' in text
 
 
-def test_kubernetes_manifest_has_readiness_probe_and_sandbox_privileges():
+def kubernetes() -> dict[str, dict]:
     docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text()) if d]
-    deployment = next(d for d in docs if d["kind"] == "Deployment")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
+
+
+def test_kubernetes_manifest_has_readiness_probe_and_sandbox_privileges():
+    pod = kubernetes()["StatefulSet/terrarium"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
     security = container["securityContext"]
     assert "SYS_ADMIN" in security["capabilities"]["add"]
     assert security["seccompProfile"]["type"] == "Unconfined"
+    assert container["resources"]["requests"]["memory"] and container["resources"]["limits"]["cpu"]
 
 
-def test_docker_compose_config_accepts_the_file():
+def test_kubernetes_reads_every_secret_from_a_secret_it_does_not_ship():
+    manifest = kubernetes()
+    assert not [name for name in manifest if name.startswith("Secret/")]
+    container = manifest["StatefulSet/terrarium"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [{"secretRef": {"name": "terrarium"}}]
+    inline = {e["name"] for e in container["env"]}
+    assert not SECRETS & inline
+    assert "CHANGE-ME" not in (ROOT / "deploy" / "kubernetes.yaml").read_text()
+
+
+def test_kubernetes_keeps_the_data_directory_on_a_volume_and_drains_before_killing():
+    manifest = kubernetes()
+    set_ = manifest["StatefulSet/terrarium"]["spec"]
+    assert set_["serviceName"] in {n.split("/")[1] for n in manifest if n.startswith("Service/")}
+    pod = set_["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    [mount] = container["volumeMounts"]
+    assert mount["mountPath"] == env["TERRARIUM_DATA_DIR"] == "/var/lib/terrarium"
+    [claim] = set_["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == mount["name"]
+    assert claim["spec"]["resources"]["requests"]["storage"]
+    assert not [v for v in pod.get("volumes", []) if v["name"] == mount["name"]]
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    drain_s = float(env["TERRARIUM_DRAIN_S"])
+    assert pod["terminationGracePeriodSeconds"] >= float(pre_stop[1]) + drain_s + 10
+
+
+def test_kubernetes_secret_is_made_from_the_env_file():
+    """The command docs/deploy.md and the manifest give, run without a cluster."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("no kubectl")
+    made = subprocess.run(
+        [kubectl, "create", "secret", "generic", "terrarium",
+         "--from-env-file=deploy/terrarium.env.example", "--dry-run=client", "-o", "yaml"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    secret = yaml.safe_load(made.stdout)
+    assert secret["kind"] == "Secret" and set(secret["data"]) == SECRETS
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path):
     docker = shutil.which("docker")
     if docker is None:
         pytest.skip("no docker CLI")
     probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
     if probe.returncode != 0:
         pytest.skip("the docker compose plugin is not installed (structure checked above)")
+    (tmp_path / "deploy").mkdir()
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path)
+    for name in ("terrarium.env", "postgres.env"):  # as an operator fills them in
+        shutil.copy(ROOT / "deploy" / f"{name}.example", tmp_path / "deploy" / name)
     result = subprocess.run(
-        [docker, "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        [docker, "compose", "-f", str(tmp_path / "docker-compose.yml"), "config", "-q"],
         capture_output=True, text=True, timeout=60,
-        env={"TERRARIUM_SECRET_KEY": "x", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
