@@ -20,6 +20,7 @@ import builtins
 import json
 import re
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,7 +56,8 @@ KEY_ID_PREFIX = "key_"
 PREFIX_CHARS = 12  # "trk_" and 8 characters of the secret: how listings name a key
 MIN_PREFIX_CHARS = 8  # what `keys revoke PREFIX` needs at least
 DEFAULT_KEY_FILE = "runtime-key"
-LAST_USED_EVERY = timedelta(seconds=60)  # last_used_at is written at most this often per key
+LAST_USED_S = 60.0  # last_used_at is written at most this often per key (and process)
+LAST_USED_EVERY = timedelta(seconds=LAST_USED_S)
 
 TENANT_NAME_RULE = "[a-z0-9][a-z0-9_-]{0,62}"
 _TENANT_NAME = re.compile(rf"{TENANT_NAME_RULE}\Z")
@@ -329,6 +331,7 @@ class TenantStore:
         self.sessions = sessions
         self.box = SecretBox(settings)
         self.cache: KeyCache[Grant] = KeyCache(settings.key_cache_s)
+        self._touched: dict[str, float] = {}  # key hash -> when this process wrote last_used_at
         self.operator = OperatorKeys(settings, sessions)
         self.default_key_file = Path(settings.data_dir) / DEFAULT_KEY_FILE
         self.default_key_minted = False  # this start made the default tenant's key
@@ -644,7 +647,10 @@ class TenantStore:
             ends = [t for t in (key_row.expires_at, key_row.revoked_at) if t is not None]
             grant = Grant(tenant, key_row.id, min(ends) if ends else None)
             stale = key_row.last_used_at is None or now - key_row.last_used_at >= LAST_USED_EVERY
-        if stale:
+        if stale and self._touched.get(key_hash, 0.0) <= time.monotonic() - LAST_USED_S:
+            if len(self._touched) >= 10_000:
+                self._touched.clear()  # a bound: at worst one more write per key
+            self._touched[key_hash] = time.monotonic()  # one write at a time per key
             await self._touch(key_hash, now)
         self.cache.put(key_hash, tenant.id, grant, generation)
         return tenant
