@@ -14,6 +14,7 @@ import ast
 import difflib
 from collections.abc import Callable
 
+from sandbox.desugar import AWAIT
 from sandbox.messages import Problem
 from sandbox.problems import source_line
 from sandbox.surface import ParamSpec, SurfaceSpec, camel, snake
@@ -212,6 +213,9 @@ class _Types:
         spec = self.spec
         if isinstance(node, ast.Await):
             node = node.value
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id == AWAIT and len(node.args) == 1):  # fmt: skip
+            node = node.args[0]  # `await x` as desugar.py writes it
         if isinstance(node, ast.Name):
             return self.names.get(node.id)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -336,6 +340,29 @@ def check_types(nodes: list[ast.AST], spec: SurfaceSpec, roots: set[str],
         elif kind == "list" and attr not in dir(list):
             add(node, f"a list of {name} has no attribute '{attr}'",
                 "take one item (`[0]`) or loop over it; " + SEARCH.format(name))  # fmt: skip
+    for node in nodes:  # a record as a dict key or set member: TypeError (unhashable)
+        used_as_key: list[ast.expr] = []
+        if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
+            used_as_key = [node.slice]
+        elif isinstance(node, ast.Dict):
+            used_as_key = [k for k in node.keys if k is not None]
+        elif isinstance(node, ast.Set):
+            used_as_key = list(node.elts)
+        elif isinstance(node, ast.SetComp):
+            used_as_key = [node.elt]
+        elif isinstance(node, ast.DictComp):
+            used_as_key = [node.key]
+        for expr in used_as_key:
+            typed = types.of(expr)
+            if typed is None or typed[0] != "record":
+                continue
+            names = list(spec.types.get(typed[1], {}))
+            by = next((f for f in names if f.endswith("_id")), names[0] if names else None)
+            text = ast.unparse(expr)
+            add(expr, f"{text} is a {typed[1]} record (unhashable): it cannot be a dict key or "
+                "set member",
+                f"key by one of its fields: `{text}.{by}`" if by
+                else "key by one of its fields")  # fmt: skip
 
 
 def check_imports(nodes: list[ast.AST], add: AddProblem) -> None:
@@ -364,6 +391,11 @@ def check_imports(nodes: list[ast.AST], add: AddProblem) -> None:
 
 
 def _scalar(node: ast.expr) -> bool:
+    """A value that is never the arguments dict: a literal, an f-string, or a name or field
+    that holds an id (`ws.workspace_id`, `project_id`)."""
+    if isinstance(node, ast.Attribute | ast.Name):
+        name = node.attr if isinstance(node, ast.Attribute) else node.id
+        return name == "id" or name.endswith("_id")
     return isinstance(node, ast.JoinedStr) or (
         isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float))
     )
