@@ -26,6 +26,7 @@ def age(api: Any, execution_id: str, days: float, **values: Any) -> None:
     when = utcnow() - timedelta(days=days)
 
     async def work() -> None:
+        await api.executions.recorder.flush()  # the record is written behind its answer
         async with api.executions.sessions() as s, s.begin():
             await s.execute(
                 update(ExecutionRow)

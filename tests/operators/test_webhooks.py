@@ -121,41 +121,31 @@ def test_the_record_is_posted_signed_and_retried_until_it_is_taken(api_with, rec
     assert requests[0][1] == requests[1][1]
 
 
-def test_a_delivery_that_keeps_failing_stops_after_its_attempts(api_with, receiver):
-    hook = receiver(500)
+def test_failed_and_cancelled_executions_are_posted_and_attempts_are_bounded(api_with, receiver):
+    failing, taking = receiver(500), receiver(200)
     with api_with(**FAST, webhook_attempts=3) as api:
         key = api.default_key
-        queued = api.client.post(
-            "/v1/executions",
-            json={"code": "raise ValueError('no')", "webhook_url": hook.url},
-            headers=api.auth(key),
-        )
-        execution_id = queued.json()["execution_id"]
-        record = settled(api, key, execution_id)
-    assert record["status"] == "error"
-    assert record["webhook"]["state"] == "failed"
-    assert record["webhook"]["attempts"] == 3
-    assert record["webhook"]["last_outcome"] == "answered 500"
-    assert len(hook.requests) == 3
-    assert json.loads(hook.requests[-1][1])["error"]["type"] == "ValueError"
 
+        def submit(code: str, url: str) -> str:
+            body = {"code": code, "webhook_url": url}
+            queued = api.client.post("/v1/executions", json=body, headers=api.auth(key))
+            assert queued.status_code == 202, queued.text
+            return str(queued.json()["execution_id"])
 
-def test_a_cancelled_execution_is_posted_too(api_with, receiver):
-    hook = receiver(200)
-    with api_with(**FAST) as api:
-        key = api.default_key
-        queued = api.client.post(
-            "/v1/executions",
-            json={"code": "import time\ntime.sleep(20)", "webhook_url": hook.url},
-            headers=api.auth(key),
-        )
-        execution_id = queued.json()["execution_id"]
-        stopped = api.client.delete(f"/v1/executions/{execution_id}", headers=api.auth(key))
+        raised = submit("raise ValueError('no')", failing.url)
+        sleeping = submit("import time\ntime.sleep(20)", taking.url)
+        stopped = api.client.delete(f"/v1/executions/{sleeping}", headers=api.auth(key))
         assert stopped.json()["status"] == "cancelled", stopped.text
-        requests = hook.wait_for(1)
-        record = settled(api, key, execution_id)
-    assert json.loads(requests[0][1])["status"] == "cancelled"
-    assert record["webhook"]["state"] == "delivered"
+        gave_up = settled(api, key, raised)
+        taken = settled(api, key, sleeping)
+    assert gave_up["status"] == "error"
+    assert gave_up["webhook"]["state"] == "failed"
+    assert gave_up["webhook"]["attempts"] == 3
+    assert gave_up["webhook"]["last_outcome"] == "answered 500"
+    assert len(failing.requests) == 3
+    assert json.loads(failing.requests[-1][1])["error"]["type"] == "ValueError"
+    assert taken["webhook"]["state"] == "delivered"
+    assert json.loads(taking.requests[0][1])["status"] == "cancelled"
 
 
 @pytest.mark.parametrize(
