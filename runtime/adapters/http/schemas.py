@@ -46,7 +46,7 @@ class SubmitRequest(ExecuteRequest):
         description="Where to POST the execution's record (the body of GET "
         "/v1/executions/{id}) once it reaches its final state, signed with your tenant's "
         "webhook secret in `Terrarium-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "
-        "\"<t>.<body>\">`. An https URL whose host resolves to public addresses only "
+        '"<t>.<body>">`. An https URL whose host resolves to public addresses only '
         "(refused with 422 otherwise); retried with backoff until it answers 2xx.",
         examples=["https://example.com/hooks/terrarium"],
     )
