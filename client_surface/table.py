@@ -242,11 +242,15 @@ class ProjectList(Obj):
 class Node(Obj):
     node_id: str
     type: MediaType
-    asset_id: str | None = None
-    height: float | None = None
-    label: str | None = None
-    url: str | None = None
-    width: float | None = None
+    asset_id: str | None = Field(None, description="The asset the node shows, when it has one.")
+    height: float | None = Field(None, description="Pixels, for an image or video output.")
+    label: str | None = Field(None, description="The node's label on the canvas.")
+    url: str | None = Field(
+        None,
+        description="The output's URL once its run completed (a text node: the text itself); "
+        "None before.",
+    )
+    width: float | None = Field(None, description="Pixels, for an image or video output.")
 
 
 class NodeList(Obj):

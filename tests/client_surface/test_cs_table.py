@@ -128,8 +128,10 @@ def test_sandbox_spec_sends_every_field_the_sandbox_reads():
     for method in SURFACE:
         sent = methods[method.full_name]
         assert set(sent) == {
-            "name", "camel", "params", "positional", "items_key", "paged", "example", "response"
+            "name", "camel", "params", "positional", "items_key", "paged", "example", "response",
+            "model_params",
         }  # fmt: skip
+        assert sent["model_params"] == (list(method.model_params) if method.model_params else None)
         assert sent["response"] == method.response.__name__
         assert sent["response"] in sandbox_spec()["types"]
         assert sent["name"] == method.full_name
