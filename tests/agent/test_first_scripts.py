@@ -338,3 +338,23 @@ async def test_output_urls_over_stdio_can_be_fetched(tmp_path):
                 async with httpx.AsyncClient(timeout=10) as http:
                     response = await http.get(url)
     assert response.status_code == 200 and len(response.content) > 100
+
+
+def test_a_params_key_the_model_does_not_list_is_warned_of_before_the_call(server):
+    """A misspelt params key is accepted by FLORA and silently ignored: the pre-flight warns of
+    it from the literal call, even when the script fails before making it, with the model's
+    params and search_docs; when the call is made the host's identical warning is not repeated."""
+    call = """\
+        gen = await client.generations.create(
+            type="image", prompt="a fox", workspace_id=ws, project_id=project,
+            model="t2i-flux-2-pro", params={"aspectRatio": "square_1_1"})
+    """
+    failed = execute(server, script("raise ValueError('stop here')\n" + textwrap.dedent(call)))
+    assert failed["status"] == "error"
+    assert [c["method"] for c in failed["calls"]] == ["workspaces.list", "projects.create"]
+    [warning] = failed["warnings"]
+    assert "'aspectRatio' (did you mean 'aspect_ratio'?)" in warning
+    assert "Its params: aspect_ratio, seed" in warning and 'search_docs("models.list")' in warning
+    made = execute(server, script(textwrap.dedent(call) + "return gen.run_id\n"))
+    assert made["status"] == "ok", made["error"]
+    assert made["warnings"] == [warning]
