@@ -30,11 +30,13 @@ import json
 import keyword
 import math
 import operator
+import pathlib
 import pprint
 import random
 import re
 import statistics
 import string
+import sys
 import textwrap
 import time
 import typing
@@ -333,6 +335,83 @@ _zoneinfo = {
 _future = {"annotations": __future__.annotations}
 
 
+# --- sys: facts about the interpreter, the recursion limit, the script's output ------------------
+class _Stream(Sealed):
+    """`sys.stdout` / `sys.stderr`: both write into the script's output (the one it returns)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: Any) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        _write_out(text, None)
+        return len(text)
+
+    def writelines(self, lines: Iterable[Any]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"<sandbox stream '<{self.name}>'>"
+
+
+# The depth the script's module runs at (set by the runner): the script's recursion limit is
+# counted from there, as CPython counts it from a module's top level.
+SCRIPT_BASE_DEPTH = [0]
+# The highest limit a script may set: deep enough for real recursion, shallow enough that the
+# C stack of the child's main thread holds it.
+MAX_RECURSION_LIMIT = 10_000
+
+
+def _getrecursionlimit() -> int:
+    return sys.getrecursionlimit() - SCRIPT_BASE_DEPTH[0]
+
+
+def _setrecursionlimit(limit: Any) -> None:
+    if type(limit) is not int and not isinstance(limit, int):
+        raise TypeError("'" + type(limit).__name__ + "' object cannot be interpreted as an integer")
+    if limit < 1:
+        raise ValueError("recursion limit must be greater or equal than 1")
+    if limit > MAX_RECURSION_LIMIT:
+        raise ValueError(f"the sandbox's recursion limit is at most {MAX_RECURSION_LIMIT}")
+    sys.setrecursionlimit(int(limit) + SCRIPT_BASE_DEPTH[0])
+
+
+def _exit(status: Any = None) -> None:
+    raise SystemExit(status)
+
+
+_sys = {
+    **_pick(sys, ["version", "version_info", "hexversion", "platform", "byteorder", "maxsize",
+                  "maxunicode", "float_info", "int_info", "hash_info", "implementation",
+                  "api_version", "copyright", "float_repr_style", "intern",
+                  "get_int_max_str_digits", "getdefaultencoding"]),
+    "getrecursionlimit": _getrecursionlimit,
+    "setrecursionlimit": _setrecursionlimit,
+    "exit": _exit,
+    "stdout": _Stream("stdout"),
+    "stderr": _Stream("stderr"),
+    "argv": [""],
+}  # fmt: skip
+
+# --- pathlib: pure paths (no filesystem in the sandbox); `Path` is PurePosixPath ----------------
+_pathlib = {
+    "Path": pathlib.PurePosixPath,
+    "PurePath": pathlib.PurePath,
+    "PurePosixPath": pathlib.PurePosixPath,
+    "PureWindowsPath": pathlib.PureWindowsPath,
+}
+
+
 _typing_names = [
     "Any", "Optional", "Union", "List", "Dict", "Tuple", "Set", "FrozenSet", "Callable",
     "Iterable", "Iterator", "Sequence", "Mapping", "Literal", "TypedDict", "NamedTuple",
@@ -575,6 +654,8 @@ MODULES: dict[str, dict[str, Any]] = {
         ],
     ),  # fmt: skip
     "zoneinfo": _zoneinfo,
+    "sys": _sys,
+    "pathlib": _pathlib,
 }
 
 ALLOWED_MODULES: frozenset[str] = frozenset(MODULES)
@@ -610,7 +691,11 @@ def guarded_import(
     ImportError:` and imports under `if TYPE_CHECKING:` behave as in CPython.
     """
     if type(name) is not str or level != 0 or name not in FACADES:
-        raise ImportError(import_refusal(str(name) if type(name) is str else "?"))
+        message = import_refusal(str(name) if type(name) is str else "?")
+        if level != 0:  # a script is no package: CPython's ImportError, as for `from . import x`
+            raise ImportError(f"attempted relative import with no known parent package; {message}")
+        # ModuleNotFoundError, as CPython raises for a module it has not got (an ImportError).
+        raise ModuleNotFoundError(message)
     if not fromlist and "." in name:
         return FACADES[name.partition(".")[0]]  # `import a.b` binds `a`
     return FACADES[name]

@@ -11,12 +11,12 @@ import builtins
 import collections
 import decimal
 import enum
+import itertools
 import operator
 import types
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from sandbox.facades import guarded_import
@@ -73,7 +73,7 @@ DUNDER_METHODS = frozenset({
     "__len__", "__length_hint__", "__iter__", "__next__", "__reversed__", "__contains__",
     "__getitem__", "__setitem__", "__delitem__", "__missing__", "__call__",
     "__enter__", "__exit__", "__aenter__", "__aexit__", "__aiter__", "__anext__",
-    "__getattr__", "__get__", "__set__", "__delete__", "__copy__", "__deepcopy__",
+    "__getattr__", "__get__", "__set__", "__delete__", "__copy__", "__deepcopy__", "__fspath__",
     "__index__", "__int__", "__float__", "__complex__", "__round__", "__trunc__", "__floor__",
     "__ceil__", "__neg__", "__pos__", "__abs__", "__invert__",
     *(f"__{p}{op}__" for op in (
@@ -82,9 +82,17 @@ DUNDER_METHODS = frozenset({
     ) for p in ("", "r", "i")),
 })  # fmt: skip
 # Data a class body may set besides methods.
-CLASS_DATA_DUNDERS = frozenset({"__slots__", "__match_args__", "__doc__", "__hash__"})
+CLASS_DATA_DUNDERS = frozenset(
+    {"__slots__", "__match_args__", "__doc__", "__hash__", "__name__", "__qualname__"}
+    | {"__module__"}
+)
 # What a class body may define.
 CLASS_BODY_DUNDERS = DUNDER_METHODS | CLASS_DATA_DUNDERS
+# What may be set (or deleted) on the script's own classes and instances after the class is
+# made (`cls.__init__ = f` in a decorator), through `_write_` and `setattr`: the methods a class
+# body may define, and its doc. Never `__match_args__` (checked when a class is made), the
+# `__class__`, `__dict__` or anything else of the interpreter's.
+WRITABLE_DUNDERS = DUNDER_METHODS | {"__doc__"}
 # Inherited from a base the script did not write, these would build objects past their
 # constructors (`object.__new__(Record)`), or re-run a sandbox object's constructor.
 _NOT_INHERITED = frozenset(
@@ -209,9 +217,28 @@ def _check_private(obj: Any, name: str) -> bool:
     )
 
 
+def script_getattr(*args: Any, **kwargs: Any) -> Any:
+    """`getattr` as a script calls it (CPython's argument errors), through the guard."""
+    if kwargs:
+        raise TypeError("getattr() takes no keyword arguments")
+    if not 2 <= len(args) <= 3:
+        if len(args) < 2:
+            raise TypeError(f"getattr expected at least 2 arguments, got {len(args)}")
+        raise TypeError(f"getattr expected at most 3 arguments, got {len(args)}")
+    return guarded_getattr(*args)
+
+
+def script_hasattr(*args: Any, **kwargs: Any) -> bool:
+    if kwargs:
+        raise TypeError("hasattr() takes no keyword arguments")
+    if len(args) != 2:
+        raise TypeError(f"hasattr expected 2 arguments, got {len(args)}")
+    return guarded_hasattr(*args)
+
+
 def guarded_getattr(obj: Any, name: Any, default: Any = _MISSING) -> Any:
     if type(name) is not str:
-        raise TypeError("attribute name must be string")
+        raise TypeError(f"attribute name must be string, not '{type(name).__name__}'")
     if name[:1] == "_":
         if _is_dunder(name):
             if name == "__class__":
@@ -264,10 +291,11 @@ def guarded_hasattr(obj: Any, name: Any) -> bool:
 
 def _check_write_name(name: Any) -> None:
     if type(name) is not str:
-        raise TypeError("attribute name must be string")
-    if _is_dunder(name):
+        raise TypeError(f"attribute name must be string, not '{type(name).__name__}'")
+    if _is_dunder(name) and name not in WRITABLE_DUNDERS:
         raise AttributeError(
-            f"'{name}' cannot be set or deleted in the sandbox; define it in the class body"
+            f"'{name}' cannot be set or deleted in the sandbox; only the data model's methods "
+            "(__init__, __repr__, __eq__...) and __doc__ can be, on your own classes"
         )
 
 
@@ -287,8 +315,10 @@ def guarded_getitem(obj: Any, key: Any) -> Any:
 
 
 def guarded_write(obj: Any) -> Any:
-    """`_write_`: only the script's own containers and instances may be modified."""
-    if type(obj) in CONTAINER_TYPES or type(obj) in SCRIPT_CLASSES:
+    """`_write_`: only the script's own containers and instances may be modified. Values of the
+    immutable built-in types pass too: the store then fails as in CPython (`t[0] = 1` on a
+    tuple is CPython's TypeError, `(5).x = 1` its AttributeError), as nothing can change them."""
+    if type(obj) in CONTAINER_TYPES or type(obj) in SCRIPT_CLASSES or type(obj) in _IMMUTABLE:
         return obj
     if isinstance(obj, type) and obj in SCRIPT_CLASSES:  # the script's own class: `Job.count += 1`
         return obj
@@ -368,6 +398,28 @@ def guarded_iter(obj: Any) -> Any:
     return iter(obj)
 
 
+def guarded_unpack_sequence(it: Any, spec: dict[str, Any], _getiter_: Any) -> list[Any]:
+    """`a, (b, c) = it`: the values as a list, nested targets unpacked the same way. Without a
+    starred target (the policy marks the spec `exact`), at most one value past the targets is
+    read, as CPython stops at the first surplus value of an iterator."""
+    source = _getiter_(it)
+    if spec.get("exact"):
+        values = list(itertools.islice(source, spec["min_len"] + 1))
+    else:
+        values = list(source)
+    if len(values) < spec["min_len"]:
+        return values  # the assignment raises CPython's "not enough values to unpack"
+    for index, child in spec["childs"]:
+        values[index] = guarded_unpack_sequence(values[index], child, _getiter_)
+    return values
+
+
+def guarded_iter_unpack_sequence(it: Any, spec: dict[str, Any], _getiter_: Any) -> Any:
+    """`for a, b in it`: each value unpacked as above."""
+    for value in _getiter_(it):
+        yield guarded_unpack_sequence(value, spec, _getiter_)
+
+
 class _TypeStandInMeta(type):
     """What `type(SomeClass)` gives a script: isinstance checks work, class creation does not.
 
@@ -383,14 +435,37 @@ class _TypeStandInMeta(type):
         return isinstance(sub, type) and issubclass(sub, type)
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if len(args) != 1 or kwargs:
-            raise TypeError(
-                "type() with three arguments is not available in the sandbox; use a class statement"
-            )
+        if len(args) == 3:
+            return _script_class_of(*args, **kwargs)
+        if len(args) == 1 and kwargs:
+            raise TypeError("type() takes no keyword arguments")
+        if len(args) != 1:
+            raise TypeError("type() takes 1 or 3 arguments")
         return sandbox_type(args[0])
 
     def __repr__(cls) -> str:
         return "<class 'type'>"
+
+
+def _script_class_of(name: Any, bases: Any, namespace: Any, **kwargs: Any) -> type:
+    """`type(name, bases, namespace)`: a class as a `class` statement makes it, with what a
+    class body may define (no dunder outside the data model's methods)."""
+    for position, (value, kind) in enumerate(((name, str), (bases, tuple), (namespace, dict))):
+        if type(value) is not kind:
+            got = "None" if value is None else type(value).__name__
+            raise TypeError(
+                f"type.__new__() argument {position + 1} must be {kind.__name__}, not {got}"
+            )
+    for key in namespace:
+        if type(key) is not str:
+            raise TypeError("type(): the namespace's keys must be str")
+        if _is_dunder(key) and key not in CLASS_BODY_DUNDERS:
+            raise TypeError(
+                f"type(): '{key}' cannot be defined in a class in the sandbox (only the data "
+                "model's methods and names)"
+            )
+    namespace = {"__module__": "__main__", **namespace}  # as made by the script's top level
+    return script_metaclass(name, bases or (object,), namespace, **kwargs)
 
 
 class ScriptType(metaclass=_TypeStandInMeta):
@@ -495,12 +570,14 @@ _SAFE_BUILTIN_NAMES = [
     "map", "max", "min", "next", "object", "oct", "ord", "pow", "property", "range", "repr",
     "reversed", "round", "set", "slice", "sorted", "staticmethod", "str", "sum", "super",
     "tuple", "zip",
-    "ArithmeticError", "AssertionError", "AttributeError", "BaseException", "Exception",
-    "IndexError", "KeyError", "LookupError", "NameError", "NotImplementedError",
-    "OverflowError", "RecursionError", "RuntimeError", "StopIteration", "TimeoutError",
-    "TypeError", "UnicodeError", "ValueError", "ZeroDivisionError", "ImportError",
-    "KeyboardInterrupt", "MemoryError", "SystemExit", "GeneratorExit",
+    "__debug__",
 ]  # fmt: skip
+# Every built-in exception and warning class: plain classes whose attributes the guards read
+# as any other object's (a script catches `UnboundLocalError`, raises `OSError`...).
+_SAFE_BUILTIN_NAMES += sorted(
+    name for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+)  # fmt: skip
 
 # Builtins a script might reach for that are absent on purpose, with the reason an agent needs.
 UNAVAILABLE_BUILTINS = {
@@ -548,8 +625,8 @@ def make_builtins() -> dict[str, Any]:
         {
             "__build_class__": builtins.__build_class__,
             "__import__": guarded_import,
-            "getattr": _named(guarded_getattr, "getattr"),
-            "hasattr": _named(guarded_hasattr, "hasattr"),
+            "getattr": _named(script_getattr, "getattr"),
+            "hasattr": _named(script_hasattr, "hasattr"),
             "setattr": _named(guarded_setattr, "setattr"),
             "delattr": _named(guarded_delattr, "delattr"),
             "print": _named(script_print, "print"),
@@ -567,6 +644,7 @@ def guard_globals(sink: PrintSink) -> dict[str, Any]:
     return {
         "__builtins__": SAFE_BUILTINS,
         "__name__": "__main__",
+        "__doc__": None,
         "__metaclass__": script_metaclass,
         "_getattr_": guarded_getattr,
         "_getitem_": guarded_getitem,

@@ -33,7 +33,9 @@ from sandbox.guards import (
     ATTRIBUTE_WALKERS,
     BLOCKED_ATTRIBUTES,
     CLASS_BODY_DUNDERS,
+    DUNDER_METHODS,
     REFUSED_DUNDERS,
+    WRITABLE_DUNDERS,
 )
 from sandbox.messages import Problem
 from sandbox.preflight import check as preflight_check
@@ -67,7 +69,7 @@ class Compiled:
 # a script can never bind or read them, so it can never replace a guard.
 _RESERVED_NAME = re.compile(r"_.*_|_print|_tmp\d+|__.*")
 # Dunder names a script may read as plain names.
-_READABLE_DUNDER_NAMES = frozenset({"__name__"})
+_READABLE_DUNDER_NAMES = frozenset({"__name__", "__doc__", "__debug__"})
 
 
 def _is_dunder(name: str) -> bool:
@@ -77,6 +79,8 @@ def _is_dunder(name: str) -> bool:
 def _hint_for(message: str) -> str | None:
     if "reserved for the sandbox" in message:
         return "pick a name that does not start and end with '_'"
+    if "cannot be assigned or deleted" in message:
+        return "store your data under an ordinary name, or define the method in the class body"
     if "dunder" in message:
         return (
             "read type(x).__name__, __qualname__, __doc__, __class__, an exception's "
@@ -129,6 +133,10 @@ class TerrariumPolicy(RestrictingNodeTransformer):
             ctx = getattr(node, "ctx", None)
             if isinstance(ctx, ast.Load) and name in _READABLE_DUNDER_NAMES:
                 return
+            if name in DUNDER_METHODS:
+                # `def __init__(self, x): ...` in a decorator, then `cls.__init__ = __init__`:
+                # the data model's method names mean nothing to the module or the guards.
+                return
             if id(node) in self._class_members:
                 message = f'"{name}" cannot be defined in a class body in the sandbox (dunder'
                 self.error(node, message + " methods that reach the interpreter are refused).")
@@ -154,6 +162,14 @@ class TerrariumPolicy(RestrictingNodeTransformer):
         if isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval"):
             self.error(node, f"{node.func.id.capitalize()} calls are not allowed.")
         return self.node_contents_visit(node)
+
+    def gen_unpack_spec(self, tpl: ast.Tuple) -> ast.Dict:
+        """RestrictedPython's spec, marked `exact` when no target is starred (the guard then
+        reads at most one value past the targets, as CPython does)."""
+        spec = super().gen_unpack_spec(tpl)
+        spec.keys.append(ast.Constant("exact"))
+        spec.values.append(ast.Constant(not any(self.is_starred(e) for e in tpl.elts)))
+        return spec
 
     def visit_Nonlocal(self, node: ast.Nonlocal) -> Visited:
         for name in node.names:
@@ -206,9 +222,10 @@ class TerrariumPolicy(RestrictingNodeTransformer):
         if attr in INSPECT_ATTRIBUTES or (attr in REFUSED_DUNDERS and attr != "__dict__"):
             self.error(node, f'"{attr}" is a dunder of the interpreter\'s machinery, not '
                              "available in the sandbox.")  # fmt: skip
-        elif _is_dunder(attr) and not isinstance(ctx, ast.Load):
-            self.error(node, f'"{attr}" cannot be assigned or deleted in the sandbox; define '
-                             "dunder methods in the class body.")  # fmt: skip
+        elif _is_dunder(attr) and not isinstance(ctx, ast.Load) and attr not in WRITABLE_DUNDERS:
+            self.error(node, f'"{attr}" cannot be assigned or deleted in the sandbox; only the '
+                             "data model's methods (__init__, __repr__...) and __doc__ can be, "
+                             "on your own classes.")  # fmt: skip
         elif attr.endswith("__roles__"):
             self.error(node, f'"{attr}" is an invalid attribute name.')
 

@@ -11,12 +11,13 @@ by diagnostics.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FunctionType
+from types import FrameType, FunctionType
 from typing import Any
 
-from sandbox import errors, proxy
+from sandbox import errors, facades, proxy
 from sandbox.diagnostics import describe_exception
 from sandbox.guards import OutputFlood, PrintSink, guard_globals
 from sandbox.jsonable import to_json
@@ -25,6 +26,9 @@ from sandbox.messages import Done, ErrorInfo, LimitKind, Reply, Run, Status
 from sandbox.policy import RESULT_NAME, Compiled, compile_script
 from sandbox.proxy import ERROR_CLASSES, CallLimitExceeded, HostCall
 from sandbox.surface import SurfaceSpec
+
+# The recursion limit a script sees, counted from its module's top level as in CPython.
+SCRIPT_RECURSION_LIMIT = 1000
 
 # Calls a script may still attempt once its limit is reached (each raises CallLimitExceeded, so
 # a script can catch it and finish its work) before the execution is ended as over the limit.
@@ -110,7 +114,11 @@ def _run(compiled: Compiled, script_globals: dict[str, Any], state: RunState) ->
     """Execute the module, then `run(client)` if it defines one; what it returned or raised."""
     assert compiled.code is not None
     outcome = _Outcome()
+    limit = sys.getrecursionlimit()
+    depth = recursion_depth() - 1  # without recursion_depth()'s own frame: this one's
+    facades.SCRIPT_BASE_DEPTH[0] = depth
     try:
+        sys.setrecursionlimit(SCRIPT_RECURSION_LIMIT + depth)
         exec(compiled.code, script_globals)
         run = script_globals.get("run")
         if (
@@ -132,7 +140,25 @@ def _run(compiled: Compiled, script_globals: dict[str, Any], state: RunState) ->
     except BaseException as exc:  # noqa: BLE001 - a script may raise anything, SystemExit too
         outcome.status = "error"
         outcome.error = describe_exception(exc, state.source, script_globals)
+    finally:
+        sys.setrecursionlimit(limit)  # what the script set ends with it
     return outcome
+
+
+def recursion_depth() -> int:
+    """The interpreter's recursion depth here (what its limit is compared with: Python frames
+    and C-level recursion), read from the error CPython gives for a limit below it."""
+    try:
+        sys.setrecursionlimit(1)
+    except RecursionError as exc:
+        words = str(exc).split("at the recursion depth ", 1)[-1].split(":", 1)[0]
+        if words.isdigit():
+            return int(words)
+    depth = 0  # a fallback: Python frames only
+    frame: FrameType | None = sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    return depth
 
 
 def _serialize(outcome: _Outcome, state: RunState) -> None:

@@ -163,7 +163,7 @@ def test_enum_allowed_forms_work(server):
         "import enum\nenum.EnumMeta",
         "import enum\nenum.sys",
         "import enum\nclass C(enum.Enum):\n    A = 1\n"
-        "type(C)('X', (), {'__repr__': lambda s: 'ESCAPED'})",
+        "type(C)('X', (), {'__del__': lambda s: print('ESCAPED')})",
         "import enum\nclass C(enum.Enum):\n    A = 1\n"
         "C.__members__['A'].__class__.__subclasses__()",
         "import enum\nclass C(enum.Enum):\n    A = 1\ngetattr(C, '__mro__')[-2].__subclasses__()",

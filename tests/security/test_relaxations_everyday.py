@@ -1,0 +1,290 @@
+"""What the everyday-Python relaxations could open, and that it stays closed.
+
+Each relaxation (SECURITY.md's list) is tested twice: through the policy, on every route a
+script has to the thing relaxed, and with the policy gone (raw mode), the same attack carried
+through to what it would reach, where the OS layers and the host must hold on their own.
+"""
+
+from __future__ import annotations
+
+import pytest
+from security_helpers import CANARY, RAW_LIMITS, assert_no_effect
+
+# --- dunder methods set on the script's own classes, type()'s 3-argument form -------------------
+# They may define what a class body may define; everything a class body may not define stays
+# refused, on every route (attribute store, setattr, delattr, augmented store, type()).
+WORKS = {
+    "decorator_injects_init": (
+        "def auto_init(cls):\n    def __init__(self, x):\n        self.x = x\n"
+        "    cls.__init__ = __init__\n    return cls\n"
+        "@auto_init\nclass P:\n    pass\nP(9).x",
+        9,
+    ),
+    "setattr_repr": (
+        "class X:\n    pass\nsetattr(X, '__repr__', lambda s: 'mine')\nrepr(X())",
+        "mine",
+    ),
+    "instance_enter_does_not_change_with": (
+        "class S:\n    def __enter__(self):\n        return 'class'\n"
+        "    def __exit__(self, *a):\n        return False\n"
+        "s = S()\ns.__enter__ = lambda: 'instance'\nwith s as v:\n    pass\n[v, s.__enter__()]",
+        ["class", "instance"],
+    ),
+    "three_arg_type": (
+        "X = type('X', (object,), {'n': 1, '__repr__': lambda s: 'x!'})\n[repr(X()), X.n, "
+        "X.__module__]",
+        ["x!", 1, "__main__"],
+    ),
+    "doc_store": ("class X:\n    pass\nX.__doc__ = 'd'\nX.__doc__", "d"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORKS))
+def test_data_model_methods_may_be_set_on_the_scripts_own_classes(server, name):
+    code, expected = WORKS[name]
+    body = server.execute(code)
+    assert body["status"] == "ok" and body["result"] == expected, body
+
+
+DANGEROUS = [
+    "__class__", "__dict__", "__setattr__", "__delattr__", "__getattribute__", "__del__",
+    "__reduce__", "__reduce_ex__", "__setstate__", "__init_subclass__", "__match_args__",
+    "__slots__", "__bases__", "__mro__", "__globals__", "__code__", "__set_name__",
+    "__class_getitem__", "__subclasshook__", "__instancecheck__", "__getstate__",
+]  # fmt: skip
+# Routes checked when the script runs: each must raise, and nothing may be defined.
+RUNTIME_ROUTES = [
+    "setattr(X, '{name}', f)",
+    "setattr(X(), '{name}', f)",
+    "delattr(Y, '{name}')",
+    "type('Z', (), {{'{name}': f}})",
+    "type('Z', (), {{K('{name}'): f}})",
+]
+# Routes the policy refuses in the script's text: one problem each.
+SYNTAX_ROUTES = [
+    "X.{name} = f",
+    "X().{name} = f",
+    "X.{name} += f",
+    "del Y.{name}",
+]
+
+
+@pytest.mark.parametrize("name", DANGEROUS)
+def test_what_a_class_body_may_not_define_stays_refused_on_every_route(server, name):
+    prelude = (
+        "import copy\ndef f(*a, **k):\n    print('ESCAPED')\n    return 'ESCAPED'\n"
+        "class K(str):\n    pass\nclass X:\n    pass\nclass Y:\n    pass\nY.m = f\n"
+    )
+    attempts = "".join(
+        f"try:\n    {route.format(name=name)}\n    out.append('ESCAPED {i}')\n"
+        "except (AttributeError, TypeError):\n    out.append('refused')\n"
+        for i, route in enumerate(RUNTIME_ROUTES)
+    )
+    body = server.execute(prelude + "out = []\n" + attempts + "copy.copy(X())\nrepr(X())\nout")
+    assert body["status"] == "ok" and body["result"] == ["refused"] * len(RUNTIME_ROUTES), body
+    assert_no_effect(body)
+    stores = "\n".join(route.format(name=name) for route in SYNTAX_ROUTES)
+    body = server.execute(prelude + stores)
+    assert body["status"] == "rejected", body
+    lines = {p["line"] for p in body["error"]["problems"]}
+    first = prelude.count("\n") + 1
+    assert lines >= set(range(first, first + len(SYNTAX_ROUTES))), body["error"]
+    assert all(p["hint"] for p in body["error"]["problems"]), body["error"]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # allowed names, but on objects that are not the script's own
+        "import json\njson.__init__ = lambda *a: None",
+        "int.__repr__ = lambda s: 'ESCAPED'",
+        "setattr(int, '__add__', lambda a, b: 'ESCAPED')",
+        "setattr(print, '__call__', lambda *a: 'ESCAPED')",
+        "def f():\n    pass\nf.__call__ = lambda *a: 'ESCAPED'",
+        "client.__getattr__ = lambda *a: 'ESCAPED'",
+        "setattr(type(client), '__repr__', lambda s: 'ESCAPED')",
+        "import asyncio\nasyncio.Lock.__enter__ = lambda s: 'ESCAPED'",
+        "import pathlib\npathlib.Path.__repr__ = lambda s: 'ESCAPED'",
+        "import sys\nsys.stdout.__init__ = lambda *a: None",
+        "setattr(type(None), '__repr__', lambda s: 'ESCAPED')",
+    ],
+)
+def test_data_model_stores_reach_only_the_scripts_own_classes(server, code):
+    body = server.execute(code + "\nrepr(None)")
+    assert body["status"] in ("rejected", "error"), body
+    assert_no_effect(body)
+
+
+def test_stores_on_immutable_values_fail_as_in_cpython_and_change_nothing(server):
+    body = server.execute(
+        "out = []\n"
+        "t = (1, [2])\n"
+        "try:\n    t[0] = 2\nexcept TypeError as e:\n    out.append(str(e))\n"
+        "x = 5\n"
+        "try:\n    x.foo = 1\nexcept AttributeError as e:\n    out.append(type(e).__name__)\n"
+        "try:\n    t[1] += [3]\nexcept TypeError as e:\n    out.append(t[1])\n"
+        "try:\n    setattr('abc', 'upper', 1)\nexcept AttributeError as e:\n"
+        "    out.append('abc'.upper())\n"
+        "try:\n    int.x = 1\nexcept TypeError as e:\n    out.append('int read-only')\n"
+        "out"
+    )
+    assert body["status"] == "ok", body
+    assert body["result"] == [
+        "'tuple' object does not support item assignment",
+        "AttributeError",
+        [2, 3],
+        "ABC",
+        "int read-only",
+    ]
+
+
+# --- sys: a facade of facts, the recursion limit and the script's output -----------------------
+SYS_REFUSED = ["modules", "_getframe", "settrace", "setprofile", "exc_info", "path", "stdin",
+     "__stdout__", "meta_path", "path_hooks", "audit", "addaudithook", "executable",
+     "_current_frames", "getrefcount", "call_tracing", "set_asyncgen_hooks", "breakpointhook",
+     "excepthook", "displayhook", "exception", "flags", "orig_argv", "base_prefix"]  # fmt: skip
+
+
+def test_sys_offers_no_way_into_the_interpreter(server):
+    routes = [f"sys.{m}" for m in SYS_REFUSED] + [f"getattr(sys, '{m}')" for m in SYS_REFUSED]
+    attempts = "".join(
+        f"try:\n    out.append(repr({route}))\nexcept AttributeError:\n    out.append('no')\n"
+        "try:\n    from sys import " + route.split("'")[1] + "\n    out.append('ESCAPED')\n"
+        "except ImportError:\n    out.append('no')\n" if "getattr" in route and "__" not in route
+        else
+        f"try:\n    out.append(repr({route}))\nexcept AttributeError:\n    out.append('no')\n"
+        for route in routes
+    )  # fmt: skip
+    body = server.execute("import sys\nout = []\n" + attempts + "out")
+    assert body["status"] == "ok" and set(body["result"]) == {"no"}, body
+    assert len(body["result"]) == 3 * len(SYS_REFUSED) - 1  # `from sys import __x__`: no name
+    assert_no_effect(body)
+
+
+def test_sys_streams_write_into_the_scripts_output_only(server):
+    body = server.execute(
+        "import sys\nsys.stdout.write('a\\n')\nprint('b', file=sys.stderr)\nout = []\n"
+        "for walk in (lambda: sys.stdout._sink, lambda: type(sys.stdout).__init__,\n"
+        "             lambda: sys.stdout.__dict__, lambda: getattr(sys.stderr, '_sink'),\n"
+        "             lambda: getattr(type(sys.stdout).write, '__globals__')):\n"
+        "    try:\n        out.append(repr(walk()))\n"
+        "    except AttributeError:\n        out.append('refused')\n"
+        "try:\n    sys.stdout.name = 'x'\nexcept (TypeError, AttributeError):\n"
+        "    out.append('read-only')\n"
+        "out"
+    )
+    assert body["status"] == "ok", body
+    assert body["stdout"] == "a\nb\n"
+    assert body["result"] == ["refused"] * 5 + ["read-only"], body
+
+
+def test_the_recursion_limit_a_script_sets_is_bounded(server):
+    body = server.execute(
+        "import sys\nout = [sys.getrecursionlimit()]\n"
+        "try:\n    sys.setrecursionlimit(10**6)\nexcept ValueError:\n    out.append('capped')\n"
+        "sys.setrecursionlimit(50)\n"
+        "def f(n):\n    return f(n + 1)\n"
+        "try:\n    f(0)\nexcept RecursionError:\n    out.append(sys.getrecursionlimit())\n"
+        "out"
+    )
+    assert body["status"] == "ok" and body["result"] == [1000, "capped", 50], body
+    server.healthy()
+
+
+def test_raw_child_that_blows_its_stack_fails_alone(server, raw):
+    # With the policy gone, a script can set any limit and overflow the C stack: the child
+    # dies, the execution fails, and the next one runs.
+    result = raw.run(
+        "import sys\nsys.setrecursionlimit(10**7)\n"
+        "x = []\nfor _ in range(300_000):\n    x = [x]\nresult = repr(x)",
+        RAW_LIMITS,
+    )
+    assert result.status != "ok", result
+    assert raw.run("result = 1 + 1", RAW_LIMITS).result == 2
+    server.healthy()
+
+
+def test_real_sys_with_the_policy_gone_reaches_no_secret(raw):
+    # The real sys module is what the facade keeps out: carried through to the process's
+    # modules, frames and files, the OS layers must still hold.
+    code = (
+        "import sys\nout = []\n"
+        "os = sys.modules.get('os') or __import__('os')\n"
+        "out.append(repr(dict(os.environ)))\n"
+        "f = sys._getframe()\n"
+        "while f.f_back is not None:\n    f = f.f_back\n"
+        "out.append(sorted(k for k in f.f_globals if 'KEY' in k.upper()))\n"
+        "for p in ('/proc/%d/environ' % os.getppid(), '/etc/passwd', '/proc/1/environ'):\n"
+        "    try:\n        out.append(open(p, 'rb').read()[:300].decode('latin-1'))\n"
+        "    except OSError as e:\n        out.append('refused ' + type(e).__name__)\n"
+        "result = out"
+    )
+    result = raw.run(code, RAW_LIMITS)
+    assert result.status == "ok", result
+    assert CANARY not in str(result)
+    assert all(part.startswith("refused") for part in result.result[2:]), result.result
+
+
+# --- pathlib: pure paths only ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from pathlib import Path\nPath('/etc/passwd').read_text()",
+        "from pathlib import Path\nPath('/tmp/x').write_text('ESCAPED')",
+        "from pathlib import Path\nPath('/').iterdir()",
+        "from pathlib import Path\nPath('/etc/passwd').open()",
+        "from pathlib import Path\nPath('/etc/passwd').exists()",
+        "from pathlib import Path\nPath.cwd()",
+        "import pathlib\npathlib.os",
+        "import pathlib\npathlib.PurePath('/')._flavour",
+        "import pathlib\npathlib.PosixPath",
+        "import pathlib\nclass P(pathlib.PurePosixPath):\n"
+        "    def f(self):\n        return self._flavour\nP('/').f()",
+    ],
+)
+def test_paths_touch_no_filesystem(server, code):
+    body = server.execute(code)
+    assert body["status"] in ("rejected", "error"), body
+    assert_no_effect(body)
+
+
+def test_real_pathlib_with_the_policy_gone_reads_and_writes_nothing(raw, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text(CANARY)
+    secret.chmod(0o644)
+    tmp_path.chmod(0o755)
+    target = tmp_path / "written.txt"
+    code = (
+        "from pathlib import Path\nout = []\n"
+        f"for step in (lambda: Path({str(secret)!r}).read_text(),\n"
+        f"             lambda: Path({str(target)!r}).write_text('x'),\n"
+        "             lambda: list(Path('/').iterdir())):\n"
+        "    try:\n        out.append(repr(step())[:200])\n"
+        "    except OSError as e:\n        out.append('refused ' + type(e).__name__)\n"
+        "result = out"
+    )
+    result = raw.run(code, RAW_LIMITS)
+    assert result.status == "ok", result
+    assert CANARY not in str(result)
+    assert all(part.startswith("refused") for part in result.result), result.result
+    assert not target.exists()
+
+
+# --- dunder methods as time bombs, with the policy gone ------------------------------------
+def test_time_bombs_with_the_policy_gone_never_run_in_the_host(raw):
+    # Whatever a class may define (through type() or stores), the host receives JSON only: a
+    # raw child's object with every data-model bomb never reaches host code.
+    code = (
+        "class Bomb:\n"
+        "    def __repr__(self):\n        return 'ESCAPED-repr'\n"
+        "    def __eq__(self, o):\n        raise SystemExit('ESCAPED-eq')\n"
+        "    def __hash__(self):\n        raise SystemExit('ESCAPED-hash')\n"
+        "    def __del__(self):\n        print('ESCAPED-del')\n"
+        "    def __reduce__(self):\n        return (print, ('ESCAPED-reduce',))\n"
+        "Bomb.__str__ = Bomb.__repr__\n"
+        "result = [Bomb(), {'k': type('B2', (Bomb,), {})()}]"
+    )
+    result = raw.run(code, RAW_LIMITS)
+    # The raw child cannot send its objects (they are not JSON): it fails, in the child.
+    assert result.status == "error" and result.result is None, result
+    assert raw.run("result = [1, 'two']", RAW_LIMITS).result == [1, "two"]
