@@ -83,9 +83,10 @@ NOT_ADMITTING = (
 )
 
 
-def shut_down_message(settings: Settings) -> str:
+def shut_down_message(settings: Settings, execution_id: str) -> str:
     return (
-        "the server shut down before the execution finished: it did not end within the "
+        f"execution {execution_id}: the server shut down before the execution finished: it "
+        "did not end within the "
         f"{settings.drain_s:g} s drain period (TERRARIUM_DRAIN_S) and was failed; submit it "
         "again (another replica runs it)"
     )
@@ -341,7 +342,7 @@ class Executions:
             self._refuse_if_draining()
             await self.recorder.admit(tenant, execution_id, request, limits, mode)
             if self._drained:  # admitted from the queue after the drain period: failed at once
-                message = shut_down_message(self.settings)
+                message = shut_down_message(self.settings, execution_id)
                 self.recorder.fail(tenant, execution_id, message)
                 raise ShuttingDown(message)
         except BaseException:
@@ -416,7 +417,7 @@ class Executions:
         try:
             flora, tenant_secrets = self.connections.for_tenant(tenant, self.tenants.flora_key)
             if running.shut_down:  # the drain period ended while it was queued
-                raise ShuttingDown(shut_down_message(self.settings))
+                raise ShuttingDown(shut_down_message(self.settings, execution_id))
             if running.cancel_requested:  # cancelled while it was queued
                 outcome = cancelled(execution_id, 0.0)
             else:
@@ -445,7 +446,7 @@ class Executions:
                     if current and current.cancelling():
                         raise  # this task's own cancellation (server stopping, caller gone)
                     if running.shut_down:
-                        raise ShuttingDown(shut_down_message(self.settings)) from None
+                        raise ShuttingDown(shut_down_message(self.settings, execution_id)) from None
                     if not running.cancel_requested:
                         raise
                     elapsed_ms = (time.perf_counter() - started) * 1000

@@ -114,6 +114,7 @@ def test_what_is_still_running_after_the_drain_period_is_failed(tmp_path):
     assert error["code"] == "shutting_down"
     assert "the server shut down before the execution finished" in error["message"]
     assert "TERRARIUM_DRAIN_S" in error["message"]
+    assert sync_id in error["message"]  # the caller can read its record
     found = records(server, async_id, sync_id)
     for execution_id in (async_id, sync_id):
         state, status, stored_error = found[execution_id]
