@@ -118,8 +118,12 @@ class WarmPool:
         warm: int = 8,
         queue_max: int = 256,
         allow_raw: bool = False,
+        python: str | None = None,
     ) -> None:
         self.spec = spec or {}
+        # The zygote's interpreter: this one by default; another needs RestrictedPython,
+        # greenlet and pyseccomp importable, and this package on its path.
+        self.python = python or sys.executable
         self.size_max = size_max
         self.warm = warm
         self.queue_max = queue_max
@@ -146,11 +150,13 @@ class WarmPool:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = [sys.executable, "-m", "sandbox.zygote", str(zygote_end.fileno())]
+        argv = [self.python, "-m", "sandbox.zygote", str(zygote_end.fileno())]
         if self.allow_raw:
             argv.append("--allow-raw")
         # A clean environment: nothing of the host's (keys, tokens) reaches the zygote.
         env = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
+        if self.python != sys.executable:  # its own site-packages lacks this package
+            env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self._proc = subprocess.Popen(
             argv,
             pass_fds=[zygote_end.fileno()],
