@@ -135,9 +135,17 @@ def normalize_call(
         merged.update({str(k): v for k, v in dict.items(body)})
     if len(args_list) > len(positional):
         taken = ", ".join(positional) or "none"
+        others = [
+            p
+            for p in method.params
+            if p.name not in positional and p.name not in kwargs and p.name != "cursor"
+        ]
+        others.sort(key=lambda p: not p.required)  # the ones it needs first
+        keywords = [p.name for p in others]
+        example = f", e.g. {keywords[0]}=..." if keywords else ""
         raise TypeError(
             f"client.{full}() takes {len(positional)} positional argument(s) ({taken}) but "
-            f"{len(args_list)} were given; pass the others by keyword"
+            f"{len(args_list)} were given; pass the others by keyword{example}"
         )
     for name, value in zip(positional, args_list, strict=False):
         merged[name] = value

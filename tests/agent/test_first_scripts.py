@@ -193,6 +193,19 @@ def test_projects_list_with_the_workspace_by_position(server):
         )
     )
     assert any(p["hint"] == "pass the others by keyword, e.g. workspace_id=..." for p in problems)
+    # held in a name the pre-flight cannot tell from an arguments dict: the run-time error (after
+    # only a read) names the keyword too
+    body = execute(
+        server,
+        """\
+        async def run(client):
+            w = (await client.workspaces.list()).workspaces[0].workspace_id
+            return await client.projects.list(w)
+    """,
+    )
+    assert body["status"] == "error"
+    assert body["error"]["message"].endswith("pass the others by keyword, e.g. workspace_id=...")
+    assert [c["method"] for c in body["calls"]] == ["workspaces.list"]
 
 
 def test_a_literal_limit_over_the_maximum(server):
