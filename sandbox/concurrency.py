@@ -31,6 +31,7 @@ flight, no timer) is an error instead of a hang until the deadline.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import time
 from collections import deque
@@ -58,13 +59,14 @@ class InvalidStateError(Exception):
 class Awaitable(Final):
     """What calling an `async def` function gives: the function and its arguments, not yet run."""
 
-    __slots__ = ("_fn", "_args", "_kwargs", "_flatten", "_used", "_label")
+    __slots__ = ("_fn", "_args", "_kwargs", "_flatten", "_used", "_label", "_script")
     _fn: Callable[..., Any]
     _args: tuple[Any, ...]
     _kwargs: dict[str, Any]
     _flatten: bool
     _used: bool
     _label: str
+    _script: bool  # made by calling the script's own `async def` (its function, its arguments)
 
     def close(self) -> None:
         self._used = True
@@ -78,6 +80,7 @@ def _awaitable(
 ) -> Awaitable:
     aw = object.__new__(Awaitable)
     aw._fn, aw._args, aw._kwargs, aw._flatten, aw._used = fn, args, kwargs, flatten, False
+    aw._script = False
     aw._label = str(getattr(fn, "__qualname__", "") or getattr(fn, "__name__", "") or "?")[:100]
     return aw
 
@@ -194,6 +197,8 @@ class Scheduler:
         self.in_flight = 0
         self.live = 0
         self.counter = 0
+        self.timeouts = 0  # `asyncio.timeout` blocks open: their waits must go through the hub
+        self.cancel_asked: set[Any] = set()  # flows (main included) cancelled while running
 
     # --- suspension ----------------------------------------------------------------------
     def _hub(self) -> Any:
@@ -207,6 +212,10 @@ class Scheduler:
         task = self.task_of.get(current)
         if task is not None and task._cancel_asked:
             task._cancel_asked = False
+            waiter.fired = True
+            raise CancelledError()
+        if current in self.cancel_asked:
+            self.cancel_asked.discard(current)
             waiter.fired = True
             raise CancelledError()
         self.suspended[current] = waiter
@@ -330,6 +339,17 @@ class Scheduler:
             task._cancel_asked = True  # it is running now: cancelled at its next wait
         return True
 
+    def cancel_flow(self, g: Any) -> None:
+        """Cancel whatever flow `g` waits for (a task or the main flow): CancelledError where
+        it waits now, or at its next wait."""
+        task = self.task_of.get(g)
+        if task is not None:
+            self.cancel(task)
+            return
+        waiter = self.suspended.get(g)
+        if waiter is None or not waiter.wake(self, CancelledError(), throw=True):
+            self.cancel_asked.add(g)
+
     def join(self, task: Task) -> None:
         if task._state != _DONE:
             waiter = _Waiter()
@@ -371,7 +391,9 @@ def _scheduler() -> Scheduler:
 def active() -> Scheduler | None:
     """The scheduler when tasks are alive or calls in flight (a host call must go through it)."""
     sched = _current
-    return sched if sched is not None and (sched.live or sched.in_flight) else None
+    if sched is not None and (sched.live or sched.in_flight or sched.timeouts):
+        return sched
+    return None
 
 
 # --- what desugared code calls -------------------------------------------------------------
@@ -387,11 +409,27 @@ def await_(value: Any) -> Any:
     return value
 
 
+def await_call(value: Any) -> Callable[[], Any]:
+    """`await value` as compiled: what to call. Awaiting the script's own `async def` calls its
+    function through a C-level partial, with no frame of this module beneath it, so each level
+    of a recursive `async def` costs one frame, as in plain recursion; the partial holds only
+    the script's own function and arguments. Anything else is awaited by `await_`, through a
+    closure. Calling it gives what `await_(value)` gives."""
+    if type(value) is Awaitable and value._script and not value._flatten:
+        if value._used:
+            raise RuntimeError("cannot reuse already awaited coroutine")
+        value._used = True
+        return functools.partial(value._fn, *value._args, **value._kwargs)
+    return lambda: await_(value)
+
+
 def async_function(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The decorator desugar.py gives every `async def`: calling it gives an Awaitable."""
 
     def coroutine_function(*args: Any, **kwargs: Any) -> Awaitable:
-        return _awaitable(fn, args, kwargs)
+        aw = _awaitable(fn, args, kwargs)
+        aw._script = True
+        return aw
 
     for name in ("__name__", "__qualname__", "__doc__"):
         setattr(coroutine_function, name, getattr(fn, name, None))
@@ -422,7 +460,7 @@ class _AsyncContext(Sealed):
 def async_with(cm: Any) -> Any:
     """`async with cm`: the script's own `__aenter__`/`__aexit__` when it has them."""
     kind = type(cm)
-    if kind in (Semaphore, BoundedSemaphore, Lock, TaskGroup) or not hasattr(kind, "__aenter__"):
+    if kind in _OWN_CONTEXTS or not hasattr(kind, "__aenter__"):
         return cm
     return _AsyncContext(cm)
 
@@ -450,6 +488,25 @@ def create_task(aw: Any, *, name: Any = None, context: Any = None) -> Task:
 
 def ensure_future(aw: Any, *, loop: Any = None) -> Task:
     return _scheduler().task_for(aw)
+
+
+def _shielded(inner: Task) -> Any:
+    sched = _scheduler()
+    if inner._state != _DONE:
+        waiter = _Waiter()
+        inner._observers.append(waiter)
+        sched.wait(waiter)  # a CancelledError here cancels this outer task only
+    return inner.result()
+
+
+def shield(aw: Any) -> Task:
+    """asyncio.shield: the awaitable runs as its own task; cancelling what shield returns (or
+    the flow awaiting it) leaves that task running."""
+    sched = _scheduler()
+    inner = sched.task_for(aw)
+    if inner._state == _DONE:
+        return inner
+    return sched.spawn(_awaitable(_shielded, (inner,), {}), "shield")
 
 
 class _GatherState:
@@ -770,3 +827,225 @@ class TaskGroup(Sealed):
                 errors.append(task._exc)
         if errors:
             raise BaseExceptionGroup("unhandled errors in a TaskGroup", errors)
+
+
+class Timeout(Sealed):
+    """asyncio.timeout(delay): `async with asyncio.timeout(1):` cancels the flow inside at the
+    deadline and raises TimeoutError where the block ends (None: no deadline)."""
+
+    __slots__ = ("_when", "_deadline", "_state", "_flow")
+
+    def __init__(self, when: float | None) -> None:
+        self._when = when
+        self._deadline: _Deadline | None = None
+        self._state = "created"  # entered, expired, exited
+        self._flow: Any = None
+
+    def when(self) -> float | None:
+        return self._when
+
+    def expired(self) -> bool:
+        return self._state == "expired"
+
+    def reschedule(self, when: float | None) -> None:
+        if self._state not in ("created", "entered"):
+            raise RuntimeError("cannot reschedule after exit")
+        self._when = when
+        if self._state == "entered":
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.fired = True  # the old deadline no longer counts
+            self._deadline = None
+        if self._when is not None:
+            self._deadline = _Deadline(self)
+            _scheduler().timer(self._when - time.monotonic(), self._deadline)  # type: ignore[arg-type]
+
+    def __enter__(self) -> Timeout:
+        if self._state != "created":
+            raise RuntimeError("Timeout has already been entered")
+        self._state, self._flow = "entered", getcurrent()
+        _scheduler().timeouts += 1
+        self._arm()
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        sched = _scheduler()
+        sched.timeouts -= 1
+        if self._deadline is not None:
+            self._deadline.fired = True
+        expired = self._state == "expired"
+        self._state = "expired" if expired else "exited"
+        sched.cancel_asked.discard(self._flow)
+        if expired and kind is CancelledError:
+            raise TimeoutError() from exc
+
+    def __repr__(self) -> str:
+        return f"<Timeout [{self._state}] when={self._when}>"
+
+
+class _Deadline:
+    """A timer entry: at its time, the flow inside the Timeout block is cancelled."""
+
+    __slots__ = ("timeout", "fired")
+
+    def __init__(self, timeout: Timeout) -> None:
+        self.timeout = timeout
+        self.fired = False
+
+    def wake(self, sched: Scheduler, value: Any = None, throw: bool = False) -> bool:
+        if self.fired:
+            return False
+        self.fired = True
+        self.timeout._state = "expired"
+        sched.cancel_flow(self.timeout._flow)
+        return True
+
+
+def timeout(delay: float | None) -> Timeout:
+    return Timeout(None if delay is None else time.monotonic() + float(delay))
+
+
+def timeout_at(when: float | None) -> Timeout:
+    return Timeout(when)
+
+
+class QueueEmpty(Exception):
+    """asyncio.QueueEmpty: get_nowait() on an empty queue."""
+
+
+class QueueFull(Exception):
+    """asyncio.QueueFull: put_nowait() on a full queue."""
+
+
+class Queue(Sealed):
+    """asyncio.Queue: FIFO; `await q.put(x)` waits while it is full, `await q.get()` while it
+    is empty; `task_done()` and `await q.join()` count the items still being worked on."""
+
+    __slots__ = ("_maxsize", "_items", "_getters", "_putters", "_unfinished", "_joiners")
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self._maxsize = maxsize
+        self._items: Any = self._new_items()
+        self._getters: deque[_Waiter] = deque()
+        self._putters: deque[_Waiter] = deque()
+        self._unfinished = 0
+        self._joiners: list[_Waiter] = []
+
+    def _new_items(self) -> Any:
+        return deque()
+
+    def _put_item(self, item: Any) -> None:
+        self._items.append(item)
+
+    def _get_item(self) -> Any:
+        return self._items.popleft()
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def full(self) -> bool:
+        return 0 < self._maxsize <= len(self._items)
+
+    @staticmethod
+    def _wake_one(waiters: deque[_Waiter]) -> None:
+        sched = _current
+        while waiters and sched is not None:
+            if waiters.popleft().wake(sched):
+                break
+
+    def put_nowait(self, item: Any) -> None:
+        if self.full():
+            raise QueueFull()
+        self._put_item(item)
+        self._unfinished += 1
+        self._wake_one(self._getters)
+
+    def get_nowait(self) -> Any:
+        if self.empty():
+            raise QueueEmpty()
+        item = self._get_item()
+        self._wake_one(self._putters)
+        return item
+
+    def _put(self, item: Any) -> None:
+        while self.full():
+            waiter = _Waiter()
+            self._putters.append(waiter)
+            _scheduler().wait(waiter)
+        self.put_nowait(item)
+
+    def _get(self) -> Any:
+        while self.empty():
+            waiter = _Waiter()
+            self._getters.append(waiter)
+            _scheduler().wait(waiter)
+        return self.get_nowait()
+
+    def put(self, item: Any) -> Awaitable:
+        return _awaitable(self._put, (item,), {})
+
+    def get(self) -> Awaitable:
+        return _awaitable(self._get, (), {})
+
+    def task_done(self) -> None:
+        if self._unfinished <= 0:
+            raise ValueError("task_done() called too many times")
+        self._unfinished -= 1
+        if self._unfinished == 0:
+            joiners, self._joiners = self._joiners, []
+            sched = _current
+            for waiter in joiners:
+                if sched is not None:
+                    waiter.wake(sched)
+
+    def _join(self) -> None:
+        while self._unfinished:
+            waiter = _Waiter()
+            self._joiners.append(waiter)
+            _scheduler().wait(waiter)
+
+    def join(self) -> Awaitable:
+        return _awaitable(self._join, (), {})
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} maxsize={self._maxsize} qsize={len(self._items)}>"
+
+
+class PriorityQueue(Queue):
+    """asyncio.PriorityQueue: the smallest item first (heapq order)."""
+
+    __slots__ = ()
+
+    def _new_items(self) -> Any:
+        return []
+
+    def _put_item(self, item: Any) -> None:
+        heapq.heappush(self._items, item)
+
+    def _get_item(self) -> Any:
+        return heapq.heappop(self._items)
+
+
+class LifoQueue(Queue):
+    """asyncio.LifoQueue: the last item put first."""
+
+    __slots__ = ()
+
+    def _new_items(self) -> Any:
+        return []
+
+    def _get_item(self) -> Any:
+        return self._items.pop()
+
+
+# Context managers of this module: `async with` uses their own __enter__/__exit__.
+_OWN_CONTEXTS = (Semaphore, BoundedSemaphore, Lock, TaskGroup, Timeout)

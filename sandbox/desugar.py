@@ -34,7 +34,11 @@ AWAIT = "terrarium await"
 ASYNC_DEF = "terrarium async def"
 ASYNC_WITH = "terrarium async with"
 DEFER = "terrarium defer"
-HELPERS = (AWAIT, ASYNC_DEF, ASYNC_WITH, DEFER)
+# `AWAIT(x)` is what pre-flight reads (the awaited call's type); the policy then compiles it as
+# `AWAIT_CALL(x)()`, which calls an awaited function with no frame of the sandbox's beneath it,
+# so recursive `async def`s recurse as deep as plain functions.
+AWAIT_CALL = "terrarium await call"
+HELPERS = (AWAIT, ASYNC_DEF, ASYNC_WITH, DEFER, AWAIT_CALL)
 
 # asyncio functions whose arguments are awaitables: which positions (None: all of them), and
 # whether the argument there is an iterable of awaitables.

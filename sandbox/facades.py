@@ -13,6 +13,7 @@ import _strptime  # type: ignore[import-not-found]  # CPython ships it without a
 import base64
 import bisect
 import collections
+import collections.abc
 import copy
 import csv
 import dataclasses
@@ -47,7 +48,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sandbox import concurrency
-from sandbox.desugar import ASYNC_DEF, ASYNC_WITH, AWAIT, DEFER
+from sandbox.desugar import ASYNC_DEF, ASYNC_WITH, AWAIT, AWAIT_CALL, DEFER
 from sandbox.sealed import Final, Sealed
 
 
@@ -119,12 +120,21 @@ _asyncio = {
             "FIRST_COMPLETED",
             "FIRST_EXCEPTION",
             "ALL_COMPLETED",
+            "shield",
+            "timeout",
+            "timeout_at",
+            "Timeout",
+            "Queue",
+            "PriorityQueue",
+            "LifoQueue",
+            "QueueEmpty",
+            "QueueFull",
         ]
     },  # fmt: skip
-    "shield": concurrency.ensure_future,
     "TimeoutError": TimeoutError,
     # The helpers desugared code calls, under names no script can write.
     AWAIT: concurrency.await_,
+    AWAIT_CALL: concurrency.await_call,
     ASYNC_DEF: concurrency.async_function,
     ASYNC_WITH: concurrency.async_with,
     DEFER: concurrency.defer,
@@ -656,12 +666,17 @@ MODULES: dict[str, dict[str, Any]] = {
     "zoneinfo": _zoneinfo,
     "sys": _sys,
     "pathlib": _pathlib,
+    # The abstract base classes, for isinstance and as bases (the mixin methods come along).
+    "collections.abc": _pick(collections.abc, [n for n in collections.abc.__all__ if n[0] != "_"]),
 }
 
 ALLOWED_MODULES: frozenset[str] = frozenset(MODULES)
 FACADES: dict[str, Facade] = {name: make_facade(name, members) for name, members in MODULES.items()}
 # A package that holds allowed submodules only: `import urllib.parse` binds `urllib`.
 FACADES["urllib"] = make_facade("urllib", {"parse": FACADES["urllib.parse"]})
+# `import collections.abc` binds `collections`, whose `abc` is the facade above.
+MODULES["collections"]["abc"] = FACADES["collections.abc"]
+FACADES["collections"] = make_facade("collections", MODULES["collections"])
 # `from __future__ import annotations` is a compiler directive that also runs as an import.
 FACADES["__future__"] = make_facade("__future__", _future)
 # `datetime.strptime` and `time.strptime` import `_strptime` through the importing frame's

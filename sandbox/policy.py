@@ -27,7 +27,7 @@ from RestrictedPython.transformer import (
     copy_locations,
 )
 
-from sandbox.desugar import desugar
+from sandbox.desugar import AWAIT, AWAIT_CALL, desugar
 from sandbox.facades import FACADES, import_refusal
 from sandbox.guards import (
     ATTRIBUTE_WALKERS,
@@ -426,6 +426,19 @@ def _calls_run_at_top_level(tree: ast.Module) -> bool:
     return finder.found
 
 
+class _AwaitCalls(ast.NodeTransformer):
+    """`AWAIT(x)` (desugar.py's `await x`, read by pre-flight) -> `AWAIT_CALL(x)()`."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == AWAIT and len(node.args) == 1:
+            inner = ast.copy_location(ast.Call(_load(AWAIT_CALL), node.args, []), node)
+            ast.copy_location(inner.func, func)
+            return ast.copy_location(ast.Call(inner, [], []), node)
+        return node
+
+
 def _keep_last_expression(tree: ast.Module) -> None:
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = tree.body[-1]
@@ -474,6 +487,7 @@ def compile_script(source: str, spec: SurfaceSpec | None = None) -> Compiled:
         if spec is not None:
             problems.extend(preflight_check(tree, spec, source))
             early_warnings = param_warnings(tree, spec)
+        _AwaitCalls().visit(tree)
         policy = TerrariumPolicy(problems)
         policy.visit(tree)
         if problems:

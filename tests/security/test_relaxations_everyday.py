@@ -288,3 +288,50 @@ def test_time_bombs_with_the_policy_gone_never_run_in_the_host(raw):
     # The raw child cannot send its objects (they are not JSON): it fails, in the child.
     assert result.status == "error" and result.result is None, result
     assert raw.run("result = [1, 'two']", RAW_LIMITS).result == [1, "two"]
+
+
+# --- asyncio's Queue, timeout(), shield; the await helper; collections.abc -------------------
+def test_new_asyncio_objects_and_the_await_helper_lead_nowhere(server):
+    names = ("_flow", "_deadline", "_items", "_getters", "_putters", "_joiners", "_g", "_fn",
+             "func", "args", "keywords", "__self__", "__closure__", "__globals__", "__dict__",
+             "__wrapped__", "__code__", "gr_frame", "__reduce_ex__")  # fmt: skip
+    body = server.execute(
+        "import asyncio\n"
+        "helper = getattr(asyncio, 'terrarium await call')\n"
+        "async def main():\n"
+        "    out = []\n"
+        "    q = asyncio.Queue()\n"
+        "    async with asyncio.timeout(5) as t:\n"
+        "        objects = (q, t, asyncio.shield(asyncio.sleep(0)), helper(asyncio.sleep(0)),\n"
+        "                   helper(q.get()), helper(asyncio.gather()))\n"
+        f"        for name in {names!r}:\n"
+        "            for obj in objects:\n"
+        "                try:\n                    getattr(obj, name)\n"
+        "                    out.append(name)\n"
+        "                except Exception:\n                    out.append('refused')\n"
+        "    return out\n"
+        "asyncio.run(main())\n"
+    )
+    assert body["status"] == "ok", body
+    assert set(body["result"]) == {"refused"}, body["result"]
+    assert_no_effect(body)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from collections.abc import Mapping\nMapping._abc_impl",
+        "from collections.abc import Mapping\ngetattr(Mapping, '__abstractmethods__')",
+        "from collections.abc import Mapping\nMapping.__subclasshook__",
+        "from collections.abc import Mapping\ntype(Mapping)('X', (Mapping,), {'__del__': 1})",
+        "import collections.abc\ncollections.abc.sys",
+        "import collections.abc\ncollections.abc.__builtins__",
+        "from collections import abc\nabc.Mapping.__mro__[-1].__subclasses__()",
+        "from collections.abc import Set\nclass S(Set):\n"
+        "    def f(self):\n        return self._abc_impl\nS().f()",
+    ],
+)
+def test_collections_abc_reaches_nothing(server, code):
+    body = server.execute(code)
+    assert body["status"] in ("rejected", "error"), body
+    assert_no_effect(body)
