@@ -199,7 +199,10 @@ class Reply:
                    error=data.get("error"))  # fmt: skip
 
 
+# json.dumps with these options builds a new encoder per call; a frame per host call adds up.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _dumps(message: dict[str, Any]) -> bytes:
     """Strict JSON text (no NaN or Infinity) as UTF-8; a lone surrogate raises ValueError."""
-    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode()
+    return _ENCODER.encode(message).encode()

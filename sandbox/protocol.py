@@ -37,9 +37,12 @@ def frame(body: bytes) -> bytes:
 
 
 def decode_body(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:  # includes JSONDecodeError and huge ints
+    try:  # the host sends UTF-8 only: decoded here, json.loads skips guessing the encoding
+        return json.loads(body.decode())
+    except (
+        ValueError,
+        RecursionError,
+    ) as exc:  # UnicodeDecodeError is a ValueError  # includes JSONDecodeError and huge ints
         raise ProtocolError(f"frame is not valid JSON: {exc}") from None
 
 
