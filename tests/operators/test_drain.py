@@ -5,6 +5,7 @@ within TERRARIUM_DRAIN_S, and fails those still running after it, saying the ser
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import threading
@@ -15,12 +16,16 @@ from typing import Any
 import httpx
 import pytest
 from served import ServedTerrarium, clean_env
+from test_webhooks import Receiver
 
 pytestmark = pytest.mark.slow
 
 
 def serve(root: Path, drain_s: str) -> ServedTerrarium:
-    env = clean_env(TERRARIUM_BACKEND_SPEED="0", TERRARIUM_POOL_WARM="2", TERRARIUM_DRAIN_S=drain_s)
+    env = clean_env(
+        TERRARIUM_BACKEND_SPEED="0", TERRARIUM_POOL_WARM="2", TERRARIUM_DRAIN_S=drain_s,
+        TERRARIUM_WEBHOOKS_ALLOW_PRIVATE="true",
+    )  # fmt: skip
     return ServedTerrarium(env, root)
 
 
@@ -82,10 +87,12 @@ def test_sigterm_refuses_new_work_and_lets_running_executions_finish(tmp_path):
 
 def test_what_is_still_running_after_the_drain_period_is_failed(tmp_path):
     server = serve(tmp_path / "b", drain_s="0")
+    hook = Receiver([200])
     try:
         headers = {"authorization": f"Bearer {server.key}"}
         long = {"code": "import time\ntime.sleep(60)", "timeout_s": 120}
-        queued = httpx.post(server.base + "/v1/executions", json=long, headers=headers)
+        hooked = {**long, "webhook_url": hook.url}
+        queued = httpx.post(server.base + "/v1/executions", json=hooked, headers=headers)
         async_id = queued.json()["execution_id"]
         answers: list[httpx.Response] = []
         caller = threading.Thread(
@@ -109,6 +116,7 @@ def test_what_is_still_running_after_the_drain_period_is_failed(tmp_path):
         assert server.proc.wait(timeout=60) is not None
     finally:
         server.stop()
+        hook.close()
     assert answers[0].status_code == 503, answers[0].text
     error = answers[0].json()["error"]
     assert error["code"] == "shutting_down"
@@ -120,3 +128,8 @@ def test_what_is_still_running_after_the_drain_period_is_failed(tmp_path):
         state, status, stored_error = found[execution_id]
         assert (state, status) == ("failed", "error")
         assert "the server shut down before the execution finished" in stored_error
+    # the failed execution's webhook went out before the server stopped
+    assert len(hook.requests) == 1
+    posted = json.loads(hook.requests[0][1])
+    assert (posted["execution_id"], posted["state"]) == (async_id, "failed")
+    assert "the server shut down" in posted["error"]["message"]
