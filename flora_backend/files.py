@@ -4,8 +4,8 @@ behind one small interface so that routes and the run engine do not care where t
 - `DiskFiles`: `<data_dir>/files`, for SQLite (one server process, one disk).
 - `DatabaseFiles`: a row per file in `backend_blobs` (PostgreSQL `bytea`, stored uncompressed
   out of line so a range is read without reading the rest), so every replica sharing the
-  database serves every file. A file written to disk before the table existed is still read
-  from the disk of the replica that has it.
+  database serves every file. A file written to disk before the table existed is copied into
+  the table when that replica starts (`adopt_disk_files`), and read from its disk until then.
 
 A file is written once under a name the backend made (`file_<id>.<ext>`, `.upload-<asset id>`)
 and never changed; it is read whole (`read`) or streamed in pieces (`open_range`), and served
@@ -33,6 +33,7 @@ from flora_backend.db import utcnow
 from flora_backend.store import Blob
 
 CHUNK_BYTES = 256 * 1024  # one read from disk or one query, while streaming
+ADOPT_BATCH = 500  # names looked up per query when adopting files from disk
 _NAME = re.compile(r"^\.?[A-Za-z0-9_.-]{1,190}$")
 
 
@@ -127,6 +128,19 @@ class DiskFiles:
     async def delete(self, name: str) -> None:
         await asyncio.to_thread(self.path(name).unlink, missing_ok=True)
 
+    def names(self) -> list[str]:
+        """The files here, by name (not the temporary ones of writes in progress)."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in os.scandir(self.directory)
+            if entry.is_file(follow_symlinks=False)
+            and _NAME.match(entry.name)
+            and ".." not in entry.name
+            and not entry.name.endswith(".tmp")
+        )
+
 
 class DatabaseFiles:
     """Files as rows of `backend_blobs` in the shared PostgreSQL database; a name with no row
@@ -185,6 +199,32 @@ class DatabaseFiles:
         async with self.sessions() as s, s.begin():
             await s.execute(delete(Blob).where(Blob.name == name))
         await self.disk.delete(name)
+
+    async def adopt_disk_files(self) -> int:
+        """Copy into the database the files on this server's disk that it does not hold yet
+        (written before the table existed), so that every replica serves them; the disk copies
+        stay where they are. Returns how many were copied; safe to run on every start and from
+        several replicas at once."""
+        names = await asyncio.to_thread(self.disk.names)
+        have: set[str] = set()
+        for i in range(0, len(names), ADOPT_BATCH):
+            batch = names[i : i + ADOPT_BATCH]
+            async with self.sessions() as s:
+                found = await s.execute(select(Blob.name).where(Blob.name.in_(batch)))
+                have.update(found.scalars())
+        copied = 0
+        for name in names:
+            if name in have:
+                continue
+            data = await self.disk.read(name)
+            if data is None:
+                continue
+            values = {"name": name, "size": len(data), "data": data, "created_at": utcnow()}
+            stmt = pg_insert(Blob).values(**values).on_conflict_do_nothing()
+            async with self.sessions() as s, s.begin():
+                await s.execute(stmt)
+            copied += 1
+        return copied
 
 
 def for_database(

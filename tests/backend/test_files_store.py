@@ -122,6 +122,29 @@ async def test_the_database_store_streams_pieces_and_replaces_and_deletes(pg_dat
             await store.put("../dev-key", b"x")
 
 
+@pytest.mark.postgres
+async def test_files_on_a_replicas_disk_are_adopted_into_the_database(pg_database, tmp_path):
+    settings = BackendSettings(data_dir=tmp_path / "data", database_url=pg_database, speed=0)
+    async with Backend(settings) as b:
+        store = b.files
+        assert isinstance(store, files.DatabaseFiles)
+        on_disk = {"file_a0.png": b"a" * 10, ".upload-asset_x": b"staged", "file_b0.wav": b"b"}
+        for name, data in on_disk.items():
+            await store.disk.put(name, data)
+        (b.files_dir / ".file_c0.png.123.abcd.tmp").write_bytes(b"a write in progress")
+        await store.put("file_b0.wav", b"already in the database")
+        assert await store.adopt_disk_files() == 2
+        assert await store.adopt_disk_files() == 0
+        async with b.sessions() as s:
+            rows = dict((await s.execute(select(Blob.name, Blob.data))).all())
+        assert rows == {
+            "file_a0.png": b"a" * 10,
+            ".upload-asset_x": b"staged",
+            "file_b0.wav": b"already in the database",
+        }
+        assert (b.files_dir / "file_a0.png").read_bytes() == b"a" * 10  # the disk copy stays
+
+
 async def at_revision(settings: BackendSettings, revision: str) -> None:
     from alembic import command
 
