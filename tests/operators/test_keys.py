@@ -138,46 +138,48 @@ def test_expired_revoked_and_unknown_keys_say_which(api):
     assert api.execute(key, "1").status_code == 200  # its other key still works
 
 
-def test_revoking_a_key_in_this_process_is_immediate_even_when_cached(api_with):
-    with api_with(key_cache_s=60) as api:
-        store = api.executions.tenants
-        tenant, key = api.tenant(next(_names))
-        spare = api.call(store.add_key, tenant.id, "spare")
-        assert api.execute(key, "1").status_code == 200  # now cached for 60 s
-        info, was_working = api.call(store.revoke_key, key[:12])
-        assert was_working and info.state() == "revoked"
-        assert "was revoked" in _refusal(api, key)
-        assert api.execute(spare, "1").status_code == 200
-        assert "at once on this server" in store.revocation_effect(here=True)
+def test_revoking_a_key_in_this_process_is_immediate_even_when_cached(api, monkeypatch):
+    monkeypatch.setattr(api.executions.tenants.cache, "ttl_s", 60.0)  # cached a while
+    store = api.executions.tenants
+    tenant, key = api.tenant(next(_names))
+    spare = api.call(store.add_key, tenant.id, "spare")
+    assert api.execute(key, "1").status_code == 200
+    assert store.cache.get(hash_key(key)) is not None  # cached for 60 s
+    info, was_working = api.call(store.revoke_key, key[:12])
+    assert was_working and info.state() == "revoked"
+    assert "was revoked" in _refusal(api, key)
+    assert api.execute(spare, "1").status_code == 200
+    assert "at once on this server" in store.revocation_effect(here=True)
 
 
-def test_rotation_without_grace_revokes_at_once_and_with_grace_later(api_with):
-    with api_with(key_cache_s=60) as api:
-        store = api.executions.tenants
-        tenant, key = api.tenant(next(_names))
-        assert api.execute(key, "1").status_code == 200  # cached
-        (first,) = api.call(store.keys, tenant.name)
-        old, new, secret = api.call(store.rotate_key, first.id, None)
-        assert new.label == old.label == "default" and new.tenant_id == tenant.id
-        assert "was revoked" in _refusal(api, key)
-        assert api.execute(secret, "1").status_code == 200
+def test_rotation_without_grace_revokes_at_once_and_with_grace_later(api, monkeypatch):
+    monkeypatch.setattr(api.executions.tenants.cache, "ttl_s", 60.0)  # cached a while
+    store = api.executions.tenants
+    tenant, key = api.tenant(next(_names))
+    assert api.execute(key, "1").status_code == 200
+    assert store.cache.get(hash_key(key)) is not None  # cached for 60 s
+    (first,) = api.call(store.keys, tenant.name)
+    old, new, secret = api.call(store.rotate_key, first.id, None)
+    assert new.label == old.label == "default" and new.tenant_id == tenant.id
+    assert "was revoked" in _refusal(api, key)
+    assert api.execute(secret, "1").status_code == 200
 
-        old, _, newer = api.call(store.rotate_key, secret[:12], timedelta(hours=1))
-        assert old.state() == "grace"
-        assert api.execute(secret, "1").status_code == 200  # within its grace
-        assert api.execute(newer, "1").status_code == 200
-        assert "keeps working until" in store.rotation_effect(old, here=True)
+    old, _, newer = api.call(store.rotate_key, secret[:12], timedelta(hours=1))
+    assert old.state() == "grace"
+    assert api.execute(secret, "1").status_code == 200  # within its grace
+    assert api.execute(newer, "1").status_code == 200
+    assert "keeps working until" in store.rotation_effect(old, here=True)
 
 
-def test_a_cached_key_stops_at_the_end_its_grace_set(api_with):
+def test_a_cached_key_stops_at_the_end_its_grace_set(api, monkeypatch):
     """The cache keeps when a key ends: past that, the database answers (revoked)."""
-    with api_with(key_cache_s=60) as api:
-        store = api.executions.tenants
-        tenant, key = api.tenant(next(_names))
-        old, _, _ = api.call(store.rotate_key, key[:12], timedelta(hours=1))
-        assert api.execute(key, "1").status_code == 200  # cached, with its end an hour on
-        grant = store.cache.get(hash_key(key))
-        assert grant is not None and grant.ends_at == old.revoked_at
+    monkeypatch.setattr(api.executions.tenants.cache, "ttl_s", 60.0)  # cached a while
+    store = api.executions.tenants
+    tenant, key = api.tenant(next(_names))
+    old, _, _ = api.call(store.rotate_key, key[:12], timedelta(hours=1))
+    assert api.execute(key, "1").status_code == 200  # cached, with its end an hour on
+    grant = store.cache.get(hash_key(key))
+    assert grant is not None and grant.ends_at == old.revoked_at
 
 
 def test_a_prefix_that_names_several_keys_is_refused(api, monkeypatch):

@@ -1,17 +1,13 @@
 """The default tenant's key and the operator key: made and printed once, at the first start on
 a database, kept in 0600 files of the data dir; later starts say where they are; a new replica
-with an empty data dir on a shared database (SQLite file or PostgreSQL) makes no other."""
+with an empty data dir on a shared database makes no other (on PostgreSQL: test_keys_postgres)."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from test_replicas_postgres import database_url  # noqa: F401  (module fixture)
 
 from runtime.app import create_app
 from runtime.db import create_engine, init_db, session_factory
@@ -113,21 +109,3 @@ async def _replicas_mint_one_default_key(database: str | None, root: Path) -> No
 
 async def test_a_replica_with_an_empty_data_dir_mints_no_key_on_shared_sqlite(tmp_path):
     await _replicas_mint_one_default_key(f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}", tmp_path)
-
-
-@pytest.mark.postgres
-async def test_a_replica_with_an_empty_data_dir_mints_no_key_on_postgresql(
-    database_url,  # noqa: F811
-    tmp_path,
-):
-    name = "replicas_" + uuid.uuid4().hex[:8]
-    admin = create_async_engine(
-        database_url.replace("postgresql://", "postgresql+asyncpg://"),
-        isolation_level="AUTOCOMMIT",
-    )
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f"create database {name}"))
-    finally:
-        await admin.dispose()
-    await _replicas_mint_one_default_key(database_url.rsplit("/", 1)[0] + "/" + name, tmp_path)

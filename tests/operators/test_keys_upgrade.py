@@ -1,16 +1,11 @@
 """A database made before keys had ids, labels and expiry (at revision 0003) upgrades in place:
-its keys keep working, labelled "default", never expiring; on SQLite and on PostgreSQL."""
+its keys keep working, labelled "default", never expiring (on PostgreSQL: test_keys_postgres)."""
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from test_replicas_postgres import database_url  # noqa: F401  (module fixture)
 
 from runtime.db import alembic_config, create_engine, init_db, session_factory, utcnow
 from runtime.settings import Settings
@@ -66,19 +61,3 @@ async def _upgrade_from_0003(settings: Settings) -> None:
 
 async def test_a_0003_database_upgrades_on_sqlite(tmp_path):
     await _upgrade_from_0003(Settings(data_dir=tmp_path, secret_key=None))
-
-
-@pytest.mark.postgres
-async def test_a_0003_database_upgrades_on_postgresql(database_url, tmp_path):  # noqa: F811
-    name = "upgrade_" + uuid.uuid4().hex[:8]
-    admin = create_async_engine(
-        database_url.replace("postgresql://", "postgresql+asyncpg://"),
-        isolation_level="AUTOCOMMIT",
-    )
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f"create database {name}"))
-    finally:
-        await admin.dispose()
-    url = database_url.rsplit("/", 1)[0] + "/" + name
-    await _upgrade_from_0003(Settings(data_dir=tmp_path, secret_key=None, database_url=url))
