@@ -49,7 +49,114 @@ def _safe_str(exc: BaseException) -> str:
     return str.__str__(text)[:2000]
 
 
+# What the sandbox refuses at run time, by the words of its refusal, and how to rewrite it.
+_REFUSAL_HINTS: tuple[tuple[type[BaseException], str, str], ...] = (
+    (
+        ImportError,
+        "is not allowed in the sandbox",
+        "import one of the allowed modules listed; files, processes and the network are not "
+        "available: pass data in `inputs` and reach FLORA through `client`",
+    ),
+    (
+        ImportError,
+        "relative import",
+        "a script is a single module: import the allowed modules by their full name",
+    ),
+    (
+        AttributeError,
+        "str.format is not available",
+        'use an f-string: f"{x} and {y}" (or the % operator)',
+    ),
+    (
+        AttributeError,
+        "AttributeError.obj is not available",
+        "keep a reference to the object you looked the attribute up on",
+    ),
+    (
+        AttributeError,
+        "only a script's own classes expose their dunder methods",
+        "use the operation instead of its method: repr(x), len(x), x == y, str(x), iter(x)",
+    ),
+    (
+        AttributeError,
+        "it leads to the interpreter's internals",
+        "use type(x).__name__ for a class's name, isinstance(x, C) for its kind, and the object's "
+        "public attributes for its data",
+    ),
+    (
+        AttributeError,
+        "only the data model's methods and names can be read",
+        "use type(x).__name__, __qualname__, __doc__, or the operation (repr(x), len(x)...)",
+    ),
+    (
+        AttributeError,
+        "readable only on the script's own classes",
+        "use the object's public attributes and methods; '_' names are your own classes' only",
+    ),
+    (
+        AttributeError,
+        "cannot be set or deleted in the sandbox",
+        "store your data under an ordinary name, or define the method in the class body",
+    ),
+    (
+        AttributeError,
+        "is not available in the sandbox",
+        "frames, code objects and tracebacks are not reachable; the error's type, message and "
+        "line are in the execution's result",
+    ),
+    (
+        TypeError,
+        "it is read-only in the sandbox",
+        "change a copy of your own: dict(x), list(x), or an instance of your own class",
+    ),
+    (
+        TypeError,
+        "builds only the script's own classes",
+        "call the class itself, C(...), to make an instance",
+    ),
+    (
+        TypeError,
+        "cannot be defined in a class in the sandbox",
+        "write a class statement; its body may define the data model's methods (__init__, "
+        "__repr__, __eq__...), not the interpreter's hooks",
+    ),
+    (
+        TypeError,
+        "cannot be created in a script",
+        "use a dict or your own class for data of your own",
+    ),
+    (TypeError, "cannot subclass", "use a dict or your own class for data of your own"),
+    (
+        TypeError,
+        "cannot be pickled or taken apart",
+        "copy the data you need into a dict or your own object",
+    ),
+    (
+        AttributeError,
+        "object has no attribute '_",
+        "check the name: names starting with '_' are readable only where your own classes and "
+        "instances set them; elsewhere use the object's public attributes and methods",
+    ),
+    (
+        ValueError,
+        "the sandbox's recursion limit is at most",
+        "use a loop with an explicit stack for deeper work",
+    ),
+)
+
+
+def _refusal_hint(exc: BaseException) -> str | None:
+    text = _safe_str(exc)
+    for kind, words, hint in _REFUSAL_HINTS:
+        if isinstance(exc, kind) and words in text:
+            return hint
+    return None
+
+
 def _hint(exc: BaseException, script_globals: dict[str, Any]) -> str | None:
+    refusal = _refusal_hint(exc)
+    if refusal is not None:
+        return refusal
     if isinstance(exc, FloraError):
         if exc.status in _STATUS_HINTS:
             return _STATUS_HINTS[exc.status]

@@ -79,6 +79,12 @@ def _is_dunder(name: str) -> bool:
 def _hint_for(message: str) -> str | None:
     if "reserved for the sandbox" in message:
         return "pick a name that does not start and end with '_'"
+    if "import *" in message or '"*" imports' in message:
+        return "name what you use (from json import dumps, loads), or import the module"
+    if "Exec calls" in message or "Eval calls" in message:
+        return (
+            "code cannot build code in the sandbox: write the code out, or keep functions in a dict"
+        )
     if "cannot be assigned or deleted" in message:
         return "store your data under an ordinary name, or define the method in the class body"
     if "dunder" in message:
