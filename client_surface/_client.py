@@ -13,8 +13,8 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -51,7 +51,7 @@ RETRY_STATUSES = frozenset({408, 429})
 USER_AGENT = "terrarium-flora/0.1"
 
 
-def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     """Seconds asked for by a ``retry-after`` header (seconds or HTTP date), if any."""
     if not headers:
         return None
@@ -79,6 +79,23 @@ def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
 
 def should_retry(status: int) -> bool:
     return status in RETRY_STATUSES or status >= 500
+
+
+class InProcessRoute(Protocol):
+    """A FLORA-compatible API in this process (the built-in backend's `in_process()`), called
+    with a request's parts instead of its HTTP bytes: the method, the path (after the base URL)
+    and its parameters, the query string, the JSON body, the headers (lower-case names). It
+    answers (status, lower-case headers, body), as the HTTP response would be."""
+
+    def __call__(
+        self,
+        method: Method,
+        path: str,
+        path_params: dict[str, str],
+        query: bytes,
+        body: bytes | None,
+        headers: list[tuple[bytes, bytes]],
+    ) -> Awaitable[tuple[int, Mapping[str, str], bytes]]: ...
 
 
 def bind_arguments(method: Method, args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseModel:
@@ -349,18 +366,15 @@ class _BaseClient:
             **self._default_headers,
         }
 
-    def _build_request(
-        self,
-        http: httpx.Client | httpx.AsyncClient,
-        method: Method,
-        args: BaseModel,
-        key: str | None,
-    ) -> httpx.Request:
+    def _request_parts(self, method: Method, args: BaseModel, key: str | None) -> _Parts:
+        """What a request carries, before it is encoded for HTTP or handed in-process."""
         data = args.model_dump(mode="json", exclude_none=True)
         path = method.path
+        path_params: dict[str, str] = {}
         for name in method.path_params:
             # Checked again here, whoever built `args`; then percent-encoded all the same.
             value = check_path_value(method.full_name, name, data.pop(name))
+            path_params[name] = value
             path = path.replace("{" + name + "}", quote(value, safe=""))
         headers = self._headers()
         params: dict[str, Any] | None = None
@@ -373,6 +387,16 @@ class _BaseClient:
                 body["idempotency_key"] = key
         if method.idempotency == "header" and key:
             headers["Idempotency-Key"] = key
+        return path, path_params, params, body, headers
+
+    def _build_request(
+        self,
+        http: httpx.Client | httpx.AsyncClient,
+        method: Method,
+        args: BaseModel,
+        key: str | None,
+    ) -> httpx.Request:
+        path, _, params, body, headers = self._request_parts(method, args, key)
         return http.build_request(
             method.verb,
             self.base_url + path,
@@ -382,7 +406,7 @@ class _BaseClient:
             timeout=self.timeout,
         )
 
-    def _retry_delay(self, attempt: int, headers: httpx.Headers | None) -> float:
+    def _retry_delay(self, attempt: int, headers: Mapping[str, str] | None) -> float:
         asked = retry_after_seconds(headers)
         if asked is not None and asked <= MAX_RETRY_AFTER:
             return asked
@@ -391,14 +415,21 @@ class _BaseClient:
 
     @staticmethod
     def _parse(method: Method, response: httpx.Response) -> BaseModel:
-        headers = {k.lower(): v for k, v in response.headers.items()}
+        return _BaseClient._parse_answer(
+            method, response.status_code, response.headers, response.content
+        )
+
+    @staticmethod
+    def _parse_answer(
+        method: Method, status: int, raw_headers: Mapping[str, str], content: bytes
+    ) -> BaseModel:
+        headers = {k.lower(): v for k, v in raw_headers.items()}
         try:
-            data = response.json() if response.content else {}
+            data = json.loads(content) if content else {}
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise APIError(
-                f"{method.full_name}: the API answered {response.status_code} with a body that "
-                "is not JSON.",
-                status=response.status_code,
+                f"{method.full_name}: the API answered {status} with a body that is not JSON.",
+                status=status,
                 code="invalid_response",
                 request_id=headers.get("request-id"),
                 headers=headers,
@@ -409,7 +440,7 @@ class _BaseClient:
             raise APIError(
                 f"{method.full_name}: the API response did not have the expected shape "
                 f"({exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}).",
-                status=response.status_code,
+                status=status,
                 code="invalid_response",
                 request_id=headers.get("request-id"),
                 headers=headers,
@@ -426,6 +457,26 @@ class _BaseClient:
         return APIConnectionError(
             f"Could not reach the FLORA API: {type(exc).__name__}: {exc}".rstrip(": ")
         )
+
+
+# (path after the base URL, path parameters, query parameters, JSON body, headers)
+_Parts = tuple[
+    str, dict[str, str], "dict[str, Any] | None", "dict[str, Any] | None", dict[str, str]
+]
+
+
+def _in_process_headers(headers: dict[str, str], body: bytes | None) -> list[tuple[bytes, bytes]]:
+    """The headers an HTTP request would carry, as ASGI has them (lower-case names)."""
+    out = [(k.lower().encode("ascii"), v.encode("ascii")) for k, v in headers.items()]
+    if body is not None:
+        out.append((b"content-length", str(len(body)).encode("ascii")))
+        out.append((b"content-type", b"application/json"))
+    return out
+
+
+def _json_body(body: dict[str, Any]) -> bytes:
+    """A JSON body's bytes, encoded as httpx encodes `json=`."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _query_value(value: Any) -> Any:
@@ -450,6 +501,7 @@ class AsyncFlora(_BaseClient):
         http_client: httpx.AsyncClient | None = None,
         default_headers: dict[str, str] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
+        in_process: InProcessRoute | None = None,
     ) -> None:
         super().__init__(
             api_key,
@@ -461,6 +513,9 @@ class AsyncFlora(_BaseClient):
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(transport=transport, timeout=timeout)
         self._sleep = sleep or asyncio.sleep
+        # The table's requests to an API in this process skip HTTP (`InProcessRoute`); other
+        # requests (an upload's bytes) still go through `_http`.
+        self._in_process = in_process
         self._build_resources(self._make_method)
 
     def _make_method(self, method: Method) -> Callable[..., Any]:
@@ -519,23 +574,36 @@ class AsyncFlora(_BaseClient):
         key = self._idempotency_key(method)
         attempt = 0
         while True:
-            request = self._build_request(self._http, method, args, key)
             try:
-                response = await self._http.send(request)
+                status, headers, content = await self._exchange(method, args, key)
             except httpx.TransportError as exc:
                 if attempt < self.max_retries:
                     await self._sleep(self._retry_delay(attempt, None))
                     attempt += 1
                     continue
                 raise self._connection_error(exc) from None
-            if response.is_success:
-                return self._parse(method, response)
-            if should_retry(response.status_code) and attempt < self.max_retries:
-                await response.aclose()
-                await self._sleep(self._retry_delay(attempt, response.headers))
+            if 200 <= status < 300:
+                return self._parse_answer(method, status, headers, content)
+            if should_retry(status) and attempt < self.max_retries:
+                await self._sleep(self._retry_delay(attempt, headers))
                 attempt += 1
                 continue
-            raise self._status_error(response)
+            raise error_for_status(status, content, headers)
+
+    async def _exchange(
+        self, method: Method, args: BaseModel, key: str | None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One attempt: (status, headers, body), over HTTP or in-process."""
+        if self._in_process is None:
+            request = self._build_request(self._http, method, args, key)
+            response = await self._http.send(request)
+            return response.status_code, response.headers, response.content
+        path, path_params, params, body, headers = self._request_parts(method, args, key)
+        query = str(httpx.QueryParams(params)).encode("ascii") if params else b""
+        raw = _json_body(body) if body is not None else None
+        return await self._in_process(
+            method, path, path_params, query, raw, _in_process_headers(headers, raw)
+        )
 
     async def close(self) -> None:
         if self._owns_http:

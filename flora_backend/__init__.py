@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from flora_backend import catalog, files
 from flora_backend.callback_urls import Resolver, system_resolver
 from flora_backend.db import create_engine, init_db, session_factory, utcnow
-from flora_backend.routes import RateLimiter, build_app
+from flora_backend.routes import InProcess, RateLimiter, TableRoutes, build_app
 from flora_backend.runs import RunEngine
 from flora_backend.settings import BackendSettings, BackendSettingsSource
 from flora_backend.store import (
@@ -77,7 +77,8 @@ class Backend:
         self.callback_resolver = callback_resolver
         self.webhook_ssl_context = webhook_ssl_context
         self.rate_limiter = RateLimiter(self.settings.rate_limit_per_minute)
-        self.app: FastAPI = build_app(self)
+        self.routes = TableRoutes(self)
+        self.app: FastAPI = build_app(self, self.routes)
         self._ready = asyncio.Lock()
         self._prepared = False
 
@@ -140,6 +141,12 @@ class Backend:
     def transport(self) -> httpx.ASGITransport:
         """An in-process transport: use base_url `http://<anything>/api/v1` with it."""
         return httpx.ASGITransport(app=self.app, root_path="/api")
+
+    def in_process(self) -> InProcess:
+        """The SDK's requests answered by the same endpoints without the ASGI round trip: pass
+        it as `AsyncFlora(in_process=...)` next to `transport()` (which still carries files and
+        uploads)."""
+        return InProcess(self.routes)
 
     def standalone_app(self) -> FastAPI:
         """A FastAPI app with the backend mounted at /api, for serving it alone."""

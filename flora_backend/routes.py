@@ -8,6 +8,7 @@ Also the file route and the shared plumbing (auth, rate limit, request ids, erro
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import math
@@ -17,7 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpcore
@@ -96,12 +97,23 @@ SIMULATE_HEADER = "terrarium-simulate-error"
 FILE_ID = re.compile(r"^file_[a-z0-9]{1,40}$")
 
 
+@dataclass(frozen=True)
+class KeyHolder:
+    """What the database said about a key's workspace when the key was looked up: its id, and
+    its `workspaces.list` item (None when the workspace is gone). A workspace's id, name and
+    creation time never change, so the item stays true while the key is trusted."""
+
+    workspace_id: str
+    workspace: dict[str, Any] | None
+
+
 @dataclass
 class Ctx:
     backend: Backend
     request: Request
     workspace_id: str
     idempotency_key: str | None = None
+    holder: KeyHolder | None = None
 
     @property
     def settings(self) -> BackendSettings:
@@ -327,17 +339,23 @@ def project_json(p: Project) -> dict[str, Any]:
 
 @handles("workspaces.list")
 async def workspaces_list(ctx: Ctx, args: NoArgs) -> Items:
-    async with ctx.sessions() as s:
-        ws = await s.get(Workspace, ctx.workspace_id)
-    if ws is None:  # the key's workspace is gone: this key can use none
-        return Items([])
-    item = {
-        "workspace_id": ws.id,
-        "name": ws.name,
+    if ctx.holder is not None:  # read with the key, in the same query
+        item = ctx.holder.workspace
+    else:
+        async with ctx.sessions() as s:
+            ws = await s.get(Workspace, ctx.workspace_id)
+        item = workspace_item(ws.id, ws.name, ws.created_at) if ws is not None else None
+    # the key's workspace is gone: this key can use none
+    return Items([dict(item)] if item is not None else [])
+
+
+def workspace_item(workspace_id: str, name: str, created_at: datetime | None) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "name": name,
         "role": "owner",
-        "created_at": runs.ms_or_none(ws.created_at),
+        "created_at": runs.ms_or_none(created_at),
     }
-    return Items([item])
 
 
 @handles("projects.list")
@@ -1838,7 +1856,55 @@ def rate_limited(retry_after_s: float) -> ApiError:
     )
 
 
-async def authenticate(backend: Backend, request: Request) -> str:
+KEY_CACHE_S = 5.0  # how long a key that authenticated is trusted without asking the database
+KEY_CACHE_MAX = 10_000
+
+
+class KeyCache:
+    """Key hash -> `KeyHolder`, for `ttl_s` after the lookup that found the key, so a request
+    does not ask the database who its key belongs to. Only keys that were found are kept: a key
+    made a moment ago (by this process or another) works at once. The backend never deletes a
+    key; one removed from the database by other means stops working within `ttl_s`."""
+
+    def __init__(self, ttl_s: float = KEY_CACHE_S, max_entries: int = KEY_CACHE_MAX) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, KeyHolder]] = {}
+
+    def get(self, key_hash: str) -> KeyHolder | None:
+        entry = self._entries.get(key_hash)
+        if entry is None:
+            return None
+        if time.monotonic() >= entry[0]:
+            del self._entries[key_hash]
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, holder: KeyHolder) -> None:
+        if self.ttl_s <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # a bound, not an eviction policy: entries are cheap to refill
+        self._entries[key_hash] = (time.monotonic() + self.ttl_s, holder)
+
+
+async def look_up_key(backend: Backend, key_hash: str) -> KeyHolder | None:
+    """The key's workspace id and `workspaces.list` item, in one query."""
+    stmt = (
+        select(ApiKey.workspace_id, Workspace.name, Workspace.created_at)
+        .outerjoin(Workspace, Workspace.id == ApiKey.workspace_id)
+        .where(ApiKey.key_hash == key_hash)
+    )
+    async with backend.sessions() as s:
+        row = (await s.execute(stmt)).first()
+    if row is None:
+        return None
+    workspace_id, name, created_at = row
+    item = workspace_item(workspace_id, name, created_at) if name is not None else None
+    return KeyHolder(workspace_id, item)
+
+
+async def authenticate(backend: Backend, request: Request, keys: KeyCache) -> KeyHolder:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -1850,21 +1916,23 @@ async def authenticate(backend: Backend, request: Request) -> str:
             headers={"www-authenticate": "Bearer"},
         )
     key_hash = hash_key(token)
-    async with backend.sessions() as s:
-        row = await s.get(ApiKey, key_hash)
-    if row is None:
-        raise ApiError(
-            401,
-            "invalid_api_key",
-            "The API key is not valid. Check FLORA_API_KEY: the development key is the "
-            "`dev-key` file in the server's data directory, and `terrarium keys create` "
-            "makes another.",
-            headers={"www-authenticate": "Bearer"},
-        )
+    holder = keys.get(key_hash)
+    if holder is None:
+        holder = await look_up_key(backend, key_hash)
+        if holder is None:
+            raise ApiError(
+                401,
+                "invalid_api_key",
+                "The API key is not valid. Check FLORA_API_KEY: the development key is the "
+                "`dev-key` file in the server's data directory, and `terrarium keys create` "
+                "makes another.",
+                headers={"www-authenticate": "Bearer"},
+            )
+        keys.put(key_hash, holder)
     wait = backend.rate_limiter.check(key_hash)
     if wait is not None:
         raise rate_limited(wait)
-    return row.workspace_id
+    return holder
 
 
 async def read_arguments(method: Method, request: Request) -> dict[str, Any]:
@@ -1906,14 +1974,17 @@ def listing(method: Method, answer: Items) -> dict[str, Any]:
     return body
 
 
-def make_endpoint(backend: Backend, method: Method) -> Callable[[Request], Awaitable[Response]]:
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def make_endpoint(backend: Backend, method: Method, keys: KeyCache) -> Endpoint:
     handler = HANDLERS.get(method.full_name)
 
     async def endpoint(request: Request) -> Response:
         try:
             if handler is None:
                 raise ApiError(501, "not_implemented", f"{method.full_name} is not implemented.")
-            workspace_id = await authenticate(backend, request)
+            holder = await authenticate(backend, request, keys)
             simulated = request.headers.get(SIMULATE_HEADER)
             if simulated == "rate_limited":
                 raise rate_limited(1)
@@ -1924,7 +1995,7 @@ def make_endpoint(backend: Backend, method: Method) -> Callable[[Request], Await
                 args = method.args.model_validate(data)
             except ValidationError as exc:
                 raise from_validation(exc, list(method.args.model_fields)) from None
-            ctx = Ctx(backend, request, workspace_id)
+            ctx = Ctx(backend, request, holder.workspace_id, holder=holder)
             for name in method.workspace_args:
                 check_own_workspace(ctx, name, getattr(args, name))
             if method.idempotency == "header":
@@ -1967,13 +2038,83 @@ def file_endpoint(backend: Backend) -> Callable[[Request], Awaitable[Response]]:
     return serve_file
 
 
-def build_app(backend: Backend) -> FastAPI:
+class TableRoutes:
+    """One endpoint per table method, and the key cache they share: what the app routes to, and
+    what `InProcess` calls."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.keys = KeyCache()
+        self.endpoints = {m.full_name: make_endpoint(backend, m, self.keys) for m in SURFACE}
+
+
+InProcessAnswer = tuple[int, dict[str, str], bytes]
+
+
+class InProcess:
+    """The table's endpoints called in-process, for the SDK's requests to the built-in backend
+    (`AsyncFlora(in_process=backend.in_process())`): the very endpoint an HTTP request is routed
+    to (the key, the arguments read from the query string or the JSON body, the handler, the
+    answer checked against the table, the same JSON bytes), without Starlette's routing and ASGI
+    messages. What the app's middleware adds is added the same way: a request id, a last-resort
+    500 envelope, and the configured latency. Files and uploads go through the app."""
+
+    def __init__(self, routes: TableRoutes) -> None:
+        self.endpoints = routes.endpoints
+        self.delay_s = max(routes.backend.settings.latency_ms, 0.0) / 1000
+
+    async def __call__(
+        self,
+        method: Method,
+        path: str,
+        path_params: dict[str, str],
+        query: bytes,
+        body: bytes | None,
+        headers: list[tuple[bytes, bytes]],
+    ) -> InProcessAnswer:
+        """(status, lower-case headers, body) of `method`'s request: `path` under /v1, its
+        path parameters, the query string, the body, the request's headers (lower-case names)."""
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        request_id = new_request_id()
+        sent = body or b""
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": sent, "more_body": False}
+
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method.verb,
+            "scheme": "http",
+            "server": ("backend", 80),
+            "root_path": "/api",
+            "path": "/api/v1" + path,
+            "raw_path": ("/api/v1" + path).encode(),
+            "query_string": query,
+            "headers": headers,
+            "path_params": path_params,
+            "state": {"request_id": request_id},
+        }
+        try:
+            response = await self.endpoints[method.full_name](Request(scope, receive))
+        except Exception:
+            log.exception("unhandled error in the backend")
+            response = envelope_response(500, "unknown_error", "The backend failed unexpectedly.")
+        answer = {k.decode("latin-1"): v.decode("latin-1") for k, v in response.raw_headers}
+        answer["request-id"] = request_id
+        return response.status_code, answer, bytes(response.body)
+
+
+def build_app(backend: Backend, routes: TableRoutes | None = None) -> FastAPI:
     """The backend's app: routes under /v1, meant to be mounted at /api."""
+    routes = routes or TableRoutes(backend)
     app = FastAPI(title="Terrarium built-in FLORA backend", docs_url=None, redoc_url=None)
     for method in SURFACE:
         app.add_api_route(
             "/v1" + method.path,
-            make_endpoint(backend, method),
+            routes.endpoints[method.full_name],
             methods=[method.verb],
             summary=method.summary,
             deprecated=method.deprecated,
@@ -2027,6 +2168,17 @@ def path_id_fits(name: str, value: object) -> bool:
     return kind.fits(value) if kind is not None else isinstance(value, str) and bool(value)
 
 
+_REQUEST_ID_PREFIX = new_id("req_", 14)  # drawn once per process
+_request_numbers = itertools.count()
+
+
+def new_request_id() -> str:
+    """`req_` and 24 characters of [0-9a-z]: a part drawn at random once per process, then a
+    count (hexadecimal), so every request's id differs without a draw from the OS's generator
+    per request (an id names a request in logs; it is not a secret)."""
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers) % 16**10:010x}"
+
+
 class RequestIdMiddleware:
     """Adds `request-id: req_...` to every response; a last-resort 500 envelope."""
 
@@ -2037,7 +2189,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = new_id("req_", 24)
+        request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
 

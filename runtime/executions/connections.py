@@ -1,8 +1,10 @@
 """FLORA connections: the one place an `AsyncFlora` is made.
 
 The server's own connection is the real FLORA API when FLORA_API_KEY is set, else the built-in
-backend, started here and reached in-process through httpx's ASGI transport (the same HTTP code
-path as the network). A tenant with its own key gets its own connection, made once and kept.
+backend, started here and reached in-process: the table's requests call the very endpoints its
+HTTP routes call (`Backend.in_process()`: the same key check, argument parsing, handler, answer
+check and JSON bytes, without the ASGI round trip), and the rest (an upload's bytes) goes through
+httpx's ASGI transport. A tenant with its own key gets its own connection, made once and kept.
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ class FloraConnections:
     def _connect(self, key: str, *, builtin: bool) -> AsyncFlora:
         if builtin:
             return AsyncFlora(
-                api_key=key, base_url=BACKEND_BASE_URL, transport=self.backend.transport()
+                api_key=key,
+                base_url=BACKEND_BASE_URL,
+                transport=self.backend.transport(),
+                in_process=self.backend.in_process(),
             )
         return AsyncFlora(api_key=key, base_url=self.settings.flora_base_url)
