@@ -113,6 +113,26 @@ def test_nginx_proxies_to_the_runtime_service():
     assert conf.count("{") == conf.count("}")
 
 
+def test_nginx_accepts_the_config(tmp_path):
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if nginx is None:
+        pytest.skip("nginx is not installed (structure checked above)")
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "location /api/ {" in conf and "client_max_body_size 51m;" in conf
+    # `runtime` resolves only on compose's network: test the same file against a local address.
+    (tmp_path / "nginx.conf").write_text(
+        conf.replace("server runtime:8000", "server 127.0.0.1:8000")
+    )
+    result = subprocess.run(
+        [nginx, "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path),
+         "-g", f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
 def test_dockerfile_installs_the_project_and_serves_on_all_interfaces():
     text = (ROOT / "Dockerfile").read_text()
     assert text.startswith("#") and "FROM python:3.11-slim" in text
