@@ -417,7 +417,8 @@ class TenantStore:
         return row
 
     async def update(self, name_or_id: str, changes: Mapping[str, Any]) -> Tenant:
-        """Set a tenant's limits (None: back to the server's default) and its workspaces.
+        """Set a tenant's limits (None: back to the server's default) and its workspaces
+        (None: no restriction; never an empty list).
 
         Takes effect at once on this process; other processes see it when their cached entry
         for the tenant's keys expires (TERRARIUM_KEY_CACHE_S)."""
@@ -434,12 +435,27 @@ class TenantStore:
             row = await self._tenant_row(s, name_or_id)
             for name, value in changes.items():
                 if name == "workspaces":
-                    row.workspaces = check_workspaces(value or [])
+                    row.workspaces = self._allow_list(value)
                 else:
                     setattr(row, name, value)
             tenant = self._value(row)
         self.cache.forget(tenant.id)
         return tenant
+
+    @staticmethod
+    def _allow_list(value: Sequence[str] | None) -> builtins.list[str]:
+        """None: no restriction (every workspace its FLORA connection reaches), said on
+        purpose; an empty list is refused, so removing the last workspace never widens it."""
+        if value is None:
+            return []
+        if not value:
+            raise InvalidTenantChange(
+                "workspaces: an empty list would let its scripts use every workspace its FLORA "
+                "connection reaches; name at least one, or send null (CLI: --any-workspace) to "
+                "mean exactly that",
+                "workspaces",
+            )
+        return check_workspaces(value)
 
     async def list(self, include_revoked: bool = False) -> list[dict[str, Any]]:
         async with self.sessions() as s:

@@ -102,6 +102,8 @@ def test_invalid_changes_are_refused(api, operator):
     assert bad.status_code == 422
     unknown = api.client.patch(f"/v1/admin/tenants/{name}", json={"colour": 1}, headers=operator)
     assert unknown.status_code == 422
+    widen = api.client.patch(f"/v1/admin/tenants/{name}", json={"workspaces": []}, headers=operator)
+    assert widen.status_code == 422 and "send null" in widen.json()["error"]["message"]
     empty = api.client.patch(f"/v1/admin/tenants/{name}", json={}, headers=operator)
     assert empty.status_code == 422 and "nothing to change" in empty.json()["error"]["message"]
     missing = api.client.patch("/v1/admin/tenants/nobody", json={"per_minute": 3}, headers=operator)

@@ -51,6 +51,14 @@ def test_update_limits_and_workspaces(cli):
     code, out, _ = cli("tenants", "update", "acme", "--workspace", "ws_c", "--workspace", "ws_d")
     assert json.loads(out)["workspaces"] == ["ws_c", "ws_d"]
 
+    code, _, err = cli(
+        "tenants", "update", "acme", "--remove-workspace", "ws_c", "--remove-workspace", "ws_d"
+    )  # the last ones: that would widen it to every workspace
+    assert code == 1 and "--any-workspace" in err
+    code, out, _ = cli("tenants", "update", "acme", "--any-workspace")
+    assert code == 0 and json.loads(out)["workspaces"] == []
+    code, out, _ = cli("tenants", "update", "acme", "--workspace", "ws_c", "--workspace", "ws_d")
+
     code, out, _ = cli("tenants", "update", "acme", "--unset", "per-minute")
     assert code == 0 and json.loads(out)["limits"]["per_minute"] == 120  # the server's default
     assert json.loads(out)["limits"]["max_concurrent"] == 2  # the others unchanged

@@ -7,6 +7,7 @@
     terrarium tenants list [--all]
     terrarium tenants update acme [--max-concurrent N ...] [--unset LIMIT]...
         [--workspace ws_...]... | [--add-workspace ws_...]... [--remove-workspace ws_...]...
+        | --any-workspace
     terrarium tenants revoke acme
 
 A tenant name is 1 to 63 lowercase letters, digits, '_' and '-', starting with a letter or digit.
@@ -114,7 +115,9 @@ async def _update(args: argparse.Namespace, settings: Settings) -> tuple[dict[st
     async def work(store: TenantStore) -> tuple[dict[str, Any], str]:
         from runtime.tenancy.errors import TenantNotFound
 
-        if args.workspace is not None:
+        if args.any_workspace:
+            changes["workspaces"] = None
+        elif args.workspace is not None:
             changes["workspaces"] = list(args.workspace)
         elif args.add_workspace or args.remove_workspace:
             tenant = await store.get(args.name)
@@ -222,6 +225,11 @@ def add_parser(sub: Any) -> None:
         help="the workspaces its scripts may use, replacing the list (repeatable)",
     )
     spaces.add_argument("--add-workspace", action="append", help="allow one more workspace")
+    spaces.add_argument(
+        "--any-workspace",
+        action="store_true",
+        help="no allow-list: every workspace its FLORA connection reaches",
+    )
     change.add_argument("--remove-workspace", action="append", help="stop allowing a workspace")
     change.set_defaults(func=_run)
     revoke = tsub.add_parser("revoke", help="revoke a tenant and all its runtime keys")

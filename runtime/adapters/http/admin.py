@@ -173,7 +173,10 @@ class TenantUpdate(LimitsIn):
     """Only the fields sent change; a limit sent as null goes back to the server's default."""
 
     workspaces: list[str] | None = Field(
-        default=None, max_length=100, description="the workspaces its scripts may use (replaces)"
+        default=None,
+        max_length=100,
+        description="the workspaces its scripts may use (replaces the list); null: every "
+        "workspace its FLORA connection reaches; an empty list is refused",
     )
 
 
