@@ -30,7 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from flora_backend import catalog, files
 from flora_backend.callback_urls import Resolver, system_resolver
-from flora_backend.db import create_engine, init_db, session_factory, utcnow
+from flora_backend.db import (
+    create_engine,
+    hold_migration_lock,
+    init_db,
+    session_factory,
+    utcnow,
+)
 from flora_backend.routes import InProcess, RateLimiter, TableRoutes, build_app
 from flora_backend.runs import RunEngine
 from flora_backend.settings import BackendSettings, BackendSettingsSource
@@ -115,8 +121,11 @@ class Backend:
             self._prepared = True
 
     async def start(self) -> None:
-        """Migrate, seed, settle runs a previous process left in flight, start the sweeper."""
+        """Migrate, seed, copy files this server's disk kept into the database (PostgreSQL),
+        settle runs a previous process left in flight, start the sweeper."""
         await self._prepare()
+        if isinstance(self.files, files.DatabaseFiles):
+            await self.files.adopt_disk_files()
         engine = self.run_engine()
         await engine.recover()
         engine.start()
@@ -164,6 +173,7 @@ class Backend:
         """Techniques brought to the catalog's, and the development workspace and key made if
         missing; the development key."""
         async with self.sessions() as s, s.begin():
+            await hold_migration_lock(s)  # replicas starting together make one of each
             for spec in catalog.TECHNIQUES:
                 row = await s.get(Technique, spec["id"])
                 if row is None:

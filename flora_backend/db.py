@@ -149,6 +149,13 @@ def lock_migrations(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
 
+async def hold_migration_lock(session: AsyncSession) -> None:
+    """Take the migrations' lock for the rest of this session's transaction (PostgreSQL), so
+    what a start makes once (the seed data) is made once when replicas start together."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+
 def _upgrade(connection: Connection) -> None:
     from alembic import command
 

@@ -1,6 +1,7 @@
 """The file store (flora_backend/files.py): on SQLite the files are on disk; on PostgreSQL in
-backend_blobs, streamed in pieces, with files an older version wrote to disk still served from
-there after the upgrade. The file route answers Range, If-Range and HEAD the same way on both."""
+backend_blobs, streamed in pieces, with files an older version wrote to disk served from there
+and copied into the database on start. The file route answers Range, If-Range and HEAD the same
+way on both."""
 
 from __future__ import annotations
 
@@ -157,11 +158,12 @@ async def at_revision(settings: BackendSettings, revision: str) -> None:
 
 
 @pytest.mark.postgres
-async def test_after_the_upgrade_old_files_stay_served_from_disk_and_new_ones_are_in_the_database(
+async def test_after_the_upgrade_old_files_are_adopted_and_new_ones_are_in_the_database(
     pg_database, tmp_path
 ):
     """A database last used at backend_0005 (files on the replica's disk) upgrades on start:
-    its old file is still served from that disk, by range too; new outputs go to the database."""
+    its old file is copied into the database and served, by range too; new outputs go to the
+    database only."""
     data_dir = tmp_path / "data"
     settings = BackendSettings(data_dir=data_dir, database_url=pg_database, speed=0)
     await at_revision(settings, "backend_0005")
@@ -197,7 +199,12 @@ async def test_after_the_upgrade_old_files_stay_served_from_disk_and_new_ones_ar
             data = await check_ranges(raw, path)
         assert sorted(p.name for p in (data_dir / "files").iterdir()) == ["file_old0.png"]
         async with b.sessions() as s:
-            stored = (await s.execute(select(Blob.name, Blob.data))).all()
-        assert [(name.split(".")[0], blob) for name, blob in stored] == [
-            ("file_" + path.rsplit("file_", 1)[1], data)
-        ]
+            stored = dict((await s.execute(select(Blob.name, Blob.data))).all())
+        new_name = next(name for name in stored if name != "file_old0.png")
+        assert new_name.split(".")[0] == "file_" + path.rsplit("file_", 1)[1]
+        # The old file was copied into the database when the backend started: every replica
+        # serves it now, even one without this disk.
+        assert stored == {"file_old0.png": old, new_name: data}
+        (data_dir / "files" / "file_old0.png").unlink()
+        async with httpx.AsyncClient(transport=b.transport(), base_url=BASE) as anyone:
+            assert (await anyone.get("files/file_old0")).content == old
