@@ -20,7 +20,7 @@ from runtime.adapters.console import operators
 from runtime.adapters.console.session import Forbidden, OperatorDep, UserDep, service_of
 from runtime.errors import NotFound, Refusal
 from runtime.executions.request import ExecutionRequest, LimitRequest
-from runtime.tenancy.tenants import DEFAULT_TENANT, Tenant
+from runtime.tenancy.tenants import DEFAULT_TENANT, TENANT_NAME_RULE, Tenant
 
 router = APIRouter(prefix="/console/api", include_in_schema=False)
 
@@ -51,7 +51,7 @@ class CheckBody(BaseModel):
 class TenantBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=rf"^{TENANT_NAME_RULE}$")  # checked before a workspace is made
     flora: Literal["builtin", "upstream", "server"] = "builtin"
     flora_key: str | None = Field(default=None, max_length=4000)
     workspaces: list[str] = Field(default_factory=list, max_length=100)
