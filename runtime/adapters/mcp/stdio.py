@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import logging
 import re
 import socket
 import sys
@@ -25,11 +24,7 @@ from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from runtime.adapters.mcp.tools import build_mcp_server
-from runtime.executions.service import Executions
 from runtime.settings import Settings
-
-log = logging.getLogger("terrarium.mcp")
 
 APP_NAME = "terrarium"
 FILES_PORT_FILE = "mcp-files-port"  # in the data dir: the file server's port, tried again first
@@ -155,13 +150,16 @@ async def serve_stdio(settings: Settings) -> None:
     serves, so nothing the sandbox processes write can reach the protocol stream. A data
     directory it cannot write ends the process with status 2 and one line on stderr.
     """
-    from mcp.server.stdio import stdio_server
-
-    try:
+    try:  # before the service's imports: a refusal is immediate
         settings = stdio_settings(settings)
     except DataDirError as exc:
         print(f"terrarium: {exc}", file=sys.stderr)
         raise SystemExit(CANNOT_START) from None
+    from mcp.server.stdio import stdio_server
+
+    from runtime.adapters.mcp.tools import build_mcp_server
+    from runtime.executions.service import Executions
+
     sock: socket.socket | None = None
     if serves_files(settings):
         sock = bind_loopback(settings.data_dir)
