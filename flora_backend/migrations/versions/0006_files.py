@@ -2,7 +2,8 @@
 store knows it by, so every replica sharing a PostgreSQL database serves every file. On
 PostgreSQL the bytes are stored uncompressed out of line (STORAGE EXTERNAL), so a range of a
 large file is read without reading the rest. SQLite keeps files on disk and leaves the table
-empty. Files already on a replica's disk are not moved: they stay served from that disk.
+empty. Files already on a replica's disk are not touched here: the replica copies them into
+the table when it starts (flora_backend/files.py), and serves them from its disk until then.
 
 Revision ID: backend_0006
 Revises: backend_0005
