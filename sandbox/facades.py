@@ -41,6 +41,7 @@ import sys
 import textwrap
 import time
 import typing
+import unicodedata
 import urllib.parse
 import uuid
 import zoneinfo
@@ -666,6 +667,7 @@ MODULES: dict[str, dict[str, Any]] = {
     "zoneinfo": _zoneinfo,
     "sys": _sys,
     "pathlib": _pathlib,
+    "unicodedata": {n: getattr(unicodedata, n) for n in dir(unicodedata) if n[0] != "_"},
     # The abstract base classes, for isinstance and as bases (the mixin methods come along).
     "collections.abc": _pick(collections.abc, [n for n in collections.abc.__all__ if n[0] != "_"]),
 }

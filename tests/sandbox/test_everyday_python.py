@@ -70,6 +70,11 @@ PROGRAMS = {
         "[str(p), p.name, p.suffix, p.stem, str(p.parent), p.parts[:2], p.is_absolute(), "
         "str(p.with_suffix('.txt')), str(Path('a', 'b').joinpath('c'))]"
     ),
+    "unicodedata": (
+        "import unicodedata as ud\nout = [ud.name('a'), ud.category('A'), ud.lookup('SNOWMAN'),"
+        " ud.normalize('NFC', 'e\\u0301'), ud.numeric('5')]\n"
+        "try:\n    ud.name('\\x00')\nexcept ValueError as e:\n    out.append(str(e))\nout"
+    ),
     "decorator_sets_dunders": (
         "def auto(cls):\n    def __init__(self, x):\n        self.x = x\n"
         "    def __repr__(self):\n        return f'{type(self).__name__}({self.x})'\n"

@@ -335,3 +335,19 @@ def test_collections_abc_reaches_nothing(server, code):
     body = server.execute(code)
     assert body["status"] in ("rejected", "error"), body
     assert_no_effect(body)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import unicodedata\nunicodedata.ucd_3_2_0.__class__.__subclasses__",
+        "import unicodedata\nunicodedata._ucnhash_CAPI",
+        "import unicodedata\ngetattr(unicodedata, '__loader__')",
+        "import unicodedata\nunicodedata.UCD()",
+        "import unicodedata\nunicodedata.name = len",
+    ],
+)
+def test_unicodedata_is_functions_over_its_table_only(server, code):
+    body = server.execute(code)
+    assert body["status"] in ("rejected", "error"), body
+    assert_no_effect(body)
