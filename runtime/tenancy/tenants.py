@@ -702,7 +702,7 @@ class TenantStore:
         elsewhere = f"within {ttl:g} s (TERRARIUM_KEY_CACHE_S)"
         if here:
             return f"at once on this server; {elsewhere} on other servers and replicas"
-        return f"{elsewhere} on running servers; at once for new connections to the database"
+        return f"{elsewhere} on running servers, at once on servers started after it"
 
     def rotation_effect(self, old: KeyInfo, here: bool) -> str:
         """When a rotated key stops working, in words (after "The old key ...")."""
