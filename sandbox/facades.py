@@ -12,6 +12,7 @@ import __future__
 import _strptime  # type: ignore[import-not-found]  # CPython ships it without a stub
 import base64
 import bisect
+import codecs
 import collections
 import collections.abc
 import copy
@@ -309,6 +310,17 @@ ZONE_NAMES = (
     "Australia/Perth", "Australia/Brisbane", "Africa/Cairo", "Africa/Johannesburg",
     "Africa/Lagos", "Africa/Nairobi", "US/Eastern", "US/Central", "US/Mountain", "US/Pacific",
 )  # fmt: skip
+
+
+# Codecs are modules CPython imports on first use, from files a confined child cannot read:
+# the common ones are looked up here, in the zygote, so `.encode('utf-16')` works in a child.
+CODECS = (
+    "utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le",
+    "utf-32-be", "ascii", "latin-1", "cp1252", "iso8859-15", "unicode-escape",
+    "raw-unicode-escape",
+)  # fmt: skip
+for _codec in CODECS:
+    codecs.lookup(_codec)
 
 
 def _load_zones() -> dict[str, Any]:
