@@ -636,10 +636,11 @@ class TenantStore:
 
     # ------------------------------------------------------------ the bearer check
 
-    async def verify(self, key: str) -> Tenant:
+    async def verify(self, key: str, *, touch: bool = True) -> Tenant:
         """The tenant of a working key, or KeyRefused saying why not (unknown, expired,
         revoked). Answers from the cache for `key_cache_s` after a key last worked from the
-        database (never past the time it ends); an unknown key always asks the database."""
+        database (never past the time it ends); an unknown key always asks the database. `touch`:
+        record the use (last_used_at, at most once a minute)."""
         if not key.startswith(KEY_PREFIX):
             raise KeyRefused(UNKNOWN_KEY, "unknown")
         key_hash = hash_key(key)
@@ -663,7 +664,7 @@ class TenantStore:
             ends = [t for t in (key_row.expires_at, key_row.revoked_at) if t is not None]
             grant = Grant(tenant, key_row.id, min(ends) if ends else None)
             stale = key_row.last_used_at is None or now - key_row.last_used_at >= LAST_USED_EVERY
-        if stale and self._touched.get(key_hash, 0.0) <= time.monotonic() - LAST_USED_S:
+        if touch and stale and self._touched.get(key_hash, 0.0) <= time.monotonic() - LAST_USED_S:
             if len(self._touched) >= 10_000:
                 self._touched.clear()  # a bound: at worst one more write per key
             self._touched[key_hash] = time.monotonic()  # one write at a time per key
@@ -753,7 +754,10 @@ class TenantStore:
         self.default_key_minted = self.default_key_saved = False
         saved = read_private(self.default_key_file)
         if saved:
-            tenant = await self.authenticate(saved)
+            try:  # a start is not a use of the key
+                tenant: Tenant | None = await self.verify(saved, touch=False)
+            except KeyRefused:
+                tenant = None
             if tenant is not None and tenant.name == DEFAULT_TENANT:
                 self.default_key_saved = True
                 return tenant, saved

@@ -90,6 +90,9 @@ async def _replicas_mint_one_default_key(database: str | None, root: Path) -> No
     try:
         first, key = await start("first")
         assert key is not None and first.default_key_minted and first.operator.minted
+        again, same = await start("first")  # a restart reads the key back, and does not use it
+        assert same == key and not again.default_key_minted and again.operator.minted is None
+        assert [k.last_used_at for k in await again.keys(DEFAULT_TENANT)] == [None]
         second, none = await start("second")  # an empty data dir, the same database
         assert none is None and not second.default_key_minted and second.operator.minted is None
         assert not (root / "second" / "runtime-key").exists()
