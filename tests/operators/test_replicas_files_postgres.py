@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -40,10 +41,13 @@ def replicas(database_url: str, tmp_path_factory: pytest.TempPathFactory):
         "TERRARIUM_BACKEND_SPEED": "0",
         "TERRARIUM_POOL_WARM": "1",
     }
-    started: list[Replica] = []
+    # Both start at once on the empty database, as pods of a StatefulSet do: one migrates and
+    # seeds while the other waits on the lock.
+    with ThreadPoolExecutor(2) as pool:
+        starting = [pool.submit(Replica, env, root / name) for name in ("a", "b")]
+    started = [f.result() for f in starting if f.exception() is None]
     try:
-        started.append(Replica(env, root / "a"))
-        started.append(Replica(env, root / "b"))
+        assert len(started) == 2, [str(f.exception()) for f in starting if f.exception()]
         yield started[0], started[1]
     finally:
         for replica in started:
@@ -52,6 +56,18 @@ def replicas(database_url: str, tmp_path_factory: pytest.TempPathFactory):
 
 def _path(url: str) -> str:
     return "/api/v1/" + url.split("/api/v1/", 1)[1]
+
+
+def test_replicas_started_together_share_one_development_workspace(replicas):
+    a, b = replicas
+    seen = set()
+    for replica in (a, b):
+        key = (replica.data_dir / "dev-key").read_text().strip()
+        listed = httpx.get(
+            replica.base + "/api/v1/workspaces", headers={"authorization": f"Bearer {key}"}
+        )
+        seen.update(w["workspace_id"] for w in listed.json()["workspaces"])
+    assert len(seen) == 1
 
 
 def test_an_output_made_through_one_replica_is_served_by_the_other(replicas):
