@@ -7,6 +7,8 @@ through to what it would reach, where the OS layers and the host must hold on th
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from security_helpers import CANARY, RAW_LIMITS, assert_no_effect
 
@@ -361,3 +363,29 @@ def test_common_codecs_work_in_a_confined_child(server):
         "'utf-32-be', 'latin-1', 'cp1252', 'iso8859-15', 'utf-8-sig', 'unicode_escape')]"
     )
     assert body["status"] == "ok" and body["result"] == [True] * 9, body
+
+
+def test_a_timeout_around_a_host_call_leaves_the_call_to_the_host(server):
+    # asyncio.timeout cancels the script's wait, not the host's bookkeeping: the late reply is
+    # read and dropped, the next call gets its own reply, and nothing outlives the execution.
+    seen: list[str] = []
+
+    async def slow(args):
+        seen.append("slow")
+        await asyncio.sleep(0.3)
+        return "late"
+
+    async def fast(args):
+        seen.append("fast")
+        return "fast"
+
+    result = server.pool_execute(
+        "import asyncio\nout = []\n"
+        "try:\n    async with asyncio.timeout(0.02):\n        out.append(slow())\n"
+        "except TimeoutError:\n    out.append('timed out')\n"
+        "out.append(fast())\nawait asyncio.sleep(0.4)\nout.append(fast())\nout",
+        host_functions={"slow": slow, "fast": fast},
+    )
+    assert result.status == "ok", result
+    assert result.result == ["timed out", "fast", "fast"], result
+    assert seen == ["slow", "fast", "fast"]
