@@ -140,6 +140,35 @@ def test_dockerfile_installs_the_project_and_serves_on_all_interfaces():
     assert '"terrarium", "serve", "--host", "0.0.0.0"' in text
 
 
+def test_the_image_gets_every_package_and_its_data_files():
+    """The image installs the project (`pip install .`) from what the Dockerfile copies: every
+    package, and every file in them that is not Python is declared package data."""
+    import fnmatch
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = [p.rstrip("*") for p in project["packages"]["find"]["include"]]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in packages:
+        assert f"COPY {package} ./{package}" in dockerfile
+    tracked = subprocess.run(
+        ["git", "ls-files", *packages], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        check=True,
+    ).stdout.split()  # fmt: skip
+    declared = project["package-data"]
+    for path in tracked:
+        if path.endswith(".py"):
+            continue
+        folder, name = path.rsplit("/", 1)
+        matches = [
+            pattern
+            for package, patterns in declared.items()
+            for pattern in patterns
+            if fnmatch.fnmatch(path, package.replace(".", "/") + "/" + pattern)
+        ]
+        assert matches, f"{path} is not package data in pyproject.toml ({folder}, {name})"
+
+
 def kubernetes() -> dict[str, dict]:
     docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text()) if d]
     return {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
