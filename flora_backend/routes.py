@@ -8,6 +8,7 @@ Also the file route and the shared plumbing (auth, rate limit, request ids, erro
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import logging
@@ -114,6 +115,9 @@ class Ctx:
     workspace_id: str
     idempotency_key: str | None = None
     holder: KeyHolder | None = None
+    # Runs this request started that are due at once (an instant backend): finalized in the
+    # background once the request's transaction has committed (`RunEngine.settle_soon`).
+    due_now: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def settings(self) -> BackendSettings:
@@ -186,8 +190,11 @@ async def own_run(session: AsyncSession, ctx: Ctx, run_id: str) -> Run:
     return run
 
 
-async def reserve_idempotency(session: AsyncSession, ctx: Ctx) -> IdempotencyKey | None:
-    """Claim the request's idempotency key inside the caller's transaction (released with it)."""
+async def reserve_idempotency(
+    session: AsyncSession, ctx: Ctx, run_id: str | None = None
+) -> IdempotencyKey | None:
+    """Claim the request's idempotency key inside the caller's transaction (released with it),
+    for the run `run_id` when the caller already knows it."""
     key = ctx.idempotency_key
     if not key:
         return None
@@ -198,7 +205,7 @@ async def reserve_idempotency(session: AsyncSession, ctx: Ctx) -> IdempotencyKey
             raise duplicate(key, row.run_id)
         await session.delete(row)
         await session.flush()
-    row = IdempotencyKey(workspace_id=ctx.workspace_id, key=key, created_at=now)
+    row = IdempotencyKey(workspace_id=ctx.workspace_id, key=key, created_at=now, run_id=run_id)
     session.add(row)
     try:
         await session.flush()
@@ -250,15 +257,18 @@ async def start_run(
     technique_id: str | None = None,
     inputs: Any = None,
     callback_url: str | None = None,
+    touch_project: bool = True,
 ) -> Run:
-    """A new run, charged; callback_url must have passed `check_callback` already."""
-    idem = await reserve_idempotency(session, ctx)
+    """A new run, charged; callback_url must have passed `check_callback` already. The
+    project's last_modified is set to now unless the caller sets it (`touch_project=False`)."""
+    run_id = new_id("run_")
+    await reserve_idempotency(session, ctx, run_id)
     await charge(session, ctx.workspace_id, cost)
     seconds = model.seconds(params)
     created, started, due = runs.timeline(ctx.settings, seconds)
     fail_code, fail_message = runs.plan_failure(ctx.settings, prompt)
     run = Run(
-        id=new_id("run_"),
+        id=run_id,
         workspace_id=ctx.workspace_id,
         project_id=project_id,
         kind=kind,
@@ -282,9 +292,9 @@ async def start_run(
         callback_attempts=0,
     )
     session.add(run)
-    if idem is not None:
-        idem.run_id = run.id
-    if project_id:
+    if due <= created:
+        ctx.due_now.append(run.id)
+    if project_id and touch_project:
         await session.execute(
             update(Project).where(Project.id == project_id).values(last_modified=created)
         )
@@ -484,6 +494,7 @@ async def generations_create(ctx: Ctx, args: GenerationsCreateArgs) -> dict[str,
             cost=model.cost(params),
             project_id=project.id,
             callback_url=args.callback_url,
+            touch_project=False,  # placing its node does
         )
         await place_run_node(ctx, s, project, run, args.prompt)
     return run_start_json(ctx, run)
@@ -606,6 +617,7 @@ async def start_technique_run(
             technique_id=technique.id,
             inputs=values,
             callback_url=callback_url,
+            touch_project=False,  # placing its node does
         )
         await place_run_node(ctx, s, project, run, run.prompt)
     return run, technique
@@ -2001,6 +2013,8 @@ def make_endpoint(backend: Backend, method: Method, keys: KeyCache) -> Endpoint:
             if method.idempotency == "header":
                 ctx.idempotency_key = request.headers.get("idempotency-key") or None
             answer = await handler(ctx, args)
+            if ctx.due_now:
+                backend.run_engine().settle_soon(ctx.due_now)
             body = listing(method, answer) if isinstance(answer, Items) else answer
             problems = response_problems(method.response, body)  # the answer must fit the table
             if problems:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from flora_backend import callback_urls, media
 from flora_backend.catalog import OUTPUT_TYPE, usd
@@ -233,6 +234,7 @@ class RunEngine:
         self.webhooks = WebhookDeliverer(settings, sessions, resolver, webhook_ssl_context)
         self._locks: dict[str, asyncio.Lock] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._settling: set[asyncio.Task[None]] = set()
 
     # -- outputs
 
@@ -312,7 +314,8 @@ class RunEngine:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-            if rows_matched(result) == 1:
+            finalized_here = rows_matched(result) == 1
+            if finalized_here:
                 if status == "failed" and run.charged_cost:
                     await session.execute(
                         update(Workspace)
@@ -324,8 +327,28 @@ class RunEngine:
                 for row in files:
                     session.add(File(**row))
             await session.commit()
-            await session.refresh(run)
+            if finalized_here:  # the row holds what was written: no read back
+                for key, value in values.items():
+                    set_committed_value(run, key, value)
+            else:  # finalized by someone else meanwhile (another replica)
+                await session.refresh(run)
             return run
+
+    def settle_soon(self, run_ids: list[str]) -> None:
+        """Finalize, in the background, runs that were due as they started (speed 0): their
+        outputs are made while the caller goes on, instead of on its first poll or at the next
+        sweep; a poll that comes meanwhile waits for that (`finalize`'s lock), and finds the run
+        completed. Call it once the runs are committed."""
+        for run_id in run_ids:
+            task = asyncio.create_task(self._settle(run_id), name=f"terrarium-settle-{run_id}")
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+
+    async def _settle(self, run_id: str) -> None:
+        try:
+            await self.finalize(run_id)
+        except Exception:
+            log.exception("finalizing run %s failed", run_id)
 
     async def finalize_due(self, workspace_id: str | None = None, limit: int = 200) -> int:
         async with self.sessions() as session:
@@ -372,4 +395,8 @@ class RunEngine:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
+        settling = list(self._settling)
+        for task in settling:  # a run left pending is settled by `recover` on the next start
+            task.cancel()
+        await asyncio.gather(*settling, return_exceptions=True)
         await self.webhooks.stop()
