@@ -18,7 +18,7 @@ PAYLOADS = {
     "statistics_sys": "import statistics\nstatistics.sys",
     "re_compiler": "import re\nre._compiler",
     "random_os": "import random\nrandom._os.system('true')",
-    "collections_abc": "import collections\ncollections.abc.Callable",
+    "collections_abc": "import collections\ncollections.abc.Callable.__subclasses__()",
     "import_os": "import os\nos.getpid()",
     "import_builtin": "__import__('os')",
     "dunder_import_string": "getattr(__builtins__, '__import__')('os')",

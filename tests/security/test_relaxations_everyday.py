@@ -389,3 +389,11 @@ def test_a_timeout_around_a_host_call_leaves_the_call_to_the_host(server):
     assert result.status == "ok", result
     assert result.result == ["timed out", "fast", "fast"], result
     assert seen == ["slow", "fast", "fast"]
+
+
+def test_non_ascii_identifiers_fold_as_in_cpython_in_a_confined_child(server):
+    # The parser folds identifiers with NFKC through unicodedata, loaded in the zygote: names
+    # fold as CPython folds them, and the policy sees the folded name (refusals hold: see
+    # test_unicode_and_tenants.py).
+    body = server.execute("caf\u00e9 = 1\n\U0001d465 = 2\n[caf\u00e9, x]")
+    assert body["status"] == "ok" and body["result"] == [1, 2], body

@@ -11,7 +11,10 @@ from client_surface import AsyncFlora
 UNICODE = {
     "fullwidth_underscores": "x = 1\nx.\uff3f\uff3fclass\uff3f\uff3f",
     "fullwidth_name": "\uff3f\uff3fimport\uff3f\uff3f('os')",
-    "mathematical_letters": "x = 1\nx.__\U0001d450lass__",
+    # NFKC folds these to __subclasses__ and __class__.__bases__, refused names (the
+    # script-visible type, x.__class__ alone, is a relaxation: SECURITY.md).
+    "mathematical_letters": "x = 1\nx.__\U0001d460ubclasses__()",
+    "mathematical_letters_chain": "x = 1\nx.__\U0001d450lass__.__\U0001d44fases__",
     "fullwidth_getattr_string": "getattr(1, '\uff3f\uff3fclass\uff3f\uff3f')",
     "fullwidth_binding": "\uff3fgetattr\uff3f = 1",
     "fullwidth_in_format": "'{0.\uff3f\uff3fclass\uff3f\uff3f}'.format(1)",
