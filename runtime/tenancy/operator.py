@@ -15,7 +15,7 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import String, select
+from sqlalchemy import String, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,6 +25,7 @@ from runtime.tenancy.keyfiles import hash_key, read_private, write_private
 
 OPERATOR_KEY_PREFIX = "tro_"
 OPERATOR_KEY_FILE = "operator-key"
+_LOCK = 0x7472_6F5F  # the advisory lock that serializes making the operator key ("tro_")
 
 
 class OperatorKeyRow(Base):
@@ -54,16 +55,18 @@ class OperatorKeys:
         saved = read_private(self.file)
         if saved is not None and await self._stored(saved):
             return
-        async with self.sessions() as s:
+        key = OPERATOR_KEY_PREFIX + secrets.token_urlsafe(32)
+        async with self.sessions() as s, s.begin():
+            # Replicas starting at once on PostgreSQL make one key between them.
+            if (await s.connection()).dialect.name == "postgresql":
+                await s.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _LOCK})
             exists = (
                 await s.execute(
                     select(OperatorKeyRow.key_hash).where(OperatorKeyRow.revoked_at.is_(None))
                 )
             ).first()
-        if exists is not None:
-            return
-        key = OPERATOR_KEY_PREFIX + secrets.token_urlsafe(32)
-        async with self.sessions() as s, s.begin():
+            if exists is not None:
+                return
             s.add(OperatorKeyRow(key_hash=hash_key(key), hint=key[:12], created_at=utcnow()))
         write_private(self.file, key)
         self.minted = key
