@@ -14,7 +14,8 @@ from runtime.executions.service import Executions
 from runtime.tenancy.tenants import Tenant
 
 
-def executions(request: Request) -> Executions:
+async def executions(request: Request) -> Executions:
+    # async: FastAPI runs a plain `def` dependency on a worker thread, a hop per request.
     service: Executions = request.app.state.executions
     return service
 
