@@ -171,9 +171,12 @@ def test_the_schemas_are_in_the_openapi_document(api):
     assert "runtime_key" not in schemas["KeyOut"]["properties"]
 
 
-def test_an_operator_key_from_the_environment(api_with):
-    with api_with(operator_key="tro_set-by-the-operator-0123456789") as api:
-        headers = {"authorization": "Bearer tro_set-by-the-operator-0123456789"}
+def test_an_operator_key_from_the_environment_replaces_the_generated_one(api_with):
+    with api_with() as api:
+        generated = (api.executions.settings.data_dir / "operator-key").read_text().strip()
+        assert api.client.get("/v1/admin/keys", headers=api.auth(generated)).status_code == 200
+    with api_with(operator_key="tro_set-by-the-operator-0123456789") as api:  # a restart
+        headers = api.auth("tro_set-by-the-operator-0123456789")
         assert api.client.get("/v1/admin/keys", headers=headers).status_code == 200
-        assert not (api.executions.settings.data_dir / "operator-key").exists()
+        assert api.client.get("/v1/admin/keys", headers=api.auth(generated)).status_code == 401
         assert api.client.get("/v1/admin/keys", headers=api.auth("tro_other")).status_code == 401
