@@ -46,6 +46,8 @@ log = logging.getLogger("terrarium.pool")
 HostFunction = Callable[[Any], Awaitable[Any]]
 KILL_GRACE_S = 0.1  # SIGALRM at the deadline lets the child report; SIGKILL follows this late
 EXIT_REPORT_WAIT_S = 2.0
+# Children asked of the zygote in one request (it forks at most this many per message).
+SPAWN_BATCH_MAX = 256
 READY_WAIT_S = 30.0  # a child still confining itself and warming up when it is taken
 # Children tried in a row before giving up: in _take_child for ones dead before their ready
 # frame, in execute for ones that died after it, before reading the script.
@@ -142,6 +144,8 @@ class WarmPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._restart_task: asyncio.Task[None] | None = None
+        self._asking = False  # a request for children is scheduled for this turn of the loop
+        self._ctrl_full = False  # the control socket was full: waiting for room to ask
         self.started_children = 0
         self.completed = 0
         self.kills = 0
@@ -182,6 +186,7 @@ class WarmPool:
         self._stopping = True
         if self._ctrl is not None and self._loop is not None:
             self._loop.remove_reader(self._ctrl.fileno())
+            self._loop.remove_writer(self._ctrl.fileno())
             self._ctrl.close()
             self._ctrl = None
         while self._idle:
@@ -200,13 +205,38 @@ class WarmPool:
                 waiter.set_exception(PoolUnavailable("the pool stopped"))
 
     def _replenish(self) -> None:
+        """Ask the zygote for the children missing, once per turn of the event loop: a burst
+        of executions arriving together makes one request, not one each."""
+        if self._asking or self._ctrl is None or self._loop is None:
+            return
+        self._asking = True
+        self._loop.call_soon(self._ask_for_children)
+
+    def _ask_for_children(self) -> None:
+        self._asking = False
+        if self._ctrl is None or self._ctrl_full:
+            return  # gone, or full: asked again when the zygote has read what it was sent
         want = self.warm + len(self._child_waiters) - len(self._idle) - self._pending_spawns
-        if want > 0 and self._ctrl is not None:
-            try:
-                self._ctrl.send(json.dumps({"op": "spawn", "n": want}).encode())
-                self._pending_spawns += want
-            except OSError as exc:
-                log.error("cannot ask the zygote for children: %s", exc)
+        want = min(want, SPAWN_BATCH_MAX)
+        if want <= 0:
+            return
+        try:
+            self._ctrl.send(json.dumps({"op": "spawn", "n": want}).encode())
+            self._pending_spawns += want
+        except BlockingIOError:
+            # The zygote is still forking what it was asked for (hundreds of executions came at
+            # once): ask for the rest when its end of the socket has room again.
+            assert self._loop is not None
+            self._ctrl_full = True
+            self._loop.add_writer(self._ctrl.fileno(), self._on_control_writable)
+        except OSError as exc:
+            log.error("cannot ask the zygote for children: %s", exc)
+
+    def _on_control_writable(self) -> None:
+        self._ctrl_full = False
+        if self._ctrl is not None and self._loop is not None:
+            self._loop.remove_writer(self._ctrl.fileno())
+        self._ask_for_children()
 
     def _on_control(self) -> None:
         assert self._ctrl is not None
@@ -234,6 +264,8 @@ class WarmPool:
                         break
                 else:
                     self._idle.append(child)
+                if self._child_waiters:  # more wait than were asked for in one request
+                    self._replenish()
             elif message.get("op") == "exit":
                 pid = int(message.get("pid", -1))
                 exit_waiter = self._exit_waiters.pop(pid, None)
@@ -248,8 +280,10 @@ class WarmPool:
     def _zygote_died(self) -> None:
         if self._loop is not None and self._ctrl is not None:
             self._loop.remove_reader(self._ctrl.fileno())
+            self._loop.remove_writer(self._ctrl.fileno())
             self._ctrl.close()
             self._ctrl = None
+        self._ctrl_full = False
         if self._stopping:
             return
         log.error("the sandbox zygote died; restarting it")

@@ -155,3 +155,31 @@ async def test_cancelling_an_execution_during_a_host_call_cancels_it_not_a_timeo
         assert pool.health()["running"] == 0  # the slot was given back
     finally:
         await pool.stop()
+
+
+async def test_a_burst_larger_than_one_request_to_the_zygote_is_all_served(monkeypatch):
+    # More executions at once than one request asks of the zygote: the pool asks again as
+    # children arrive, and one request per turn of the event loop, not one per execution.
+    monkeypatch.setattr("sandbox.pool.SPAWN_BATCH_MAX", 3)
+    pool = WarmPool(sandbox_spec(), size_max=20, warm=1)
+    await pool.start()
+    asked: list[int] = []
+    real_ask = pool._ask_for_children
+
+    def ask() -> None:
+        before = pool._pending_spawns
+        real_ask()
+        if pool._pending_spawns != before:
+            asked.append(pool._pending_spawns - before)
+
+    monkeypatch.setattr(pool, "_ask_for_children", ask)
+    try:
+        code = "import time\ntime.sleep(0.3)\n1"
+        results = await asyncio.wait_for(
+            asyncio.gather(*(pool.execute(code) for _ in range(12))), 60
+        )
+        assert [r.status for r in results] == ["ok"] * 12
+        assert asked and max(asked) <= 3
+        assert len(asked) < 12
+    finally:
+        await pool.stop()
