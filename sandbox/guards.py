@@ -612,6 +612,28 @@ def script_print(
     builtins.print(*objects, sep=sep, end=end, file=file, flush=flush)
 
 
+class BuiltinPrint(Sealed):
+    """`print` as a script holds it: one object (`print is print`), a callable that is not a
+    method descriptor (a class's `__init__ = print` calls it without the instance, as CPython's
+    built-in does), shown as CPython shows its built-in."""
+
+    __slots__ = ()
+    __name__ = "print"  # what instances answer (the class's own name is below)
+
+    def __call__(
+        self, *objects: Any, sep: Any = " ", end: Any = "\n", file: Any = None, flush: bool = False
+    ) -> None:
+        script_print(*objects, sep=sep, end=end, file=file, flush=flush)
+
+    def __repr__(self) -> str:
+        return "<built-in function print>"
+
+
+BuiltinPrint.__name__ = BuiltinPrint.__qualname__ = "builtin_function_or_method"
+BuiltinPrint.__module__ = "builtins"
+BUILTIN_PRINT = object.__new__(BuiltinPrint)
+
+
 def _named(func: Any, name: str) -> Any:
     """A guard as the builtin it stands for: its name in messages is the builtin's."""
     func.__name__ = func.__qualname__ = name
@@ -629,7 +651,7 @@ def make_builtins() -> dict[str, Any]:
             "hasattr": _named(script_hasattr, "hasattr"),
             "setattr": _named(guarded_setattr, "setattr"),
             "delattr": _named(guarded_delattr, "delattr"),
-            "print": _named(script_print, "print"),
+            "print": BUILTIN_PRINT,
             "type": ScriptType,
         }
     )

@@ -75,6 +75,10 @@ PROGRAMS = {
         " ud.normalize('NFC', 'e\\u0301'), ud.numeric('5')]\n"
         "try:\n    ud.name('\\x00')\nexcept ValueError as e:\n    out.append(str(e))\nout"
     ),
+    "print_is_a_builtin": (
+        "class C:\n    __init__ = print\nC('made', sep='-')\n"
+        "[print is print, repr(print), type(print).__name__, print.__name__, callable(print)]"
+    ),
     "decorator_sets_dunders": (
         "def auto(cls):\n    def __init__(self, x):\n        self.x = x\n"
         "    def __repr__(self):\n        return f'{type(self).__name__}({self.x})'\n"

@@ -397,3 +397,19 @@ def test_non_ascii_identifiers_fold_as_in_cpython_in_a_confined_child(server):
     # test_unicode_and_tenants.py).
     body = server.execute("caf\u00e9 = 1\n\U0001d465 = 2\n[caf\u00e9, x]")
     assert body["status"] == "ok" and body["result"] == [1, 2], body
+
+
+def test_print_leads_nowhere(server):
+    body = server.execute(
+        "out = []\n"
+        "for walk in (lambda: getattr(print, '__self__'), lambda: print.__call__,\n"
+        "             lambda: print._sink, lambda: type(print).__call__,\n"
+        "             lambda: getattr(print, '__dict__'),\n"
+        "             lambda: getattr(type(print), '__mro__'),\n"
+        "             lambda: getattr(print, '__reduce_ex__')):\n"
+        "    try:\n        out.append(repr(walk()))\n"
+        "    except AttributeError:\n        out.append('refused')\n"
+        "import copy\n[copy.copy(print) is print, type(print)() is print] + out"
+    )
+    assert body["status"] == "ok" and body["result"] == [True, False] + ["refused"] * 7, body
+    assert_no_effect(body)
