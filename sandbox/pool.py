@@ -25,6 +25,7 @@ import collections
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -153,6 +154,7 @@ class WarmPool:
     # --- zygote lifecycle ----------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        _raise_open_files(self.size_max)
         host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         argv = [self.python, "-m", "sandbox.zygote", str(zygote_end.fileno())]
         if self.allow_raw:
@@ -503,6 +505,30 @@ class WarmPool:
         what = f"signal {sig}" if sig else f"exit code {report.get('code')}"
         why = f"the sandbox process ended without a result ({what})"
         return ExecutionResult.failed("error", errors.sandbox_error(why))
+
+
+# Descriptors the host holds per running execution: the child's socket and its pidfd, and
+# (over HTTP) the client's connection.
+FDS_PER_EXECUTION = 3
+FDS_BASELINE = 256
+
+
+def _raise_open_files(size_max: int) -> None:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit: the common soft default of
+    1,024 runs out at about 340 executions at once. Warns when the hard limit itself is short
+    of what `size_max` executions need (the operator raises it: docs/deploy.md)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (OSError, ValueError):
+            pass
+    need = size_max * FDS_PER_EXECUTION + FDS_BASELINE
+    if soft < need:
+        log.warning("RLIMIT_NOFILE is %d: %d executions at once need about %d open files",
+                    soft, size_max, need)  # fmt: skip
 
 
 class _Broken(Exception):

@@ -183,3 +183,21 @@ async def test_a_burst_larger_than_one_request_to_the_zygote_is_all_served(monke
         assert len(asked) < 12
     finally:
         await pool.stop()
+
+
+def test_the_pool_raises_its_soft_open_files_limit_to_the_hard_one(caplog):
+    import resource
+
+    from sandbox.pool import _raise_open_files
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 64), hard))
+    try:
+        _raise_open_files(size_max=1)
+        now_soft, now_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        assert now_hard == hard
+        assert now_soft == (hard if hard != resource.RLIM_INFINITY else max(64, 1 << 20))
+        _raise_open_files(size_max=10**9)  # more than any hard limit: said, not raised
+        assert "open files" in caplog.text
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
