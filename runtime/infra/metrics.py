@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 QUEUE_WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120)
+MAX_KEPT_CHILDREN = 10_000
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
@@ -69,6 +70,7 @@ class _QueueCollector(Collector):
 
 class Metrics:
     def __init__(self, pool_health: Callable[[], dict[str, Any]]) -> None:
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry()
         self.executions = Counter(
             "terrarium_executions",
@@ -144,24 +146,36 @@ class Metrics:
         """Where the waiting gauge reads its figures: tenant name -> requests waiting."""
         self._queue.source = waiting
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        """`metric.labels(*values)`, kept: finding a labelled child is most of what counting one
+        request costs. The label values come from small sets (statuses, route templates,
+        methods, tenants); the bound only keeps a surprise from growing without end."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            if len(self._children) >= MAX_KEPT_CHILDREN:
+                self._children.clear()
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def observe(self, body: dict[str, Any]) -> None:
-        self.executions.labels(status=str(body.get("status"))).inc()
+        self._child(self.executions, str(body.get("status"))).inc()
         self.duration.observe(float(body.get("duration_ms") or 0.0) / 1000)
         self.cpu.observe(float(body.get("cpu_ms") or 0.0) / 1000)
         for call in body.get("calls") or ():
-            self.calls.labels(method=str(call.get("method")), status=str(call.get("status"))).inc()
+            self._child(self.calls, str(call.get("method")), str(call.get("status"))).inc()
 
     def observe_http(
         self, route: str, method: str, status: int, seconds: float, reason: str | None,
         tenant: str | None,
     ) -> None:  # fmt: skip
         code = str(status)
-        self.http_requests.labels(route=route, method=method, status=code).inc()
-        self.http_duration.labels(route=route).observe(seconds)
+        self._child(self.http_requests, route, method, code).inc()
+        self._child(self.http_duration, route).observe(seconds)
         if reason is not None:
-            self.http_refusals.labels(route=route, status=code, reason=reason).inc()
+            self._child(self.http_refusals, route, code, reason).inc()
         if tenant is not None:
-            self.tenant_requests.labels(tenant=tenant, route=route, status=code).inc()
+            self._child(self.tenant_requests, tenant, route, code).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

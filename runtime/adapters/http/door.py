@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import logging
 import re
@@ -50,6 +52,13 @@ def guarded(path: str) -> bool:
     return path == "/v1" or path.startswith("/v1/") or path == "/mcp" or path.startswith("/mcp/")
 
 
+# A new request id: `req_` and 24 hexadecimal digits, a part drawn at random once per process
+# and a count, so ids differ without a draw from the OS's generator per request (an id names a
+# request in logs; it is not a secret).
+_ID_PREFIX = "req_" + secrets.token_hex(6)
+_id_numbers = itertools.count()
+
+
 def request_id(scope: Scope) -> str:
     """The caller's `x-request-id` when it is well-formed, else a new one."""
     for name, value in scope.get("headers") or ():
@@ -58,7 +67,7 @@ def request_id(scope: Scope) -> str:
             if _WELL_FORMED_ID.fullmatch(text):
                 return text
             break
-    return "req_" + secrets.token_hex(12)
+    return f"{_ID_PREFIX}{next(_id_numbers) % 16**12:012x}"
 
 
 def _header(scope: Scope, wanted: bytes) -> str | None:
@@ -72,6 +81,11 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
 def is_json(content_type: str | None) -> bool:
     if not content_type:
         return False
+    return _is_json(content_type)
+
+
+@functools.lru_cache(maxsize=64)  # a client sends the same few values again and again
+def _is_json(content_type: str) -> bool:
     message = Message()
     message["content-type"] = content_type
     subtype = message.get_content_subtype()
@@ -204,6 +218,8 @@ class Door:
             reason = _reason(body) if 400 <= status < 500 else None
             method = str(scope["method"])
             self.metrics.observe_http(route, method, status, seconds, reason, tenant)
+            if not access_log.isEnabledFor(logging.INFO):
+                return
             extra: dict[str, Any] = {
                 "request_id": rid, "method": method, "path": scope["path"], "route": route,
                 "status": status, "duration_ms": round(seconds * 1000, 3), "tenant": tenant,
