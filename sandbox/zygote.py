@@ -68,8 +68,8 @@ def _spawn(
     except OSError:
         pidfd = None
     fds = [host_end.fileno()] + ([pidfd] if pidfd is not None else [])
-    try:
-        _send(ctrl, {"op": "child", "pid": pid}, fds)
+    try:  # formatted, not json.dumps: after each fork every page the zygote writes is copied
+        socket.send_fds(ctrl, [b'{"op": "child", "pid": %d}' % pid], fds)
     finally:
         host_end.close()
         if pidfd is not None:
@@ -84,16 +84,11 @@ def _reap(ctrl: socket.socket) -> None:
             return
         if pid == 0:
             return
-        _send(
-            ctrl,
-            {
-                "op": "exit",
-                "pid": pid,
-                "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000,
-            },
-        )
+        code = b"%d" % os.WEXITSTATUS(status) if os.WIFEXITED(status) else b"null"
+        sig = b"%d" % os.WTERMSIG(status) if os.WIFSIGNALED(status) else b"null"
+        cpu_ms = (usage.ru_utime + usage.ru_stime) * 1000
+        ctrl.send(b'{"op": "exit", "pid": %d, "code": %s, "signal": %s, "cpu_ms": %.3f}'
+                  % (pid, code, sig, cpu_ms))  # fmt: skip
 
 
 def main(argv: list[str]) -> None:
