@@ -41,3 +41,15 @@ def descendants(root: int) -> list[int]:
         out.append(pid)
         todo.extend(parents.get(pid, []))
     return out
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid`, from one file per thread (not a walk of all of /proc)."""
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out.extend(int(p) for p in fh.read().split())
+    except OSError:
+        pass
+    return out
