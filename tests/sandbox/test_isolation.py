@@ -15,6 +15,8 @@ import resource
 import select
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -544,3 +546,15 @@ def test_missing_layers_reported_and_skipped_without_raising():
             {n: LayerStatus(n, v["active"], v["detail"]) for n, v in s.items()},
             "netns,landlock,seccomp",
         )
+
+
+def test_building_the_seccomp_filter_leaves_threading_out_of_the_zygote():
+    # threading's after-fork hook would run in every child the zygote forks.
+    code = (
+        "import sys\n"
+        "from sandbox import isolation, zygote\n"
+        "isolation._compile(isolation._build_main)\n"
+        "print(sorted(m for m in ('threading', 'subprocess') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
