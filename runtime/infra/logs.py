@@ -20,25 +20,34 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_LEVELS = {level: name.lower() for name, level in logging.getLevelNamesMapping().items()}
+_encode = json.JSONEncoder().encode
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, str | int | float | bool | None] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
+            "level": _LEVELS.get(record.levelno) or record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                out[key] = (
-                    value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-                )
+        for key, value in record.__dict__.items():  # what the caller passed in `extra`
+            if key not in _STANDARD and key[0] != "_":
+                out[key] = value if type(value) in _PLAIN else _plain(value)
         rid = request_id.get()
         if rid is not None and "request_id" not in out:
             out["request_id"] = rid
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out)
+        return _encode(out)
+
+
+def _plain(value: object) -> str | int | float | bool | None:
+    if isinstance(value, (str, int, float, bool)):  # a subclass (an enum member, a bool flag)
+        return value
+    return str(value)
 
 
 def configure(fmt: str = "json", level: int = logging.INFO) -> None:
