@@ -52,7 +52,6 @@ import resource
 import signal
 import socket
 import struct
-import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -321,6 +320,8 @@ def _compile_here(build: _Build) -> tuple[bytes, list[str]]:
     except (AttributeError, OSError, RuntimeError, ValueError):
         pass  # libseccomp < 2.5: the linear filter, as strong
     skipped = build(seccomp, f)
+    import tempfile  # here, in the throwaway fork: it imports shutil, zlib, bz2 and lzma
+
     with tempfile.TemporaryFile() as fh:
         f.export_bpf(fh)
         fh.seek(0)
@@ -544,6 +545,24 @@ def _probe(workdir: str) -> dict[str, tuple[bool, str]]:
     return {k: tuple(v) for k, v in json.loads(b"".join(chunks)).items()}
 
 
+def _make_workdir() -> str:
+    """A new empty directory of ours under /tmp, as tempfile.mkdtemp makes one (0700, a random
+    name, never an existing path), without importing tempfile into the zygote: it brings
+    shutil, zlib, bz2 and lzma, whose pages every fork copies and every child unmaps."""
+    for _attempt in range(100):
+        path = os.path.join("/tmp", f"terrarium-empty-{os.urandom(8).hex()}")
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        except OSError:  # no writable /tmp: the places tempfile knows (TMPDIR, /var/tmp, ...)
+            break
+        return path
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="terrarium-empty-")
+
+
 def _remove_workdir(path: str, owner: int) -> None:
     if os.getpid() == owner:
         try:
@@ -570,7 +589,7 @@ def _enter_zygote(unshare_net: bool) -> dict[str, LayerStatus]:
         statuses["netns"] = LayerStatus("netns", False, "not requested")
     _state["zygote_pid"] = os.getpid()
 
-    workdir = tempfile.mkdtemp(prefix="terrarium-empty-")
+    workdir = _make_workdir()
     os.chmod(workdir, 0o555)
     _state["workdir"] = workdir
     atexit.register(_remove_workdir, workdir, os.getpid())
