@@ -26,6 +26,12 @@ Layers, in the order a child applies them:
             either way, and the script gets an ordinary PermissionError it can report. Calls
             from a foreign ABI (i386 int 0x80, x32) kill the process (libseccomp's bad-arch
             action). kill/tkill/tgkill are left to Landlock signal scoping plus privdrop.
+            The list is loaded as two stacked filters: most of it once in the zygote after
+            its probe (every child inherits it from its fork, and the zygote runs under it),
+            and the calls the zygote itself needs (fork, socketpair, pidfd_open, the identity
+            calls, chmod/rmdir of its working directory) plus write-mode opens by each child,
+            at the point where it used to load the whole list; where the zygote cannot load
+            its part, each child loads the whole list in one filter.
             Per-request limits only ever go down: a child without CAP_SYS_RESOURCE (every
             child once privdrop is active) cannot raise a hard limit; a child that still holds
             capabilities gets a second filter from `apply_limits` that denies setrlimit and
@@ -71,6 +77,9 @@ if TYPE_CHECKING:  # for the checker only: nothing more is imported in the zygot
         landlock_abi: int
         seccomp_main: _Filter | None
         seccomp_limits: _Filter | None
+        seccomp_zygote: _Filter | None
+        seccomp_child: _Filter | None
+        zygote_filtered: bool
         privdrop: Literal["setuid", "capset"] | None
         as_bytes: int | None
         limits_filter: bool
@@ -153,6 +162,17 @@ _DENY_NUMBERS = {
     "file_setattr": 469,
 }
 _TIOCSTI = 0x5412
+# Denied to every child, but used after the zygote loads its part of the deny list: by the
+# zygote (forking a child, its socket and pidfd; chmod and rmdir of the working directory when
+# it exits) and by a child before it loads the rest (dropping privileges; /dev/null is opened
+# for write, so the write-mode open rules are the child's too). Each child denies them in the
+# filter it stacks on the zygote's, so a child is under the whole deny list, as with one filter.
+_ZYGOTE_USES = frozenset({
+    "fork", "vfork", "clone", "clone3", "socketpair", "pidfd_open",
+    "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid",
+    "setfsgid", "setgroups", "capset",
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "rmdir", "unlinkat",
+})  # fmt: skip
 
 
 @dataclass
@@ -169,6 +189,9 @@ _state: _State = {
     "landlock_abi": 0,
     "seccomp_main": None,  # (buffer, sock_fprog) kept alive for the children
     "seccomp_limits": None,
+    "seccomp_zygote": None,  # the deny list but for _ZYGOTE_USES, loaded in the zygote
+    "seccomp_child": None,  # _ZYGOTE_USES and write-mode opens, stacked by each child
+    "zygote_filtered": False,  # the zygote loaded its part: children stack seccomp_child
     "privdrop": None,  # "setuid" | "capset"
     "as_bytes": None,  # address-space size captured in enter_child
     "limits_filter": False,  # apply_limits must also deny setrlimit (capabilities remain)
@@ -271,10 +294,10 @@ def _enter_netns() -> LayerStatus:
 
 
 # --- seccomp ----------------------------------------------------------------------------------
-def _compile(build: _Build) -> tuple[_Filter, list[str]]:
-    """The filter `build` describes, as BPF ready to load, and the rules it had to skip.
+def _compile(*builds: _Build) -> list[tuple[_Filter, list[str]]]:
+    """The filters `builds` describe, as BPF ready to load, each with the rules it skipped.
 
-    libseccomp compiles it in a throwaway fork: pyseccomp imports ctypes.util, which imports
+    libseccomp compiles them in a throwaway fork: pyseccomp imports ctypes.util, which imports
     subprocess and threading, and threading's after-fork hook would then run in every child
     the zygote forks (about 120 more pages written per child, ~0.35 ms).
     """
@@ -284,8 +307,8 @@ def _compile(build: _Build) -> tuple[_Filter, list[str]]:
         try:
             os.close(r)
             try:
-                code, skipped = _compile_here(build)
-                report = {"bpf": code.hex(), "skipped": skipped}
+                done = [_compile_here(build) for build in builds]
+                report: dict[str, Any] = {"filters": [[c.hex(), s] for c, s in done]}
             except BaseException as exc:  # noqa: BLE001 - reported, then raised in the parent
                 report = {"error": f"{type(exc).__name__}: {exc}"[:500]}
             data = json.dumps(report).encode()
@@ -305,10 +328,13 @@ def _compile(build: _Build) -> tuple[_Filter, list[str]]:
         raise RuntimeError("the filter compiler exited without a filter") from None
     if "error" in report:
         raise RuntimeError(report["error"])
-    code = bytes.fromhex(report["bpf"])
-    buf = ctypes.create_string_buffer(code, len(code))
-    prog = _SockFprog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    return (buf, prog), list(report["skipped"])
+    out: list[tuple[_Filter, list[str]]] = []
+    for hexcode, skipped in report["filters"]:
+        code = bytes.fromhex(hexcode)
+        buf = ctypes.create_string_buffer(code, len(code))
+        prog = _SockFprog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
+        out.append(((buf, prog), list(skipped)))
+    return out
 
 
 def _compile_here(build: _Build) -> tuple[bytes, list[str]]:
@@ -329,6 +355,24 @@ def _compile_here(build: _Build) -> tuple[bytes, list[str]]:
 
 
 def _build_main(seccomp: ModuleType, f: Any) -> list[str]:
+    """The whole deny list in one filter (probed in the zygote; loaded by a child whose zygote
+    could not load its own part)."""
+    return _build_deny(seccomp, f, lambda name: True, write_opens=True)
+
+
+def _build_zygote(seccomp: ModuleType, f: Any) -> list[str]:
+    """The deny list but for what the zygote and a child before its own filter still use."""
+    return _build_deny(seccomp, f, lambda name: name not in _ZYGOTE_USES, write_opens=False)
+
+
+def _build_child(seccomp: ModuleType, f: Any) -> list[str]:
+    """The rest of the deny list, stacked by each child on the zygote's filter."""
+    return _build_deny(seccomp, f, lambda name: name in _ZYGOTE_USES, write_opens=True)
+
+
+def _build_deny(
+    seccomp: ModuleType, f: Any, keep: Callable[[str], bool], write_opens: bool
+) -> list[str]:
     skipped: list[str] = []
 
     def deny(name: str | int, err: int, *args: Any) -> None:
@@ -338,15 +382,20 @@ def _build_main(seccomp: ModuleType, f: Any) -> list[str]:
             skipped.append(str(name))
 
     for name in _DENY:
-        deny(name, errno.EPERM)
+        if keep(name):
+            deny(name, errno.EPERM)
     for name in _ENOSYS:
-        deny(name, errno.ENOSYS)
-    for number in _DENY_NUMBERS.values():
-        deny(number, errno.EPERM)
-    for flag in _OPEN_WRITE_FLAGS:
-        deny("open", errno.EPERM, seccomp.Arg(1, seccomp.MASKED_EQ, flag, flag))
-        deny("openat", errno.EPERM, seccomp.Arg(2, seccomp.MASKED_EQ, flag, flag))
-    deny("ioctl", errno.EPERM, seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, _TIOCSTI))
+        if keep(name):
+            deny(name, errno.ENOSYS)
+    for name, number in _DENY_NUMBERS.items():
+        if keep(name):
+            deny(number, errno.EPERM)
+    if write_opens:
+        for flag in _OPEN_WRITE_FLAGS:
+            deny("open", errno.EPERM, seccomp.Arg(1, seccomp.MASKED_EQ, flag, flag))
+            deny("openat", errno.EPERM, seccomp.Arg(2, seccomp.MASKED_EQ, flag, flag))
+    if keep("ioctl"):
+        deny("ioctl", errno.EPERM, seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, _TIOCSTI))
     return skipped
 
 
@@ -580,7 +629,7 @@ def enter_zygote() -> dict[str, LayerStatus]:
     return _enter_zygote(unshare_net=True)
 
 
-def _enter_zygote(unshare_net: bool) -> dict[str, LayerStatus]:
+def _enter_zygote(unshare_net: bool, zygote_filter: bool = True) -> dict[str, LayerStatus]:
     statuses: dict[str, LayerStatus] = {}
     host_uid = os.getuid()  # before a user namespace can change how it reads
     if unshare_net:
@@ -614,10 +663,12 @@ def _enter_zygote(unshare_net: bool) -> dict[str, LayerStatus]:
     seccomp_why = ""
     skipped: list[str] = []
     try:
-        _state["seccomp_main"], skipped = _compile(_build_main)
-        _state["seccomp_limits"], _ = _compile(_build_limits)
+        built = _compile(_build_main, _build_limits, _build_zygote, _build_child)
+        (_state["seccomp_main"], skipped), (_state["seccomp_limits"], _) = built[:2]
+        _state["seccomp_zygote"], _state["seccomp_child"] = built[2][0], built[3][0]
     except (ImportError, OSError, RuntimeError, ValueError) as exc:
         _state["seccomp_main"] = _state["seccomp_limits"] = None
+        _state["seccomp_zygote"] = _state["seccomp_child"] = None
         seccomp_why = f"could not build the filter: {type(exc).__name__}: {exc}"
 
     probed = _probe(workdir)
@@ -654,6 +705,18 @@ def _enter_zygote(unshare_net: bool) -> dict[str, LayerStatus]:
     statuses["seccomp"] = status("seccomp", seccomp_why, seccomp_detail)
     if not statuses["privdrop"].active:
         _state["privdrop"] = None
+    _state["zygote_filtered"] = False
+    if zygote_filter and statuses["seccomp"].active and _state["seccomp_zygote"] is not None:
+        try:  # once here, inherited by every child from its fork; never removed
+            _prctl(_PR_SET_NO_NEW_PRIVS, 1)  # needed without CAP_SYS_ADMIN; it never execs
+            _load_filter(_state["seccomp_zygote"])
+            _state["zygote_filtered"] = True
+            statuses["seccomp"].detail += (
+                "; two stacked filters: most of the list loaded once in the zygote (every "
+                "child inherits it from its fork), the rest loaded by each child"
+            )
+        except OSError:
+            pass  # each child loads the whole list itself, as strong
     return {name: statuses[name] for name in LAYERS}
 
 
@@ -704,10 +767,12 @@ def enter_child(channel_fd: int, statuses: dict[str, LayerStatus]) -> None:
         # been dropped (or when the host itself is not root): then no child can fork.
         _set_hard(resource.RLIMIT_NPROC, 0)
     if on("seccomp"):
-        main_filter = _state["seccomp_main"]
-        if main_filter is None:  # an active layer that cannot apply fails, never skips
+        # With the zygote's part inherited, the rest; else the whole list in one filter.
+        key = "seccomp_child" if _state["zygote_filtered"] else "seccomp_main"
+        child_filter = _state[key]  # type: ignore[literal-required]
+        if child_filter is None:  # an active layer that cannot apply fails, never skips
             raise RuntimeError("seccomp is active but its filter was never built")
-        _load_filter(main_filter)
+        _load_filter(child_filter)
         # Without CAP_SYS_RESOURCE a hard limit cannot be raised, so the filter that denies
         # setrlimit is only needed where capabilities remain (privdrop switched off).
         dropped = bool(on("privdrop") and _state["privdrop"]) or _state["privdrop"] is None

@@ -45,7 +45,9 @@ def run_child(fn, *, layers=ALL, netns=True, limits=None, timeout=10.0) -> dict:
             # pytest process has open (other tests' sockets, pools) is not the zygote's, and
             # counts against the file limit the layers' probes run under.
             _close_all_but(child_end.fileno(), rep_w)
-            statuses = isolation._enter_zygote(unshare_net=netns)
+            # The zygote's part of the seccomp filter is inherited by every child: only where
+            # the test keeps seccomp on (another layer is tested alone without it).
+            statuses = isolation._enter_zygote(unshare_net=netns, zygote_filter="seccomp" in layers)
             used = {
                 n: s if n in layers else LayerStatus(n, False, "switched off by the test")
                 for n, s in statuses.items()

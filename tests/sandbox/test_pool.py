@@ -201,3 +201,38 @@ def test_the_pool_raises_its_soft_open_files_limit_to_the_hard_one(caplog):
         assert "open files" in caplog.text
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_the_deny_list_holds_in_a_child_whichever_filter_carries_each_call():
+    # The zygote loads most of the seccomp deny list once (every child inherits it) and each
+    # child stacks the rest: calls of either part are refused in a child.
+    pool = WarmPool(sandbox_spec(), warm=1, allow_raw=True)
+    await pool.start()
+    try:
+        if not pool.layers.get("seccomp", {}).get("active"):
+            pytest.skip("seccomp is not available here")
+        assert pool._proc is not None
+        with open(f"/proc/{pool._proc.pid}/status") as fh:
+            zygote_status = fh.read()
+        assert "Seccomp:\t2" in zygote_status  # the zygote itself runs under its part
+        code = (
+            "import os, socket\n"
+            "out = {}\n"
+            "calls = {'socket': socket.socket, 'socketpair': socket.socketpair,\n"
+            "         'fork': os.fork, 'setuid': lambda: os.setuid(0),\n"
+            "         'pidfd_open': lambda: os.pidfd_open(1)}\n"
+            "for name, call in calls.items():\n"
+            "    try:\n"
+            "        call()\n"
+            "        out[name] = 'allowed'\n"
+            "    except OSError as exc:\n"
+            "        out[name] = exc.errno\n"
+            "result = out\n"
+        )
+        result = await pool.execute(code, raw=True)
+        assert result.status == "ok", result.error
+        assert result.result == {
+            "socket": 1, "socketpair": 1, "fork": 1, "setuid": 1, "pidfd_open": 1
+        }  # fmt: skip
+    finally:
+        await pool.stop()
