@@ -1,21 +1,19 @@
 """Fixtures for the built-in backend's tests: a fresh Backend on a tmp data_dir (runs finish
 at once), its development credentials, an SDK client and a raw httpx client; for webhooks, an
 HTTP listener on 127.0.0.1 (`HookServer`; the resolver `Zone` is in tests/helpers/resolver.py);
-a throwaway PostgreSQL server (`pg_url`, skipped when PostgreSQL is not installed)."""
+an empty database on the session's PostgreSQL server (`pg_url`, skipped when
+PostgreSQL is not installed)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from throwaway_pg import fresh_database
 
 from client_surface import AsyncFlora
 from flora_backend import Backend
@@ -235,45 +233,10 @@ async def hook_server():
         await server.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def pg_url():
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL is not installed")
-    prefix: list[str] = []
-    root = tempfile.mkdtemp(prefix="terrarium-pg-")
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        if not shutil.which("runuser"):
-            pytest.skip("running as root without runuser")
-        prefix = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(root, "postgres")
-    data, port = os.path.join(root, "data"), _free_port()
-
-    def run(*cmd: str) -> None:
-        out = subprocess.DEVNULL  # a pipe would be held open by the server
-        subprocess.run([*prefix, *cmd], check=True, stdout=out, stderr=out, timeout=60)
-
-    run(initdb, "-D", data, "-U", "terrarium", "--auth=trust")
-    log = os.path.join(root, "log")
-    run(pg_ctl, "-D", data, "-l", log, "-o", f"-p {port} -k {root} -h 127.0.0.1", "-w", "start")
-    try:
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"postgresql://terrarium@127.0.0.1:{port}/postgres"
-    finally:
-        run(pg_ctl, "-D", data, "-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+def pg_url(postgres_server: str) -> str:
+    """An empty database of this module's own on the session's PostgreSQL server."""
+    return fresh_database(postgres_server, "backend")
 
 
 def pytest_collection_modifyitems(items):

@@ -1,6 +1,8 @@
-"""A throwaway PostgreSQL server for one test module, from the distribution's binaries
-(scripts/ensure-postgres.sh installs them): `with throwaway_postgres() as url:` (None when
-PostgreSQL is not installed), and `fresh_database(url, name)` for an empty database on it."""
+"""A throwaway PostgreSQL server from the distribution's binaries (scripts/ensure-postgres.sh
+installs them): `with throwaway_postgres() as url:` (None when PostgreSQL is not installed).
+The suite starts one for the whole session (`postgres_server` in tests/conftest.py); each
+module or test takes an empty database of its own on it with `fresh_database(url, prefix)`
+(or `await new_database(url, prefix)` from async code), so no test sees another's tables."""
 
 from __future__ import annotations
 
@@ -65,18 +67,23 @@ def throwaway_postgres() -> Iterator[str | None]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def fresh_database(url: str, name: str) -> str:
-    """A new empty database `name` on the server at `url`; its URL."""
-    import asyncio
+async def new_database(url: str, prefix: str) -> str:
+    """A new empty database named `prefix` plus a random suffix, on the server at `url`."""
+    import uuid
 
     import asyncpg
 
-    async def create() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
     return url.rsplit("/", 1)[0] + "/" + name
+
+
+def fresh_database(url: str, prefix: str) -> str:
+    """`new_database` for code that runs no event loop."""
+    import asyncio
+
+    return asyncio.run(new_database(url, prefix))

@@ -11,24 +11,20 @@ import random
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
 from served import ServedTerrarium as Replica
-from throwaway_pg import fresh_database, throwaway_postgres
+from throwaway_pg import fresh_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def database_url() -> Iterator[str]:
-    with throwaway_postgres() as url:
-        if url is None:
-            pytest.skip("PostgreSQL is not installed (scripts/ensure-postgres.sh adds it)")
-        yield url
+def database_url(postgres_server: str) -> str:
+    return postgres_server
 
 
 @pytest.fixture(scope="module")

@@ -1,80 +1,32 @@
 """Several replicas on one PostgreSQL: async runs read anywhere, tenant limits held across
 replicas, and a replica killed mid-execution leaves that execution failed, not running.
 
-Starts a throwaway PostgreSQL from the distribution's binaries (`make test` installs them when
-missing, see scripts/ensure-postgres.sh) and two `terrarium serve` processes on it.
+Runs two `terrarium serve` processes on an empty database of the session's throwaway PostgreSQL
+(tests/conftest.py; `make test` installs the binaries when missing, see
+scripts/ensure-postgres.sh).
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from served import TERRARIUM, free_port
+from served import TERRARIUM
 from served import ServedTerrarium as Replica
+from throwaway_pg import fresh_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-def _pg_binaries() -> tuple[str, str] | None:
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb and pg_ctl:
-        return initdb, pg_ctl
-    for bindir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if os.path.exists(f"{bindir}/initdb") and os.path.exists(f"{bindir}/pg_ctl"):
-            return f"{bindir}/initdb", f"{bindir}/pg_ctl"
-    return None
-
-
 @pytest.fixture(scope="module")
-def database_url() -> Iterator[str]:
-    binaries = _pg_binaries()
-    if binaries is None:
-        pytest.skip("PostgreSQL is not installed and scripts/ensure-postgres.sh could not add it")
-    initdb, pg_ctl = binaries
-    prefix: list[str] = []
-    root = tempfile.mkdtemp(prefix="terrarium-replicas-pg-")
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        user = "postgres" if _user_exists("postgres") else "nobody"
-        if not shutil.which("runuser"):
-            pytest.skip("running as root without runuser to start PostgreSQL as another user")
-        prefix = ["runuser", "-u", user, "--"]
-        shutil.chown(root, user)
-    data, port = os.path.join(root, "data"), free_port()
-
-    def run(*cmd: str) -> None:
-        subprocess.run(
-            [*prefix, *cmd], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            timeout=60,
-        )  # fmt: skip
-
-    run(initdb, "-D", data, "-U", "terrarium", "--auth=trust")
-    options = f"-p {port} -k {root} -h 127.0.0.1 -c fsync=off"
-    run(pg_ctl, "-D", data, "-l", os.path.join(root, "log"), "-o", options, "-w", "start")
-    try:
-        yield f"postgresql://terrarium@127.0.0.1:{port}/postgres"
-    finally:
-        run(pg_ctl, "-D", data, "-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _user_exists(name: str) -> bool:
-    import pwd
-
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
+def database_url(postgres_server: str) -> str:
+    """An empty database of this module's own on the session's PostgreSQL server."""
+    return fresh_database(postgres_server, "replicas")
 
 
 @pytest.fixture(scope="module")
