@@ -85,8 +85,8 @@ def create_app(settings: Settings | None = None, service: Executions | None = No
             mcp_manager = None
             await service.stop()
 
-    async def authenticate(scope: Scope) -> Tenant | None:
-        return await service.auth.tenant(scope_authorization(scope))
+    async def authenticate(scope: Scope) -> Tenant:
+        return await service.auth.identify(scope_authorization(scope))
 
     app = FastAPI(
         title="Terrarium",

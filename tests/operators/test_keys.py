@@ -137,6 +137,11 @@ def test_expired_revoked_and_unknown_keys_say_which(api):
         assert tenant.name not in message and tenant.id not in message
     assert api.execute(key, "1").status_code == 200  # its other key still works
 
+    mcp = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    for refused, said in ((expired, "expired at"), (revoked, "was revoked")):  # /mcp says so too
+        answer = api.client.post("/mcp", json=mcp, headers={"authorization": f"Bearer {refused}"})
+        assert answer.status_code == 401 and said in answer.json()["error"]["message"]
+
 
 def test_revoking_a_key_in_this_process_is_immediate_even_when_cached(api, monkeypatch):
     monkeypatch.setattr(api.executions.tenants.cache, "ttl_s", 60.0)  # cached a while

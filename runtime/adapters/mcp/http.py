@@ -19,10 +19,9 @@ from starlette.types import Receive, Scope, Send
 from runtime.adapters.errors import ErrorReport, report
 from runtime.errors import Unauthenticated
 from runtime.settings import Settings
-from runtime.tenancy.auth import MISSING_KEY
 from runtime.tenancy.tenants import Tenant
 
-Authenticator = Callable[[Scope], Awaitable[Tenant | None]]
+Authenticator = Callable[[Scope], Awaitable[Tenant]]  # raises Unauthenticated, saying why
 
 
 def request_tenant(ctx: Any) -> Tenant | None:
@@ -75,9 +74,10 @@ class McpHttpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        tenant = await self.authenticate(scope)
-        if tenant is None:
-            await _send(send, report(Unauthenticated(MISSING_KEY)))
+        try:
+            tenant = await self.authenticate(scope)
+        except Unauthenticated as refused:  # no key, or an unknown, expired or revoked one
+            await _send(send, report(refused))
             return
         scope.setdefault("state", {})["tenant"] = tenant
         manager = self.get_manager()
