@@ -184,3 +184,24 @@ def test_the_field_is_documented(api):
     schema = api.client.get("/openapi.json").json()["components"]["schemas"]
     field = schema["SubmitRequest"]["properties"]["webhook_url"]
     assert "Terrarium-Signature" in field["description"]
+
+
+def test_mcp_submit_takes_a_webhook_url_as_http_does(api_with, receiver):
+    from runtime.adapters.mcp.tools import call_submit
+
+    hook = receiver(200)
+    with api_with(**FAST) as api:
+        tenant = api.executions.default_tenant
+        args = {"code": "6 * 7", "webhook_url": hook.url}
+        queued = api.call(call_submit, api.executions, args, tenant)
+        assert not queued.is_error, queued.content
+        execution_id = queued.structured_content["execution_id"]
+        headers, body = hook.wait_for(1)[0]
+        root = api.executions.webhooks.root
+        refused = api.call(
+            call_submit, api.executions, {**args, "webhook_url": "ftp://example.com/hook"}, tenant
+        )
+    sent = json.loads(body)
+    assert sent["execution_id"] == execution_id and sent["result"] == 42
+    assert verify(webhook_secret(root, tenant.id), body, headers["terrarium-signature"])
+    assert refused.is_error and "webhook_url" in refused.content[0].text

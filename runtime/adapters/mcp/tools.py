@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -313,6 +314,16 @@ GET_DESCRIPTION = (
 )
 
 
+class SubmitArgs(ExecuteArgs):
+    webhook_url: str | None = Field(
+        default=None, max_length=2000,
+        description="https URL to POST the execution's record to when it ends (signed).",
+    )  # fmt: skip
+
+    def request(self) -> ExecutionRequest:
+        return dataclasses.replace(super().request(), webhook_url=self.webhook_url)
+
+
 class GetArgs(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -325,7 +336,7 @@ def async_tools() -> list[types.Tool]:
             name="submit",
             title="Queue a FLORA script",
             description=SUBMIT_DESCRIPTION,
-            input_schema=_input_schema(ExecuteArgs),
+            input_schema=_input_schema(SubmitArgs),
             annotations=types.ToolAnnotations(
                 read_only_hint=False, destructive_hint=False, open_world_hint=True
             ),
@@ -344,7 +355,7 @@ async def call_submit(
     executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
 ) -> types.CallToolResult:
     """`POST /v1/executions` by another name: queued, answered with its id."""
-    parsed = _arguments(ExecuteArgs, arguments, tenant)
+    parsed = _arguments(SubmitArgs, arguments, tenant)
     if isinstance(parsed, types.CallToolResult):
         return parsed
     args, tenant = parsed
