@@ -4,12 +4,15 @@ bytes."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import io
+import json
 import math
 import random
 import struct
+import threading
 import wave
 import zlib
 from typing import Any
@@ -142,7 +145,45 @@ def text(model_id: str, prompt: str, params: dict[str, Any]) -> str:
 
 
 def render(media_type: str, model_id: str, prompt: str, params: dict[str, Any]) -> bytes:
-    """The file bytes for an image, video or audio output."""
+    """The file bytes for an image, video or audio output. Each is a pure function of its
+    inputs, so a file made for the same inputs lately is given again, not drawn again."""
+    try:
+        key = (media_type, model_id, prompt, json.dumps(params, sort_keys=True))
+    except (TypeError, ValueError):  # parameters JSON cannot spell: drawn every time
+        return _render(media_type, model_id, prompt, params)
+    with _made_lock:
+        data = _made.get(key)
+        if data is not None:
+            _made.move_to_end(key)
+            return data
+    data = _render(media_type, model_id, prompt, params)
+    _remember(key, data)
+    return data
+
+
+# Files made lately, most recent last, up to MADE_BYTES in all (a PNG here is about 10 kB);
+# bytes are immutable, so one copy is handed to every caller. Renders run in worker threads.
+MADE_BYTES = 8 * 1024 * 1024
+_made: collections.OrderedDict[tuple[str, str, str, str], bytes] = collections.OrderedDict()
+_made_size = 0
+_made_lock = threading.Lock()
+
+
+def _remember(key: tuple[str, str, str, str], data: bytes) -> None:
+    global _made_size
+    if len(data) > MADE_BYTES // 8:
+        return
+    with _made_lock:
+        if key in _made:
+            return
+        _made[key] = data
+        _made_size += len(data)
+        while _made_size > MADE_BYTES:
+            _, dropped = _made.popitem(last=False)
+            _made_size -= len(dropped)
+
+
+def _render(media_type: str, model_id: str, prompt: str, params: dict[str, Any]) -> bytes:
     if media_type == "image":
         return png(model_id, prompt, params)
     if media_type == "video":
