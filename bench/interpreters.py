@@ -144,10 +144,14 @@ async def _measure(spec: dict[str, Any], figures: Figures, python: str, n: int) 
         await pool.stop()
 
 
-def measure(spec: dict[str, Any], n: int) -> list[Figures]:
-    """One row per interpreter; the pools run one after another."""
+def measure(spec: dict[str, Any], n: int, others: bool = True) -> list[Figures]:
+    """One row per interpreter (only the running one unless `others`); the pools run one after
+    another."""
     rows = []
+    running = ".".join(map(str, sys.version_info[:2]))
     for version, base in interpreters():
+        if not others and not version.startswith(running + "."):
+            continue
         figures = Figures(version, base)
         try:
             python = zygote_python(version, base)
