@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from throwaway_pg import fresh_database
+from throwaway_pg import fresh_database, new_database
 
 from client_surface import AsyncFlora
 from flora_backend import Backend
@@ -237,6 +237,12 @@ async def hook_server():
 def pg_url(postgres_server: str) -> str:
     """An empty database of this module's own on the session's PostgreSQL server."""
     return fresh_database(postgres_server, "backend")
+
+
+@pytest.fixture
+async def pg_database(postgres_server: str) -> str:
+    """An empty database of this test's own on the session's PostgreSQL server."""
+    return await new_database(postgres_server, "test")
 
 
 def pytest_collection_modifyitems(items):

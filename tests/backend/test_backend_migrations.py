@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flora_backend import Backend
 from flora_backend import db as backend_db
@@ -140,23 +139,6 @@ async def test_the_backend_migrates_alone_without_the_runtimes_tables(tmp_path):
 @pytest.mark.parametrize("at", ["0002", "0001"])
 async def test_a_single_history_sqlite_database_upgrades_in_place(tmp_path, at):
     await check_upgrade(sqlite_settings(tmp_path), at)
-
-
-@pytest.fixture
-async def pg_database(pg_url):
-    """A new, empty database on the throwaway server, for one test."""
-    name = "legacy_" + uuid.uuid4().hex[:12]
-    admin = create_async_engine(
-        pg_url.replace("postgresql://", "postgresql+asyncpg://"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f"create database {name}"))
-        yield pg_url.rsplit("/", 1)[0] + "/" + name
-        async with admin.connect() as conn:
-            await conn.execute(text(f"drop database {name} with (force)"))
-    finally:
-        await admin.dispose()
 
 
 @pytest.mark.postgres

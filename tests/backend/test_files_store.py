@@ -6,13 +6,11 @@ way on both."""
 from __future__ import annotations
 
 import random
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, select
 
 import flora_backend.db as backend_db
 from flora_backend import Backend, files
@@ -82,22 +80,6 @@ async def test_on_sqlite_files_are_on_disk_and_served_by_range(backend, raw, cre
     assert isinstance(backend.files, files.DiskFiles)
     async with backend.sessions() as s:
         assert (await s.execute(select(func.count()).select_from(Blob))).scalar() == 0
-
-
-@pytest.fixture
-async def pg_database(pg_url):
-    name = "files_" + uuid.uuid4().hex[:12]
-    admin = create_async_engine(
-        pg_url.replace("postgresql://", "postgresql+asyncpg://"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f"create database {name}"))
-        yield pg_url.rsplit("/", 1)[0] + "/" + name
-        async with admin.connect() as conn:
-            await conn.execute(text(f"drop database {name} with (force)"))
-    finally:
-        await admin.dispose()
 
 
 @pytest.mark.postgres
