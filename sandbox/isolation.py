@@ -294,6 +294,16 @@ def _enter_netns() -> LayerStatus:
 
 
 # --- seccomp ----------------------------------------------------------------------------------
+def _report_of(pid: int, r: int) -> bytes:
+    """All a throwaway fork wrote to the pipe `r` before it exited, once it is reaped."""
+    chunks = []
+    while chunk := os.read(r, 65536):
+        chunks.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return b"".join(chunks)
+
+
 def _compile(*builds: _Build) -> list[tuple[_Filter, list[str]]]:
     """The filters `builds` describe, as BPF ready to load, each with the rules it skipped.
 
@@ -317,13 +327,9 @@ def _compile(*builds: _Build) -> list[tuple[_Filter, list[str]]]:
         finally:
             os._exit(0)
     os.close(w)
-    chunks = []
-    while chunk := os.read(r, 65536):
-        chunks.append(chunk)
-    os.close(r)
-    os.waitpid(pid, 0)
+    raw = _report_of(pid, r)
     try:
-        report = json.loads(b"".join(chunks))
+        report = json.loads(raw)
     except ValueError:
         raise RuntimeError("the filter compiler exited without a filter") from None
     if "error" in report:
@@ -584,14 +590,10 @@ def _probe(workdir: str) -> dict[str, tuple[bool, str]]:
         finally:
             os._exit(0)
     os.close(w)
-    chunks = []
-    while chunk := os.read(r, 65536):
-        chunks.append(chunk)
-    os.close(r)
-    os.waitpid(pid, 0)
-    if not chunks:
+    raw = _report_of(pid, r)
+    if not raw:
         return {}
-    return {k: tuple(v) for k, v in json.loads(b"".join(chunks)).items()}
+    return {k: tuple(v) for k, v in json.loads(raw).items()}
 
 
 def _make_workdir() -> str:
