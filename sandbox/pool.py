@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import json
 import logging
 import os
@@ -31,7 +32,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -580,6 +582,8 @@ class _Exchange:
         self.expired = False  # the deadline (plus its grace) has passed
         self.wakeup: asyncio.Future[None] | None = None
         self.task: asyncio.Task[Any] | None = None
+        self.context = contextvars.copy_context()  # host functions run in it, as in the task
+        self.pending: tuple[frames.Call, Awaitable[Any]] | None = None  # begun in the callback
         self.sent = self.deadline = 0.0
 
     async def run(self, request: bytes) -> ExecutionResult | None:
@@ -589,6 +593,7 @@ class _Exchange:
         except OSError as exc:  # it died after saying it was ready: nothing of the script ran
             raise _ChildGone(str(exc)) from None
         self.task = asyncio.current_task()
+        self.context = contextvars.copy_context()
         self.sent = self.loop.time()
         self.deadline = self.sent + self.limits.timeout_s + KILL_GRACE_S
         alarm = self.loop.call_at(self.sent + self.limits.timeout_s, self.child.signal,
@@ -612,6 +617,14 @@ class _Exchange:
     async def _serve(self) -> ExecutionResult | None:
         """Answer frames until `done`, the deadline, or the end of the channel."""
         while True:
+            if self.pending is not None:  # a call begun in the reader callback that must wait
+                call, rest = self.pending
+                self.pending = None
+                reply = await self._answer(call, rest)
+                if reply is None:
+                    return self._timed_out()
+                self._send(_encode_reply(reply))
+                continue
             if not self.bodies:
                 if self.closed or self.broken or self.reset:
                     self._raise_if_not_ended_cleanly()
@@ -721,20 +734,27 @@ class _Exchange:
             except (ValueError, OSError):
                 pass
 
-    async def _answer(self, frame: frames.Call) -> frames.Reply | None:
-        """The host function's answer to one call; None if the deadline passed first."""
+    async def _answer(
+        self, frame: frames.Call, begun: Awaitable[Any] | None = None
+    ) -> frames.Reply | None:
+        """The host function's answer to one call; None if the deadline passed first.
+
+        `begun` is the rest of a call the reader callback began and could not finish at once.
+        """
         call_id, name = frame.id, frame.fn
         fn = self.host_functions.get(name)
         if fn is None:
             error = {"class": "RuntimeError", "message": f"no host function {name[:100]!r}"}
             return frames.Reply(id=call_id, ok=False, error=error)
         if self.expired or self.deadline - self.loop.time() <= 0:
+            if isinstance(begun, Generator):
+                begun.close()
             return None
         # Awaited in this task, not wrapped in a task or a timeout per call: the exchange's one
         # deadline timer cancels this task if it fires while a call is in progress.
         self.calling = True
         try:
-            value = await fn(frame.args)
+            value = await (fn(frame.args) if begun is None else begun)
         except asyncio.CancelledError:
             if self.expired and self.task is not None and self.task.uncancel() == 0:
                 return None  # our deadline, and nobody else's cancellation
@@ -784,7 +804,76 @@ class _Exchange:
         except (protocol.ProtocolError, OSError) as exc:
             self.broken = str(exc)
             self.loop.remove_reader(fd)
+        if self.bodies and self.wakeup is not None and not self.wakeup.done():
+            self._serve_here()
+            if not (self.bodies or self.pending or self.closed or self.broken or self.reset):
+                return  # all served here: the task goes on waiting
         self._wake()
+
+    def _serve_here(self) -> None:
+        """Serve the waiting one-at-a-time calls in this callback, the exchange task idle.
+
+        The same checks as `_on_call`, on a frame parsed the same way; anything else (another
+        frame, a concurrent call, a broken rule) is left in `bodies` for the task, which says
+        why. A host function that finishes without waiting is answered here, with no task
+        step in between; one that waits goes on in the exchange task (`pending`), where the
+        deadline cancels it as any call in progress.
+        """
+        while self.bodies and self.pending is None and not self.expired:
+            body = self.bodies[0]
+            if len(body) > INLINE_PARSE_BYTES:
+                return
+            try:
+                frame = frames.decode_child(body)
+            except frames.FrameError:
+                return
+            if type(frame) is not frames.Call or frame.concurrent:
+                return
+            fn = self.host_functions.get(frame.fn)
+            if (
+                fn is None
+                or self.calls >= self.limits.max_calls
+                or frame.id != self.calls + 1
+                or self.in_flight >= CALLS_IN_FLIGHT_MAX
+                or self.deadline - self.loop.time() <= 0
+            ):
+                return
+            self.bodies.popleft()
+            self.frames_read += 1
+            self.calls += 1
+            self.in_flight += 1
+            coro = fn(frame.args)
+            reply = self._begin(frame, coro)
+            if reply is None:
+                return
+            self._send(_encode_reply(reply))
+
+    def _begin(self, frame: frames.Call, call: Awaitable[Any]) -> frames.Reply | None:
+        """Run a call up to its first wait; its reply if it finished, else None (pending)."""
+        if not isinstance(call, Coroutine):
+            self.pending = (frame, call)
+            return None
+        task = self.task
+        if task is not None:
+            asyncio.tasks._enter_task(self.loop, task)  # as in the task: current_task() is it
+        try:
+            waiting = self.context.run(call.send, None)
+        except StopIteration as stop:
+            return frames.Reply(id=frame.id, ok=True, value=stop.value)
+        except HostCallError as exc:
+            return frames.Reply(id=frame.id, ok=False, error=exc.payload)
+        except Exception:  # noqa: BLE001 - never let a host bug reach the script as detail
+            log.exception("host function %s failed", frame.fn)
+            error = {"class": "APIError", "message": f"{frame.fn} failed in the host"}
+            return frames.Reply(id=frame.id, ok=False, error=error)
+        except BaseException as exc:  # raised in the task, as if it had run there
+            self.pending = (frame, _raising(exc))
+            return None
+        finally:
+            if task is not None:
+                asyncio.tasks._leave_task(self.loop, task)
+        self.pending = (frame, _resume(call, waiting, self.context))
+        return None
 
     def _on_deadline(self) -> None:
         self.expired = True
@@ -875,6 +964,33 @@ def _bounded_stdout(stdout: str, limit: int) -> tuple[str, bool]:
     if len(data) <= limit:
         return stdout, False
     return data[:limit].decode("utf-8", "ignore"), True
+
+
+@types.coroutine
+def _resume(
+    call: Coroutine[Any, Any, Any], waiting: Any, context: contextvars.Context
+) -> Generator[Any, Any, Any]:
+    """The rest of a coroutine begun elsewhere, awaited in a task (as `yield from` would)."""
+    while True:
+        try:
+            sent = yield waiting
+        except BaseException as exc:  # noqa: BLE001 - handed on to the coroutine
+            try:
+                waiting = context.run(call.throw, exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                waiting = context.run(call.send, sent)
+            except StopIteration as stop:
+                return stop.value
+
+
+@types.coroutine
+def _raising(exc: BaseException) -> Generator[Any, Any, Any]:
+    """An awaitable that raises `exc` where it is awaited."""
+    raise exc
+    yield  # a generator
 
 
 def _encode_reply(reply: frames.Reply) -> bytes:
