@@ -76,3 +76,25 @@ def api_with(tmp_path: Any) -> Callable[..., AbstractContextManager[Api]]:
             yield Api(client)
 
     return start
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str, str]]:
+    """`cli(*argv)` -> (exit code, stdout, stderr) of the terrarium command on this test's own
+    data directory (SQLite), with a 7 s key cache and the default tenant rate."""
+    from runtime.adapters.cli.main import main
+
+    monkeypatch.setenv("TERRARIUM_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("FLORA_API_KEY", raising=False)
+    monkeypatch.setenv("TERRARIUM_KEY_CACHE_S", "7")
+    monkeypatch.setenv("TERRARIUM_TENANT_PER_MINUTE", "120")
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 
-from runtime.adapters.cli.main import main
 from runtime.adapters.errors import report
 from runtime.db import utcnow
 from runtime.tenancy.errors import AmbiguousKey
@@ -17,22 +16,6 @@ from runtime.tenancy.keyfiles import hash_key
 from runtime.tenancy.tenants import parse_duration
 
 _names = (f"keys-{i}" for i in itertools.count())
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
-    """`run(*argv)` -> (exit code, stdout, stderr) of the terrarium command on this data dir."""
-    monkeypatch.setenv("TERRARIUM_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("FLORA_API_KEY", raising=False)
-    monkeypatch.setenv("TERRARIUM_KEY_CACHE_S", "7")
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_keys_create_list_revoke_rotate_from_the_cli(cli):

@@ -8,23 +8,6 @@ import sqlite3
 
 import pytest
 
-from runtime.adapters.cli.main import main
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("TERRARIUM_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("FLORA_API_KEY", raising=False)
-    monkeypatch.setenv("TERRARIUM_TENANT_PER_MINUTE", "120")
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
 
 def test_update_limits_and_workspaces(cli):
     code, out, _ = cli("tenants", "create", "acme", "--server-flora", "--workspace", "ws_a")
