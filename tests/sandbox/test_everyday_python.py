@@ -11,23 +11,7 @@ import sys
 from typing import Any
 
 import pytest
-
-from sandbox import runner
-from sandbox.limits import Limits
-from sandbox.messages import Reply, Run
-from sandbox.surface import SurfaceSpec
-
-SPEC = SurfaceSpec.from_json({})
-
-
-def sandboxed(code: str) -> tuple[Any, str, str | None]:
-    """(result, stdout, error type) of one execution in this process, as a child runs it."""
-    request = Run(op="run", code=code, inputs={}, limits=Limits(), host_functions=[])
-    state = runner.RunState(code, request.limits)
-    done = runner.execute(request, SPEC, lambda name, payload: Reply(id=0, ok=True), state)
-    assert done.status != "rejected", done.error
-    error = done.error.type if done.error is not None else None
-    return json.loads(done.result or "null"), done.stdout, error
+from sandboxed import sandboxed
 
 
 def cpython(code: str) -> tuple[Any, str, str | None]:
