@@ -98,6 +98,8 @@ class ExecutionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Set when a cancel was asked of a replica other than the one running it (that one cancels).
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Asynchronous executions only: where the record is POSTed when it ends, and how that went.
     webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     webhook_state: Mapped[str | None] = mapped_column(String(12), nullable=True)

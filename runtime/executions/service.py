@@ -76,6 +76,8 @@ log = logging.getLogger("terrarium.executions")
 LIST_FILTERS: tuple[str, ...] = (QUEUED, RUNNING, DONE, FAILED, *EXECUTION_STATUSES)
 IDEMPOTENT_POLL_S = 0.2  # how often a repeated request looks whether the first one ended
 IDEMPOTENT_WAIT_MARGIN_S = 30.0  # past the longest timeout, for the first one's record
+CANCEL_WAIT_S = 10.0  # how long a cancel asked for another replica's execution waits for its end
+CANCEL_POLL_S = 0.1  # how often that wait reads the record
 DRAIN_WEBHOOKS_S = 5.0  # at the end of a drain, how long the webhooks of what ended may take
 NOT_ADMITTING = (
     "this server is shutting down and starts no new executions; retry in a few seconds "
@@ -175,7 +177,14 @@ class Executions:
         await self.recorder.start(
             self.db, self._sessions, self.runner.pool.size_max, await self._whole_pool()
         )
-        self._replica = Replica(self.settings, self._sessions, self.metrics, self.instance_id)
+        self._replica = Replica(
+            self.settings,
+            self._sessions,
+            self.metrics,
+            self.instance_id,
+            on_cancel=self._cancel_requested,
+            listen_url=self.db.url if self.db.dialect.name == "postgresql" else None,
+        )
         await self._replica.start()
         self._webhooks = WebhookSender(self.settings, self._sessions, self.recorder.flush)
         self._webhooks.start()
@@ -312,20 +321,52 @@ class Executions:
         return {"execution_id": execution_id, "state": QUEUED, "status": None}
 
     async def cancel(self, tenant: Tenant, execution_id: str) -> dict[str, Any]:
-        """Stop an execution queued or running on this replica, synchronous or not: its child
-        is killed and it is recorded with status `cancelled` (a synchronous caller is answered
-        with that body). Another tenant's id is not found, as a missing one is."""
+        """Stop a queued or running execution, synchronous or not: its child is killed and it
+        is recorded with status `cancelled` (a synchronous caller is answered with that body).
+        One another replica runs (PostgreSQL) is cancelled by that replica: the request is
+        recorded and announced, and its record is answered once it has ended, or after
+        CANCEL_WAIT_S still running, with a `message` saying the cancel was requested. An
+        ended one is NotCancellable; another tenant's id is not found, as a missing one is."""
         running = self._running.get(execution_id)
-        if running is None or running.tenant.id != tenant.id:
-            await self.get(tenant, execution_id)  # not found, or not cancellable here
-            raise NotCancellable(
-                f"execution {execution_id[:80]!r} is not queued or running on this server (it "
-                "has ended, or another replica runs it)",
-                "execution_id",
-            )
-        running.cancel()
-        await running.ended.wait()
-        return await self.get(tenant, execution_id)
+        if running is not None and running.tenant.id == tenant.id:
+            running.cancel()
+            await running.ended.wait()
+            return await self.get(tenant, execution_id)
+        record = await self.get(tenant, execution_id)  # not found
+        if record["state"] in (QUEUED, RUNNING) and self.replica.listen_url is not None:
+            await self.replica.reap()  # a dead replica's executions are failed, not waited for
+            if await self.replica.request_cancel(tenant.id, execution_id) is not None:
+                return await self._wait_cancelled(tenant, execution_id)
+        raise NotCancellable(
+            f"execution {execution_id[:80]!r} is not queued or running (it has ended)"
+            if self.replica.listen_url is not None
+            else f"execution {execution_id[:80]!r} is not queued or running on this server "
+            "(it has ended, or another replica runs it)",
+            "execution_id",
+        )
+
+    async def _wait_cancelled(self, tenant: Tenant, execution_id: str) -> dict[str, Any]:
+        """The record of an execution whose cancel was requested of another replica, once it
+        has ended, or after CANCEL_WAIT_S as it stands, with a message."""
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        while True:
+            record = await self.get(tenant, execution_id)
+            if record["state"] in (DONE, FAILED):
+                return record
+            if time.monotonic() > deadline:
+                return {
+                    **record,
+                    "message": "cancel requested: the replica running this execution stops "
+                    "it; read the record later by its id",
+                }
+            await asyncio.sleep(CANCEL_POLL_S)
+
+    def _cancel_requested(self, execution_id: str) -> None:
+        """Another replica asked to cancel an execution: cancel it if it is one of this
+        replica's (the request was checked against its tenant where it was made)."""
+        running = self._running.get(execution_id)
+        if running is not None and not running.cancel_requested:
+            running.cancel()
 
     def _refuse_if_draining(self) -> None:
         if self.draining:

@@ -1,5 +1,6 @@
 """Several replicas on one PostgreSQL: async runs read anywhere, tenant limits held across
-replicas, and a replica killed mid-execution leaves that execution failed, not running.
+replicas, an execution cancelled from any replica, and a replica killed mid-execution leaves
+that execution failed, not running.
 
 Runs two `terrarium serve` processes on an empty database of the session's throwaway PostgreSQL
 (tests/conftest.py; `make test` installs the binaries when missing, see
@@ -168,6 +169,157 @@ def test_a_tenants_concurrency_limit_holds_across_replicas_and_its_queue_is_serv
         at_once += step
         most = max(most, at_once)
     assert most == 2, spans
+
+
+def test_an_execution_running_on_one_replica_is_cancelled_from_the_other(cluster):
+    """DELETE on b of an execution a runs: a kills its child and records it cancelled; b
+    answers with that record (the execution sleeps a minute, so it ended by the cancel)."""
+    a, b, headers = cluster
+    submitted = _submit(a, headers, "import time\ntime.sleep(60)\n1")
+    assert submitted.status_code == 202, submitted.text
+    execution_id = submitted.json()["execution_id"]
+    assert _wait(b, headers, execution_id, ("running",))["state"] == "running"
+    assert httpx.get(a.base + "/healthz").json()["pool"]["running"] == 1
+    deleted = httpx.delete(f"{b.base}/v1/executions/{execution_id}", headers=headers, timeout=30)
+    assert deleted.status_code == 200, deleted.text
+    body = deleted.json()
+    assert body["state"] == "done" and body["status"] == "cancelled", body
+    assert body["error"]["type"] == "Cancelled"
+    on_a = httpx.get(f"{a.base}/v1/executions/{execution_id}", headers=headers).json()
+    assert on_a["state"] == "done" and on_a["status"] == "cancelled", on_a
+    assert httpx.get(a.base + "/healthz").json()["pool"]["running"] == 0  # its child is gone
+    again = httpx.delete(f"{b.base}/v1/executions/{execution_id}", headers=headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "not_cancellable"
+    missing = httpx.delete(f"{b.base}/v1/executions/exe_missing", headers=headers)
+    assert missing.status_code == 404
+
+
+def test_a_cancel_request_reaches_the_owner_by_notification_also_after_reconnecting(
+    database_url, tmp_path
+):
+    """The owner learns of a cancel request by NOTIFY alone (its heartbeat, which also looks
+    for requests, never beats here), and listens again after its connection is killed."""
+    import asyncio
+
+    import asyncpg
+
+    from runtime.db import create_engine, init_db, session_factory, utcnow
+    from runtime.executions import replicas
+    from runtime.executions.records import ExecutionRow, InstanceRow
+    from runtime.infra.metrics import Metrics
+    from runtime.settings import Settings
+    from runtime.tenancy.tenants import TenantRow
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        settings = Settings(data_dir=tmp_path, database_url=database_url,
+                            heartbeat_interval_s=3600, instance_stale_s=7200)  # fmt: skip
+        engine = create_engine(settings)
+        await init_db(engine)
+        sessions = session_factory(engine)
+        tenant_id = "ten_pg_" + os.urandom(4).hex()
+        heard: asyncio.Queue[str] = asyncio.Queue()
+        owner = replicas.Replica(settings, sessions, Metrics(dict), "ins_pg_" + os.urandom(4).hex(),
+                                 on_cancel=heard.put_nowait, listen_url=engine.url)  # fmt: skip
+        asker = replicas.Replica(settings, sessions, Metrics(dict), "ins_pg_" + os.urandom(4).hex(),
+                                 listen_url=engine.url)  # fmt: skip
+        ids = ["exe_" + os.urandom(12).hex() for _ in range(2)]
+        async with sessions() as s, s.begin():
+            s.add(TenantRow(id=tenant_id, name=tenant_id, flora_kind="server", workspaces=[],
+                            created_at=utcnow()))  # fmt: skip
+            s.add(InstanceRow(id=owner.instance_id, host="test", pid=os.getpid(),
+                              started_at=utcnow(), heartbeat_at=utcnow()))  # fmt: skip
+        async with sessions() as s, s.begin():
+            for execution_id in ids:
+                s.add(ExecutionRow(
+                    id=execution_id, tenant_id=tenant_id, instance_id=owner.instance_id,
+                    mode="async", state="running", code="1", code_sha256="0" * 64, limits={},
+                    created_at=utcnow(),
+                ))  # fmt: skip
+        owner.start_listening()
+        got = []
+        try:
+            await asyncio.wait_for(owner.listening.wait(), 30)
+            assert await asker.request_cancel("ten_other", ids[0]) is None  # not its tenant's
+            assert await asker.request_cancel(tenant_id, ids[0]) == owner.instance_id
+            got.append(await asyncio.wait_for(heard.get(), 30))
+            killer = await asyncpg.connect(
+                engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            )
+            killed = await killer.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = $1",
+                owner.listener_name,
+            )
+            await killer.close()
+            assert killed == 1
+            async with asyncio.timeout(30):
+                while owner.listening.is_set():  # the drop is noticed
+                    await asyncio.sleep(0.05)
+            await asyncio.wait_for(owner.listening.wait(), 30)
+            while not heard.empty():  # what it re-read on reconnecting: the first request
+                assert heard.get_nowait() == ids[0]
+            assert await asker.request_cancel(tenant_id, ids[1]) == owner.instance_id
+            while (heard_id := await asyncio.wait_for(heard.get(), 30)) == ids[0]:
+                pass
+            got.append(heard_id)
+        finally:
+            await owner.stop_heartbeat()
+            await engine.dispose()
+        return got, ids
+
+    got, ids = asyncio.run(scenario())
+    assert got == ids
+
+
+def test_a_cancel_the_owner_has_not_carried_out_in_time_is_answered_202(
+    database_url, tmp_path, monkeypatch
+):
+    """The replica owning the execution is alive but does not end it within the wait: the
+    request stays recorded and the answer is 202 with the record and a message."""
+    from fastapi.testclient import TestClient
+
+    from runtime.app import create_app
+    from runtime.db import utcnow
+    from runtime.executions import service as service_module
+    from runtime.executions.records import ExecutionRow, InstanceRow
+    from runtime.settings import Settings
+
+    monkeypatch.setattr(service_module, "CANCEL_WAIT_S", 0.5)
+    settings = Settings(
+        database_url=database_url, data_dir=tmp_path, backend_speed=0, pool_warm=1,
+        secret_key=Fernet.generate_key().decode(),
+    )  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        service = client.app.state.executions
+        tenant = service.default_tenant
+        key = client.portal.call(service.tenants.add_key, tenant.id, "slow-owner")
+        silent, execution_id = "ins_pg_" + os.urandom(4).hex(), "exe_" + os.urandom(12).hex()
+
+        async def add_rows() -> None:
+            async with service.sessions() as s, s.begin():
+                s.add(InstanceRow(id=silent, host="test", pid=os.getpid(), started_at=utcnow(),
+                                  heartbeat_at=utcnow()))  # fmt: skip
+            async with service.sessions() as s, s.begin():
+                s.add(ExecutionRow(
+                    id=execution_id, tenant_id=tenant.id, instance_id=silent, mode="async",
+                    state="running", code="1", code_sha256="0" * 64, limits={},
+                    created_at=utcnow(),
+                ))  # fmt: skip
+
+        client.portal.call(add_rows)
+        deleted = client.delete(
+            f"/v1/executions/{execution_id}", headers={"authorization": f"Bearer {key}"}
+        )
+        assert deleted.status_code == 202, deleted.text
+        body = deleted.json()
+        assert body["state"] == "running" and "cancel requested" in body["message"], body
+
+        async def requested() -> object:
+            async with service.sessions() as s:
+                row = await s.get(ExecutionRow, execution_id)
+                return row.cancel_requested_at
+
+        assert client.portal.call(requested) is not None
 
 
 def test_a_replica_killed_mid_execution_leaves_it_failed_not_running(cluster):

@@ -15,6 +15,7 @@ from runtime.adapters.http.schemas import (
     SubmitRequest,
     execution_request,
 )
+from runtime.executions.records import ACTIVE_STATES
 from runtime.executions.service import LIST_FILTERS
 
 router = APIRouter(prefix="/v1/executions", tags=["executions"])
@@ -76,15 +77,24 @@ async def get_execution(
 
 CANCEL_SUMMARY = (
     "Stop a queued or running execution (asynchronous, or a synchronous one still running): "
-    "its process is killed and it is recorded with status `cancelled`"
+    "its process is killed and it is recorded with status `cancelled`. When another replica "
+    "runs it and it has not ended within a few seconds, 202 with its record and a `message`: "
+    "the cancel was requested and that replica stops it"
 )
 
 
-@router.delete("/{execution_id}", responses={**ERRORS, 409: {"model": ApiError}},
-               summary=CANCEL_SUMMARY)  # fmt: skip
-@router.post("/{execution_id}/cancel", responses={**ERRORS, 409: {"model": ApiError}},
-             summary=CANCEL_SUMMARY)  # fmt: skip
-async def cancel_execution(
-    execution_id: str, executions: ExecutionsDep, tenant: TenantDep
-) -> dict[str, Any]:
-    return await executions.cancel(tenant, execution_id)
+CANCEL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    202: {"description": "requested of the replica running it, not ended yet: its record and "
+          "a `message`"},
+    409: {"model": ApiError},
+}  # fmt: skip
+
+
+@router.delete("/{execution_id}", responses=CANCEL_RESPONSES, summary=CANCEL_SUMMARY)
+@router.post("/{execution_id}/cancel", responses=CANCEL_RESPONSES, summary=CANCEL_SUMMARY)
+async def cancel_execution(execution_id: str, executions: ExecutionsDep, tenant: TenantDep) -> Any:
+    record = await executions.cancel(tenant, execution_id)
+    if record.get("state") in ACTIVE_STATES:  # requested of the replica running it, not yet ended
+        return JSONResponse(record, status_code=202)
+    return record
