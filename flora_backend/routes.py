@@ -505,6 +505,9 @@ HANDLERS["runs.start_generation"] = generations_create
 
 @handles("generations.retrieve")
 async def generations_retrieve(ctx: Ctx, args: RunIdArgs) -> dict[str, Any]:
+    done = ctx.backend.run_engine().finished(args.run_id)
+    if done is not None and done.workspace_id == ctx.workspace_id:
+        return runs.run_json(ctx.settings, done)
     async with ctx.sessions() as s:
         run = await own_run(s, ctx, args.run_id)
     return runs.run_json(ctx.settings, await current(ctx, run))

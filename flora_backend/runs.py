@@ -6,6 +6,7 @@ background sweeper, and signed webhook delivery."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import re
@@ -34,6 +35,8 @@ RANDOM_FAILURES = (
     ("GPU_PROVIDER_ERROR", "The GPU provider returned an error."),
     ("GENERATION_QUEUE_TOO_LARGE", "The provider's queue is full; try again shortly."),
 )
+# Finished runs kept in memory for polls (a finished run never changes what it shows).
+FINISHED_KEPT = 1024
 INTERRUPTED = (
     "GENERATION_CANCELLED",
     "The backend stopped while this run was in flight; no credits were charged. "
@@ -235,6 +238,25 @@ class RunEngine:
         self._locks: dict[str, asyncio.Lock] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._settling: set[asyncio.Task[None]] = set()
+        self._finished: collections.OrderedDict[str, Run] = collections.OrderedDict()
+
+    # -- finished runs
+
+    def finished(self, run_id: str) -> Run | None:
+        """The run, if it finished lately here: read without the database (its status,
+        outputs, error and charge are final, and nothing a poll shows changes after)."""
+        run = self._finished.get(run_id)
+        if run is not None:
+            self._finished.move_to_end(run_id)
+        return run
+
+    def _keep(self, run: Run | None) -> Run | None:
+        if run is not None and run.status in ("completed", "failed"):
+            self._finished[run.id] = run
+            self._finished.move_to_end(run.id)
+            while len(self._finished) > FINISHED_KEPT:
+                self._finished.popitem(last=False)
+        return run
 
     # -- outputs
 
@@ -270,7 +292,7 @@ class RunEngine:
         lock = self._locks.setdefault(run_id, asyncio.Lock())
         try:
             async with lock:
-                return await self._finalize(run_id, interrupted)
+                return self._keep(await self._finalize(run_id, interrupted))
         finally:
             if not lock.locked() and self._locks.get(run_id) is lock:
                 self._locks.pop(run_id, None)
