@@ -321,6 +321,11 @@ def test_a_cancel_the_owner_has_not_carried_out_in_time_is_answered_202(
 
         assert client.portal.call(requested) is not None
 
+        from runtime.adapters.mcp.tools import call_cancel  # the MCP tool says it too
+
+        answer = client.portal.call(call_cancel, service, {"execution_id": execution_id}, tenant)
+        assert not answer.is_error and "cancel requested" in answer.content[0].text
+
 
 def test_a_replica_killed_mid_execution_leaves_it_failed_not_running(cluster):
     a, b, headers = cluster

@@ -456,6 +456,8 @@ async def call_cancel(
     if isinstance(record, types.CallToolResult):
         return record
     text = f"execution {record['execution_id']}: {record['state']}, status {record['status']}"
+    if record.get("message"):  # asked of the replica that runs it, which has not stopped it yet
+        text += f"; {record['message']}"
     return types.CallToolResult(content=_text(text), structured_content=record)
 
 
