@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from alembic.config import Config
-from sqlalchemy import DateTime, Dialect, MetaData, event, inspect, text
+from sqlalchemy import DateTime, Dialect, MetaData, Table, event, inspect, text
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -127,6 +127,27 @@ def rows_matched(result: Result[*tuple[Any, ...]]) -> int:
     """How many rows an UPDATE or DELETE matched. `Session.execute` is typed to answer a
     `Result` for any statement; for these it is a `CursorResult`, which has the row count."""
     return cast("CursorResult[*tuple[Any, ...]]", result).rowcount
+
+
+async def insert_unless_present(
+    session: AsyncSession, model: type[Base], values: dict[str, Any]
+) -> bool | None:
+    """Insert a row unless one with its primary key exists, in one statement ("on conflict do
+    nothing"): True when inserted, False when the key was taken; None where the database has
+    no such statement (the caller then reads and writes instead)."""
+    dialect = session.get_bind().dialect.name
+    table = cast("Table", model.__table__)  # plain Core: the ORM's bulk insert is heavier
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt: Any = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        return None
+    return rows_matched(await session.execute(stmt)) == 1
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

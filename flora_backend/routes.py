@@ -68,7 +68,7 @@ from client_surface.table import (
 )
 from flora_backend import actions, callback_urls, canvas, catalog, files, runs, store
 from flora_backend import assets as asset_files
-from flora_backend.db import rows_matched, utcnow
+from flora_backend.db import insert_unless_present, rows_matched, utcnow
 from flora_backend.errors import ApiError, envelope_response, from_validation, invalid, not_found
 from flora_backend.latency import LatencyMiddleware
 from flora_backend.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor, page
@@ -190,28 +190,27 @@ async def own_run(session: AsyncSession, ctx: Ctx, run_id: str) -> Run:
     return run
 
 
-async def reserve_idempotency(
-    session: AsyncSession, ctx: Ctx, run_id: str | None = None
-) -> IdempotencyKey | None:
+async def reserve_idempotency(session: AsyncSession, ctx: Ctx, run_id: str | None = None) -> None:
     """Claim the request's idempotency key inside the caller's transaction (released with it),
     for the run `run_id` when the caller already knows it."""
     key = ctx.idempotency_key
     if not key:
-        return None
+        return
     now = utcnow()
+    values = {"workspace_id": ctx.workspace_id, "key": key, "created_at": now, "run_id": run_id}
+    if await insert_unless_present(session, IdempotencyKey, values):
+        return  # a new key: claimed in one statement
     row = await session.get(IdempotencyKey, (ctx.workspace_id, key))
     if row is not None:
         if (now - row.created_at).total_seconds() < IDEMPOTENCY_WINDOW_S:
             raise duplicate(key, row.run_id)
         await session.delete(row)
         await session.flush()
-    row = IdempotencyKey(workspace_id=ctx.workspace_id, key=key, created_at=now, run_id=run_id)
-    session.add(row)
+    session.add(IdempotencyKey(**values))
     try:
         await session.flush()
     except IntegrityError:
         raise duplicate(key, None) from None
-    return row
 
 
 def duplicate(key: str, run_id: str | None) -> ApiError:
@@ -1609,7 +1608,7 @@ async def start_action_run(
     created, started, due = runs.timeline(ctx.settings, ACTION_SECONDS)
     fail_code, fail_message = runs.plan_failure(ctx.settings, action.name)
     async with ctx.sessions() as s, s.begin():
-        idem = await reserve_idempotency(s, ctx)
+        await reserve_idempotency(s, ctx, run_id)
         await charge(s, ctx.workspace_id, action.credits)
         run = Run(
             id=run_id,
@@ -1634,8 +1633,6 @@ async def start_action_run(
             callback_attempts=0,
         )
         s.add(run)
-        if idem is not None:
-            idem.run_id = run.id
     return {
         "run_id": run.id,
         "type": "action",
