@@ -704,6 +704,19 @@ class _Exchange:
 
     # --- replies: one writer, each call in flight until its reply is written whole ---------
     def _send(self, data: bytes) -> None:
+        if not self.outbox:  # nothing queued before it: straight onto the socket
+            try:
+                sent = self.child.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:  # the child is gone; its EOF ends the exchange
+                return
+            if sent == len(data):
+                self.in_flight -= 1
+                return
+            self.outbox.append([memoryview(data)[sent:], True])
+            self._flush()
+            return
         self.outbox.append([memoryview(data), True])
         if not self.writing:
             self._flush()

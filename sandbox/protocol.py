@@ -82,6 +82,10 @@ class FrameBuffer:
         self._max_small = max_frame if max_small is None else min(max_small, max_frame)
 
     def feed(self, data: bytes) -> list[bytes]:
+        if not self._buf and len(data) >= HEADER.size:  # most often: exactly one small frame
+            (length,) = HEADER.unpack_from(data)
+            if length <= self._max_small and len(data) == HEADER.size + length:
+                return [data[HEADER.size :]]
         self._buf += data
         bodies = []
         while len(self._buf) >= HEADER.size:
