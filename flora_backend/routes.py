@@ -117,7 +117,7 @@ class Ctx:
     holder: KeyHolder | None = None
     # Runs this request started that are due at once (an instant backend): finalized in the
     # background once the request's transaction has committed (`RunEngine.settle_soon`).
-    due_now: list[str] = dataclasses.field(default_factory=list)
+    due_now: list[Run] = dataclasses.field(default_factory=list)
 
     @property
     def settings(self) -> BackendSettings:
@@ -292,7 +292,7 @@ async def start_run(
     )
     session.add(run)
     if due <= created:
-        ctx.due_now.append(run.id)
+        ctx.due_now.append(run)
     if project_id and touch_project:
         await session.execute(
             update(Project).where(Project.id == project_id).values(last_modified=created)

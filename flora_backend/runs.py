@@ -287,19 +287,25 @@ class RunEngine:
         }
         return [{"output_id": output_id, "type": kind, "file_id": file_id}], [row], {filename: data}
 
-    async def finalize(self, run_id: str, *, interrupted: bool = False) -> Run | None:
-        """Bring a due run (or, with interrupted, any unfinished one) to its final state."""
+    async def finalize(
+        self, run_id: str, *, interrupted: bool = False, started: Run | None = None
+    ) -> Run | None:
+        """Bring a due run (or, with interrupted, any unfinished one) to its final state.
+        `started`: the run as its start wrote it, which spares reading it back."""
         lock = self._locks.setdefault(run_id, asyncio.Lock())
         try:
             async with lock:
-                return self._keep(await self._finalize(run_id, interrupted))
+                done = self._finished.get(run_id)
+                if done is not None:
+                    return done
+                return self._keep(await self._finalize(run_id, interrupted, started))
         finally:
             if not lock.locked() and self._locks.get(run_id) is lock:
                 self._locks.pop(run_id, None)
 
-    async def _finalize(self, run_id: str, interrupted: bool) -> Run | None:
+    async def _finalize(self, run_id: str, interrupted: bool, started: Run | None) -> Run | None:
         async with self.sessions() as session:
-            run = await session.get(Run, run_id)
+            run = started if started is not None else await session.get(Run, run_id)
             if run is None or run.status in ("completed", "failed"):
                 return run
             now = utcnow()
@@ -352,25 +358,27 @@ class RunEngine:
             if finalized_here:  # the row holds what was written: no read back
                 for key, value in values.items():
                     set_committed_value(run, key, value)
-            else:  # finalized by someone else meanwhile (another replica)
+            elif started is not None:  # finalized by someone else meanwhile (another replica)
+                run = await session.get(Run, run_id, populate_existing=True)
+            else:
                 await session.refresh(run)
             return run
 
-    def settle_soon(self, run_ids: list[str]) -> None:
+    def settle_soon(self, started: list[Run]) -> None:
         """Finalize, in the background, runs that were due as they started (speed 0): their
         outputs are made while the caller goes on, instead of on its first poll or at the next
         sweep; a poll that comes meanwhile waits for that (`finalize`'s lock), and finds the run
         completed. Call it once the runs are committed."""
-        for run_id in run_ids:
-            task = asyncio.create_task(self._settle(run_id), name=f"terrarium-settle-{run_id}")
+        for run in started:
+            task = asyncio.create_task(self._settle(run), name=f"terrarium-settle-{run.id}")
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)
 
-    async def _settle(self, run_id: str) -> None:
+    async def _settle(self, started: Run) -> None:
         try:
-            await self.finalize(run_id)
+            await self.finalize(started.id, started=started)
         except Exception:
-            log.exception("finalizing run %s failed", run_id)
+            log.exception("finalizing run %s failed", started.id)
 
     async def finalize_due(self, workspace_id: str | None = None, limit: int = 200) -> int:
         async with self.sessions() as session:
