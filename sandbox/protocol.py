@@ -36,9 +36,12 @@ def frame(body: bytes) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
+_DECODER = json.JSONDecoder()  # what json.loads uses without options, without its checks
+
+
 def decode_body(body: bytes) -> Any:
-    try:  # the host sends UTF-8 only: decoded here, json.loads skips guessing the encoding
-        return json.loads(body.decode())
+    try:  # the host sends UTF-8 only: decoded here, so no guessing of the encoding
+        return _DECODER.decode(body.decode())
     except (
         ValueError,
         RecursionError,
@@ -59,7 +62,10 @@ class Reader:
             data = self.sock.recv(1 << 16)
             if not data:
                 raise EOFError("channel closed")
-            self._frames.extend(decode_body(body) for body in self._buffer.feed(data))
+            bodies = self._buffer.feed(data)
+            if len(bodies) == 1:  # most often: one frame, one read
+                return decode_body(bodies[0])
+            self._frames.extend(decode_body(body) for body in bodies)
         return self._frames.popleft()
 
     @property
