@@ -336,6 +336,11 @@ class RunEngine:
             if run.callback_url:
                 values["callback_state"] = "pending"
                 values["callback_next_at"] = now
+            # The files first: where the store is the disk, it is written before this
+            # transaction takes the database's write lock (the same bytes whoever finalizes);
+            # where it is the database, it is part of this transaction all the same.
+            for name, data in blobs.items():
+                await self.files.put(name, data, session)
             result = await session.execute(
                 update(Run)
                 .where(Run.id == run_id, Run.status == "pending")
@@ -350,8 +355,6 @@ class RunEngine:
                         .where(Workspace.id == run.workspace_id)
                         .values(credits=Workspace.credits + run.charged_cost)
                     )
-                for name, data in blobs.items():  # with the run's row, where the store can
-                    await self.files.put(name, data, session)
                 for row in files:
                     session.add(File(**row))
             await session.commit()
