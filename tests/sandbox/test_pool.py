@@ -236,3 +236,49 @@ async def test_the_deny_list_holds_in_a_child_whichever_filter_carries_each_call
         }  # fmt: skip
     finally:
         await pool.stop()
+
+
+async def test_host_functions_that_end_before_or_after_their_first_wait_answer_alike():
+    """A call is served in the reader's callback up to the host function's first wait, then in
+    the execution's task: returns and raises on either side reach the script the same way."""
+    pool = WarmPool(sandbox_spec(), warm=1)
+    await pool.start()
+
+    async def at_once(args):
+        return {"at_once": args["args"][0]}
+
+    async def after_a_wait(args):
+        await asyncio.sleep(0.01)
+        return {"after_a_wait": args["args"][0]}
+
+    async def raises_at_once(args):
+        raise ValueError("no, at once")
+
+    async def raises_after_a_wait(args):
+        await asyncio.sleep(0.01)
+        raise ValueError("no, after a wait")
+
+    code = (
+        "out = [at_once(1), after_a_wait(2), at_once(3)]\n"
+        "for f in (raises_at_once, raises_after_a_wait):\n"
+        "    try:\n"
+        "        f(None)\n"
+        "    except Exception as e:\n"
+        "        out.append(str(e))\n"
+        "out\n"
+    )
+    functions = {
+        f.__name__: f for f in (at_once, after_a_wait, raises_at_once, raises_after_a_wait)
+    }
+    try:
+        result = await pool.execute(code, limits=Limits(timeout_s=10), host_functions=functions)
+        assert result.status == "ok", result
+        assert result.result[:3] == [{"at_once": 1}, {"after_a_wait": 2}, {"at_once": 3}]
+        # no host detail either way: the function's name, never its message
+        assert result.result[3:] == [
+            "raises_at_once failed in the host", "raises_after_a_wait failed in the host"
+        ]  # fmt: skip
+        again = await pool.execute("'next'", limits=Limits(timeout_s=5))
+        assert again.status == "ok" and again.result == "next"
+    finally:
+        await pool.stop()
