@@ -278,6 +278,25 @@ async def _served(tool: str, work: Awaitable[Answer]) -> Answer | types.CallTool
         return _failure(error.text())
 
 
+async def _tool(
+    tool: str,
+    model: type[Args],
+    arguments: dict[str, Any],
+    tenant: Tenant | None,
+    work: Callable[[Args, Tenant], Awaitable[dict[str, Any]]],
+) -> tuple[Args, dict[str, Any]] | types.CallToolResult:
+    """A tool's arguments and what the service answered for them, or the failure the agent
+    reads instead (invalid arguments, no tenant, or the service's refusal)."""
+    parsed = _arguments(model, arguments, tenant)
+    if isinstance(parsed, types.CallToolResult):
+        return parsed
+    args, tenant = parsed
+    answer = await _served(tool, work(args, tenant))
+    if isinstance(answer, types.CallToolResult):
+        return answer
+    return args, answer
+
+
 # ---------------------------------------------------------------- tools
 
 
@@ -285,13 +304,12 @@ async def call_execute(
     executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
 ) -> types.CallToolResult:
     """Run the script for `tenant` as `POST /v1/execute` does (limits, admission, record)."""
-    parsed = _arguments(ExecuteArgs, arguments, tenant)
-    if isinstance(parsed, types.CallToolResult):
-        return parsed
-    args, tenant = parsed
-    body = await _served("execute", executions.run(tenant, args.request()))
-    if isinstance(body, types.CallToolResult):
-        return body
+    done = await _tool(
+        "execute", ExecuteArgs, arguments, tenant, lambda a, t: executions.run(t, a.request())
+    )
+    if isinstance(done, types.CallToolResult):
+        return done
+    args, body = done
     if args.intent:
         log.info("mcp execute %s (%s): %s", body["execution_id"], body["status"], args.intent)
     content: list[types.ContentBlock] = [*_text(render_text(body))]
@@ -355,13 +373,12 @@ async def call_submit(
     executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
 ) -> types.CallToolResult:
     """`POST /v1/executions` by another name: queued, answered with its id."""
-    parsed = _arguments(SubmitArgs, arguments, tenant)
-    if isinstance(parsed, types.CallToolResult):
-        return parsed
-    args, tenant = parsed
-    queued = await _served("submit", executions.submit(tenant, args.request()))
-    if isinstance(queued, types.CallToolResult):
-        return queued
+    done = await _tool(
+        "submit", SubmitArgs, arguments, tenant, lambda a, t: executions.submit(t, a.request())
+    )
+    if isinstance(done, types.CallToolResult):
+        return done
+    _, queued = done
     text = f"execution_id: {queued['execution_id']} ({queued['state']}); poll it with get_execution"
     return types.CallToolResult(content=_text(text), structured_content=queued)
 
@@ -370,13 +387,13 @@ async def call_get(
     executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
 ) -> types.CallToolResult:
     """`GET /v1/executions/{id}` by another name, for the same tenant."""
-    parsed = _arguments(GetArgs, arguments, tenant)
-    if isinstance(parsed, types.CallToolResult):
-        return parsed
-    args, tenant = parsed
-    record = await _served("get_execution", executions.get(tenant, args.execution_id))
-    if isinstance(record, types.CallToolResult):
-        return record
+    done = await _tool(
+        "get_execution", GetArgs, arguments, tenant,
+        lambda a, t: executions.get(t, a.execution_id),
+    )  # fmt: skip
+    if isinstance(done, types.CallToolResult):
+        return done
+    _, record = done
     if record["state"] not in ("done", "failed"):
         text = f"execution_id: {record['execution_id']}: {record['state']}; poll again"
         return types.CallToolResult(content=_text(text), structured_content=record)
@@ -448,13 +465,12 @@ async def call_cancel(
     executions: Executions, arguments: dict[str, Any], tenant: Tenant | None
 ) -> types.CallToolResult:
     """`DELETE /v1/executions/{id}` by another name, for the same tenant."""
-    parsed = _arguments(CancelArgs, arguments, tenant)
-    if isinstance(parsed, types.CallToolResult):
-        return parsed
-    args, tenant = parsed
-    record = await _served("cancel", executions.cancel(tenant, args.execution_id))
-    if isinstance(record, types.CallToolResult):
-        return record
+    done = await _tool(
+        "cancel", CancelArgs, arguments, tenant, lambda a, t: executions.cancel(t, a.execution_id)
+    )
+    if isinstance(done, types.CallToolResult):
+        return done
+    _, record = done
     text = f"execution {record['execution_id']}: {record['state']}, status {record['status']}"
     if record.get("message"):  # asked of the replica that runs it, which has not stopped it yet
         text += f"; {record['message']}"
