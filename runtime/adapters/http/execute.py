@@ -3,9 +3,10 @@
 The route is a FastAPI route (its OpenAPI entry, its validation and errors), answered by
 `ExecuteRoute`: a well-formed request (a JSON object that is a valid `ExecuteRequest`, a valid
 `Idempotency-Key`) skips FastAPI's per-request machinery but goes through the same steps with the
-route's own objects: the tenant dependency, the body and header fields' validation, the
-response model's validation and JSON. Anything else (no body, invalid JSON, a field refused)
-is handed to FastAPI's own handler, which answers it exactly as before.
+route's own objects: its dependencies, the body and header fields' validation, the route's
+function, the response model's validation and JSON. Anything else (no body, invalid JSON, a
+field refused, an app with dependency overrides) is handed to FastAPI's own handler, which
+answers it exactly as before.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import fastapi.routing
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
@@ -28,12 +30,10 @@ from runtime.adapters.http.schemas import (
     execution_request,
 )
 from runtime.executions.outcome import ExecuteResponse
-from runtime.executions.service import Executions
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
-# The route's dependencies as declared below; the direct path calls the same tenant one.
-TENANT = deps.tenant
-DEPENDENCIES = frozenset({deps.executions, TENANT})
+# The route's dependencies as declared below: the direct path calls them with the request alone.
+DEPENDENCIES = frozenset({deps.executions, deps.tenant})
 
 
 class ExecuteRoute(APIRoute):
@@ -41,13 +41,19 @@ class ExecuteRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         slow: Handler = super().get_route_handler()
-        if not self.direct_path_fits():
+        route = self.effective()  # as included in the app: its dependencies and overrides
+        if not self.direct_path_fits(route):
             return slow  # a dependency or parameter this path does not know: FastAPI's own
-        body_field, response_field = self.body_field, self.response_field
-        header = self.dependant.header_params[0]
+        body_field, response_field = route.body_field, route.response_field
+        header = route.dependant.header_params[0]
+        dependencies = [(d.name, d.call) for d in route.dependant.dependencies]
+        endpoint = route.endpoint
+        overrides = route.dependency_overrides_provider
         assert body_field is not None and response_field is not None
 
         async def handler(request: Request) -> Response:
+            if getattr(overrides, "dependency_overrides", None):
+                return await slow(request)  # FastAPI's handler applies the overrides
             raw = await request.body()  # kept on the request: the slow path reads it again
             if not raw or not is_json(request.headers.get("content-type")):
                 return await slow(request)
@@ -60,9 +66,11 @@ class ExecuteRoute(APIRoute):
             _, header_errors = header.validate(key, {}, loc=("header", header.alias))
             if body_errors or header_errors or not isinstance(body, ExecuteRequest):
                 return await slow(request)
-            tenant = await TENANT(request)  # the route's dependency, as FastAPI calls it
-            service: Executions = request.app.state.executions
-            answer = await service.run(tenant, execution_request(body, key))
+            arguments: dict[str, Any] = {body_field.name: body, header.name: key}
+            for name, call in dependencies:  # in the route's order, as FastAPI solves them
+                assert call is not None
+                arguments[name] = await call(request)
+            answer = await endpoint(**arguments)  # the route's own function
             value, errors = response_field.validate(answer, {}, loc=("response",))
             if errors:
                 raise ResponseValidationError(errors=errors, body=answer)
@@ -72,18 +80,30 @@ class ExecuteRoute(APIRoute):
 
         return handler
 
-    def direct_path_fits(self) -> bool:
+    def effective(self) -> Any:
+        """This route as FastAPI handles it in the app: an included router's route is handled
+        with the inclusion's context (its dependencies, its app's dependency overrides), which
+        FastAPI hands to `get_route_handler` in a context variable; else the route itself."""
+        var = getattr(fastapi.routing, "_effective_route_context_var", None)
+        context = var.get() if var is not None else None
+        if context is not None and getattr(context, "original_route", None) is self:
+            return context
+        return self
+
+    def direct_path_fits(self, route: Any = None) -> bool:
         """The route still has exactly what the direct path does: the executions and tenant
         dependencies, the one header, the body, no query, path or cookie parameters."""
-        dependant = self.dependant
-        calls = {d.call for d in dependant.dependencies}
+        route = self if route is None else route
+        dependant = route.dependant
+        calls = [d.call for d in dependant.dependencies]
         return (
-            calls == DEPENDENCIES
+            len(calls) == len(DEPENDENCIES)
+            and set(calls) == DEPENDENCIES
             and [p.alias for p in dependant.header_params] == ["Idempotency-Key"]
             and not (dependant.query_params or dependant.path_params or dependant.cookie_params)
-            and self.body_field is not None
-            and self.response_field is not None
-            and self.status_code in (None, 200)
+            and route.body_field is not None
+            and route.response_field is not None
+            and route.status_code in (None, 200)
         )
 
 
