@@ -205,3 +205,44 @@ def test_mcp_submit_takes_a_webhook_url_as_http_does(api_with, receiver):
     assert sent["execution_id"] == execution_id and sent["result"] == 42
     assert verify(webhook_secret(root, tenant.id), body, headers["terrarium-signature"])
     assert refused.is_error and "webhook_url" in refused.content[0].text
+
+
+def test_a_host_that_resolves_elsewhere_by_delivery_time_is_refused_then(tmp_path, monkeypatch):
+    """The URL is checked again before every attempt, and the connection goes to the address
+    that check found: a host that resolved to a public address at submit time and to a private
+    one now is refused, nothing sent."""
+    import asyncio
+
+    from runtime.executions import webhooks
+    from runtime.executions.webhooks import Delivery, WebhookSender
+    from tests.operators.conftest import make_settings
+
+    answers = {"hooks.example.com": ["93.184.216.34"]}
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return answers[host]
+
+    sent: list[tuple[str, ...]] = []
+
+    async def post(target: Any, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        sent.append(target.addresses)
+        return 200
+
+    monkeypatch.setattr(webhooks, "post", post)
+    settings = make_settings(tmp_path)
+
+    async def attempts() -> list[tuple[bool, str]]:
+        async def flush() -> None:
+            pass
+
+        sender = WebhookSender(settings, None, flush, resolver=resolver)  # type: ignore[arg-type]
+        delivery = Delivery("exe_1", "ten_1", "https://hooks.example.com/h", 0, b"{}")
+        first = await sender._attempt(delivery)
+        answers["hooks.example.com"] = ["10.0.0.7"]  # the DNS answer changed meanwhile
+        second = await sender._attempt(delivery)
+        return [first, second]
+
+    first, second = asyncio.run(attempts())
+    assert first == (True, "answered 200") and sent == [("93.184.216.34",)]
+    assert not second[0] and second[1].startswith("refused: webhook_url is refused")
+    assert "10.0.0.7 is a private address" in second[1] and len(sent) == 1
