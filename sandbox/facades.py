@@ -400,13 +400,14 @@ def _getrecursionlimit() -> int:
 
 
 def _setrecursionlimit(limit: Any) -> None:
-    if type(limit) is not int and not isinstance(limit, int):
-        raise TypeError("'" + type(limit).__name__ + "' object cannot be interpreted as an integer")
+    # An exact int, as CPython reads it: a script's int subclass cannot answer the bounds
+    # checks below (its own __lt__, __gt__) and then give another value to the interpreter.
+    limit = operator.index(limit)
     if limit < 1:
         raise ValueError("recursion limit must be greater or equal than 1")
     if limit > MAX_RECURSION_LIMIT:
         raise ValueError(f"the sandbox's recursion limit is at most {MAX_RECURSION_LIMIT}")
-    sys.setrecursionlimit(int(limit) + SCRIPT_BASE_DEPTH[0])
+    sys.setrecursionlimit(limit + SCRIPT_BASE_DEPTH[0])
 
 
 def _exit(status: Any = None) -> None:

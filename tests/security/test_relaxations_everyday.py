@@ -193,6 +193,46 @@ def test_the_recursion_limit_a_script_sets_is_bounded(server):
     server.healthy()
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Big(5)",  # answers the bounds checks with its own comparisons, then gives 10**8
+        "Index()",  # a non-int whose __index__ is past the cap
+    ],
+)
+def test_the_recursion_cap_holds_for_any_int_like_value(server, value):
+    body = server.execute(
+        "import sys\n"
+        "class Big(int):\n"
+        "    def __lt__(self, other):\n        return False\n"
+        "    def __gt__(self, other):\n        return False\n"
+        "    def __int__(self):\n        return 10**8\n"
+        "    def __index__(self):\n        return 10**8\n"
+        "class Index:\n"
+        "    def __index__(self):\n        return 10**8\n"
+        "try:\n"
+        f"    sys.setrecursionlimit({value})\n"
+        "except ValueError:\n    pass\n"
+        "sys.getrecursionlimit()"
+    )
+    assert body["status"] == "ok" and body["result"] <= 10_000, body
+    server.healthy()
+
+
+def test_the_recursion_limit_refuses_what_is_not_an_integer(server):
+    body = server.execute(
+        "import sys\nout = []\n"
+        "for v in (2.5, '50', None):\n"
+        "    try:\n        sys.setrecursionlimit(v)\n"
+        "    except TypeError as e:\n        out.append(str(e))\n"
+        "out"
+    )
+    assert body["status"] == "ok", body
+    assert body["result"] == [
+        f"'{t}' object cannot be interpreted as an integer" for t in ("float", "str", "NoneType")
+    ]
+
+
 def test_raw_child_that_blows_its_stack_fails_alone(server, raw):
     # With the policy gone, a script can set any limit and overflow the C stack: the child
     # dies, the execution fails, and the next one runs.
