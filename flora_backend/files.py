@@ -256,7 +256,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
         return None
     if not first:  # the last N bytes
         count = int(last)
-        if count == 0:
+        if count == 0 or size == 0:  # no last bytes of an empty file (RFC 9110 14.1.1)
             return False
         return max(0, size - count), size
     start = int(first)
