@@ -64,6 +64,16 @@ class CountingHost:
         return {"n": self.served}
 
 
+class InstantHost(CountingHost):
+    """A host function that returns without waiting: the host answers it in the callback that
+    read the call, not in the execution's task. `args['pad']` characters pad the reply."""
+
+    async def __call__(self, args: Any) -> Any:
+        self.served += 1
+        pad = args.get("pad", 0) if isinstance(args, dict) else 0
+        return {"n": self.served, "pad": "x" * int(pad)}
+
+
 def assert_strict_result(result: ExecutionResult) -> None:
     """What the host hands on is strict JSON and a valid API response: never a 500 downstream."""
     body = {**result.to_json(), "execution_id": "exe_test"}

@@ -13,11 +13,11 @@ import json
 import tracemalloc
 
 import pytest
-from hostile import CountingHost, assert_strict_result, script, send_bodies
+from hostile import CountingHost, InstantHost, assert_strict_result, script, send_bodies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox import frames, pool, protocol
+from sandbox import frames, messages, pool, protocol
 from sandbox.limits import Limits
 from sandbox.result import ExecutionResult
 from sandbox.selftest import RawSandbox
@@ -27,8 +27,10 @@ LIMITS = Limits(timeout_s=5, cpu_s=5, memory_mb=128, max_calls=5, stdout_bytes=4
 DONE_CAP = pool.done_frame_cap(LIMITS)
 
 
-def run(raw: RawSandbox, code: str, limits: Limits = LIMITS) -> tuple[ExecutionResult, int]:
-    host = CountingHost()
+def run(
+    raw: RawSandbox, code: str, limits: Limits = LIMITS, host: CountingHost | None = None
+) -> tuple[ExecutionResult, int]:
+    host = host or CountingHost()
     result = raw.run(code, limits, host_functions={"client": host})
     assert_strict_result(result)
     health = raw.health()
@@ -81,6 +83,59 @@ def test_calls_out_of_turn_are_a_protocol_violation(raw, ids):
     result, served = run(raw, code)
     assert_broke_protocol(result)
     assert served == len(ids) - 1
+
+
+# --- calls a host function answers without waiting: served in the reader callback -----------
+@pytest.mark.parametrize("max_calls", [1, 5, 40])
+@pytest.mark.parametrize("pace", ["each-awaits-its-reply", "pipelined"])
+def test_a_flood_of_calls_answered_at_once_is_served_at_most_max_calls_times(raw, max_calls, pace):
+    wait = pace == "each-awaits-its-reply"
+    code = script(
+        f"for i in range(1, {max_calls * 3 + 1}):\n"
+        f"    call(i, {{'method': 'projects.list'}}, wait={wait})\n"
+        "time.sleep(30)\n"
+    )
+    result, served = run(raw, code, Limits(timeout_s=10, max_calls=max_calls), InstantHost())
+    assert served <= max_calls
+    assert result.status == "limit_exceeded", result
+    assert result.error["limit"] == "calls"
+
+
+@pytest.mark.parametrize(
+    "ids", [[2], [1, 1], [1, 3], [0], [-1]], ids=["skips", "repeats", "gap", "zero", "negative"]
+)
+def test_calls_answered_at_once_out_of_turn_are_a_protocol_violation(raw, ids):
+    code = script("".join(f"call({i}, wait=False)\n" for i in ids) + "time.sleep(30)\n")
+    result, served = run(raw, code, host=InstantHost())
+    assert_broke_protocol(result)
+    assert served == len(ids) - 1
+
+
+def test_replies_answered_at_once_and_never_read_are_held_by_the_in_flight_cap(raw):
+    # Each reply is written in the callback that read its call; those the child leaves unread
+    # fill its socket and stay in flight, and the call past the cap ends the execution.
+    cap = messages.CALLS_IN_FLIGHT_MAX
+    code = script(
+        f"for i in range(1, {cap * 10}):\n"
+        "    call(i, {'pad': 100000}, wait=False)\n"
+        "    time.sleep(0.005)\n"
+        "time.sleep(30)\n"
+    )
+    result, served = run(raw, code, Limits(timeout_s=5, max_calls=cap * 10), InstantHost())
+    assert served <= cap + 8  # the few replies its socket buffer took
+    assert_broke_protocol(result)
+    assert "in flight" in result.error["message"]
+
+
+def test_a_call_answered_at_once_after_the_limit_is_not_served(raw):
+    code = script(
+        "for i in range(1, 7):\n    call(i, wait=False)\n"
+        "done(result='all fine', stdout='fine')\nvanish()\n"
+    )
+    result, served = run(raw, code, host=InstantHost())
+    assert served == LIMITS.max_calls
+    assert (result.status, result.error["limit"], result.result) == (
+        "limit_exceeded", "calls", None)  # fmt: skip
 
 
 # --- sizes: measured on the bytes received ---------------------------------------------------
