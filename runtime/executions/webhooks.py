@@ -73,6 +73,7 @@ MAX_IN_FLIGHT = 8  # deliveries at once per replica
 BACKOFF_FACTOR = 4.0
 LEASE_MARGIN_S = 30.0
 OUTCOME_CHARS = 300
+MAX_URL_CHARS = callback_urls.MAX_URL_CHARS  # a longer webhook_url is refused as it arrives
 
 
 # ---------------------------------------------------------------- the tenant's secret

@@ -246,3 +246,18 @@ def test_a_host_that_resolves_elsewhere_by_delivery_time_is_refused_then(tmp_pat
     assert first == (True, "answered 200") and sent == [("93.184.216.34",)]
     assert not second[0] and second[1].startswith("refused: webhook_url is refused")
     assert "10.0.0.7 is a private address" in second[1] and len(sent) == 1
+
+
+def test_http_and_mcp_take_webhook_urls_of_the_same_length(api):
+    """One limit on a webhook_url's length, the URL check's own, in both schemas."""
+    from flora_backend.callback_urls import MAX_URL_CHARS
+    from runtime.adapters.mcp.tools import async_tools
+
+    schema = api.client.get("/openapi.json").json()["components"]["schemas"]
+    http_field = schema["SubmitRequest"]["properties"]["webhook_url"]
+    (submit,) = [tool for tool in async_tools() if tool.name == "submit"]
+    mcp_field = submit.input_schema["properties"]["webhook_url"]
+    limits = [
+        option.get("maxLength") for field in (http_field, mcp_field) for option in field["anyOf"]
+    ]
+    assert [n for n in limits if n is not None] == [MAX_URL_CHARS, MAX_URL_CHARS]

@@ -10,6 +10,7 @@ from fastapi import Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.executions.request import ExecutionRequest, LimitRequest
+from runtime.executions.webhooks import MAX_URL_CHARS
 
 
 class ExecuteRequest(BaseModel):
@@ -42,7 +43,7 @@ class SubmitRequest(ExecuteRequest):
 
     webhook_url: str | None = Field(
         default=None,
-        max_length=2048,
+        max_length=MAX_URL_CHARS,
         description="Where to POST the execution's record (the body of GET "
         "/v1/executions/{id}) once it reaches its final state, signed with your tenant's "
         "webhook secret in `Terrarium-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "

@@ -26,6 +26,7 @@ from runtime.adapters.mcp.media import media_blocks
 from runtime.executions.outcome import ExecuteResponse
 from runtime.executions.request import ExecutionRequest, LimitRequest
 from runtime.executions.service import Executions
+from runtime.executions.webhooks import MAX_URL_CHARS
 from runtime.settings import Settings
 from runtime.tenancy.tenants import Tenant
 from sandbox.facades import ALLOWED_MODULES
@@ -334,7 +335,7 @@ GET_DESCRIPTION = (
 
 class SubmitArgs(ExecuteArgs):
     webhook_url: str | None = Field(
-        default=None, max_length=2000,
+        default=None, max_length=MAX_URL_CHARS,
         description="https URL to POST the execution's record to when it ends (signed).",
     )  # fmt: skip
 
