@@ -44,17 +44,22 @@ INTERVAL_S = 3600.0
 JITTER = 0.1  # each round waits INTERVAL_S, give or take 10%, so replicas drift apart
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"terrarium retention prune").digest()[:8], signed=True)
 _AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([wdhms]?)\s*", re.IGNORECASE)
+MAX_AGE = timedelta(days=36525)
 _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "": 86400}
 
 
 def parse_age(value: str) -> timedelta:
-    """`7d`, `12h`, `30m`, `90s`, `2w`, or a number of days; ValueError naming the forms."""
+    """`7d`, `12h`, `30m`, `90s`, `2w`, or a number of days, up to MAX_AGE; ValueError naming
+    the forms (or the limit)."""
     match = _AGE.fullmatch(value)
     if match is None:
         raise ValueError(
             f"{value!r} is not an age: write a number and a unit, like 7d, 12h, 30m or 2w"
         )
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if seconds > MAX_AGE.total_seconds():  # past it, the cutoff is before any date there is
+        raise ValueError(f"{value!r} is too long an age: at most {MAX_AGE.days}d (100 years)")
+    return timedelta(seconds=seconds)
 
 
 def cutoff(days: float, now: datetime | None = None) -> datetime:

@@ -17,7 +17,7 @@ from runtime.adapters.cli.main import main
 from runtime.db import utcnow
 from runtime.executions.idempotency import IdempotencyRow
 from runtime.executions.records import ExecutionRow
-from runtime.executions.retention import parse_age
+from runtime.executions.retention import cutoff, parse_age
 from runtime.executions.webhooks import root_secret, webhook_secret
 
 
@@ -147,3 +147,16 @@ def test_records_prune_and_webhook_secret_for_operators(env, capsys, api_with):
 )
 def test_ages(text, hours):
     assert parse_age(text) == timedelta(hours=hours)
+
+
+@pytest.mark.parametrize("text", ["3000000d", "9999999999999", "36526d", "5300w"])
+def test_an_age_past_any_date_is_refused_by_name(env, capsys, text):
+    with pytest.raises(ValueError, match="too long an age: at most 36525d"):
+        parse_age(text)
+    code, _, err = cli(capsys, "records", "prune", "--older-than", text, "--dry-run")
+    assert code == 2 and f"--older-than {text!r} is too long an age" in err
+
+
+def test_the_longest_age_is_taken():
+    assert parse_age("36525d") == timedelta(days=36525)
+    assert cutoff(36525).year > 1900
