@@ -692,12 +692,8 @@ class _Exchange:
             return
         try:
             value = await fn(frame.args)
-        except HostCallError as exc:
-            reply = frames.Reply(id=frame.id, ok=False, error=exc.payload)
-        except Exception:  # noqa: BLE001 - never let a host bug reach the script as detail
-            log.exception("host function %s failed", frame.fn)
-            error = {"class": "APIError", "message": f"{frame.fn} failed in the host"}
-            reply = frames.Reply(id=frame.id, ok=False, error=error)
+        except Exception as exc:  # noqa: BLE001 - answered as _failed says
+            reply = _failed(frame, exc)
         else:
             reply = frames.Reply(id=frame.id, ok=True, value=value)
         self._send(_encode_reply(reply))
@@ -772,12 +768,8 @@ class _Exchange:
             if self.expired and self.task is not None and self.task.uncancel() == 0:
                 return None  # our deadline, and nobody else's cancellation
             raise
-        except HostCallError as exc:
-            return frames.Reply(id=call_id, ok=False, error=exc.payload)
-        except Exception:  # noqa: BLE001 - never let a host bug reach the script as detail
-            log.exception("host function %s failed", name)
-            error = {"class": "APIError", "message": f"{name} failed in the host"}
-            return frames.Reply(id=call_id, ok=False, error=error)
+        except Exception as exc:  # noqa: BLE001 - answered as _failed says
+            return _failed(frame, exc)
         finally:
             self.calling = False
         return frames.Reply(id=call_id, ok=True, value=value)
@@ -873,12 +865,8 @@ class _Exchange:
             waiting = self.context.run(call.send, None)
         except StopIteration as stop:
             return frames.Reply(id=frame.id, ok=True, value=stop.value)
-        except HostCallError as exc:
-            return frames.Reply(id=frame.id, ok=False, error=exc.payload)
-        except Exception:  # noqa: BLE001 - never let a host bug reach the script as detail
-            log.exception("host function %s failed", frame.fn)
-            error = {"class": "APIError", "message": f"{frame.fn} failed in the host"}
-            return frames.Reply(id=frame.id, ok=False, error=error)
+        except Exception as exc:  # noqa: BLE001 - answered as _failed says
+            return _failed(frame, exc)
         except BaseException as exc:  # raised in the task, as if it had run there
             self.pending = (frame, _raising(exc))
             return None
@@ -1004,6 +992,16 @@ def _raising(exc: BaseException) -> Generator[Any, Any, Any]:
     """An awaitable that raises `exc` where it is awaited."""
     raise exc
     yield  # a generator
+
+
+def _failed(frame: frames.Call, exc: Exception) -> frames.Reply:
+    """The reply to a call whose host function raised: a HostCallError's own payload; any
+    other exception is a host bug, logged here and never shown to the script in detail."""
+    if isinstance(exc, HostCallError):
+        return frames.Reply(id=frame.id, ok=False, error=exc.payload)
+    log.error("host function %s failed", frame.fn, exc_info=exc)
+    error = {"class": "APIError", "message": f"{frame.fn} failed in the host"}
+    return frames.Reply(id=frame.id, ok=False, error=error)
 
 
 def _encode_reply(reply: frames.Reply) -> bytes:
