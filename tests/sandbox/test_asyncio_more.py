@@ -141,12 +141,12 @@ import asyncio
 async def main():
     done = []
     async def inner():
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
         done.append('inner finished')
         return 7
     task = asyncio.create_task(inner())
     try:
-        await asyncio.wait_for(asyncio.shield(task), 0.005)
+        await asyncio.wait_for(asyncio.shield(task), 0.01)
     except TimeoutError:
         done.append('outer timed out')
     value = await task
