@@ -39,6 +39,15 @@ def test_only_the_operator_key_opens_it(api, operator):
     assert api.client.get("/v1/admin/tenants", headers=operator).status_code == 200
 
 
+def test_a_tenant_key_refused_by_the_admin_api_is_not_recorded_as_used(api, operator):
+    name = next(_names)
+    _, tenant_key = api.tenant(name)
+    answer = api.client.get("/v1/admin/keys", headers=api.auth(tenant_key))
+    assert answer.status_code == 403
+    (key,) = api.call(api.executions.tenants.keys, name)
+    assert key.last_used_at is None
+
+
 def test_tenants_create_list_update_revoke(api, operator):
     name = next(_names)
     made = api.client.post(

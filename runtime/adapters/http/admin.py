@@ -34,6 +34,7 @@ from runtime.tenancy.tenants import (
     KeyInfo,
     Tenant,
     check_tenant_name,
+    display_name,
     parse_duration,
 )
 
@@ -57,9 +58,11 @@ async def operator(request: Request, executions: ExecutionsDep) -> None:
     store = executions.tenants
     if await store.operator.matches(token):
         return
-    if await store.authenticate(token) is not None:
-        raise NotOperator(TENANT_KEY_FORBIDDEN)
-    raise KeyRefused(NOT_THE_OPERATOR_KEY, "unknown")
+    try:  # a refused admin request is not a use of the tenant's key (no last_used_at)
+        await store.verify(token, touch=False)
+    except KeyRefused:
+        raise KeyRefused(NOT_THE_OPERATOR_KEY, "unknown") from None
+    raise NotOperator(TENANT_KEY_FORBIDDEN)
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -242,7 +245,7 @@ async def list_tenants(
 ) -> TenantList:
     rows = await executions.tenants.list(include_revoked)
     for row in rows:
-        row["name"] = str(row["name"]).split("~revoked~")[0]
+        row["name"] = display_name(str(row["name"]))
     return TenantList.model_validate({"data": rows})
 
 
