@@ -4,6 +4,9 @@ the key cache both share."""
 
 from __future__ import annotations
 
+import ast
+import json
+
 import pytest
 from sqlalchemy import delete
 
@@ -15,7 +18,9 @@ from client_surface import (
     NotFoundError,
     RateLimitError,
 )
-from client_surface.table import find
+from client_surface._client import bind_arguments
+from client_surface.errors import APIError
+from client_surface.table import SURFACE, find
 from flora_backend import routes
 from flora_backend.store import ApiKey, hash_key
 
@@ -170,3 +175,63 @@ def test_every_table_method_has_an_in_process_endpoint(backend):
     in_process = backend.in_process()
     assert set(in_process.endpoints) == set(backend.routes.endpoints)
     assert find("workspaces.list").full_name in in_process.endpoints
+
+
+def example_arguments(method) -> tuple[tuple, dict]:
+    """The literal arguments of a table method's example call."""
+    call = ast.parse(method.example, mode="eval").body
+    assert isinstance(call, ast.Call), method.full_name
+    args = tuple(ast.literal_eval(a) for a in call.args)
+    kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    return args, kwargs
+
+
+def seen(request) -> dict:
+    """What an endpoint reads of a request, minus what differs between two requests."""
+    skip = {"user-agent", "host", "accept", "accept-encoding", "connection", "content-length"}
+    skip.add("idempotency-key")  # drawn for each call
+    return {
+        "method": request.method,
+        "path": request.url.path,
+        "path_params": dict(request.path_params),
+        "query": sorted(request.query_params.multi_items()),
+        "headers": sorted((k, v) for k, v in request.headers.items() if k not in skip),
+    }
+
+
+async def test_every_table_method_reaches_its_endpoint_alike_in_process(
+    backend, creds, monkeypatch
+):
+    """Every method of the table, called with its example's arguments: the endpoint reads the
+    same request (path, parameters, query, headers, body) and the SDK gets the same answer's
+    status and error code, over HTTP and in-process."""
+    _, key = creds
+    requests: list[dict] = []
+    real = routes.read_arguments
+
+    async def recording(method, request):
+        entry = seen(request)
+        body = json.loads(await request.body() or b"{}") if method.verb != "GET" else {}
+        body.pop("idempotency_key", None)  # drawn for each call
+        entry["body"] = body
+        requests.append(entry)
+        return await real(method, request)
+
+    monkeypatch.setattr(routes, "read_arguments", recording)
+    http, direct = clients(backend, key, max_retries=0)
+    for method in SURFACE:
+        assert method.example and method.full_name in routes.HANDLERS, method.full_name
+        args, kwargs = example_arguments(method)
+        answers = []
+        for c in (http, direct):
+            requests.clear()
+            try:
+                await c._request(method, bind_arguments(method, args, kwargs))
+                answers.append(("ok", None))
+            except APIError as exc:
+                answers.append((exc.status, exc.code))
+            answers.append(list(requests))
+        assert answers[0] == answers[2] and answers[1] == answers[3], method.full_name
+        assert answers[1], f"{method.full_name}: its endpoint was not reached"
+    await http.close()
+    await direct.close()
