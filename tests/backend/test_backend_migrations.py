@@ -4,6 +4,7 @@ backend's 0001 alone) upgrades in place, keeping its rows, on SQLite and on Post
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -11,13 +12,14 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flora_backend import Backend
 from flora_backend import db as backend_db
 from flora_backend.settings import BackendSettings
+from flora_backend.store import ProjectFolder, Workspace
 from runtime import db as runtime_db
 from runtime.settings import Settings
 
@@ -261,3 +263,25 @@ async def test_one_set_of_nodes_moves_asset_action_and_run_nodes_onto_the_canvas
         assert json.loads(left) == []
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_replicas_starting_together_migrate_and_seed_once(tmp_path, pg_database):
+    """Two servers starting at once on an empty PostgreSQL database: one migrates and seeds
+    while the other waits on the migrations' lock, then finds the schema and the seed data."""
+    backends = [
+        Backend(BackendSettings(data_dir=tmp_path / f"r{i}", database_url=pg_database, speed=0))
+        for i in range(3)
+    ]
+    try:
+        await asyncio.gather(*(b.start() for b in backends))
+        async with backends[0].sessions() as s:
+            defaults = (await s.execute(select(Workspace).where(Workspace.is_default))).all()
+            folders = (await s.execute(select(ProjectFolder))).all()
+        assert len(defaults) == 1 and len(folders) == 1
+        for b in backends:  # each replica's development key works on the one workspace
+            ws, _ = await b.default_credentials()
+            assert ws == defaults[0][0].id
+    finally:
+        for b in backends:
+            await b.stop()
