@@ -117,6 +117,21 @@ WRITES = {
     "setattr_builtin_class": "setattr(int, 'x', 1)",
     "setattr_facade": "import json\nsetattr(json, 'loads', print)",
     "setattr_client": "setattr(client, 'models', 1)",
+    # The data model's methods may be set on the script's own classes only: never on a class
+    # a facade hands out, a built-in, the sandbox's streams, or an immutable value.
+    "setattr_init_on_abc": (
+        "import collections.abc\nsetattr(collections.abc.Mapping, '__init__', len)"
+    ),
+    "store_eq_on_abc": "from collections.abc import Sequence\nSequence.__eq__ = len",
+    "setattr_repr_on_path": "import pathlib\nsetattr(pathlib.PurePosixPath, '__repr__', len)",
+    "store_fspath_on_path": "from pathlib import Path\nPath.__fspath__ = len",
+    "setattr_add_on_int": "setattr(int, '__add__', len)",
+    "store_index_on_bool": "bool.__index__ = len",
+    "setattr_write_on_stream": "import sys\nsetattr(type(sys.stdout), 'write', len)",
+    "store_call_on_print": "type(print).__call__ = len",
+    "store_dunder_on_int_value": "(5).__add__ = len",
+    "setattr_dunder_on_str_value": "setattr('x', '__len__', len)",
+    "setattr_init_on_exception_class": "setattr(ValueError, '__init__', len)",
     "delattr_facade": "import json\ndelattr(json, 'loads')",
     "delattr_dunder": "class A:\n    pass\ndelattr(A(), '__dict__')",
     "aug_facade_attr": "import json\njson.loads += 1",
