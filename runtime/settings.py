@@ -11,11 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from flora_backend.settings import BackendSettings
+
+
+OPERATOR_KEY_MIN_CHARS = 24
 
 
 class Settings(BaseSettings):
@@ -97,6 +100,22 @@ class Settings(BaseSettings):
     # The bearer key of the admin API (/v1/admin); unset: one is made on first start, kept in
     # <data_dir>/operator-key (0600) and printed once. Replicas: set it, the same on each.
     operator_key: str | None = None
+
+    @field_validator("operator_key")
+    @classmethod
+    def _strong_operator_key(cls, value: str | None) -> str | None:
+        """Empty is unset; a set key is long enough to guess at no better than a made one, and
+        never shaped like a tenant's runtime key (trk_...)."""
+        if not value:
+            return None
+        if len(value) < OPERATOR_KEY_MIN_CHARS or value.startswith("trk_"):
+            raise ValueError(
+                f"the operator key must be at least {OPERATOR_KEY_MIN_CHARS} characters and "
+                "must not start with trk_ (a tenant's runtime key); make one with "
+                "`python -c \"import secrets; print('tro_' + secrets.token_urlsafe(32))\"`"
+            )
+        return value
+
     # Caps on what an execution record keeps (the response itself is bounded by limits).
     record_result_bytes: int = 1024 * 1024
     record_stdout_bytes: int = 64 * 1024

@@ -189,3 +189,17 @@ def test_an_operator_key_from_the_environment_replaces_the_generated_one(api_wit
         assert api.client.get("/v1/admin/keys", headers=headers).status_code == 200
         assert api.client.get("/v1/admin/keys", headers=api.auth(generated)).status_code == 401
         assert api.client.get("/v1/admin/keys", headers=api.auth("tro_other")).status_code == 401
+
+
+@pytest.mark.parametrize("weak", ["admin", "tro_short", "trk_" + "k" * 43])
+def test_a_weak_or_tenant_shaped_operator_key_is_refused_by_name(weak, monkeypatch):
+    from runtime.adapters.cli.config import ConfigError, load
+
+    monkeypatch.setenv("TERRARIUM_OPERATOR_KEY", weak)
+    with pytest.raises(ConfigError) as refused:
+        load()
+    (line,) = refused.value.lines
+    assert "TERRARIUM_OPERATOR_KEY" in line and "at least 24 characters" in line
+    assert "token_urlsafe" in line and weak not in line  # the secret is never echoed
+    monkeypatch.setenv("TERRARIUM_OPERATOR_KEY", "")  # empty: unset, a key is made
+    assert load().operator_key is None
