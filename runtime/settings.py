@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     log_format: str = "json"  # "json" or "text"
     # Execution records (code, stdout, result) older than this many days are deleted, by a
     # prune every replica runs hourly and `terrarium records prune`; 0 keeps them forever.
-    retention_days: float = Field(default=30.0, ge=0)
+    retention_days: float = Field(default=30.0, ge=0, le=36525)  # 100 years at most
     # On SIGTERM: refuse new executions (503) and let running ones finish for at most this
     # many seconds, then fail the rest; 0 fails them at once.
     drain_s: float = Field(default=30.0, ge=0)

@@ -51,11 +51,13 @@ def test_serve_announces_listening_then_the_key_once_it_is_bound_and_started(tmp
 def test_a_configuration_error_names_the_variable_and_the_expected_form(env, capsys):
     env.setenv("TERRARIUM_PORT", "eighty")
     env.setenv("TERRARIUM_AUTH", "maybe")
+    env.setenv("TERRARIUM_RETENTION_DAYS", "1e9")  # past any date: the hourly prune would overflow
     assert main(["config"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "Traceback" not in err and "validation error" not in err
     assert "TERRARIUM_PORT='eighty' is not valid: expected a whole number" in err
     assert "TERRARIUM_AUTH='maybe' is not valid: expected true or false" in err
+    assert "TERRARIUM_RETENTION_DAYS='1e9' is not valid" in err and "<= 36525" in err
 
 
 def test_exec_of_a_missing_file_says_so_with_exit_2(env, capsys, tmp_path):
