@@ -72,3 +72,12 @@ def test_a_builtin_tenant_with_a_bad_name_makes_no_workspace(cli, tmp_path):
     with sqlite3.connect(tmp_path / "terrarium.db") as db:
         names = {row[0] for row in db.execute("select name from backend_workspaces")}
     assert "good" in names and "Bad Name" not in names
+
+
+@pytest.mark.parametrize("replacing", [["--workspace", "ws_b"], ["--any-workspace"]])
+def test_removing_a_workspace_while_replacing_the_list_is_refused(cli, replacing):
+    assert cli("tenants", "create", "acme", "--server-flora", "--workspace", "ws_a")[0] == 0
+    with pytest.raises(SystemExit, match="replace the whole list"):
+        cli("tenants", "update", "acme", *replacing, "--remove-workspace", "ws_a")
+    code, out, _ = cli("tenants", "list")
+    assert json.loads(out)[0]["workspaces"] == ["ws_a"]  # nothing changed

@@ -111,6 +111,11 @@ async def _update(args: argparse.Namespace, settings: Settings) -> tuple[dict[st
             changes[limit] = value
     for option in args.unset or []:
         changes[LIMIT_OPTIONS[option.replace("-", "_")]] = None
+    if args.remove_workspace and (args.workspace is not None or args.any_workspace):
+        raise SystemExit(
+            "terrarium tenants update: --remove-workspace goes with --add-workspace or alone; "
+            "--workspace and --any-workspace replace the whole list (leave out the ones to drop)"
+        )
 
     async def work(store: TenantStore) -> tuple[dict[str, Any], str]:
         from runtime.tenancy.errors import TenantNotFound
