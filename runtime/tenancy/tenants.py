@@ -569,6 +569,8 @@ class TenantStore:
         """The key (and its tenant's name) a reference names: its id, its prefix (at least
         MIN_PREFIX_CHARS characters), or the key itself."""
         ref = ref.strip()
+        # a whole key is a secret: errors show only as much of it as a listing does
+        said = repr(ref[: PREFIX_CHARS if ref.startswith(KEY_PREFIX) else 40])
         q = select(RuntimeKeyRow, TenantRow.name).join(
             TenantRow, TenantRow.id == RuntimeKeyRow.tenant_id
         )
@@ -581,17 +583,15 @@ class TenantStore:
             q = q.where(RuntimeKeyRow.hint.like(escaped + "%", escape="\\"))
         else:
             raise KeyNotFound(
-                f"{ref[:40]!r} is too short to name a key: give its id (key_...) or at least "
+                f"{said} is too short to name a key: give its id (key_...) or at least "
                 f"{MIN_PREFIX_CHARS} characters of its prefix (`terrarium keys list`)"
             )
         found = (await s.execute(q.limit(6))).all()
         if not found:
-            raise KeyNotFound(f"no key {ref[:40]!r} (`terrarium keys list` shows ids and prefixes)")
+            raise KeyNotFound(f"no key {said} (`terrarium keys list` shows ids and prefixes)")
         if len(found) > 1:
             ids = ", ".join(row.id for row, _ in found[:5])
-            raise AmbiguousKey(
-                f"{ref[:40]!r} starts more than one key ({ids}): give the key's id", "key"
-            )
+            raise AmbiguousKey(f"{said} starts more than one key ({ids}): give the key's id", "key")
         row, name = found[0]
         return row, name
 

@@ -192,3 +192,11 @@ def test_last_used_is_recorded(api):
     assert api.execute(key, "1").status_code == 200
     (after,) = api.call(store.keys, tenant.name)
     assert after.last_used_at is not None and after.last_used_at >= before.created_at
+
+
+def test_an_error_about_a_whole_key_shows_only_its_prefix(cli):
+    assert cli("tenants", "create", "secretive", "--server-flora")[0] == 0
+    whole = "trk_" + "s3cr3t" * 7
+    code, out, err = cli("keys", "revoke", whole)
+    assert code == 1 and "no key 'trk_s3cr3ts3'" in err
+    assert "s3cr3ts3cr3t" not in out + err
