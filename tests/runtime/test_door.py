@@ -199,6 +199,15 @@ def test_every_v1_request_writes_one_json_access_log_line(small, caplog):
     assert second["duration_ms"] >= 0
 
 
+def test_a_whole_key_in_a_path_is_logged_as_its_prefix_only(small, caplog):
+    caplog.set_level(logging.INFO, logger="terrarium.access")
+    secret = "trk_" + "s3cr3t" * 7
+    small.post(f"/v1/admin/keys/{secret}/revoke", headers={"x-request-id": "masked"})
+    [line] = [json.loads(JsonFormatter().format(r)) for r in caplog.records
+              if r.name == "terrarium.access" and r.request_id == "masked"]  # fmt: skip
+    assert line["path"] == "/v1/admin/keys/trk_s3cr3ts3…/revoke"
+
+
 def test_http_metrics_count_routes_statuses_4xx_reasons_and_tenants(small):
     small.get("/v1/executions", headers={"authorization": "Bearer x"})
     small.post("/v1/execute", json={"code": "1"})
