@@ -18,9 +18,11 @@ application reaches it only through `Backend` and its HTTP transport, as it woul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import ssl
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -229,13 +231,19 @@ class Backend:
             return None
 
     def _write_dev_key(self, key: str) -> None:
+        """The key in dev-key (0600), replaced atomically through a temporary file of its own
+        (mkstemp: never a file or symlink left at a fixed name, never one another process is
+        writing)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dev_key_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key + "\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.dev_key_path)
+        fd, tmp = tempfile.mkstemp(dir=self.data_dir, prefix=".dev-key.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(key + "\n")
+            os.replace(tmp, self.dev_key_path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
     # ---------------------------------------------------------------- credentials
 

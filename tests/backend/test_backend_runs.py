@@ -130,6 +130,20 @@ async def test_dev_key_file_is_private(backend, creds):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
+async def test_dev_key_is_never_written_through_a_file_left_at_a_temporary_name(
+    backend, creds, tmp_path
+):
+    target = tmp_path / "elsewhere"
+    target.write_text("untouched\n")
+    backend.dev_key_path.unlink()
+    (backend.data_dir / "dev-key.tmp").symlink_to(target)  # the name an older writer used
+    _, key = await backend.default_credentials()
+    assert target.read_text() == "untouched\n"
+    assert backend.dev_key_path.read_text().strip() == key and not backend.dev_key_path.is_symlink()
+    assert stat.S_IMODE(os.stat(backend.dev_key_path).st_mode) == 0o600
+    assert not list(backend.data_dir.glob(".dev-key.*"))  # no temporary file left
+
+
 async def test_removed_dev_key_is_remade_without_a_second_sweeper(backend, creds):
     engine, db = backend.engine, backend.db
     backend.dev_key_path.unlink()
