@@ -21,9 +21,8 @@ import sys
 from types import FrameType
 from typing import Any
 
-from sandbox import concurrency, errors, isolation, protocol, runner
+from sandbox import concurrency, errors, isolation, prepare, protocol, runner
 from sandbox.diagnostics import current_script_line
-from sandbox.limits import Limits
 from sandbox.messages import Call, Done, ErrorInfo, Ready, Reply, Run, Status
 from sandbox.problems import source_line
 from sandbox.surface import SurfaceSpec
@@ -94,21 +93,6 @@ class Channel:
         return Reply.from_json(reply)
 
 
-# What every execution runs through: compile, the script's globals, run, result, `done` frame.
-# The zygote already ran the full warm-up (runner.warm_up) once, so lazy imports and caches are
-# in the pages every child shares; what a child pays here is the pages it writes, each copied
-# on first write. This script writes only those of the path every script takes (about 250
-# pages against 520 for the full warm-up): a script that uses more (async, json, the client)
-# copies the rest when it runs.
-_WARM_UP_SCRIPT = "x = [1 + 1]\nx"
-
-
-def _warm_up(spec: SurfaceSpec) -> None:
-    request = Run(op="run", code=_WARM_UP_SCRIPT, inputs={}, limits=Limits(), host_functions=[])
-    state = runner.RunState(request.code, request.limits)
-    runner.execute(request, spec, lambda name, payload: Reply(id=0, ok=True), state).encode()
-
-
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -117,8 +101,7 @@ def _cpu_seconds() -> float:
 def serve_one(
     sock: socket.socket, spec: SurfaceSpec, statuses: dict[str, Any], allow_raw: bool
 ) -> None:
-    isolation.enter_child(sock.fileno(), statuses)
-    _warm_up(spec)
+    prepare.prepare_child(sock.fileno(), spec, statuses)
     channel = Channel(sock)
     state: runner.RunState | None = None  # set when the script arrives; read by the handlers
     cpu_start = 0.0
