@@ -23,7 +23,7 @@ from typing import Any
 
 from sandbox import concurrency, errors, isolation, prepare, protocol, runner
 from sandbox.diagnostics import current_script_line
-from sandbox.messages import Call, Done, ErrorInfo, Ready, Reply, Run, Status
+from sandbox.messages import Call, Done, ErrorInfo, Ready, Reply, Run, Status, encode_call
 from sandbox.problems import source_line
 from sandbox.surface import SurfaceSpec
 
@@ -66,7 +66,7 @@ class Channel:
 
     def send_call(self, name: str, payload: Any, concurrent: bool = False) -> int:
         """Send one call frame; its id."""
-        body = Call(id=self.seq + 1, fn=name, args=payload, concurrent=concurrent).encode()
+        body = encode_call(self.seq + 1, name, payload, concurrent)
         if len(body) > protocol.CALL_FRAME_BYTES:  # the host would stop the execution: say why
             method = payload.get("method") if isinstance(payload, dict) else None
             raise ValueError(

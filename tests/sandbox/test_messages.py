@@ -60,6 +60,31 @@ def test_the_childs_call_and_ready_frames_parse_on_the_host():
 def test_the_child_refuses_to_encode_nan_rather_than_send_it():
     with pytest.raises(ValueError):
         messages.Call(id=1, fn="client", args=float("nan")).encode()
+    with pytest.raises(ValueError):
+        messages.encode_call(1, "client", {"x": [float("inf")]})
+
+
+CALL_ARGS = [None, 0, -(2**63), 1.5, 1e300, "", "é\n\"\\\u2028", [], {}, [1, [2, {"a": None}]],
+             {"method": "workspaces.list", "arguments": {"ok": True, "s": "\x00"}}]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", CALL_ARGS)
+@pytest.mark.parametrize("concurrent", [False, True])
+def test_a_call_frame_is_the_bytes_the_standard_encoder_makes(args, concurrent):
+    message = {"t": "call", "id": 7, "fn": "client\u00e9", "args": args}
+    if concurrent:
+        message["concurrent"] = True
+    expected = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    body = messages.encode_call(7, "client\u00e9", args, concurrent)
+    assert body == expected.encode()
+    assert messages.Call(7, "client\u00e9", args, concurrent).encode() == body
+    call = frames.decode_child(body)
+    assert (call.id, call.fn, call.args, call.concurrent) == (7, "client\u00e9", args, concurrent)
+
+
+def test_a_lone_surrogate_in_a_call_is_refused_in_the_child():
+    with pytest.raises(ValueError):
+        messages.encode_call(1, "client", {"s": "\ud800"})
 
 
 def test_the_child_reads_the_run_frame_the_host_encodes_with_its_limits():

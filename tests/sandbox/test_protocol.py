@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 
@@ -57,3 +58,15 @@ def test_the_childs_reader_refuses_a_frame_that_is_not_json():
     host.sendall(protocol.HEADER.pack(3) + b"{x}")
     with pytest.raises(protocol.ProtocolError, match="not valid JSON"):
         protocol.Reader(child).recv()
+
+
+@pytest.mark.parametrize("body", [b"", b" ", b'{"t":"reply"} ', b'{"t":"reply"}{}', b"nul",
+                                  b'{"a":1', b"\xff", b' {"t":"reply"}'])  # fmt: skip
+def test_the_childs_decoder_takes_one_whole_value_and_nothing_else(body):
+    with pytest.raises(protocol.ProtocolError, match="not valid JSON"):
+        protocol.decode_body(body)
+
+
+def test_the_childs_decoder_reads_what_the_host_encodes():
+    body = b'{"t":"reply","id":1,"ok":true,"value":{"a":[1,2.5,"\\u00e9",null,false]}}'
+    assert protocol.decode_body(body) == json.loads(body)
