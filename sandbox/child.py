@@ -39,13 +39,20 @@ class Channel:
         self.finished = False
         self.seq = 0
         self.on_pending: Any = None
+        # Call frames of tasks held back to go out together (see send_call's `later`).
+        self.outgoing: list[bytes] = []
 
     def send(self, frame: Ready | Call | Done) -> None:
         self.send_encoded(protocol.frame(frame.encode()))
 
     def send_encoded(self, data: bytes) -> None:
+        """Send `data` after the call frames held back, in one write."""
         self.sending = True
         try:
+            if self.outgoing:
+                self.outgoing.append(data)
+                data = b"".join(self.outgoing)
+                self.outgoing.clear()
             self.sock.sendall(data)
         finally:
             self.sending = False
@@ -64,8 +71,11 @@ class Channel:
             raise RuntimeError("the host answered out of turn")
         return Reply.from_json(reply)
 
-    def send_call(self, name: str, payload: Any, concurrent: bool = False) -> int:
-        """Send one call frame; its id."""
+    def send_call(
+        self, name: str, payload: Any, concurrent: bool = False, later: bool = False
+    ) -> int:
+        """Send one call frame; its id. `later`: hold it back until `flush` or the next frame
+        sent, so the calls tasks make together reach the host in one write (one wake-up)."""
         body = encode_call(self.seq + 1, name, payload, concurrent)
         if len(body) > protocol.CALL_FRAME_BYTES:  # the host would stop the execution: say why
             method = payload.get("method") if isinstance(payload, dict) else None
@@ -74,11 +84,20 @@ class Channel:
                 f"{protocol.CALL_FRAME_BYTES}-byte limit for one call; send less per call"
             )
         self.seq += 1
-        self.send_encoded(protocol.frame(body))
+        if later:
+            self.outgoing.append(protocol.frame(body))
+        else:
+            self.send_encoded(protocol.frame(body))
         return self.seq
+
+    def flush(self) -> None:
+        """Send the call frames held back, if any."""
+        if self.outgoing:
+            self.send_encoded(b"")
 
     def next_reply(self, timeout: float | None) -> Reply | None:
         """The next reply, whichever call it answers; None if none came within `timeout` s."""
+        self.flush()
         if timeout is not None and not self.reader.buffered:
             readable, _, _ = select.select([self.sock], [], [], timeout)
             if not readable:

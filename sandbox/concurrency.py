@@ -4,11 +4,14 @@ No coroutine object exists in the sandbox (desugar.py turns `async def` into `de
 script's `async def` function gives an `Awaitable` (the function and its arguments, not yet
 run), and `await x` runs it in the current flow of control. A task (`create_task`, each branch
 of `gather`, `wait_for`, `as_completed`, `wait`, `TaskGroup`) runs an awaitable on a greenlet of
-its own. When a task makes a client call, the call frame goes to the host at once and the task
-switches out to the hub, which runs the next ready task; when nothing is ready, the hub reads
-the next reply (replies come back in completion order, matched to their calls by id) and
-switches back to the task that waits for it. So twenty gathered `client.*` calls are twenty call
-frames in flight, and the host runs them as twenty asyncio tasks.
+its own. When a task makes a client call, its call frame is queued and the task switches out to
+the hub, which runs the next ready task; the queued frames go to the host together, in one
+write, before the hub resumes anything but a task's first step and before it waits for a reply
+(so a gather's calls wake the host once; a branch that computes before its first call holds
+back the calls of the branches started before it until it waits). When nothing is ready,
+the hub reads the next reply (replies come back in completion order, matched to their calls by
+id) and switches back to the task that waits for it. So twenty gathered `client.*` calls are
+twenty call frames in flight, and the host runs them as twenty asyncio tasks.
 
 What the sandbox promises here, the host enforces on its own (sandbox/pool.py): at most
 `CALLS_IN_FLIGHT_MAX` calls in flight (the child queues the rest itself, and the host ends an
@@ -230,6 +233,11 @@ class Scheduler:
                 g, throw, value = self.ready.popleft()
                 if g.dead:
                     continue
+                if self.channel is not None and not (type(value) is Task and value._g is g):
+                    # Calls that tasks made are held back while more tasks start (a gather's
+                    # branches send theirs in one write); any other flow may compute a while
+                    # before it waits, so they go out before it resumes.
+                    self.channel.flush()
                 if throw:
                     g.throw(value)
                 else:
@@ -278,7 +286,7 @@ class Scheduler:
             slot = _Waiter()
             self.slots.append(slot)
             self.wait(slot)
-        call_id = channel.send_call(name, payload, concurrent=True)
+        call_id = channel.send_call(name, payload, concurrent=True, later=True)
         self.in_flight += 1
         waiter = _Waiter()
         self.replies[call_id] = waiter

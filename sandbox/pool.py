@@ -547,11 +547,12 @@ class _Exchange:
     read, so several are in flight; the host holds them to CALLS_IN_FLIGHT_MAX itself: a call is
     in flight from its frame until its reply is written whole on the socket (only then can an
     honest child have read it and sent the next), and a child that sends one more is ended.
-    Replies go out through one writer (`_send`), in the order they are ready, never interleaved.
-    Two timers cover the whole exchange: SIGALRM to the
-    child at the deadline (its handler reports the line), and, KILL_GRACE_S later, the end of
-    waiting (cancelling a host call in progress). `run` returns the result, or None when the
-    channel closed with no `done` frame (the caller asks the zygote how the child ended).
+    Replies go out through one writer (`_send`), in the order they are ready, never interleaved;
+    those of concurrent calls that are ready in the same turn of the loop go out in one write.
+    Two timers cover the whole exchange: SIGALRM to the child at the deadline (its handler
+    reports the line), and, KILL_GRACE_S later, the end of waiting (cancelling a host call in
+    progress). `run` returns the result, or None when the channel closed with no `done` frame
+    (the caller asks the zygote how the child ended).
     """
 
     def __init__(
@@ -577,7 +578,9 @@ class _Exchange:
         self.calling = False  # a host call is in progress (the deadline cancels it)
         self.in_flight = 0  # calls read whose reply is not yet written whole
         self.call_tasks: set[asyncio.Task[None]] = set()  # the concurrent calls being served
-        self.outbox: collections.deque[list[Any]] = collections.deque()  # [bytes, a call's]
+        self.outbox: collections.deque[list[Any]] = collections.deque()  # [bytes, replies]
+        self.held: list[bytes] = []  # replies of concurrent calls written at the turn's end
+        self.held_flush: asyncio.Handle | None = None
         self.writing = False  # a writer callback waits for room on the socket
         self.expired = False  # the deadline (plus its grace) has passed
         self.wakeup: asyncio.Future[None] | None = None
@@ -607,6 +610,9 @@ class _Exchange:
             expiry.cancel()
             for task in self.call_tasks:
                 task.cancel()  # calls of branches the script left behind: nobody reads them
+            if self.held_flush is not None:
+                self.held_flush.cancel()
+            self.held.clear()
             self.outbox.clear()
             for remove in (self.loop.remove_reader, self.loop.remove_writer):
                 try:
@@ -688,7 +694,7 @@ class _Exchange:
         if fn is None or self.expired:
             reply = await self._answer(frame)
             if reply is not None:
-                self._send(_encode_reply(reply))
+                self._send_soon(_encode_reply(reply))
             return
         try:
             value = await fn(frame.args)
@@ -696,10 +702,25 @@ class _Exchange:
             reply = _failed(frame, exc)
         else:
             reply = frames.Reply(id=frame.id, ok=True, value=value)
-        self._send(_encode_reply(reply))
+        self._send_soon(_encode_reply(reply))
 
     # --- replies: one writer, each call in flight until its reply is written whole ---------
-    def _send(self, data: bytes) -> None:
+    def _send_soon(self, data: bytes) -> None:
+        """A concurrent call's reply, written together with the others that are ready in the
+        same turn of the event loop (a gather's calls that end together: one write, one
+        wake-up of the child). Each stays in flight until the write holding it is whole."""
+        self.held.append(data)
+        if self.held_flush is None:
+            self.held_flush = self.loop.call_soon(self._send_held)
+
+    def _send_held(self) -> None:
+        self.held_flush = None
+        held, self.held = self.held, []
+        if held:
+            self._send(held[0] if len(held) == 1 else b"".join(held), len(held))
+
+    def _send(self, data: bytes, replies: int = 1) -> None:
+        """Write `data` (that many whole reply frames) after whatever is queued before it."""
         if not self.outbox:  # nothing queued before it: straight onto the socket
             try:
                 sent = self.child.sock.send(data)
@@ -708,12 +729,12 @@ class _Exchange:
             except OSError:  # the child is gone; its EOF ends the exchange
                 return
             if sent == len(data):
-                self.in_flight -= 1
+                self.in_flight -= replies
                 return
-            self.outbox.append([memoryview(data)[sent:], True])
+            self.outbox.append([memoryview(data)[sent:], replies])
             self._flush()
             return
-        self.outbox.append([memoryview(data), True])
+        self.outbox.append([memoryview(data), replies])
         if not self.writing:
             self._flush()
 
@@ -735,7 +756,7 @@ class _Exchange:
                     self.loop.add_writer(sock.fileno(), self._flush)
                 return
             self.outbox.popleft()
-            self.in_flight -= 1
+            self.in_flight -= item[1]
         if self.writing:
             self.writing = False
             try:
