@@ -11,13 +11,16 @@ stops at once (what still runs is failed the same way).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
+from collections.abc import Generator
 from types import FrameType
 
 import uvicorn
 
+from runtime.adapters.http.serving import flush_logs
 from runtime.executions.service import Executions
 
 log = logging.getLogger("terrarium")
@@ -31,6 +34,16 @@ class DrainingServer(uvicorn.Server):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._draining = False
         self._drain: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # uvicorn re-raises a captured SIGTERM as it leaves, which ends the process at once:
+        # the log lines still held for the end of a loop turn are written first.
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                flush_logs()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import socket
 import sys
 from importlib import metadata
@@ -75,12 +76,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         )
         return CANNOT_START
     logs.configure(settings.log_format)
+    from runtime.adapters.http.serving import OneSendProtocol, batch_log_lines
+
+    batch_log_lines(logging.getLogger("terrarium"))  # a turn's lines in one write
     app = create_app(settings)
     app.state.announce = f"http://{settings.host}:{settings.port}"  # printed once started
     from runtime.adapters.cli.drain import DrainingServer
 
     server = DrainingServer(
-        uvicorn.Config(app, log_level="warning"), app.state.executions, settings.drain_s
+        # httptools and uvloop (installed with the runtime), each turn's writes in one send;
+        # no uvicorn access log: the door writes the runtime's own (runtime/adapters/http/door.py)
+        uvicorn.Config(
+            app, log_level="warning", http=OneSendProtocol, loop="uvloop", access_log=False
+        ),
+        app.state.executions,
+        settings.drain_s,
     )
     with sock:
         server.run(sockets=[sock])

@@ -1,0 +1,144 @@
+"""What `terrarium serve` puts around uvicorn so that one answer costs as few wake-ups as it can.
+
+On this kind of machine a write to a socket or a pipe that wakes another process costs tens of
+microseconds (the reader's CPU is woken through the hypervisor), so:
+- `OneSendProtocol` is uvicorn's httptools protocol whose writes made in one event-loop turn
+  leave in one `send`: uvicorn writes an answer's head and its body separately, and the client
+  was woken for the head alone. Nothing is held past the turn (a streamed answer's head still
+  leaves as soon as the app yields), and closing the connection sends what is held first.
+- `LinesPerTurn` is the log handler's stream: the lines logged in one event-loop turn (a request's
+  "execution finished" and its access line) are written in one `write` at the end of that
+  turn, in the order they were logged; lines logged off the loop are written at once, and
+  `flush_logs()` writes what is held (before a re-raised SIGTERM ends the process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import threading
+import weakref
+from typing import IO, Any, cast
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# Past this many bytes held, a write leaves at once (a large answer is not copied to be joined).
+HOLD_BYTES = 64 * 1024
+
+
+class TurnWrites:
+    """A transport whose writes made in one loop turn are sent together at the end of it."""
+
+    __slots__ = ("_transport", "_loop", "_held", "_size")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] | None = None
+        self._size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if self._held is None:
+            self._held = [bytes(data)]
+            self._size = len(data)
+            self._loop.call_soon(self.send_held)
+        else:
+            self._held.append(bytes(data))
+            self._size += len(data)
+        if self._size > HOLD_BYTES:
+            self.send_held()
+
+    def send_held(self) -> None:
+        held, self._held, self._size = self._held, None, 0
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self.send_held()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.send_held()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._held, self._size = None, 0
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the real transport's
+        return getattr(self._transport, name)
+
+
+class OneSendProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol writing through `TurnWrites`."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses: duck-typed both ways
+        wrapped: Any = TurnWrites(cast(asyncio.Transport, transport), self.loop)
+        super().connection_made(wrapped)
+
+
+class LinesPerTurn:
+    """A text stream for a logging handler: what is written during one loop turn leaves in one
+    write at its end (the handler's `flush` after each record schedules it); off the loop, or
+    with no loop running, at once."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self._parts: list[str] = []
+        self._lock = threading.Lock()
+        self._scheduled = False
+        _streams.add(self)
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.write_out()
+            return
+        with self._lock:
+            if self._scheduled:
+                return
+            self._scheduled = True
+        try:
+            loop.call_soon(self.write_out)
+        except RuntimeError:  # the loop is closing
+            self.write_out()
+
+    def write_out(self) -> None:
+        with self._lock:
+            text = "".join(self._parts)
+            self._parts.clear()
+            self._scheduled = False
+        if text:
+            self.stream.write(text)
+            self.stream.flush()
+
+
+_streams: weakref.WeakSet[LinesPerTurn] = weakref.WeakSet()
+
+
+def flush_logs() -> None:
+    """Write every line held by a `LinesPerTurn` stream now."""
+    for stream in list(_streams):
+        stream.write_out()
+
+
+atexit.register(flush_logs)
+
+
+def batch_log_lines(logger: logging.Logger) -> None:
+    """The logger's stream handlers write through `LinesPerTurn` (once)."""
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler.stream, LinesPerTurn
+        ):
+            handler.setStream(LinesPerTurn(handler.stream))

@@ -1,0 +1,198 @@
+"""`terrarium serve` around uvicorn: an answer leaves in one send, a loop turn's log lines in one
+write, in order, and nothing is held past the turn, a close, or the end of the server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from typing import Any
+
+import pytest
+import uvicorn
+from uvicorn.server import ServerState
+
+from runtime.adapters.http.serving import (
+    HOLD_BYTES,
+    LinesPerTurn,
+    OneSendProtocol,
+    TurnWrites,
+    batch_log_lines,
+    flush_logs,
+)
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def json_app(scope: Any, receive: Any, send: Any) -> None:
+    assert scope["type"] == "http"
+    body = b'{"status":"ok"}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"15")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def protocol_for(app: Any) -> tuple[OneSendProtocol, FakeTransport]:
+    config = uvicorn.Config(app, http=OneSendProtocol, log_level="warning", lifespan="off")
+    config.load()
+    protocol = OneSendProtocol(config=config, server_state=ServerState(), app_state={})
+    transport = FakeTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    return protocol, transport
+
+
+async def test_an_answer_leaves_in_one_send_head_and_body_together():
+    protocol, transport = protocol_for(json_app)
+    protocol.data_received(b"GET /v1/x HTTP/1.1\r\nHost: t\r\n\r\n")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(transport.writes) == 1, transport.writes
+    sent = transport.writes[0]
+    assert sent.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert sent.endswith(b'\r\n\r\n{"status":"ok"}')
+
+
+async def test_a_streamed_head_is_not_held_past_the_turn():
+    release = asyncio.Event()
+
+    async def streaming(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await release.wait()  # the app waits: the head must have left meanwhile
+        await send({"type": "http.response.body", "body": b"late", "more_body": False})
+
+    protocol, transport = protocol_for(streaming)
+    protocol.data_received(b"GET /s HTTP/1.1\r\nHost: t\r\n\r\n")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 200")
+    release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert b"late" in b"".join(transport.writes[1:])
+
+
+async def test_close_sends_what_is_held_first_and_abort_drops_it():
+    loop = asyncio.get_running_loop()
+    real = FakeTransport()
+    writes = TurnWrites(real, loop)  # type: ignore[arg-type]
+    writes.write(b"a")
+    writes.write(b"b")
+    assert real.writes == []
+    writes.close()
+    assert real.writes == [b"ab"] and real.closed
+    await asyncio.sleep(0)  # the scheduled send finds nothing more
+    assert real.writes == [b"ab"]
+
+    other = FakeTransport()
+    dropped = TurnWrites(other, loop)  # type: ignore[arg-type]
+    dropped.write(b"x")
+    dropped.abort()
+    await asyncio.sleep(0)
+    assert other.writes == [] and other.aborted
+
+
+async def test_a_large_write_is_not_held():
+    real = FakeTransport()
+    writes = TurnWrites(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+    writes.write(b"head")
+    writes.write(b"x" * (HOLD_BYTES + 1))
+    assert real.writes == [b"head" + b"x" * (HOLD_BYTES + 1)]
+
+
+def make_logger(name: str) -> tuple[logging.Logger, io.StringIO]:
+    out = io.StringIO()
+    logger = logging.getLogger(name)
+    logger.handlers[:] = [logging.StreamHandler(out)]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    batch_log_lines(logger)
+    batch_log_lines(logger)  # once: not wrapped twice
+    stream = logger.handlers[0].stream  # type: ignore[attr-defined]
+    assert isinstance(stream, LinesPerTurn) and stream.stream is out
+    return logger, out
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.write_calls = 0
+
+    def write(self, text: str) -> int:
+        self.write_calls += 1
+        return super().write(text)
+
+
+async def test_a_turns_log_lines_leave_in_one_write_in_order_at_its_end():
+    logger, _ = make_logger("terrarium.test.serving.turn")
+    counting = CountingStream()
+    stream = logger.handlers[0].stream  # type: ignore[attr-defined]
+    stream.stream = counting
+    logger.info("execution finished")
+    logger.info("request")
+    assert counting.getvalue() == ""  # held until the turn ends
+    await asyncio.sleep(0)
+    assert counting.getvalue() == "execution finished\nrequest\n"
+    assert counting.write_calls == 1
+    logger.info("next")
+    await asyncio.sleep(0)
+    assert counting.getvalue().endswith("request\nnext\n") and counting.write_calls == 2
+
+
+def test_lines_logged_off_the_loop_are_written_at_once():
+    logger, out = make_logger("terrarium.test.serving.sync")
+    logger.warning("no loop here")
+    assert out.getvalue() == "no loop here\n"
+
+
+async def test_flush_logs_writes_what_is_held():
+    logger, out = make_logger("terrarium.test.serving.flush")
+    logger.warning("before a re-raised SIGTERM")
+    flush_logs()
+    assert out.getvalue() == "before a re-raised SIGTERM\n"
+
+
+def test_the_draining_server_writes_held_lines_before_it_leaves(monkeypatch: pytest.MonkeyPatch):
+    from runtime.adapters.cli.drain import DrainingServer
+
+    logger, out = make_logger("terrarium.test.serving.drain")
+    server = DrainingServer(uvicorn.Config(json_app), executions=None, drain_s=0)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        with server.capture_signals():
+            logger.warning("drained; stopping")  # held for the end of the turn
+            assert out.getvalue() == ""
+        assert out.getvalue() == "drained; stopping\n"  # written as capture_signals left
+
+    asyncio.run(main())
