@@ -24,7 +24,6 @@ from RestrictedPython.transformer import (
     INSPECT_ATTRIBUTES,
     IOPERATOR_TO_STR,
     RestrictingNodeTransformer,
-    copy_locations,
 )
 
 from sandbox.desugar import AWAIT, AWAIT_CALL, desugar
@@ -241,16 +240,16 @@ class TerrariumPolicy(RestrictingNodeTransformer):
         node.attr = self._mangle(node.attr)
         self._check_attribute(node, node.attr, node.ctx)
         node = self.node_contents_visit(node)
+        # The new nodes take the attribute's location one by one: RestrictedPython's
+        # copy_locations walks the whole value below them again, for every attribute of a chain.
         if isinstance(node.ctx, ast.Load):
-            call = ast.Call(
-                func=ast.Name("_getattr_", ast.Load()),
-                args=[node.value, ast.Constant(node.attr)],
-                keywords=[],
-            )
-            copy_locations(call, node)
+            func, name = ast.Name("_getattr_", ast.Load()), ast.Constant(node.attr)
+            call = ast.Call(func=func, args=[node.value, name], keywords=[])
+            _locate(node, call, func, name)
             return call
-        write = ast.Call(func=ast.Name("_write_", ast.Load()), args=[node.value], keywords=[])
-        copy_locations(write, node.value)
+        func = ast.Name("_write_", ast.Load())
+        write = ast.Call(func=func, args=[node.value], keywords=[])
+        _locate(node.value, write, func)
         node.value = write
         return node
 
@@ -388,6 +387,11 @@ class TerrariumPolicy(RestrictingNodeTransformer):
         return super().visit_ImportFrom(node)
 
 
+def _locate(source: ast.AST, *nodes: ast.AST) -> None:
+    for node in nodes:
+        ast.copy_location(node, source)
+
+
 def _load(name: str) -> ast.Name:
     return ast.Name(name, ast.Load())
 
@@ -493,7 +497,8 @@ def compile_script(source: str, spec: SurfaceSpec | None = None) -> Compiled:
         if spec is not None:
             problems.extend(preflight_check(tree, spec, source))
             early_warnings = param_warnings(tree, spec)
-        _AwaitCalls().visit(tree)
+        if "async" in source or "await" in source:  # desugar's AWAIT calls need these words
+            _AwaitCalls().visit(tree)
         policy = TerrariumPolicy(problems)
         policy.visit(tree)
         if problems:
@@ -502,7 +507,11 @@ def compile_script(source: str, spec: SurfaceSpec | None = None) -> Compiled:
             problems.sort(key=lambda p: (p.line or 0, p.col or 0))
             return Compiled(None, tree, problems, kind="policy")
         _keep_last_expression(tree)
-        code = compile(tree, FILENAME, "exec", dont_inherit=True)
+        try:
+            code = compile(tree, FILENAME, "exec", dont_inherit=True)
+        except TypeError:  # a node made without a location: it takes its parent's, then again
+            ast.fix_missing_locations(tree)
+            code = compile(tree, FILENAME, "exec", dont_inherit=True)
     except (RecursionError, MemoryError):
         problems.append(
             Problem(
