@@ -191,9 +191,13 @@ def _end_over_limit(outcome: _Outcome, state: RunState) -> None:
             error.hint = errors.CALLS_HINT
 
 
+# Made once in the zygote: json.dumps with these options builds a new encoder per call.
+_RESULT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def encode_result(value: Any) -> str:
     """A result made of exact JSON types as the JSON text the `done` frame carries."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _RESULT_ENCODER.encode(value)
 
 
 def _host_function_stub(name: str, host_call: HostCall) -> Callable[..., Any]:
