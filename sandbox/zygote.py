@@ -13,6 +13,7 @@ It holds no credential and never reads anything a child sends.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # CPython ships it without a stub
 import gc
 import json
 import os
@@ -45,9 +46,11 @@ def _spawn(
     if pid == 0:  # the child
         code = 70
         try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            # Through _signal: signal.signal converts to and from enums, which writes (and so
+            # copies) the enum machinery's pages in every child.
+            _signal.set_wakeup_fd(-1)
+            _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
             host_end.close()
             ctrl.close()
             child.serve_one(child_end, spec, statuses, allow_raw)
