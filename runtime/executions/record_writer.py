@@ -8,6 +8,11 @@ never waits for the database.
     await writer.flush()                                 # before reading records
     await writer.stop()                                  # flushes, then stops
 
+On a SQLite file a batch is written by one thread of the writer's own with a plain (synchronous)
+connection, handed the whole batch at once: one wake-up there and one back per batch, where the
+async driver takes a thread round trip for each step of it (checkout, cursor, statement, commit,
+the pool's rollback on return). Elsewhere (PostgreSQL, or SQLite in memory) the engine itself.
+
 Writes wait at most `linger_s` (plus the write in progress) and are applied in the order they
 were made: the rows inserted in one batch first (an update of a row still waiting is folded
 into its insert), then the updates, grouped so that each shape is one executemany. An update
@@ -29,11 +34,15 @@ import contextlib
 import json
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, update
+from sqlalchemy import Engine, bindparam, create_engine, event, insert, or_, update
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql import Executable
 
 from runtime.db import table_of
 from runtime.executions.outcome import clean_text, scrub
@@ -77,6 +86,7 @@ class RecordWriter:
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._local = _SqliteThread.for_engine(engine)
 
     # ------------------------------------------------------------------ what callers do
 
@@ -115,6 +125,8 @@ class RecordWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._local is not None:
+            self._local.close()
         if self._batch.ops:
             count = len(self._batch.ops)
             log.error("execution records not written at shutdown", extra={"count": count})
@@ -192,15 +204,11 @@ class RecordWriter:
         return left
 
     async def _write(self, ops: list[dict[str, Any] | _Update]) -> None:
-        rows, updates = fold(ops)
+        if self._local is not None:
+            await self._local.write(ops)
+            return
         async with self._connect() as conn:
-            if rows:
-                await conn.execute(insert(TABLE), rows)
-            for (_columns, when), params in updates:
-                # No .values(): the SET clause is the parameters' columns, `_id` aside.
-                statement = update(TABLE).where(
-                    TABLE.c.id == bindparam("_id"), or_(*(TABLE.c.state == s for s in when))
-                )
+            for statement, params in statements(ops):
                 await conn.execute(statement, params)
 
     def _connect(self) -> Any:
@@ -210,6 +218,67 @@ class RecordWriter:
         if self.engine.dialect.name == "sqlite":
             return self.engine.begin()
         return self._autocommit.connect()
+
+
+class _SqliteThread:
+    """A SQLite file's batches, written by one thread with a synchronous connection of its own
+    (the same pragmas as the runtime's engine: WAL, synchronous=NORMAL, busy_timeout, foreign
+    keys): the loop hands it a whole batch and is woken once when it is committed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="terrarium-records")
+
+    @classmethod
+    def for_engine(cls, engine: AsyncEngine) -> _SqliteThread | None:
+        url = engine.url
+        if engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:"):
+            return None  # an in-memory database is private to its connection: not shared
+        sync = create_engine(
+            url.set(drivername="sqlite"),
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+        event.listen(sync, "connect", _sqlite_pragmas)
+        return cls(sync)
+
+    async def write(self, ops: list[dict[str, Any] | _Update]) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._write, ops)
+
+    def _write(self, ops: list[dict[str, Any] | _Update]) -> None:
+        with self.engine.begin() as conn:  # one transaction per batch
+            for statement, params in statements(ops):
+                conn.execute(statement, params)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)  # a batch being written is finished first
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def statements(
+    ops: list[dict[str, Any] | _Update],
+) -> list[tuple[Executable, list[dict[str, Any]]]]:
+    """The batch as statements and their parameters, in the order they are executed."""
+    rows, updates = fold(ops)
+    out: list[tuple[Executable, list[dict[str, Any]]]] = []
+    if rows:
+        out.append((insert(TABLE), rows))
+    for (_columns, when), params in updates:
+        # No .values(): the SET clause is the parameters' columns, `_id` aside.
+        statement = update(TABLE).where(
+            TABLE.c.id == bindparam("_id"), or_(*(TABLE.c.state == s for s in when))
+        )
+        out.append((statement, params))
+    return out
 
 
 def _op_id(op: dict[str, Any] | _Update) -> str:

@@ -1,0 +1,66 @@
+"""On a SQLite file, execution records are written by the writer's own thread and connection,
+with the runtime engine's pragmas; what it wrote is what the runtime's engine reads."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import event, select, text
+
+from runtime.db import create_engine, init_db, session_factory, utcnow
+from runtime.executions.record_writer import RecordWriter
+from runtime.executions.records import ACTIVE_STATES, DONE, RUNNING, ExecutionRow
+from runtime.settings import Settings
+from runtime.tenancy.tenants import TenantRow
+
+
+def a_row(execution_id: str) -> dict[str, object]:
+    now = utcnow()
+    return {
+        "id": execution_id, "tenant_id": "ten_t", "instance_id": "ins_t", "mode": "sync",
+        "state": RUNNING, "status": None, "intent": None, "code": "1", "code_sha256": "0" * 64,
+        "result": None, "result_truncated": False, "stdout": "", "stdout_truncated": False,
+        "error": None, "calls": None, "warnings": None, "limits": {}, "duration_ms": 0.0,
+        "cpu_ms": 0.0, "call_count": 0, "created_at": now, "started_at": now, "finished_at": None,
+    }  # fmt: skip
+
+
+async def test_a_sqlite_files_records_are_written_by_the_writers_own_thread(tmp_path):
+    engine = create_engine(Settings(data_dir=tmp_path))
+    await init_db(engine)
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        s.add(TenantRow(id="ten_t", name="t", flora_kind="server", workspaces=[],
+                        created_at=utcnow()))  # fmt: skip
+    writer = RecordWriter(engine, linger_s=0)
+    local = writer._local
+    assert local is not None
+    threads: list[str] = []
+
+    @event.listens_for(local.engine, "before_cursor_execute")
+    def _seen(*_args: object) -> None:
+        threads.append(threading.current_thread().name)
+
+    writer.start()
+    try:
+        writer.insert(a_row("exe_t1"))
+        writer.update("exe_t1", {"state": DONE, "status": "ok"}, when=ACTIVE_STATES)
+        await writer.flush()
+        async with sessions() as s:
+            found = (await s.execute(select(ExecutionRow.state, ExecutionRow.status))).all()
+        assert [tuple(r) for r in found] == [(DONE, "ok")]
+        assert threads and all(name.startswith("terrarium-records") for name in threads)
+        with local.engine.connect() as conn:  # the runtime engine's pragmas
+            pragmas = [conn.execute(text(f"PRAGMA {p}")).scalar() for p in
+                       ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")]  # fmt: skip
+        assert pragmas == ["wal", 1, 30000, 1]
+    finally:
+        await writer.stop()
+        await engine.dispose()
+
+
+def test_an_in_memory_database_is_written_through_the_engine_itself():
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine("sqlite+aiosqlite://")
+    assert RecordWriter(engine)._local is None
