@@ -94,7 +94,7 @@ class RecordWriter:
         self._task = asyncio.create_task(self._run(), name="terrarium-record-writer")
 
     def insert(self, row: dict[str, Any]) -> None:
-        """A new row; every row inserted must name the same columns."""
+        """A new row (rows naming different columns are inserted by separate statements)."""
         self._add(row)
 
     def update(self, execution_id: str, values: dict[str, Any], when: tuple[str, ...]) -> None:
@@ -270,8 +270,12 @@ def statements(
     """The batch as statements and their parameters, in the order they are executed."""
     rows, updates = fold(ops)
     out: list[tuple[Executable, list[dict[str, Any]]]] = []
-    if rows:
-        out.append((insert(TABLE), rows))
+    # One insert per set of columns: a row whose final values were folded in names more of
+    # them (cost_usd) than one still running, and one executemany takes one shape of row.
+    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(frozenset(row), []).append(row)
+    out.extend((insert(TABLE), same) for same in shapes.values())
     for (_columns, when), params in updates:
         # No .values(): the SET clause is the parameters' columns, `_id` aside.
         statement = update(TABLE).where(

@@ -64,3 +64,34 @@ def test_an_in_memory_database_is_written_through_the_engine_itself():
 
     engine = create_async_engine("sqlite+aiosqlite://")
     assert RecordWriter(engine)._local is None
+
+
+async def test_a_batch_of_finished_and_running_rows_is_written_at_once(tmp_path, caplog):
+    """A row whose final values were folded in names more columns than a running one: the
+    batch is written as it is, not refused and written again one execution at a time."""
+    engine = create_engine(Settings(data_dir=tmp_path))
+    await init_db(engine)
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        s.add(TenantRow(id="ten_t", name="t", flora_kind="server", workspaces=[],
+                        created_at=utcnow()))  # fmt: skip
+    writer = RecordWriter(engine, linger_s=10)
+    writer.start()
+    try:
+        writer.insert(a_row("exe_done"))
+        writer.update("exe_done", {"state": DONE, "status": "ok", "cost_usd": 0.5},
+                      when=ACTIVE_STATES)  # fmt: skip
+        writer.insert(a_row("exe_running"))
+        with caplog.at_level("WARNING", logger="terrarium.records"):
+            await writer.flush()
+        assert not [r for r in caplog.records if r.name == "terrarium.records"]
+        async with sessions() as s:
+            found = await s.execute(
+                select(ExecutionRow.id, ExecutionRow.state, ExecutionRow.cost_usd)
+            )
+            assert sorted(tuple(r) for r in found) == [
+                ("exe_done", DONE, 0.5), ("exe_running", RUNNING, 0.0)
+            ]  # fmt: skip
+    finally:
+        await writer.stop()
+        await engine.dispose()
