@@ -21,7 +21,7 @@ from sandbox.messages import Reply
 from sandbox.records import Page, Record, new_page, set_types
 from sandbox.records import wrap as wrap  # runner wraps host-function replies with it
 from sandbox.sealed import Sealed
-from sandbox.surface import SurfaceSpec, camel, snake
+from sandbox.surface import MethodSpec, SurfaceSpec, camel, snake
 
 HostCall = Callable[[str, Any], Reply]
 
@@ -112,6 +112,28 @@ def _raise_from_reply(error: dict[str, Any]) -> None:
 # --- the proxy ----------------------------------------------------------------------------
 
 
+class _Params:
+    """What `normalize_call` reads of a method's params on every call, made once per method."""
+
+    __slots__ = ("method", "names", "required", "enums")
+
+    def __init__(self, method: MethodSpec) -> None:
+        self.method = method  # held, so its id is never reused while it is a key below
+        self.names = frozenset(p.name for p in method.params)
+        self.required = tuple(p.name for p in method.params if p.required)
+        self.enums = tuple((p.name, p.enum) for p in method.params if p.enum)
+
+
+_params: dict[int, _Params] = {}
+
+
+def _params_of(method: MethodSpec) -> _Params:
+    info = _params.get(id(method))
+    if info is None:
+        info = _params[id(method)] = _Params(method)
+    return info
+
+
 def normalize_call(
     spec: SurfaceSpec,
     full: str,
@@ -124,7 +146,8 @@ def normalize_call(
     An argument the spec fills (FLORA requires it, the script left it out) is added with its
     value, and its warning goes into `warnings`, once per execution."""
     method = spec.methods[full]
-    names = method.param_names
+    info = _params_of(method)
+    names = info.names
     positional = method.positional
     merged: dict[str, Any] = {}
     args_list = list(args)
@@ -157,11 +180,12 @@ def normalize_call(
     for key, value in merged.items():
         name = key if key in names else snake(key)
         if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
+            ordered = method.param_names
+            close = difflib.get_close_matches(name, ordered, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise TypeError(
                 f"client.{full}() got an unexpected argument '{key}'.{hint} "
-                f"Arguments: {', '.join(names) or 'none'}"
+                f"Arguments: {', '.join(ordered) or 'none'}"
             )
         out[name] = value
     for p in method.filled:
@@ -169,15 +193,15 @@ def normalize_call(
             out[p.name] = p.filled.value
             if warnings is not None and p.filled.warning not in warnings:
                 warnings.append(p.filled.warning)
-    missing = [p.name for p in method.params if p.required and p.name not in out]
+    missing = [name for name in info.required if name not in out]
     if missing:
         raise TypeError(f"client.{full}() is missing required argument(s): {', '.join(missing)}")
-    for p in method.params:
-        value = out.get(p.name)
-        if p.enum and p.name in out and isinstance(value, str) and value not in p.enum:
+    for name, allowed in info.enums:
+        value = out.get(name)
+        if name in out and isinstance(value, str) and value not in allowed:
             raise ValueError(
-                f"client.{full}(): {p.name}={value!r} is not valid; use one of: "
-                + ", ".join(map(str, p.enum))
+                f"client.{full}(): {name}={value!r} is not valid; use one of: "
+                + ", ".join(map(str, allowed))
             )
     converted: dict[str, Any]  # to_json gives back a dict for a dict
     converted, _ = to_json(out, strict=True, path="arguments")
