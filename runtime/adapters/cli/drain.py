@@ -38,7 +38,7 @@ class DrainingServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         # uvicorn re-raises a captured SIGTERM as it leaves, which ends the process at once:
-        # the log lines still held for the end of a loop turn are written first.
+        # the log lines still held are written first.
         with super().capture_signals():
             try:
                 yield

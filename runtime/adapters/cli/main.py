@@ -78,7 +78,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     logs.configure(settings.log_format)
     from runtime.adapters.http.serving import OneSendProtocol, batch_log_lines
 
-    batch_log_lines(logging.getLogger("terrarium"))  # a turn's lines in one write
+    batch_log_lines(logging.getLogger("terrarium"))  # lines logged on the loop written together
     app = create_app(settings)
     app.state.announce = f"http://{settings.host}:{settings.port}"  # printed once started
     from runtime.adapters.cli.drain import DrainingServer

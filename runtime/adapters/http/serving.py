@@ -6,10 +6,11 @@ microseconds (the reader's CPU is woken through the hypervisor), so:
   leave in one `send`: uvicorn writes an answer's head and its body separately, and the client
   was woken for the head alone. Nothing is held past the turn (a streamed answer's head still
   leaves as soon as the app yields), and closing the connection sends what is held first.
-- `LinesPerTurn` is the log handler's stream: the lines logged in one event-loop turn (a request's
-  "execution finished" and its access line) are written in one `write` at the end of that
-  turn, in the order they were logged; lines logged off the loop are written at once, and
-  `flush_logs()` writes what is held (before a re-raised SIGTERM ends the process).
+- `HeldLines` is the log handler's stream: lines logged on the event loop (a request's
+  "execution finished" and its access line, and those of the requests served meanwhile) are
+  written together, in the order they were logged, at most `HOLD_LINES_S` after the first of
+  them; lines logged off the loop are written at once, and `flush_logs()` writes what is
+  held (at exit, and before a re-raised SIGTERM ends the process).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # Past this many bytes held, a write leaves at once (a large answer is not copied to be joined).
 HOLD_BYTES = 64 * 1024
+# How long a log line logged on the loop may wait for others to share its write.
+HOLD_LINES_S = 0.02
 
 
 class TurnWrites:
@@ -81,10 +84,10 @@ class OneSendProtocol(HttpToolsProtocol):
         super().connection_made(wrapped)
 
 
-class LinesPerTurn:
-    """A text stream for a logging handler: what is written during one loop turn leaves in one
-    write at its end (the handler's `flush` after each record schedules it); off the loop, or
-    with no loop running, at once."""
+class HeldLines:
+    """A text stream for a logging handler: what is written on the loop leaves in one write
+    `HOLD_LINES_S` after the first of it (the handler's `flush` after each record schedules
+    it); off the loop, or with no loop running, at once."""
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
@@ -109,7 +112,7 @@ class LinesPerTurn:
                 return
             self._scheduled = True
         try:
-            loop.call_soon(self.write_out)
+            loop.call_later(HOLD_LINES_S, self.write_out)
         except RuntimeError:  # the loop is closing
             self.write_out()
 
@@ -123,11 +126,11 @@ class LinesPerTurn:
             self.stream.flush()
 
 
-_streams: weakref.WeakSet[LinesPerTurn] = weakref.WeakSet()
+_streams: weakref.WeakSet[HeldLines] = weakref.WeakSet()
 
 
 def flush_logs() -> None:
-    """Write every line held by a `LinesPerTurn` stream now."""
+    """Write every line held by a `HeldLines` stream now."""
     for stream in list(_streams):
         stream.write_out()
 
@@ -136,9 +139,7 @@ atexit.register(flush_logs)
 
 
 def batch_log_lines(logger: logging.Logger) -> None:
-    """The logger's stream handlers write through `LinesPerTurn` (once)."""
+    """The logger's stream handlers write through `HeldLines` (once)."""
     for handler in logger.handlers:
-        if isinstance(handler, logging.StreamHandler) and not isinstance(
-            handler.stream, LinesPerTurn
-        ):
-            handler.setStream(LinesPerTurn(handler.stream))
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler.stream, HeldLines):
+            handler.setStream(HeldLines(handler.stream))
