@@ -28,6 +28,9 @@ from sandbox.messages import Done
 from sandbox.surface import SurfaceSpec
 
 MAX_CONTROL_MESSAGE = 1 << 20
+# The host's spawn request as json.dumps writes it: {"op": "spawn", "n": k}.
+_SPAWN_HEAD = b'{"op": "spawn", "n": '
+_SPAWN_N = len(_SPAWN_HEAD)
 
 
 def _send(ctrl: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
@@ -36,6 +39,15 @@ def _send(ctrl: socket.socket, message: dict[str, Any], fds: list[int] | None = 
         socket.send_fds(ctrl, [data], fds)
     else:
         ctrl.send(data)
+
+
+def _control_message(data: bytes) -> Any:
+    """One message from the host. A spawn request in the form the host writes is read without
+    the json module: its decoder and regular expressions write pages that, after each fork,
+    the zygote copies again (about 15 per request); anything else goes through json."""
+    if data.startswith(_SPAWN_HEAD) and data.endswith(b"}") and data[_SPAWN_N:-1].isdigit():
+        return {"op": "spawn", "n": int(data[_SPAWN_N:-1])}
+    return json.loads(data)
 
 
 def _spawn(
@@ -123,7 +135,7 @@ def main(argv: list[str]) -> None:
             data = ctrl.recv(MAX_CONTROL_MESSAGE)
             if not data:
                 return  # the host is gone; children die with us (PDEATHSIG)
-            message = json.loads(data)
+            message = _control_message(data)
             if message.get("op") == "spawn":
                 for _ in range(max(0, min(int(message.get("n", 1)), 256))):
                     _spawn(ctrl, spec, statuses, allow_raw)

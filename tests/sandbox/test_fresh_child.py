@@ -14,7 +14,7 @@ import math
 import pytest
 
 from client_surface.table import sandbox_spec
-from sandbox import policy, runner
+from sandbox import policy, runner, zygote
 from sandbox.pool import WarmPool
 from sandbox.surface import SurfaceSpec
 
@@ -103,3 +103,24 @@ def test_the_result_encoder_writes_what_json_dumps_wrote_with_its_options():
         runner.encode_result([math.nan])
     with pytest.raises(ValueError):
         runner.encode_result({"x": math.inf})
+
+
+def test_the_zygote_reads_a_spawn_request_as_the_host_writes_it_without_json(monkeypatch):
+    for n in (0, 1, 7, 256, 1000):
+        data = json.dumps({"op": "spawn", "n": n}).encode()  # what the pool sends
+        with monkeypatch.context() as m:
+            m.setattr(zygote.json, "loads", lambda _: pytest.fail("json read a spawn request"))
+            assert zygote._control_message(data) == {"op": "spawn", "n": n}
+
+
+def test_any_other_control_message_is_read_by_json():
+    assert zygote._control_message(b'{"n": 2, "op": "spawn"}') == {"op": "spawn", "n": 2}
+    assert zygote._control_message(b'{"op": "spawn", "n": -1}') == {"op": "spawn", "n": -1}
+    assert zygote._control_message(b'{"op": "spawn", "n": 2, "x": 1}') == {
+        "op": "spawn",
+        "n": 2,
+        "x": 1,
+    }
+    assert zygote._control_message(b'{"op": "init"}') == {"op": "init"}
+    with pytest.raises(ValueError):
+        zygote._control_message(b'{"op": "spawn", "n": }')
