@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from flora_backend import sqlite
 from flora_backend.settings import BackendSettings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -84,7 +85,7 @@ def create_engine(settings: BackendSettings) -> AsyncEngine:
     url = settings.database_url_or_default()
     if url.startswith("sqlite"):
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        engine = _create_async_engine(url, connect_args={"timeout": 30})
+        engine = _create_async_engine(sqlite.one_hop_url(url), connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,175 @@
+"""The backend's SQLite driver (flora_backend/sqlite.py): a statement that cannot wait for a lock
+runs without a trip to the connection's thread, one that can is one trip, commit and rollback
+outside a transaction are none; write transactions of one engine take turns in the event loop
+(a second writer waits for the first one's end, never in SQLite's busy handler), a turn is
+given back however the transaction ends, and a turn waited for too long fails as SQLite would."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import event, select, text, update
+from sqlalchemy.exc import OperationalError
+
+from flora_backend import sqlite as driver
+from flora_backend.db import create_engine, init_db, session_factory, utcnow
+from flora_backend.settings import BackendSettings
+from flora_backend.store import Project, Workspace
+
+
+@pytest.fixture
+async def engine(tmp_path):
+    engine = create_engine(BackendSettings(data_dir=tmp_path, database_url=None))
+    assert engine.dialect.driver == driver.DRIVER
+    await init_db(engine)
+    async with session_factory(engine)() as s, s.begin():
+        s.add(Workspace(id="ws_a", name="a", credits=10, webhook_secret="whsec_x",
+                        is_default=False, created_at=utcnow()))  # fmt: skip
+    yield engine
+    await engine.dispose()
+
+
+class Trips:
+    """Counts the functions queued to aiosqlite connections' threads."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        original = aiosqlite.Connection._execute
+
+        async def counted(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await original(conn, fn, *args, **kwargs)
+
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+
+async def test_reads_make_no_trip_and_a_write_transaction_two(engine, monkeypatch):
+    sessions = session_factory(engine)
+    async with sessions() as s:  # warm the pool: connecting is trips of its own
+        await s.get(Workspace, "ws_a")
+    trips = Trips(monkeypatch)
+    async with sessions() as s:
+        ws = await s.get(Workspace, "ws_a")
+        rows = (await s.execute(select(Workspace.id, Workspace.credits))).all()
+    assert ws is not None and ws.credits == 10 and rows == [("ws_a", 10)]
+    assert trips.count == 0  # two SELECTs on the loop, no rollback to make
+    async with sessions() as s, s.begin():
+        await s.execute(update(Workspace).values(credits=Workspace.credits - 1))
+        await s.execute(update(Workspace).values(credits=Workspace.credits - 1))
+        assert (await s.get(Workspace, "ws_a", populate_existing=True)).credits == 8
+    assert trips.count == 2  # the statement that opened the transaction, and the commit
+    async with sessions() as s:
+        assert (await s.get(Workspace, "ws_a")).credits == 8
+
+
+async def test_results_rowcounts_and_errors_as_sqlite_gives_them(engine):
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        matched = await s.execute(
+            update(Workspace).where(Workspace.id == "ws_none").values(credits=1)
+        )
+        assert matched.rowcount == 0
+        s.add(Project(id="prj_1", workspace_id="ws_a", name="p", created_at=utcnow()))
+    with pytest.raises(Exception) as caught:
+        async with sessions() as s, s.begin():
+            s.add(Project(id="prj_1", workspace_id="ws_a", name="again", created_at=utcnow()))
+    assert "UNIQUE" in str(caught.value)
+    async with sessions() as s:
+        names = (await s.execute(select(Project.name))).scalars().all()
+        assert names == ["p"]
+        assert (await s.execute(text("SELECT 1 + 1"))).scalar() == 2
+
+
+def no_busy_wait(engine) -> None:
+    """SQLite answers "database is locked" at once instead of waiting (busy timeout 0)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _no_wait(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=0")
+        cursor.close()
+
+
+async def test_write_transactions_take_turns_instead_of_sqlite_waiting(tmp_path):
+    engine = create_engine(BackendSettings(data_dir=tmp_path, database_url=None))
+    no_busy_wait(engine)
+    await init_db(engine)
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        s.add(Workspace(id="ws_a", name="a", credits=10, webhook_secret="whsec_x",
+                        is_default=False, created_at=utcnow()))  # fmt: skip
+    first_wrote, second_may_go = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with sessions() as s, s.begin():
+            await s.execute(update(Workspace).values(credits=Workspace.credits - 1))
+            first_wrote.set()
+            await second_may_go.wait()  # holds SQLite's write lock meanwhile
+
+    async def second() -> None:
+        await first_wrote.wait()
+        async with sessions() as s, s.begin():
+            await s.execute(update(Workspace).values(credits=Workspace.credits - 2))
+
+    one, two = asyncio.create_task(first()), asyncio.create_task(second())
+    await first_wrote.wait()
+    await asyncio.sleep(0.05)
+    assert not two.done()  # waiting for its turn (SQLite, not waiting, would have refused it)
+    second_may_go.set()
+    await asyncio.gather(one, two)
+    async with sessions() as s:
+        assert (await s.get(Workspace, "ws_a")).credits == 7
+    await engine.dispose()
+
+
+async def test_a_failed_or_abandoned_transaction_gives_its_turn_back(engine):
+    sessions = session_factory(engine)
+    with pytest.raises(RuntimeError):
+        async with sessions() as s, s.begin():
+            await s.execute(update(Workspace).values(credits=1))
+            raise RuntimeError("the handler failed")
+    task_wrote = asyncio.Event()
+
+    async def abandoned() -> None:
+        async with sessions() as s, s.begin():
+            await s.execute(update(Workspace).values(credits=2))
+            task_wrote.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(abandoned())
+    await task_wrote.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with asyncio.timeout(5), sessions() as s, s.begin():
+        await s.execute(update(Workspace).values(credits=Workspace.credits + 5))
+    async with sessions() as s:
+        assert (await s.get(Workspace, "ws_a")).credits == 15  # neither write was kept
+
+
+async def test_a_turn_waited_for_too_long_fails_as_sqlite_would(engine, monkeypatch):
+    monkeypatch.setattr(driver, "BUSY_TIMEOUT_S", 0.1)
+    sessions = session_factory(engine)
+    holding, done = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with sessions() as s, s.begin():
+            await s.execute(update(Workspace).values(credits=1))
+            holding.set()
+            await done.wait()
+
+    task = asyncio.create_task(hold())
+    await holding.wait()
+    with pytest.raises(OperationalError) as caught:
+        async with sessions() as s, s.begin():
+            await s.execute(update(Workspace).values(credits=2))
+    assert isinstance(caught.value.orig, sqlite3.OperationalError)
+    assert "database is locked" in str(caught.value)
+    done.set()
+    await task
+    async with sessions() as s:
+        assert (await s.get(Workspace, "ws_a")).credits == 1
