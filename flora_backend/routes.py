@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpcore
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -1989,8 +1989,42 @@ def listing(method: Method, answer: Items) -> dict[str, Any]:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def make_endpoint(backend: Backend, method: Method, keys: KeyCache) -> Endpoint:
+def json_bytes(body: Any) -> bytes:
+    """An answer's JSON, byte for byte as `JSONResponse` renders it."""
+    return json.dumps(
+        body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+CHECKED_MAX = 1024  # answers kept as checked
+CHECKED_MAX_BYTES = 16 * 1024  # the largest answer kept
+
+
+class CheckedAnswers:
+    """Answers (a method's name and its JSON bytes) that were checked against the method's
+    response model and fit: the same bytes again are the same answer, so the check is not made
+    again (a poll of a finished run, `workspaces.list`, the catalog's lists). Bounded: at most
+    `CHECKED_MAX` answers of up to `CHECKED_MAX_BYTES` each, emptied when full."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, bytes]] = set()
+
+    def holds(self, name: str, content: bytes) -> bool:
+        return (name, content) in self._seen
+
+    def add(self, name: str, content: bytes) -> None:
+        if len(content) > CHECKED_MAX_BYTES:
+            return
+        if len(self._seen) >= CHECKED_MAX:
+            self._seen.clear()
+        self._seen.add((name, content))
+
+
+def make_endpoint(
+    backend: Backend, method: Method, keys: KeyCache, checked: CheckedAnswers | None = None
+) -> Endpoint:
     handler = HANDLERS.get(method.full_name)
+    checked = checked or CheckedAnswers()
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -2016,10 +2050,13 @@ def make_endpoint(backend: Backend, method: Method, keys: KeyCache) -> Endpoint:
             if ctx.due_now:
                 backend.run_engine().settle_soon(ctx.due_now)
             body = listing(method, answer) if isinstance(answer, Items) else answer
-            problems = response_problems(method.response, body)  # the answer must fit the table
-            if problems:
-                raise TypeError(f"{method.full_name} answered outside its type: {problems}")
-            return JSONResponse(body, status_code=method.success_status)
+            content = json_bytes(body)
+            if not checked.holds(method.full_name, content):
+                problems = response_problems(method.response, body)  # it must fit the table
+                if problems:
+                    raise TypeError(f"{method.full_name} answered outside its type: {problems}")
+                checked.add(method.full_name, content)
+            return Response(content, method.success_status, media_type="application/json")
         except ApiError as exc:
             return exc.response()
         except Exception:
@@ -2059,7 +2096,10 @@ class TableRoutes:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.keys = KeyCache()
-        self.endpoints = {m.full_name: make_endpoint(backend, m, self.keys) for m in SURFACE}
+        self.checked = CheckedAnswers()
+        self.endpoints = {
+            m.full_name: make_endpoint(backend, m, self.keys, self.checked) for m in SURFACE
+        }
 
 
 InProcessAnswer = tuple[int, dict[str, str], bytes]

@@ -235,3 +235,54 @@ async def test_every_table_method_reaches_its_endpoint_alike_in_process(
         assert answers[1], f"{method.full_name}: its endpoint was not reached"
     await http.close()
     await direct.close()
+
+
+async def test_an_answer_is_checked_once_and_a_misfit_every_time(backend, creds, monkeypatch):
+    """The same answer bytes of a method are checked against its response model once (a poll of
+    a finished run, `workspaces.list`); an answer outside its type is refused every time."""
+    ws, key = creds
+    _, direct = clients(backend, key, max_retries=0)
+    checks: list[str] = []
+    original = routes.response_problems
+
+    def counted(model, body):
+        checks.append(model.__name__)
+        return original(model, body)
+
+    monkeypatch.setattr(routes, "response_problems", counted)
+    first = await direct.workspaces.list()
+    again = await direct.workspaces.list()
+    assert first == again and checks == ["WorkspaceList"]
+    await direct.models.list(type="image")
+    await direct.models.list(type="video")
+    assert checks == ["WorkspaceList", "ModelList", "ModelList"]  # another answer: checked
+
+    async def misfit(ctx, args):
+        return routes.Items([{"workspace_id": ws, "name": "x", "created_at": 1, "extra": 1}])
+
+    monkeypatch.setitem(routes.HANDLERS, "workspaces.list", misfit)
+    method = find("workspaces.list")
+    endpoint = routes.make_endpoint(backend, method, backend.routes.keys, backend.routes.checked)
+    monkeypatch.setitem(backend.routes.endpoints, "workspaces.list", endpoint)
+    for _ in range(2):
+        with pytest.raises(InternalServerError):
+            await direct.workspaces.list()
+    assert checks[-2:] == ["WorkspaceList", "WorkspaceList"]
+
+
+def test_answers_kept_as_checked_are_bounded():
+    checked = routes.CheckedAnswers()
+    checked.add("m", b"x" * (routes.CHECKED_MAX_BYTES + 1))
+    assert not checked.holds("m", b"x" * (routes.CHECKED_MAX_BYTES + 1))
+    for i in range(routes.CHECKED_MAX):
+        checked.add("m", str(i).encode())
+    assert checked.holds("m", b"0") and not checked.holds("n", b"0")
+    checked.add("m", b"one more")
+    assert checked.holds("m", b"one more") and not checked.holds("m", b"0")
+
+
+def test_answer_bytes_are_the_ones_json_response_renders():
+    from fastapi.responses import JSONResponse
+
+    body = {"a": "ünï", "b": [1, 2.5, None, True], "c": {"d": "\u2028"}}
+    assert routes.json_bytes(body) == JSONResponse(body).body
