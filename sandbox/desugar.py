@@ -49,6 +49,55 @@ _TAKES_AWAITABLES: dict[str, tuple[int | None, bool]] = {
 _ASYNCIO_FUNCTIONS = frozenset({*_TAKES_AWAITABLES, "sleep", "run", "Event", "TaskGroup"})
 
 
+# Fields that never hold a node worth visiting: names, flags, and the Load/Store contexts and
+# operators (shared leaf nodes no pass here reads through a walk).
+_LEAF_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "asname", "kind", "level",
+                          "module", "type_comment", "is_async", "conversion"})  # fmt: skip
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    if cls is ast.Constant:  # its value is a Python value, never a node
+        return ()
+    return tuple(f for f in getattr(cls, "_fields", ()) if f not in _LEAF_FIELDS)
+
+
+def _all_child_fields() -> dict[type, tuple[str, ...]]:
+    table: dict[type, tuple[str, ...]] = {}
+    stack: list[type] = [ast.AST]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        table[cls] = _child_fields(cls)
+    return table
+
+
+# Made once at import (in the zygote), so a child's walk only reads it.
+_CHILD_FIELDS = _all_child_fields()
+
+
+def walk_nodes(tree: ast.AST) -> list[ast.AST]:
+    """The nodes under `tree`, itself first, in `ast.walk`'s order (breadth first), without the
+    contexts and operators; one list built without a generator per node."""
+    nodes = [tree]
+    append = nodes.append
+    fields_of = _CHILD_FIELDS
+    node_type = ast.AST
+    for node in nodes:  # the loop goes on over what it appends
+        cls = type(node)
+        fields = fields_of.get(cls)
+        if fields is None:
+            fields = _child_fields(cls)
+        for name in fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, node_type):
+                        append(item)
+            elif isinstance(value, node_type):
+                append(value)
+    return nodes
+
+
 def _as_sync(node: ast.AST, sync_class: type[ast.AST]) -> ast.AST:
     """The same node as its synchronous twin (every async node has the same fields as it)."""
     new = sync_class(**{name: getattr(node, name, None) for name in sync_class._fields})

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 from collections.abc import Callable
 
-from sandbox.desugar import AWAIT
+from sandbox.desugar import AWAIT, walk_nodes
+from sandbox.facades import ALLOWED_MODULES
 from sandbox.messages import Problem
 from sandbox.problems import source_line
 from sandbox.surface import ParamSpec, SurfaceSpec, camel, snake
@@ -23,21 +25,11 @@ from sandbox.surface import ParamSpec, SurfaceSpec, camel, snake
 AddProblem = Callable[[ast.AST, str, str | None], None]
 
 
-def _client_roots(nodes: list[ast.AST]) -> tuple[set[str], dict[str, str]]:
-    roots = {"client"}
+def _client_roots(
+    run_params: list[str], assigns: list[tuple[str, ast.expr]]
+) -> tuple[set[str], dict[str, str]]:
+    roots = {"client", *run_params}
     aliases: dict[str, str] = {}  # name -> resource path it stands for
-    assigns: list[tuple[str, ast.expr]] = []  # `name = value`, one plain name assigned
-    for node in nodes:
-        if isinstance(node, ast.FunctionDef) and node.name == "run":
-            params = node.args.posonlyargs + node.args.args
-            if params:
-                roots.add(params[0].arg)
-        elif (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(target := node.targets[0], ast.Name)
-        ):
-            assigns.append((target.id, node.value))
     for _ in range(3):  # aliases of aliases
         for name, value in assigns:
             chain = _chain(value, roots, aliases)
@@ -66,18 +58,117 @@ def _chain(node: ast.AST, roots: set[str], aliases: dict[str, str]) -> list[str]
     return None
 
 
+class _Index:
+    """What the pre-flight reads of a tree, gathered in one pass over its nodes. Each list keeps
+    `ast.walk`'s order, so problems at one line and column come out in the same order."""
+
+    def __init__(self, tree: ast.AST) -> None:
+        self.run_params: list[str] = []  # the first parameter of each `def run`
+        self.assigns: list[tuple[str, ast.expr]] = []  # `name = value`, one plain name assigned
+        self.called: set[int] = set()  # attribute nodes that are called
+        self.inner: set[int] = set()  # attribute nodes that are the prefix of a longer chain
+        self.chained: list[ast.AST] = []  # attributes, and calls of an attribute
+        self.calls: list[ast.Call] = []  # calls of an attribute
+        self.loads: list[ast.Attribute] = []  # attributes read
+        self.keyed: list[ast.AST] = []  # subscripts, dicts, sets, set and dict comprehensions
+        self.module_loads: list[ast.Name] = []  # names of allowed modules read
+        self.stores: set[str] = set()  # names assigned or deleted
+        self.declared: set[str] = set()  # parameters, def and class names, except names, imports
+        # (name, the element of an iterable?, value) for every binding a type may follow
+        self.bindings: list[tuple[str, bool, ast.AST]] = []
+        self._roots: tuple[set[str], dict[str, str]] | None = None
+        for node in walk_nodes(tree):
+            if isinstance(node, ast.Name):
+                if isinstance(node.ctx, ast.Load):
+                    if node.id in ALLOWED_MODULES:
+                        self.module_loads.append(node)
+                else:
+                    self.stores.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                self.chained.append(node)
+                if isinstance(node.ctx, ast.Load):
+                    self.loads.append(node)
+                if isinstance(node.value, ast.Attribute):
+                    self.inner.add(id(node.value))
+            elif isinstance(node, ast.Call):
+                if isinstance(node.func, ast.Attribute):
+                    self.called.add(id(node.func))
+                    self.chained.append(node)
+                    self.calls.append(node)
+            elif not isinstance(node, ast.Constant):
+                self._other(node, type(node))
+
+    def _other(self, node: ast.AST, t: type) -> None:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+            if len(targets) == 1 and isinstance(target := targets[0], ast.Name):
+                self.assigns.append((target.id, node.value))
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    self.bindings.append((target.id, False, node.value))
+        elif isinstance(node, ast.arg):
+            self.declared.add(node.arg)
+        elif t is ast.Subscript or t is ast.Dict or t is ast.Set or t is ast.SetComp:
+            self.keyed.append(node)
+        elif t is ast.DictComp:
+            self.keyed.append(node)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            if isinstance(node.target, ast.Name):
+                self.bindings.append((node.target.id, True, node.iter))
+        elif isinstance(node, ast.FunctionDef):
+            self.declared.add(node.name)
+            if node.name == "run":
+                params = node.args.posonlyargs + node.args.args
+                if params:
+                    self.run_params.append(params[0].arg)
+        elif isinstance(node, (ast.AsyncFunctionDef, ast.ClassDef)):
+            self.declared.add(node.name)
+        elif isinstance(node, ast.AnnAssign):
+            if node.value is not None and isinstance(node.target, ast.Name):
+                self.bindings.append((node.target.id, False, node.value))
+        elif isinstance(node, ast.NamedExpr):
+            self.bindings.append((node.target.id, False, node.value))
+        elif isinstance(node, ast.ExceptHandler):
+            if node.name:
+                self.declared.add(node.name)
+        elif isinstance(node, ast.alias):
+            self.declared.add((node.asname or node.name).split(".")[0])
+
+    def roots(self) -> tuple[set[str], dict[str, str]]:
+        if self._roots is None:
+            self._roots = _client_roots(self.run_params, self.assigns)
+        return self._roots
+
+
+# The index `check` built for the tree it checked, read (once) by `param_warnings` when it is
+# called next on the same tree, as compile_script does; None in the slot's second place: the
+# source cannot name the client (nothing to warn of).
+_LAST_INDEX: list[tuple[ast.Module, _Index | None] | None] = [None]
+
+
+# One scan for every word the checks start from (a loop over the names would write to each
+# name's page in a child, through its reference count).
+_WORDS = re.compile(
+    "|".join(re.escape(word) for word in sorted({"client", "run", *ALLOWED_MODULES}))
+)
+
+
+def _cannot_name_client_or_modules(source: str) -> bool:
+    """A script that spells neither `client`, `run` nor an allowed module has nothing to check.
+    Only for ASCII text: the parser folds other identifiers (NFKC), so their spelling differs."""
+    return source.isascii() and _WORDS.search(source) is None
+
+
 def check(tree: ast.Module, spec: SurfaceSpec, source: str) -> list[Problem]:
-    nodes = list(ast.walk(tree))
-    roots, aliases = _client_roots(nodes)
+    if _cannot_name_client_or_modules(source):
+        _LAST_INDEX[0] = (tree, None)
+        return []
+    index = _Index(tree)
+    _LAST_INDEX[0] = (tree, index)
+    roots, aliases = index.roots()
     lines = source.splitlines()
     problems: list[Problem] = []
-    called: set[int] = set()
-    inner: set[int] = set()  # attribute nodes that are the prefix of a longer chain
-    for node in nodes:
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
-            inner.add(id(node.value))
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            called.add(id(node.func))
+    called, inner = index.called, index.inner
 
     def add(node: ast.AST, message: str, hint: str | None = None) -> None:
         line = getattr(node, "lineno", None)
@@ -96,10 +187,10 @@ def check(tree: ast.Module, spec: SurfaceSpec, source: str) -> list[Problem]:
             (f"did you mean client.{suggestion}? " if suggestion else "")
             + f'search_docs("{dotted.split(".")[0]}") lists the methods')  # fmt: skip
 
-    check_imports(nodes, add)
-    check_types(nodes, spec, roots, aliases, add)
-    for node in nodes:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+    check_imports(index, add)
+    check_types(index, spec, roots, aliases, add)
+    for node in index.chained:
+        if isinstance(node, ast.Call):  # a call of an attribute
             chain = _chain(node.func, roots, aliases)
             if not chain:
                 continue
@@ -109,7 +200,7 @@ def check(tree: ast.Module, spec: SurfaceSpec, source: str) -> list[Problem]:
                 unknown(node, dotted)
             else:
                 _check_arguments(node, full, spec, add)
-        elif isinstance(node, ast.Attribute) and id(node) not in called and id(node) not in inner:
+        elif id(node) not in called and id(node) not in inner:
             # Attribute chains that are not called: a typo in a resource name is still a typo.
             chain = _chain(node, roots, aliases)
             if chain:
@@ -264,37 +355,14 @@ class _Types:
         inner = self.of(node)
         return ("record", inner[1]) if inner and inner[0] in {"page", "list"} else None
 
-    def learn(self, nodes: list[ast.AST]) -> None:
-        bindings: list[tuple[str, Callable[[], Typed | None]]] = []
-        others: set[str] = set()
-        for node in nodes:
-            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                value = node.value
-                for t in targets:
-                    if isinstance(t, ast.Name):
-                        bindings.append((t.id, lambda v=value: self.of(v)))  # type: ignore[misc]
-            elif isinstance(node, ast.NamedExpr):
-                bindings.append((node.target.id, lambda v=node.value: self.of(v)))  # type: ignore[misc]
-            elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-                if isinstance(node.target, ast.Name):
-                    it = node.iter
-                    bindings.append((node.target.id, lambda v=it: self.element(v)))  # type: ignore[misc]
-            elif isinstance(node, ast.arg):
-                others.add(node.arg)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                others.add(node.name)
-            elif isinstance(node, ast.ExceptHandler) and node.name:
-                others.add(node.name)
-            elif isinstance(node, ast.alias):
-                others.add((node.asname or node.name).split(".")[0])
+    def learn(self, index: _Index) -> None:
+        bindings: list[tuple[str, Callable[[], Typed | None]]] = [
+            (name, (lambda v=value: self.element(v)) if element  # type: ignore[misc]
+             else (lambda v=value: self.of(v)))  # type: ignore[misc]
+            for name, element, value in index.bindings
+        ]  # fmt: skip
         bound = {name for name, _ in bindings}
-        stores = {
-            n.id
-            for n in nodes
-            if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))
-        }
-        others |= stores - bound
+        others = index.declared | (index.stores - bound)
         for _ in range(4):  # names typed through other names
             found: dict[str, Typed | None] = {}
             for name, infer in bindings:
@@ -305,16 +373,14 @@ class _Types:
             self.names = found
 
 
-def check_types(nodes: list[ast.AST], spec: SurfaceSpec, roots: set[str],
+def check_types(index: _Index, spec: SurfaceSpec, roots: set[str],
                 aliases: dict[str, str], add: AddProblem) -> None:  # fmt: skip
     """Attributes read on what client calls return, through names, loops and comprehensions."""
     if not spec.types:
         return
     types = _Types(spec, roots, aliases)
-    types.learn(nodes)
-    for node in nodes:
-        if not isinstance(node, ast.Attribute) or not isinstance(node.ctx, ast.Load):
-            continue
+    types.learn(index)
+    for node in index.loads:
         inner = types.of(node.value)
         if inner is None:
             continue
@@ -340,18 +406,18 @@ def check_types(nodes: list[ast.AST], spec: SurfaceSpec, roots: set[str],
         elif kind == "list" and attr not in dir(list):
             add(node, f"a list of {name} has no attribute '{attr}'",
                 "take one item (`[0]`) or loop over it; " + SEARCH.format(name))  # fmt: skip
-    for node in nodes:  # a record as a dict key or set member: TypeError (unhashable)
+    for holder in index.keyed:  # a record as a dict key or set member: TypeError (unhashable)
         used_as_key: list[ast.expr] = []
-        if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
-            used_as_key = [node.slice]
-        elif isinstance(node, ast.Dict):
-            used_as_key = [k for k in node.keys if k is not None]
-        elif isinstance(node, ast.Set):
-            used_as_key = list(node.elts)
-        elif isinstance(node, ast.SetComp):
-            used_as_key = [node.elt]
-        elif isinstance(node, ast.DictComp):
-            used_as_key = [node.key]
+        if isinstance(holder, ast.Subscript) and not isinstance(holder.slice, ast.Slice):
+            used_as_key = [holder.slice]
+        elif isinstance(holder, ast.Dict):
+            used_as_key = [k for k in holder.keys if k is not None]
+        elif isinstance(holder, ast.Set):
+            used_as_key = list(holder.elts)
+        elif isinstance(holder, ast.SetComp):
+            used_as_key = [holder.elt]
+        elif isinstance(holder, ast.DictComp):
+            used_as_key = [holder.key]
         for expr in used_as_key:
             typed = types.of(expr)
             if typed is None or typed[0] != "record":
@@ -365,27 +431,12 @@ def check_types(nodes: list[ast.AST], spec: SurfaceSpec, roots: set[str],
                 else "key by one of its fields")  # fmt: skip
 
 
-def check_imports(nodes: list[ast.AST], add: AddProblem) -> None:
+def check_imports(index: _Index, add: AddProblem) -> None:
     """An allowed module used by name but never imported: NameError when it runs."""
-    from sandbox.facades import ALLOWED_MODULES
-
-    bound: set[str] = set()
-    for node in nodes:
-        if isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
-        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            bound.add(node.id)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
+    bound = index.declared | index.stores
     reported: set[str] = set()
-    for node in nodes:
-        if (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
-                and node.id in ALLOWED_MODULES and node.id not in bound
-                and node.id not in reported):  # fmt: skip
+    for node in index.module_loads:
+        if node.id not in bound and node.id not in reported:
             reported.add(node.id)
             add(node, f"'{node.id}' is used but not imported", f"add `import {node.id}` at the top")
 
@@ -504,14 +555,18 @@ def _literal_keys(node: ast.expr) -> list[str] | None:
 def param_warnings(tree: ast.Module, spec: SurfaceSpec) -> list[str]:
     """One warning per call with a literal model id the spec knows and a literal params dict
     holding keys that model does not list (the call is still made: FLORA accepts them)."""
+    last, _LAST_INDEX[0] = _LAST_INDEX[0], None
     if not spec.model_params:
         return []
-    nodes = list(ast.walk(tree))
-    roots, aliases = _client_roots(nodes)
+    if last is not None and last[0] is tree:
+        if last[1] is None:
+            return []
+        index = last[1]
+    else:
+        index = _Index(tree)
+    roots, aliases = index.roots()
     warnings: list[str] = []
-    for node in nodes:
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
+    for node in index.calls:
         chain = _chain(node.func, roots, aliases)
         full = spec.resolve(".".join(chain)) if chain else None
         method = spec.methods.get(full) if full else None
