@@ -100,6 +100,22 @@ class RecordWriter:
     def update(self, execution_id: str, values: dict[str, Any], when: tuple[str, ...]) -> None:
         self._add(_Update(execution_id, values, when))
 
+    def written(self, urgent: bool = False) -> asyncio.Future[None]:
+        """Set once every write made so far is in the database (done at once when the writer is
+        not running); `urgent`: the batch goes now, without waiting out the linger."""
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or not self._batch.ops:
+            waiter = self._in_flight
+            if waiter is None or self._task is None or self._task.done():
+                waiter = loop.create_future()
+                waiter.set_result(None)
+            return waiter
+        if self._batch.written is None:
+            self._batch.written = loop.create_future()
+        if urgent:
+            self._urgent.set()
+        return self._batch.written
+
     async def flush(self) -> None:
         """Return once every write made before this call is in the database (at once when the
         writer is not running: before start(), after stop())."""

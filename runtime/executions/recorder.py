@@ -5,11 +5,14 @@ waiting its turn in its tenant's queue, and its first row) and then finished exa
 its outcome, or failed with a reason. Finishing releases the admission slot and queues the final
 values in one step, so a reader who sees it finished can start another at once. Rows are written
 by the background `RecordWriter`, many per transaction; on PostgreSQL the final state is written
-before the answer (other replicas count and show it), on SQLite the answer does not wait for it.
+before the answer (other replicas count and show it). On SQLite a synchronous run's first row is
+written as it starts, while its script runs, and the answer waits until it is in the database
+(a record exists for every answered execution); its final state follows behind the answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -32,8 +35,8 @@ from sandbox.limits import Limits
 
 log = logging.getLogger("terrarium.executions")
 
-# On SQLite, how long a new record waits for its final update, so that most synchronous runs
-# are written once (an INSERT of the finished row) rather than twice.
+# On SQLite, how long a write waits for others to share its transaction (final states, queued
+# runs' rows; a synchronous run's first row goes at once).
 LOCAL_LINGER_S = 0.005
 
 
@@ -86,9 +89,10 @@ class Recorder:
     async def admit(
         self, tenant: Tenant, execution_id: str, request: ExecutionRequest, limits: Limits,
         mode: str,
-    ) -> None:  # fmt: skip
+    ) -> asyncio.Future[None] | None:  # fmt: skip
         """Admit the execution (waiting its turn) and record its first row, or raise
-        `Throttled`."""
+        `Throttled`. On SQLite, a synchronous run's first row is written at once and this
+        returns what is set once it is in the database (PostgreSQL's admission wrote it)."""
         assert self.admission is not None, "start() first"
         sync = mode == "sync"
         code_sha256 = hashlib.sha256(request.code.encode()).hexdigest()
@@ -111,6 +115,11 @@ class Recorder:
 
         await self.admission.admit(tenant, row_at)
         self._open.add(execution_id)
+        if sync and not self.write_before_answer and self.writer is not None:
+            # SQLite: the first row is written now, while the script runs, so that a record
+            # exists before the answer without the answer waiting for a write.
+            return self.writer.written(urgent=True)
+        return None
 
     def started(self, execution_id: str) -> None:
         """A queued execution began to run."""

@@ -111,6 +111,8 @@ class _Running:
 
     tenant: Tenant
     task: asyncio.Task[Outcome] | None = None
+    # SQLite: set once its first row is in the database; the answer waits for it.
+    first_row: asyncio.Future[None] | None = None
     cancel_requested: bool = False
     shut_down: bool = False  # the server's drain period ended before it did
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -381,7 +383,7 @@ class Executions:
             check_code(request.code, limits)
             self._check_inputs(request.inputs)
             self._refuse_if_draining()
-            await self.recorder.admit(tenant, execution_id, request, limits, mode)
+            first_row = await self.recorder.admit(tenant, execution_id, request, limits, mode)
             if self._drained:  # admitted from the queue after the drain period: failed at once
                 message = shut_down_message(self.settings, execution_id)
                 self.recorder.fail(tenant, execution_id, message)
@@ -392,7 +394,7 @@ class Executions:
                     self.sessions, tenant.id, request.idempotency_key, execution_id
                 )
             raise
-        self._running[execution_id] = _Running(tenant)
+        self._running[execution_id] = _Running(tenant, first_row=first_row)
         return limits
 
     async def _claim(self, tenant: Tenant, request: ExecutionRequest) -> tuple[str, bool]:
@@ -502,6 +504,8 @@ class Executions:
             self.recorder.fail(tenant, execution_id, reason)
             if self.recorder.write_before_answer:
                 await asyncio.shield(self.recorder.flush())
+            elif running.first_row is not None and not running.first_row.done():
+                await asyncio.shield(running.first_row)
             raise
         finally:
             # Whatever happened above (a body nobody expected, a cancellation anywhere), the
@@ -511,6 +515,8 @@ class Executions:
             running.end()
         if self.recorder.write_before_answer:
             await self.recorder.flush()
+        elif running.first_row is not None and not running.first_row.done():
+            await asyncio.shield(running.first_row)  # written while it ran, as a rule
         return outcome
 
     # ------------------------------------------------------------------ draining
