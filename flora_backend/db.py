@@ -3,8 +3,8 @@
 
 The backend's migration history is its own (`flora_backend/migrations`, version table
 `flora_backend_alembic_version`), independent of whatever else shares the database. SQLite
-(`<data_dir>/terrarium.db`, via aiosqlite) by default, PostgreSQL (asyncpg) when `DATABASE_URL`
-says so; the same code runs on both.
+(`<data_dir>/terrarium.db`, via aiosqlite through the driver in `sqlite.py`) by default,
+PostgreSQL (asyncpg) when `DATABASE_URL` says so; the same code runs on both.
 """
 
 from __future__ import annotations
