@@ -235,7 +235,7 @@ class AsyncDesugar(ast.NodeTransformer):
 def _asyncio_bindings(tree: ast.Module) -> tuple[set[str], dict[str, str]]:
     modules: set[str] = set()
     functions: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in walk_nodes(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name == "asyncio":
