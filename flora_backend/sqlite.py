@@ -23,9 +23,10 @@ SQLite's busy handler, which sleeps 1, 2, 5, 10 ms and more between tries on its
 first one's transaction had long ended. Here a connection's write transaction first takes the
 engine's turn (an asyncio lock, taken when the statement that opens the transaction is about to
 run, the point at which SQLite would take its own lock, and given back when the transaction
-ends), so writers of one engine go one after another with no sleep in between. Another process,
-or another engine on the same file, is still waited for by SQLite's busy handler. A turn waited
-for longer than the connection's busy timeout fails as SQLite would ("database is locked").
+ends), so writers of one engine go one after another with no sleep in between; a statement that
+does not write (a read, a pragma) takes no turn. Another process, or another engine on the same
+file, is still waited for by SQLite's busy handler. A turn waited for longer than the busy
+timeout (`BUSY_TIMEOUT_S`, as db.py sets SQLite's) fails as SQLite would ("database is locked").
 
 `register()` makes the dialect known as `sqlite+terrarium_aiosqlite`; `one_hop_url(url)` gives
 that URL for an aiosqlite one (any other is returned as it is).
@@ -55,6 +56,17 @@ BUSY_TIMEOUT_S = 30.0  # how long a write waits for its turn, as SQLite's busy t
 
 # (description, rowcount, lastrowid, rows) of one statement, read on the connection's thread.
 _Outcome = tuple[Any, int, "int | None", "list[Any] | None"]
+
+# The statements that take SQLite's write lock or open the transaction that will (sqlite3 opens
+# one before INSERT, UPDATE, DELETE and REPLACE): only they wait for the engine's turn. Any
+# other (a plain or CTE read, a pragma, a new connection's setup) waits for none, as WAL lets
+# it; one that writes all the same (a CTE's INSERT, a pragma that sets) is an autocommit
+# statement on the connection's thread, where SQLite's busy handler waits as it always did.
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN", "SAVEPOINT", "CREATE", "DROP", "ALTER")
+
+
+def _writes(operation: str) -> bool:
+    return operation[:9].upper().startswith(_WRITES)
 
 
 def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
@@ -210,9 +222,9 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         return operation[:6].upper() == "SELECT" and not self._in_transaction()
 
     async def take_turn(self, operation: str) -> None:
-        """Wait for the engine's turn before a statement that may open a write transaction:
-        any statement but a SELECT, outside a transaction this connection already has."""
-        if self._turn is not None or operation[:6].upper() == "SELECT":
+        """Wait for the engine's turn before a statement that may open a write transaction
+        (`_WRITES`), outside a transaction this connection already has."""
+        if self._turn is not None or not _writes(operation):
             return
         if self._in_transaction():
             return  # a transaction opened before the turns were taken (none here): as before

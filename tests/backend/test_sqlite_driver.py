@@ -173,3 +173,20 @@ async def test_a_turn_waited_for_too_long_fails_as_sqlite_would(engine, monkeypa
     await task
     async with sessions() as s:
         assert (await s.get(Workspace, "ws_a")).credits == 1
+
+
+async def test_statements_that_do_not_write_never_wait_for_a_turn(engine, monkeypatch):
+    """Only a statement that writes (or opens a transaction) waits for the engine's turn: a read
+    that is not a plain SELECT (a CTE, a pragma) and a new connection's own pragmas go on while
+    another connection's write transaction is open, as SQLite's WAL lets them."""
+    monkeypatch.setattr(driver, "BUSY_TIMEOUT_S", 0.2)
+    async with engine.connect() as writing:
+        await writing.execute(update(Workspace).values(credits=1))  # holds the turn
+        reads = [
+            "WITH x AS (SELECT credits FROM backend_workspaces) SELECT credits FROM x",
+            "PRAGMA foreign_keys",
+        ]
+        async with engine.connect() as other:  # a new connection: its pragmas run first
+            assert (await other.execute(text(reads[0]))).all() == [(10,)]
+            assert (await other.execute(text(reads[1]))).all() == [(1,)]
+        await writing.rollback()
