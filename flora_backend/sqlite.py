@@ -88,7 +88,7 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     """A cursor whose statement is executed, fetched and closed in one call on the
     connection's thread; what the caller reads afterwards is kept here."""
 
-    __slots__ = ("_description", "_rowcount", "_lastrowid")
+    __slots__ = ("_description", "_rowcount", "_lastrowid", "_arraysize")
 
     def __init__(self, adapt_connection: Any) -> None:  # no aiosqlite cursor is made
         self._adapt_connection = adapt_connection
@@ -99,6 +99,15 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._description: Any = None
         self._rowcount = -1
         self._lastrowid: int | None = None
+        self._arraysize = 1  # sqlite3's: `fetchmany()` with no size reads it
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
 
     @property
     def description(self) -> Any:

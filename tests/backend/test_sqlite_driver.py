@@ -190,3 +190,12 @@ async def test_statements_that_do_not_write_never_wait_for_a_turn(engine, monkey
             assert (await other.execute(text(reads[0]))).all() == [(10,)]
             assert (await other.execute(text(reads[1]))).all() == [(1,)]
         await writing.rollback()
+
+
+async def test_fetchmany_without_a_size_takes_the_cursors_arraysize(engine):
+    """`Result.fetchmany()` with no size asks the DBAPI cursor for its `arraysize` (1 in sqlite3),
+    as it did through aiosqlite."""
+    async with engine.connect() as c:
+        result = await c.execute(text("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3"))
+        assert result.fetchmany() == [(1,)]
+        assert result.fetchmany(5) == [(2,), (3,)]
