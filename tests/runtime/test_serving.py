@@ -200,3 +200,62 @@ def test_the_draining_server_writes_held_lines_before_it_leaves(monkeypatch: pyt
         assert out.getvalue() == "drained; stopping\n"  # written as capture_signals left
 
     asyncio.run(main())
+
+
+async def test_writelines_is_held_in_order_with_the_turns_other_writes() -> None:
+    real = FakeTransport()
+    real.writelines = lambda parts: real.writes.append(b"".join(parts))  # type: ignore[attr-defined]
+    writes = TurnWrites(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+    writes.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    writes.writelines([b"HTTP/1.1 200 OK\r\n", b"\r\n", b"body"])
+    await asyncio.sleep(0)
+    assert real.writes == [b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nbody"]
+
+
+def test_a_line_logged_off_the_loop_is_not_written_before_one_being_written() -> None:
+    """The loop's timer is writing the held lines when another thread logs: its line follows
+    them, it does not overtake them."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowStream(io.StringIO):
+        def write(self, text: str) -> int:
+            if text.startswith("held"):
+                entered.set()
+                release.wait(5)
+            return super().write(text)
+
+    logger, _ = make_logger("terrarium.test.serving.threads")
+    slow = SlowStream()
+    stream = logger.handlers[0].stream  # type: ignore[attr-defined]
+    stream.stream = slow
+    stream.write("held on the loop\n")
+    timer = threading.Thread(target=stream.write_out)  # as the loop's timer would
+    timer.start()
+    assert entered.wait(5)
+    other = threading.Thread(target=logger.warning, args=("from a thread",))
+    other.start()
+    other.join(0.2)  # its line may not overtake the one being written
+    release.set()
+    timer.join(5)
+    other.join(5)
+    assert slow.getvalue() == "held on the loop\nfrom a thread\n"
+
+
+async def test_lines_held_for_a_loop_that_ended_do_not_hold_the_next_ones() -> None:
+    """A line logged on a loop that ended before its write (another thread's asyncio.run) is
+    written with the next line logged, not held with it until the process exits."""
+    import threading
+
+    logger, out = make_logger("terrarium.test.serving.loops")
+
+    async def elsewhere() -> None:
+        logger.warning("on a short-lived loop")
+
+    thread = threading.Thread(target=asyncio.run, args=(elsewhere(),))
+    thread.start()
+    thread.join(5)
+    logger.warning("on the server's loop")
+    await asyncio.sleep(HOLD_LINES_S * 3)
+    assert out.getvalue() == "on a short-lived loop\non the server's loop\n"

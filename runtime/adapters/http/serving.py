@@ -5,12 +5,14 @@ microseconds (the reader's CPU is woken through the hypervisor), so:
 - `OneSendProtocol` is uvicorn's httptools protocol whose writes made in one event-loop turn
   leave in one `send`: uvicorn writes an answer's head and its body separately, and the client
   was woken for the head alone. Nothing is held past the turn (a streamed answer's head still
-  leaves as soon as the app yields), and closing the connection sends what is held first.
+  leaves as soon as the app yields), and closing the connection sends what is held first; a
+  `writelines` is held with the rest, in order.
 - `HeldLines` is the log handler's stream: lines logged on the event loop (a request's
   "execution finished" and its access line, and those of the requests served meanwhile) are
   written together, in the order they were logged, at most `HOLD_LINES_S` after the first of
-  them; lines logged off the loop are written at once, and `flush_logs()` writes what is
-  held (at exit, and before a re-raised SIGTERM ends the process).
+  them; a line logged off the loop, or on another loop than the one the held lines wait for,
+  is written at once with them, after them; `flush_logs()` writes what is held (at exit, and
+  before a re-raised SIGTERM ends the process).
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import atexit
 import logging
 import threading
 import weakref
+from collections.abc import Iterable
 from typing import IO, Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# Past this many bytes held, a write leaves at once (a large answer is not copied to be joined).
+# Past this many bytes held, what is held leaves at once (an answer's held bytes stay bounded).
 HOLD_BYTES = 64 * 1024
 # How long a log line logged on the loop may wait for others to share its write.
 HOLD_LINES_S = 0.02
@@ -53,6 +56,10 @@ class TurnWrites:
             self._size += len(data)
         if self._size > HOLD_BYTES:
             self.send_held()
+
+    def writelines(self, parts: Iterable[bytes | bytearray | memoryview]) -> None:
+        for data in parts:  # held like any write, so that it cannot overtake one
+            self.write(data)
 
     def send_held(self) -> None:
         held, self._held, self._size = self._held, None, 0
@@ -87,13 +94,16 @@ class OneSendProtocol(HttpToolsProtocol):
 class HeldLines:
     """A text stream for a logging handler: what is written on the loop leaves in one write
     `HOLD_LINES_S` after the first of it (the handler's `flush` after each record schedules
-    it); off the loop, or with no loop running, at once."""
+    it); off the loop, with no loop running, or on another loop than the one the held lines
+    wait for (which may have ended), at once, after what is held."""
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self._parts: list[str] = []
-        self._lock = threading.Lock()
-        self._scheduled = False
+        # Held while lines are taken and written, so that a line written from another thread
+        # never overtakes the ones being written.
+        self._lock = threading.RLock()
+        self._timer_loop: asyncio.AbstractEventLoop | None = None  # whose timer writes them
         _streams.add(self)
 
     def write(self, text: str) -> int:
@@ -108,9 +118,14 @@ class HeldLines:
             self.write_out()
             return
         with self._lock:
-            if self._scheduled:
+            if self._timer_loop is loop:
                 return
-            self._scheduled = True
+            waiting_elsewhere = self._timer_loop is not None
+            if not waiting_elsewhere:
+                self._timer_loop = loop
+        if waiting_elsewhere:
+            self.write_out()
+            return
         try:
             loop.call_later(HOLD_LINES_S, self.write_out)
         except RuntimeError:  # the loop is closing
@@ -120,10 +135,10 @@ class HeldLines:
         with self._lock:
             text = "".join(self._parts)
             self._parts.clear()
-            self._scheduled = False
-        if text:
-            self.stream.write(text)
-            self.stream.flush()
+            self._timer_loop = None
+            if text:
+                self.stream.write(text)
+                self.stream.flush()
 
 
 _streams: weakref.WeakSet[HeldLines] = weakref.WeakSet()
