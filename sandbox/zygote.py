@@ -44,9 +44,12 @@ def _send(ctrl: socket.socket, message: dict[str, Any], fds: list[int] | None = 
 def _control_message(data: bytes) -> Any:
     """One message from the host. A spawn request in the form the host writes is read without
     the json module: its decoder and regular expressions write pages that, after each fork,
-    the zygote copies again (about 15 per request); anything else goes through json."""
-    if data.startswith(_SPAWN_HEAD) and data.endswith(b"}") and data[_SPAWN_N:-1].isdigit():
-        return {"op": "spawn", "n": int(data[_SPAWN_N:-1])}
+    the zygote copies again (about 15 per request); anything else goes through json, which
+    refuses what is not JSON (a count with a leading zero, `007`, among it)."""
+    if data.startswith(_SPAWN_HEAD) and data.endswith(b"}"):
+        digits = data[_SPAWN_N:-1]  # JSON's integer: ASCII digits, no leading zero
+        if digits.isdigit() and (digits[0] != 0x30 or len(digits) == 1):
+            return {"op": "spawn", "n": int(digits)}
     return json.loads(data)
 
 

@@ -124,3 +124,13 @@ def test_any_other_control_message_is_read_by_json():
     assert zygote._control_message(b'{"op": "init"}') == {"op": "init"}
     with pytest.raises(ValueError):
         zygote._control_message(b'{"op": "spawn", "n": }')
+
+
+@pytest.mark.parametrize("digits", [b"00", b"007", b"0256"])
+def test_a_spawn_request_with_a_leading_zero_is_refused_as_json_refuses_it(digits):
+    # JSON has no leading zeros: the fast path must not read `007` as 7 where json refuses it.
+    data = b'{"op": "spawn", "n": ' + digits + b"}"
+    with pytest.raises(ValueError):
+        json.loads(data)
+    with pytest.raises(ValueError):
+        zygote._control_message(data)
