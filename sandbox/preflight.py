@@ -175,9 +175,8 @@ def check(tree: ast.Module, spec: SurfaceSpec, source: str) -> list[Problem]:
         problems.append(Problem(message, line, getattr(node, "col_offset", None),
                                 source_line(lines, line), hint))  # fmt: skip
 
-    errors = {str(entry[0]) for entry in spec.error_tree if entry}
-
     def unknown(node: ast.AST, dotted: str) -> None:
+        errors = {str(entry[0]) for entry in spec.error_tree if entry}
         if dotted in errors:  # `except client.NotFoundError`, as in FLORA's TypeScript SDK
             add(node, f"client.{dotted} does not exist",
                 f"the error classes are names of their own: `except {dotted} as exc:`")  # fmt: skip
@@ -293,12 +292,14 @@ Typed = tuple[str, str]
 RECORD_METHODS = frozenset({"get", "keys", "values", "items", "to_dict"})
 PAGE_MEMBERS = frozenset({"items", "meta", "data", "has_next_page", "get_next_page"})
 SEARCH = 'search_docs("{}") shows its fields and their types'
+_LIST_ATTRIBUTES = frozenset(dir(list))
 
 
 class _Types:
     def __init__(self, spec: SurfaceSpec, roots: set[str], aliases: dict[str, str]) -> None:
         self.spec, self.roots, self.aliases = spec, roots, aliases
         self.names: dict[str, Typed | None] = {}  # None: bound to something else too
+        self.page_keys: dict[str, str | None] = {}  # item type -> its page's items key
 
     def of(self, node: ast.AST | None) -> Typed | None:
         spec = self.spec
@@ -345,10 +346,12 @@ class _Types:
         return None
 
     def _page_key(self, item: str) -> str | None:
-        for m in self.spec.methods.values():
-            if m.items_key and self.spec.item_type(m) == item:
-                return m.items_key
-        return None
+        if item in self.page_keys:
+            return self.page_keys[item]
+        key = next((m.items_key for m in self.spec.methods.values()
+                    if m.items_key and self.spec.item_type(m) == item), None)  # fmt: skip
+        self.page_keys[item] = key
+        return key
 
     def element(self, node: ast.AST) -> Typed | None:
         """What `for x in node` binds x to."""
@@ -403,7 +406,7 @@ def check_types(index: _Index, spec: SurfaceSpec, roots: set[str],
                          if attr in fields else f"a page has '.{key}', " + ", ".join(
                              f"'.{m}'" for m in sorted(PAGE_MEMBERS)))  # fmt: skip
             add(node, f"a page of {name} has no attribute '{attr}'", item_hint)
-        elif kind == "list" and attr not in dir(list):
+        elif kind == "list" and attr not in _LIST_ATTRIBUTES:
             add(node, f"a list of {name} has no attribute '{attr}'",
                 "take one item (`[0]`) or loop over it; " + SEARCH.format(name))  # fmt: skip
     for holder in index.keyed:  # a record as a dict key or set member: TypeError (unhashable)
