@@ -2,7 +2,8 @@
 
 The zygote resets its own signal setup in each child without the `signal` module's enum
 conversions; the compile skips the pass over `await` calls for a script without async/await;
-the result encoder is made once. Each keeps what it did before, checked here.
+the result encoder is made once; the zygote reads the host's spawn requests without json. Each
+keeps what it did before, checked here.
 """
 
 from __future__ import annotations
@@ -92,6 +93,21 @@ def test_a_node_made_without_a_location_still_compiles(monkeypatch, spec):
     monkeypatch.setattr(policy, "_keep_last_expression", keep_last_then_add_a_bare_node)
     compiled = policy.compile_script("x = 1", spec)
     assert compiled.code is not None and not compiled.problems
+
+
+def test_a_compile_error_that_is_not_a_missing_location_is_not_hidden_by_the_retry(
+    monkeypatch, spec
+):
+    keep_last = policy._keep_last_expression
+
+    def keep_last_then_add_a_bad_node(tree: ast.Module) -> None:
+        keep_last(tree)
+        bad = ast.Expr(ast.Constant([1]))  # no lineno, and a Constant compile() never takes
+        tree.body.append(bad)
+
+    monkeypatch.setattr(policy, "_keep_last_expression", keep_last_then_add_a_bad_node)
+    with pytest.raises(TypeError, match="invalid type in Constant"):
+        policy.compile_script("x = 1", spec)
 
 
 def test_the_result_encoder_writes_what_json_dumps_wrote_with_its_options():
