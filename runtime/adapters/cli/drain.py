@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import signal
 import socket
@@ -56,7 +57,9 @@ class DrainingServer(uvicorn.Server):
             return
         self._draining = True
         self._captured_signals.append(sig)  # re-raised once stopped, as uvicorn does
-        self._loop.call_soon_threadsafe(self._start_drain)
+        # A fresh context: the handler runs in whatever the main thread was running (often a
+        # request being served), whose request_id the drain's log lines must not carry.
+        self._loop.call_soon_threadsafe(self._start_drain, context=contextvars.Context())
 
     def _start_drain(self) -> None:
         if self._drain is None and not self.should_exit:
