@@ -207,6 +207,13 @@ class TerrariumPolicy(RestrictingNodeTransformer):
         finally:
             self._class_names.pop()
         if isinstance(new, ast.ClassDef):
+            # RestrictedPython rebuilds the class from a template parsed on its own: it and its
+            # `metaclass=` keyword sit at line 1, where an error raised while the class is made
+            # (a base that is not a class) would be reported. They take the class's location.
+            for keyword in new.keywords:
+                ast.copy_location(keyword, node)
+                ast.copy_location(keyword.value, node)
+            ast.copy_location(new, node)
             new.keywords.extend(keywords)  # `total=False` of a TypedDict, an Enum's options
         return new
 
