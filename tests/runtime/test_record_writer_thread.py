@@ -95,3 +95,27 @@ async def test_a_batch_of_finished_and_running_rows_is_written_at_once(tmp_path,
     finally:
         await writer.stop()
         await engine.dispose()
+
+
+async def test_stop_ends_the_writers_thread_and_closes_its_connection(tmp_path):
+    engine = create_engine(Settings(data_dir=tmp_path))
+    await init_db(engine)
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        s.add(TenantRow(id="ten_t", name="t", flora_kind="server", workspaces=[],
+                        created_at=utcnow()))  # fmt: skip
+    writer = RecordWriter(engine, linger_s=0)
+    local = writer._local
+    assert local is not None
+    closed: list[object] = []
+    event.listen(local.engine, "close", lambda *args: closed.append(args))
+    writer.start()
+    try:
+        writer.insert(a_row("exe_t2"))
+        await writer.flush()
+        assert any(t.name.startswith("terrarium-records") for t in threading.enumerate())
+    finally:
+        await writer.stop()
+        await engine.dispose()
+    assert not any(t.name.startswith("terrarium-records") for t in threading.enumerate())
+    assert len(closed) == 1  # its one connection, closed
