@@ -141,8 +141,17 @@ class RecordWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        if self._local is not None:
-            self._local.close()
+        try:
+            if self._batch.ops:  # made while the task was being stopped: written here
+                batch, self._batch = self._batch, _Batch()
+                try:
+                    await self._write_with_retries(batch.ops)
+                finally:
+                    if batch.written is not None and not batch.written.done():
+                        batch.written.set_result(None)
+        finally:
+            if self._local is not None:
+                self._local.close()
         if self._batch.ops:
             count = len(self._batch.ops)
             log.error("execution records not written at shutdown", extra={"count": count})

@@ -119,3 +119,28 @@ async def test_stop_ends_the_writers_thread_and_closes_its_connection(tmp_path):
         await engine.dispose()
     assert not any(t.name.startswith("terrarium-records") for t in threading.enumerate())
     assert len(closed) == 1  # its one connection, closed
+
+
+async def test_a_write_made_while_the_writer_stops_is_written_not_dropped(tmp_path, caplog):
+    """A write made after stop()'s flush, while the writer's task is being cancelled (an
+    execution failed as the server stops), is written by stop() itself."""
+    engine = create_engine(Settings(data_dir=tmp_path))
+    await init_db(engine)
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        s.add(TenantRow(id="ten_t", name="t", flora_kind="server", workspaces=[],
+                        created_at=utcnow()))  # fmt: skip
+    writer = RecordWriter(engine, linger_s=10)
+    writer.start()
+    try:
+        writer.insert(a_row("exe_first"))
+        # runs once stop()'s flush has written the first row, before the task is cancelled
+        writer.written().add_done_callback(lambda _: writer.insert(a_row("exe_late")))
+        with caplog.at_level("ERROR", logger="terrarium.records"):
+            await writer.stop()
+        assert not [r for r in caplog.records if r.name == "terrarium.records"]
+        async with sessions() as s:
+            found = await s.execute(select(ExecutionRow.id))
+            assert sorted(r[0] for r in found) == ["exe_first", "exe_late"]
+    finally:
+        await engine.dispose()
