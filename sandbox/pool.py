@@ -578,7 +578,7 @@ class _Exchange:
         self.calling = False  # a host call is in progress (the deadline cancels it)
         self.in_flight = 0  # calls read whose reply is not yet written whole
         self.call_tasks: set[asyncio.Task[None]] = set()  # the concurrent calls being served
-        self.outbox: collections.deque[list[Any]] = collections.deque()  # [bytes, replies]
+        self.outbox: collections.deque[list[Any]] = collections.deque()  # see _queued
         self.held: list[bytes] = []  # replies of concurrent calls written at the turn's end
         self.held_flush: asyncio.Handle | None = None
         self.writing = False  # a writer callback waits for room on the socket
@@ -716,11 +716,14 @@ class _Exchange:
     def _send_held(self) -> None:
         self.held_flush = None
         held, self.held = self.held, []
-        if held:
-            self._send(held[0] if len(held) == 1 else b"".join(held), len(held))
+        if len(held) == 1:
+            self._send(held[0])
+        elif held:
+            self._send(b"".join(held), held)
 
-    def _send(self, data: bytes, replies: int = 1) -> None:
-        """Write `data` (that many whole reply frames) after whatever is queued before it."""
+    def _send(self, data: bytes, parts: list[bytes] | None = None) -> None:
+        """Write `data` (one reply frame, or the frames `parts` joined) after whatever is queued
+        before it."""
         if not self.outbox:  # nothing queued before it: straight onto the socket
             try:
                 sent = self.child.sock.send(data)
@@ -729,14 +732,34 @@ class _Exchange:
             except OSError:  # the child is gone; its EOF ends the exchange
                 return
             if sent == len(data):
-                self.in_flight -= replies
+                self.in_flight -= 1 if parts is None else len(parts)
                 return
-            self.outbox.append([memoryview(data)[sent:], replies])
+            self.outbox.append(self._queued(data, parts, sent))
             self._flush()
             return
-        self.outbox.append([memoryview(data), replies])
+        self.outbox.append(self._queued(data, parts, 0))
         if not self.writing:
             self._flush()
+
+    def _queued(self, data: bytes, parts: list[bytes] | None, sent: int) -> list[Any]:
+        """An outbox entry: the bytes left to write, and for each reply among them, how many
+        bytes follow its end (it is whole on the socket once no more than that is left)."""
+        tails: collections.deque[int] = collections.deque()
+        after = len(data)
+        for part in parts or (data,):
+            after -= len(part)
+            tails.append(after)
+        item = [memoryview(data)[sent:], tails]
+        self._written(item)
+        return item
+
+    def _written(self, item: list[Any]) -> None:
+        """Take the replies of `item` written whole out of flight: a child may have read them
+        and sent its next calls while the rest of a batch waits for room."""
+        left, tails = len(item[0]), item[1]
+        while tails and tails[0] >= left:
+            tails.popleft()
+            self.in_flight -= 1
 
     def _flush(self) -> None:
         sock = self.child.sock
@@ -750,13 +773,13 @@ class _Exchange:
                 self.outbox.clear()
                 break
             item[0] = item[0][sent:]
+            self._written(item)
             if item[0]:
                 if not self.writing:
                     self.writing = True
                     self.loop.add_writer(sock.fileno(), self._flush)
                 return
             self.outbox.popleft()
-            self.in_flight -= item[1]
         if self.writing:
             self.writing = False
             try:

@@ -15,6 +15,7 @@ import pytest
 from sandbox import concurrency, protocol
 from sandbox.child import Channel
 from sandbox.limits import Limits
+from sandbox.messages import CALLS_IN_FLIGHT_MAX
 from sandbox.pool import _Exchange
 
 
@@ -146,3 +147,57 @@ async def test_replies_of_concurrent_calls_ready_in_one_turn_go_out_in_one_write
     await loop.sock_sendall(child_end, protocol.frame(b'{"t":"done","status":"ok"}'))
     result = await asyncio.wait_for(running, 5)
     assert result is not None and result.status == "ok"
+
+
+async def test_a_reply_read_from_a_batch_still_being_written_is_no_longer_in_flight() -> None:
+    """An honest child reads the first replies of a batch the host is still writing and sends
+    its next call at once: each reply leaves the host's count of calls in flight when its own
+    bytes are written, not when the whole batch is."""
+    loop = asyncio.get_running_loop()
+    host_end, child_end = socket.socketpair()
+    host_end.setblocking(False)
+    child_end.setblocking(False)
+    release = asyncio.Event()
+    arrived: list[Any] = []
+
+    async def f(args: Any) -> Any:
+        arrived.append(args)
+        if args <= CALLS_IN_FLIGHT_MAX:
+            await release.wait()  # they all end in the same turn of the loop: one batch
+        return "x" * 40_000  # the batch is far larger than the socket's buffers
+
+    exchange = _Exchange(StubChild(host_end), Limits(timeout_s=10), {"f": f}, loop)  # type: ignore[arg-type]
+    running = asyncio.ensure_future(exchange.run(protocol.frame(b'{"t":"run"}')))
+    buffer = protocol.FrameBuffer()
+    got: list[Any] = []
+
+    async def read_replies(count: int) -> None:
+        while len(got) < count:
+            bodies = buffer.feed(await loop.sock_recv(child_end, 4096))
+            got.extend(json.loads(body) for body in bodies)
+
+    await read_replies(1)
+    assert got.pop() == {"t": "run"}
+
+    def call(i: int) -> bytes:
+        return protocol.frame(b'{"t":"call","id":%d,"fn":"f","args":%d,"concurrent":true}' % (i, i))
+
+    await loop.sock_sendall(child_end, b"".join(call(i) for i in range(1, CALLS_IN_FLIGHT_MAX + 1)))
+    while len(arrived) < CALLS_IN_FLIGHT_MAX:
+        await asyncio.sleep(0.001)
+    release.set()
+    await read_replies(1)  # the first reply of the batch, the rest not yet written
+    assert exchange.outbox and len(got) < CALLS_IN_FLIGHT_MAX
+    await loop.sock_sendall(child_end, call(CALLS_IN_FLIGHT_MAX + 1))  # one slot is free
+    reading = asyncio.ensure_future(read_replies(CALLS_IN_FLIGHT_MAX + 1))
+    await asyncio.wait({reading, running}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        running.result()  # the exchange ended early: raises what ended it
+    assert reading.done()
+    assert sorted(r["id"] for r in got) == list(range(1, CALLS_IN_FLIGHT_MAX + 2))
+    assert exchange.in_flight == 0
+    await loop.sock_sendall(child_end, protocol.frame(b'{"t":"done","status":"ok"}'))
+    result = await asyncio.wait_for(running, 5)
+    assert result is not None and result.status == "ok"
+    host_end.close()
+    child_end.close()
