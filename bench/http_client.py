@@ -5,6 +5,8 @@ python -m bench.http_client URL START_AT DURATION_S [KEY] [httpx|raw]  ->  print
 `httpx` (the default) is what an agent's SDK would use; it spends about 1 ms of CPU per request
 here, on the same CPUs as the server and the sandbox. `raw` is a minimal blocking HTTP/1.1
 client on one socket (about 0.05 ms per request), so the figure says what the server does.
+A request that fails (a closed connection, a timeout) is counted as an error and the client goes
+on with a new connection: an error is never a client that ends without its counts.
 """
 
 from __future__ import annotations
@@ -49,11 +51,15 @@ def raw_client(url: str, key: str) -> tuple[Callable[[], bool], Callable[[], Non
     def one() -> bool:
         sock.sendall(request)
         status = reader.readline()
-        length = 0
+        if not status:
+            raise ConnectionError("the server closed the connection")
+        length = None
         while (line := reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value)
+        if length is None:  # no framing this client reads: the connection cannot be reused
+            raise ConnectionError("an answer without content-length")
         answer = reader.read(length)
         return status.split()[1:2] == [b"200"] and json.loads(answer).get("status") == "ok"
 
@@ -68,13 +74,20 @@ def main(argv: list[str]) -> None:
     url, start_at, duration = argv[0], float(argv[1]), float(argv[2])
     key = argv[3] if len(argv) > 3 else ""
     kind = argv[4] if len(argv) > 4 else "httpx"
-    one, close = (raw_client if kind == "raw" else httpx_client)(url, key)
+    make = raw_client if kind == "raw" else httpx_client
+    one, close = make(url, key)
     ok = errors = 0
     try:
         time.sleep(max(0.0, start_at - time.time()))
         end = start_at + duration
         while time.time() < end:
-            if one():
+            try:
+                done = one()
+            except Exception:  # counted, on a new connection: never a client that just ends
+                done = False
+                close()
+                one, close = make(url, key)
+            if done:
                 ok += 1
             else:
                 errors += 1
