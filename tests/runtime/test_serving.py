@@ -182,7 +182,7 @@ def test_lines_logged_off_the_loop_are_written_at_once():
 
 async def test_flush_logs_writes_what_is_held():
     logger, out = make_logger("terrarium.test.serving.flush")
-    logger.warning("before a re-raised SIGTERM")
+    logger.info("before a re-raised SIGTERM")
     flush_logs()
     assert out.getvalue() == "before a re-raised SIGTERM\n"
 
@@ -195,9 +195,9 @@ def test_the_draining_server_writes_held_lines_before_it_leaves(monkeypatch: pyt
 
     async def main() -> None:
         with server.capture_signals():
-            logger.warning("drained; stopping")  # held
+            logger.info("lifespan shut down")  # held
             assert out.getvalue() == ""
-        assert out.getvalue() == "drained; stopping\n"  # written as capture_signals left
+        assert out.getvalue() == "lifespan shut down\n"  # written as capture_signals left
 
     asyncio.run(main())
 
@@ -251,11 +251,43 @@ async def test_lines_held_for_a_loop_that_ended_do_not_hold_the_next_ones() -> N
     logger, out = make_logger("terrarium.test.serving.loops")
 
     async def elsewhere() -> None:
-        logger.warning("on a short-lived loop")
+        logger.info("on a short-lived loop")
 
     thread = threading.Thread(target=asyncio.run, args=(elsewhere(),))
     thread.start()
     thread.join(5)
-    logger.warning("on the server's loop")
+    logger.info("on the server's loop")
     await asyncio.sleep(HOLD_LINES_S * 3)
     assert out.getvalue() == "on a short-lived loop\non the server's loop\n"
+
+
+async def test_a_warning_is_written_at_once_after_the_lines_held_before_it() -> None:
+    """Held lines are lost if the process is killed before their write: a warning or an error
+    (a drain, records dropped) is not held, and takes what is held before it along."""
+    logger, out = make_logger("terrarium.test.serving.levels")
+    logger.info("execution finished")
+    assert out.getvalue() == ""
+    logger.error("execution records could not be written; dropped")
+    assert out.getvalue() == (
+        "execution finished\nexecution records could not be written; dropped\n"
+    )
+    logger.info("request")
+    await asyncio.sleep(HOLD_LINES_S * 3)
+    assert out.getvalue().endswith("dropped\nrequest\n")
+
+
+def test_batching_keeps_the_handlers_formatter_level_and_filters() -> None:
+    out = io.StringIO()
+    logger = logging.getLogger("terrarium.test.serving.keep")
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO)
+    handler.addFilter(lambda record: "secret" not in record.getMessage())
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    batch_log_lines(logger)
+    logger.debug("below the handler's level")
+    logger.warning("a secret")
+    logger.warning("shown")
+    assert out.getvalue() == "WARNING shown\n"

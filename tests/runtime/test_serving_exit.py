@@ -40,7 +40,7 @@ SERVER = textwrap.dedent(
                 await send({"type": "lifespan.startup.complete"})
                 asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)
             elif message["type"] == "lifespan.shutdown":
-                log.warning("the last line, logged as the server stops")
+                log.info("the last line, logged as the server stops")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -11,8 +11,10 @@ microseconds (the reader's CPU is woken through the hypervisor), so:
   "execution finished" and its access line, and those of the requests served meanwhile) are
   written together, in the order they were logged, at most `HOLD_LINES_S` after the first of
   them; a line logged off the loop, or on another loop than the one the held lines wait for,
-  is written at once with them, after them; `flush_logs()` writes what is held (at exit, and
-  before a re-raised SIGTERM ends the process).
+  is written at once with them, after them, and so is a line at WARNING or above
+  (`HeldLinesHandler`); `flush_logs()` writes what is held (at exit, and before a re-raised
+  SIGTERM ends the process). A line held when the process is killed (SIGKILL) is lost: at most
+  `HOLD_LINES_S` of INFO lines.
 """
 
 from __future__ import annotations
@@ -153,8 +155,29 @@ def flush_logs() -> None:
 atexit.register(flush_logs)
 
 
+class HeldLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler writing through `HeldLines`. A line at WARNING or above is not held: it
+    is written at once, with what was held before it, so a drain, an error or records dropped
+    are in the output even if the process is killed a moment later."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        if record.levelno >= logging.WARNING:
+            try:
+                self.stream.write_out()
+            except Exception:
+                self.handleError(record)
+
+
 def batch_log_lines(logger: logging.Logger) -> None:
-    """The logger's stream handlers write through `HeldLines` (once)."""
-    for handler in logger.handlers:
-        if isinstance(handler, logging.StreamHandler) and not isinstance(handler.stream, HeldLines):
-            handler.setStream(HeldLines(handler.stream))
+    """The logger's plain stream handlers write through `HeldLines` (once): each is replaced by
+    a `HeldLinesHandler` with the same formatter, level, filters and name."""
+    for index, handler in enumerate(logger.handlers):
+        if type(handler) is not logging.StreamHandler:
+            continue  # a file, or one already batched
+        held = HeldLinesHandler(HeldLines(handler.stream))
+        held.setFormatter(handler.formatter)
+        held.setLevel(handler.level)
+        held.filters = list(handler.filters)
+        held.name = handler.name
+        logger.handlers[index] = held
