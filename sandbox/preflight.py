@@ -73,7 +73,8 @@ class _Index:
         self.keyed: list[ast.AST] = []  # subscripts, dicts, sets, set and dict comprehensions
         self.module_loads: list[ast.Name] = []  # names of allowed modules read
         self.stores: set[str] = set()  # names assigned or deleted
-        self.declared: set[str] = set()  # parameters, def and class names, except names, imports
+        # parameters, def and class names, except names, imports, names match patterns bind
+        self.declared: set[str] = set()
         # (name, the element of an iterable?, value) for every binding a type may follow
         self.bindings: list[tuple[str, bool, ast.AST]] = []
         self._roots: tuple[set[str], dict[str, str]] | None = None
@@ -133,6 +134,11 @@ class _Index:
                 self.declared.add(node.name)
         elif isinstance(node, ast.alias):
             self.declared.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)):  # `case x`, `[*x]`, `... as x`
+            if node.name is not None:
+                self.declared.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest is not None:  # `case {**x}`
+            self.declared.add(node.rest)
 
     def roots(self) -> tuple[set[str], dict[str, str]]:
         if self._roots is None:
