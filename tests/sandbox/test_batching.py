@@ -5,6 +5,7 @@ still whole, counted and answered on its own."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 from collections.abc import Iterator
@@ -55,7 +56,7 @@ def scheduler() -> Iterator[None]:
     concurrency._current = None
 
 
-def test_the_calls_a_gather_makes_together_reach_the_host_in_one_write(scheduler):
+def test_the_calls_a_gather_makes_together_reach_the_host_in_one_write(scheduler: None) -> None:
     host, child = socket.socketpair()
     counting = CountingSocket(child)
     channel = Channel(counting)  # type: ignore[arg-type]
@@ -65,7 +66,8 @@ def test_the_calls_a_gather_makes_together_reach_the_host_in_one_write(scheduler
     def call(i: int) -> Any:
         return channel.call("f", {"i": i}).value
 
-    gathered = concurrency.gather(*[concurrency.defer(lambda i=i: call(i)) for i in range(5)])
+    calls = [concurrency.defer(functools.partial(call, i)) for i in range(5)]
+    gathered = concurrency.gather(*calls)
     assert concurrency.await_(gathered) == [10, 20, 30, 40, 50]
     assert len(counting.writes) == 1
     sent = frames_in(counting.writes[0])
@@ -74,7 +76,7 @@ def test_the_calls_a_gather_makes_together_reach_the_host_in_one_write(scheduler
     ]
 
 
-def test_a_call_held_back_goes_out_before_another_flow_resumes(scheduler):
+def test_a_call_held_back_goes_out_before_another_flow_resumes(scheduler: None) -> None:
     host, child = socket.socketpair()
     counting = CountingSocket(child)
     channel = Channel(counting)  # type: ignore[arg-type]
@@ -88,7 +90,7 @@ def test_a_call_held_back_goes_out_before_another_flow_resumes(scheduler):
     assert concurrency.await_(task) is None
 
 
-def test_the_done_frame_takes_the_calls_held_back_with_it():
+def test_the_done_frame_takes_the_calls_held_back_with_it() -> None:
     host, child = socket.socketpair()
     channel = Channel(child)
     channel.send_call("f", None, concurrent=True, later=True)
@@ -116,7 +118,7 @@ class StubChild:
         pass
 
 
-async def test_replies_of_concurrent_calls_ready_in_one_turn_go_out_in_one_write():
+async def test_replies_of_concurrent_calls_ready_in_one_turn_go_out_in_one_write() -> None:
     loop = asyncio.get_running_loop()
     host_end, child_end = socket.socketpair()
     host_end.setblocking(False)
