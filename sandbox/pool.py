@@ -708,7 +708,7 @@ class _Exchange:
     def _send_soon(self, data: bytes) -> None:
         """A concurrent call's reply, written together with the others that are ready in the
         same turn of the event loop (a gather's calls that end together: one write, one
-        wake-up of the child). Each stays in flight until the write holding it is whole."""
+        wake-up of the child). Each stays in flight until its own bytes are written whole."""
         self.held.append(data)
         if self.held_flush is None:
             self.held_flush = self.loop.call_soon(self._send_held)
