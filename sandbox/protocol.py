@@ -46,15 +46,17 @@ def decode_body(body: bytes) -> Any:
     try:  # the host sends UTF-8 only: decoded here, so no guessing of the encoding
         text = body.decode()
         value, end = _SCAN(text, 0)
-    except StopIteration:  # the scanner's way of saying there is no value at that index
-        raise ProtocolError("frame is not valid JSON: no value at its start") from None
+    except StopIteration as stop:  # the scanner's way of saying there is no value at an index
+        error = json.JSONDecodeError("Expecting value", text, stop.value)  # as json.loads says
+        raise ProtocolError(f"frame is not valid JSON: {error}") from None
     except (
         ValueError,
         RecursionError,
     ) as exc:  # UnicodeDecodeError is a ValueError  # includes JSONDecodeError and huge ints
         raise ProtocolError(f"frame is not valid JSON: {exc}") from None
     if end != len(text):
-        raise ProtocolError(f"frame is not valid JSON: extra data at character {end}")
+        error = json.JSONDecodeError("Extra data", text, end)
+        raise ProtocolError(f"frame is not valid JSON: {error}")
     return value
 
 

@@ -70,3 +70,12 @@ def test_the_childs_decoder_takes_one_whole_value_and_nothing_else(body):
 def test_the_childs_decoder_reads_what_the_host_encodes():
     body = b'{"t":"reply","id":1,"ok":true,"value":{"a":[1,2.5,"\\u00e9",null,false]}}'
     assert protocol.decode_body(body) == json.loads(body)
+
+
+@pytest.mark.parametrize("body", [b'{"a":', b"[1,", b'{"a":x}', b"", b"[", b'{"t":"reply"}{}'])
+def test_the_childs_decoder_says_what_json_says_and_where(body):
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(body.decode())
+    with pytest.raises(protocol.ProtocolError) as got:
+        protocol.decode_body(body)
+    assert str(got.value) == f"frame is not valid JSON: {expected.value}"
