@@ -193,3 +193,21 @@ async def test_async_with_uses_the_scripts_own_aenter(pool):
     )
     result, _, _ = await run(pool, code)
     assert result.result == ["enter", "Session", "exit"], result
+
+
+async def test_more_calls_than_may_be_in_flight_with_large_replies_all_come_back(
+    pool: WarmPool,
+) -> None:
+    """Replies ready together go back in one write, larger than the socket takes at once: the
+    child reads the first ones and sends its next calls while the rest are still written."""
+
+    async def big(args: Any) -> Any:
+        return "x" * 100_000
+
+    code = (
+        "import asyncio\nasync def f(i):\n    return len(big(i))\n"
+        f"sum(await asyncio.gather(*[f(i) for i in range({3 * CALLS_IN_FLIGHT_MAX})]))"
+    )
+    result = await pool.execute(code, limits=Limits(timeout_s=20), host_functions={"big": big})
+    assert result.status == "ok", result.error
+    assert result.result == 3 * CALLS_IN_FLIGHT_MAX * 100_000
