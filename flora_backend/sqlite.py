@@ -278,10 +278,15 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             self._end_turn()
 
     def terminate(self) -> None:
+        # SQLAlchemy terminates a dropped connection from the garbage collector, on whatever
+        # thread collects it, mid-way through whatever that thread was doing: the turn is given
+        # back on the loop's thread, in a turn of its own (asyncio's lock is not thread-safe).
         try:
             super().terminate()
         finally:
-            self._end_turn()
+            turn, self._turn = self._turn, None
+            if turn is not None:
+                turn()  # _give_back
 
 
 def _give_back(lock: asyncio.Lock, loop: asyncio.AbstractEventLoop) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from typing import Any
 
 import aiosqlite
@@ -199,3 +200,42 @@ async def test_fetchmany_without_a_size_takes_the_cursors_arraysize(engine):
         result = await c.execute(text("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3"))
         assert result.fetchmany() == [(1,)]
         assert result.fetchmany(5) == [(2,), (3,)]
+
+
+class ThreadNotingLock(asyncio.Lock):
+    """An asyncio lock that notes the thread each release ran on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released_on: list[int] = []
+
+    def release(self) -> None:
+        self.released_on.append(threading.get_ident())
+        super().release()
+
+
+async def test_a_terminated_connection_gives_its_turn_back_through_its_loop(engine):
+    """SQLAlchemy terminates a dropped connection from the garbage collector, on whatever thread
+    collects it: the turn it held is given back on its event loop's thread (asyncio's lock is
+    not thread-safe), and the writer waiting for it goes on."""
+    holder = await engine.connect()
+    raw = (await holder.get_raw_connection()).dbapi_connection
+    assert isinstance(raw, driver.OneHopConnection)
+    lock = raw._turns._lock = ThreadNotingLock()
+    await holder.execute(update(Workspace).values(credits=1))  # holds the turn
+
+    async def write() -> None:
+        async with engine.begin() as c:
+            await c.execute(update(Workspace).values(credits=Workspace.credits + 5))
+
+    waiting = asyncio.create_task(write())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # waiting for the turn
+    await asyncio.to_thread(raw.terminate)  # as the collector would, off the loop's thread
+    async with asyncio.timeout(5):
+        await waiting
+    assert lock.released_on[0] == threading.get_ident()
+    await holder.invalidate()
+    await holder.close()
+    async with engine.connect() as c:
+        assert (await c.execute(select(Workspace.credits))).scalar() == 15  # 1 was not kept
