@@ -241,8 +241,9 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         if not lock.locked():
             await lock.acquire()  # free: taken without waiting
         else:
-            try:
-                await asyncio.wait_for(lock.acquire(), BUSY_TIMEOUT_S)
+            try:  # not wait_for: on 3.11 it loses a cancel that comes with the lock
+                async with asyncio.timeout(BUSY_TIMEOUT_S):
+                    await lock.acquire()
             except TimeoutError:
                 raise sqlite3.OperationalError("database is locked") from None
         self._turn = weakref.finalize(self, _give_back, lock, asyncio.get_running_loop())

@@ -239,3 +239,27 @@ async def test_a_terminated_connection_gives_its_turn_back_through_its_loop(engi
     await holder.close()
     async with engine.connect() as c:
         assert (await c.execute(select(Workspace.credits))).scalar() == 15  # 1 was not kept
+
+
+async def test_a_writer_cancelled_as_its_turn_comes_is_cancelled(engine):
+    """A writer cancelled in the very turn of the loop its turn is handed to it stops there (it
+    neither writes nor keeps the turn), as any cancelled await does."""
+    holder = await engine.connect()
+    await holder.execute(update(Workspace).values(credits=1))  # holds the turn
+
+    async def write() -> None:
+        async with engine.begin() as c:
+            await c.execute(update(Workspace).values(credits=Workspace.credits + 5))
+
+    waiting = asyncio.create_task(write())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # waiting for the turn
+    await holder.rollback()  # gives the turn back: the waiter is woken in the next turn
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await holder.close()
+    async with asyncio.timeout(5), engine.begin() as c:  # the turn was not kept
+        await c.execute(update(Workspace).values(credits=Workspace.credits + 1))
+    async with engine.connect() as c:
+        assert (await c.execute(select(Workspace.credits))).scalar() == 11
