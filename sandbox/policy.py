@@ -16,8 +16,8 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
-from types import CodeType
-from typing import TYPE_CHECKING
+from types import CodeType, FunctionType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from RestrictedPython.transformer import (
     FORBIDDEN_FUNC_NAMES,
@@ -42,12 +42,14 @@ from sandbox.preflight import param_warnings
 from sandbox.problems import source_line
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from sandbox.surface import SurfaceSpec
 
     # What a NodeTransformer's visit method returns: a node, the nodes replacing it, or None.
     Visited = ast.AST | Iterable[ast.AST] | None
+
+_Node = TypeVar("_Node", bound=ast.AST)
 
 FILENAME = "<script>"
 RESULT_NAME = "__terrarium_last__"
@@ -108,6 +110,61 @@ class TerrariumPolicy(RestrictingNodeTransformer):
         self._class_members: set[int] = set()  # ids of nodes that define a class's members
         self._class_names: list[str] = []  # the classes being visited, innermost last
         self.import_warnings: list[str] = []
+        self._visitors, self._inert = _walk_tables(type(self))
+
+    # NodeTransformer's walk, made cheaper with the same visits in the same order and the same
+    # result: each node's visitor found by its type in a table made once (a type without a
+    # `visit_` method of its own still goes to RestrictedPython's generic_visit, which refuses
+    # it), and a context or operator not visited only when its visitor is RestrictedPython's
+    # `return self.node_contents_visit(node)` on a node with no fields (see `_inert_nodes`).
+    def visit(self, node: ast.AST) -> Any:
+        visitor = self._visitors.get(type(node))
+        if visitor is None:
+            method = "visit_" + node.__class__.__name__
+            return getattr(self, method, self.generic_visit)(node)
+        return visitor(self, node)
+
+    def node_contents_visit(self, node: _Node) -> _Node:
+        """NodeTransformer.generic_visit: a visitor's None removes the node, a list of nodes
+        takes its place in a list field."""
+        cls = type(node)
+        fields = _FIELDS.get(cls)
+        if fields is None:
+            fields = _fields_of(cls)
+        inert = self._inert
+        for name, context in fields:
+            value = getattr(node, name, None)
+            if context and (type(value) in inert or _inert(value, inert)):
+                continue
+            if isinstance(value, list):
+                self._visit_list(value)
+            elif isinstance(value, ast.AST):
+                new = self.visit(value)
+                if new is None:
+                    delattr(node, name)
+                elif new is not value:
+                    setattr(node, name, new)
+        return node
+
+    def _visit_list(self, value: list[Any]) -> None:
+        new_values: list[Any] | None = None  # made at the first item replaced or removed
+        for i, item in enumerate(value):
+            if isinstance(item, ast.AST):
+                new = self.visit(item)
+                if new is item and new_values is None:
+                    continue
+                if new_values is None:
+                    new_values = value[:i]
+                if new is None:
+                    continue
+                if isinstance(new, ast.AST):
+                    new_values.append(new)
+                else:
+                    new_values.extend(new)
+            elif new_values is not None:
+                new_values.append(item)
+        if new_values is not None:
+            value[:] = new_values
 
     def error(self, node: ast.AST, info: str) -> None:
         self.errors.append(info)
@@ -394,6 +451,91 @@ class TerrariumPolicy(RestrictingNodeTransformer):
         return super().visit_ImportFrom(node)
 
 
+# Fields that hold a context or an operator (a node of one of the `_INERT` types when it comes
+# from ast.parse or a pass of ours).
+_CONTEXT_FIELDS = ("ctx", "op", "ops")
+
+
+def _fields_of(cls: type) -> tuple[tuple[str, bool], ...]:
+    """A node type's fields, in order: (name, holds a context or an operator)."""
+    return tuple((f, f in _CONTEXT_FIELDS) for f in getattr(cls, "_fields", ()))
+
+
+def _all_fields() -> dict[type, tuple[tuple[str, bool], ...]]:
+    table = {}
+    stack: list[type] = [ast.AST]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        table[cls] = _fields_of(cls)
+    return table
+
+
+_Visitors = dict[type, "Callable[[TerrariumPolicy, Any], Any]"]
+
+
+def _visitors(policy: type[TerrariumPolicy]) -> _Visitors:
+    """Node type -> the function `getattr(policy, "visit_" + type name)` is bound from."""
+    table: _Visitors = {}
+    for attr in dir(policy):
+        cls = getattr(ast, attr.removeprefix("visit_"), None)
+        method = getattr(policy, attr)
+        if (
+            attr.startswith("visit_")
+            and isinstance(cls, type)
+            and issubclass(cls, ast.AST)
+            and cls.__name__ == attr.removeprefix("visit_")
+            and isinstance(method, FunctionType)
+        ):
+            table[cls] = method
+    return table
+
+
+def _inert_nodes(visitors: _Visitors) -> frozenset[type]:
+    """Contexts and operators whose visitor is RestrictedPython's `return
+    self.node_contents_visit(node)` and that have no fields: visiting one does nothing."""
+    trivial = RestrictingNodeTransformer.visit_Load.__code__
+    inert = set()
+    for base in (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop):
+        for cls in base.__subclasses__():
+            method = visitors.get(cls)
+            code = getattr(method, "__code__", None)
+            if (
+                code is not None
+                and not cls._fields
+                and code.co_code == trivial.co_code
+                and code.co_names == ("node_contents_visit",)
+                and code.co_consts[1:] == trivial.co_consts[1:]
+                and code.co_varnames == trivial.co_varnames
+            ):
+                inert.add(cls)
+    return frozenset(inert)
+
+
+def _inert(value: object, inert: frozenset[type]) -> bool:
+    """Is this a context or operator (or a list of them) whose visit does nothing?"""
+    if isinstance(value, list):
+        return all(type(item) in inert for item in value)
+    return type(value) in inert
+
+
+_WALK_TABLES: dict[type, tuple[_Visitors, frozenset[type]]] = {}
+
+
+def _walk_tables(policy: type[TerrariumPolicy]) -> tuple[_Visitors, frozenset[type]]:
+    """A policy class's visitors by node type, and the node types it need not visit."""
+    tables = _WALK_TABLES.get(policy)
+    if tables is None:
+        visitors = _visitors(policy)
+        tables = _WALK_TABLES[policy] = (visitors, _inert_nodes(visitors))
+    return tables
+
+
+# Made once at import (in the zygote), so a child's walk only reads them.
+_FIELDS = _all_fields()
+_POLICY_VISITORS, _INERT = _walk_tables(TerrariumPolicy)
+
+
 def _locate(source: ast.AST, *nodes: ast.AST) -> None:
     for node in nodes:
         ast.copy_location(node, source)
@@ -445,6 +587,35 @@ def _calls_run_at_top_level(tree: ast.Module) -> bool:
 
 class _AwaitCalls(ast.NodeTransformer):
     """`AWAIT(x)` (desugar.py's `await x`, read by pre-flight) -> `AWAIT_CALL(x)()`."""
+
+    # NodeTransformer's walk with the same result: only calls have a visitor here (it always
+    # returns a node), every other node's children are walked, an inert context or operator
+    # (no fields, not a call) is not.
+    def visit(self, node: ast.AST) -> Any:
+        if type(node) is ast.Call:
+            return self.visit_Call(node)
+        return self.generic_visit(node)
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        cls = type(node)
+        fields = _FIELDS.get(cls)
+        if fields is None:
+            fields = _fields_of(cls)
+        for name, context in fields:
+            value = getattr(node, name, None)
+            if context and (type(value) in _INERT or _inert(value, _INERT)):
+                continue
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    if isinstance(item, ast.AST):
+                        new = self.visit(item)
+                        if new is not item:
+                            value[i] = new
+            elif isinstance(value, ast.AST):
+                new = self.visit(value)
+                if new is not value:
+                    setattr(node, name, new)
+        return node
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
