@@ -76,24 +76,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    """Every SQLite connection the runtime opens (its engine's, and the record writer's own)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL with synchronous=NORMAL: no fsync per commit, still never corrupt on a crash.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url_or_default()
     if url.startswith("sqlite"):
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         engine = _create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(
-            dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
-        ) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # WAL with synchronous=NORMAL: no fsync per commit, still never corrupt on a crash.
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     engine = _create_async_engine(url)
     ping_idle_connections(engine, IDLE_PING_S)

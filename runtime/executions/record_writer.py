@@ -39,12 +39,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, event, insert, or_, update
-from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 
-from runtime.db import table_of
+from runtime.db import sqlite_pragmas, table_of
 from runtime.executions.outcome import clean_text, scrub
 from runtime.executions.records import FAILED, ExecutionRow, StrictJSON
 
@@ -263,7 +261,7 @@ class _SqliteThread:
             url.set(drivername="sqlite"),
             connect_args={"timeout": 30, "check_same_thread": False},
         )
-        event.listen(sync, "connect", _sqlite_pragmas)
+        event.listen(sync, "connect", sqlite_pragmas)
         return cls(sync)
 
     async def write(self, ops: list[dict[str, Any] | _Update]) -> None:
@@ -278,15 +276,6 @@ class _SqliteThread:
     def close(self) -> None:
         self._thread.shutdown(wait=True)  # a batch being written is finished first
         self.engine.dispose()
-
-
-def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 def statements(
