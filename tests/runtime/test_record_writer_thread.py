@@ -4,14 +4,32 @@ with the runtime engine's pragmas; what it wrote is what the runtime's engine re
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from runtime.db import create_engine, init_db, session_factory, utcnow
 from runtime.executions.record_writer import RecordWriter
 from runtime.executions.records import ACTIVE_STATES, DONE, RUNNING, ExecutionRow
 from runtime.settings import Settings
 from runtime.tenancy.tenants import TenantRow
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, Any]]:
+    """A migrated SQLite file with one tenant: the runtime engine and its session factory."""
+    engine = create_engine(Settings(data_dir=tmp_path))
+    await init_db(engine)
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        s.add(TenantRow(id="ten_t", name="t", flora_kind="server", workspaces=[],
+                        created_at=utcnow()))  # fmt: skip
+    yield engine, sessions
+    await engine.dispose()
 
 
 def a_row(execution_id: str) -> dict[str, object]:
@@ -25,13 +43,8 @@ def a_row(execution_id: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-async def test_a_sqlite_files_records_are_written_by_the_writers_own_thread(tmp_path):
-    engine = create_engine(Settings(data_dir=tmp_path))
-    await init_db(engine)
-    sessions = session_factory(engine)
-    async with sessions() as s, s.begin():
-        s.add(TenantRow(id="ten_t", name="t", flora_kind="server", workspaces=[],
-                        created_at=utcnow()))  # fmt: skip
+async def test_a_sqlite_files_records_are_written_by_the_writers_own_thread(database):
+    engine, sessions = database
     writer = RecordWriter(engine, linger_s=0)
     local = writer._local
     assert local is not None
@@ -56,7 +69,6 @@ async def test_a_sqlite_files_records_are_written_by_the_writers_own_thread(tmp_
         assert pragmas == ["wal", 1, 30000, 1]
     finally:
         await writer.stop()
-        await engine.dispose()
 
 
 def test_an_in_memory_database_is_written_through_the_engine_itself():
@@ -66,15 +78,10 @@ def test_an_in_memory_database_is_written_through_the_engine_itself():
     assert RecordWriter(engine)._local is None
 
 
-async def test_a_batch_of_finished_and_running_rows_is_written_at_once(tmp_path, caplog):
+async def test_a_batch_of_finished_and_running_rows_is_written_at_once(database, caplog):
     """A row whose final values were folded in names more columns than a running one: the
     batch is written as it is, not refused and written again one execution at a time."""
-    engine = create_engine(Settings(data_dir=tmp_path))
-    await init_db(engine)
-    sessions = session_factory(engine)
-    async with sessions() as s, s.begin():
-        s.add(TenantRow(id="ten_t", name="t", flora_kind="server", workspaces=[],
-                        created_at=utcnow()))  # fmt: skip
+    engine, sessions = database
     writer = RecordWriter(engine, linger_s=10)
     writer.start()
     try:
@@ -94,16 +101,10 @@ async def test_a_batch_of_finished_and_running_rows_is_written_at_once(tmp_path,
             ]  # fmt: skip
     finally:
         await writer.stop()
-        await engine.dispose()
 
 
-async def test_stop_ends_the_writers_thread_and_closes_its_connection(tmp_path):
-    engine = create_engine(Settings(data_dir=tmp_path))
-    await init_db(engine)
-    sessions = session_factory(engine)
-    async with sessions() as s, s.begin():
-        s.add(TenantRow(id="ten_t", name="t", flora_kind="server", workspaces=[],
-                        created_at=utcnow()))  # fmt: skip
+async def test_stop_ends_the_writers_thread_and_closes_its_connection(database):
+    engine, sessions = database
     writer = RecordWriter(engine, linger_s=0)
     local = writer._local
     assert local is not None
@@ -116,20 +117,14 @@ async def test_stop_ends_the_writers_thread_and_closes_its_connection(tmp_path):
         assert any(t.name.startswith("terrarium-records") for t in threading.enumerate())
     finally:
         await writer.stop()
-        await engine.dispose()
     assert not any(t.name.startswith("terrarium-records") for t in threading.enumerate())
     assert len(closed) == 1  # its one connection, closed
 
 
-async def test_a_write_made_while_the_writer_stops_is_written_not_dropped(tmp_path, caplog):
+async def test_a_write_made_while_the_writer_stops_is_written_not_dropped(database, caplog):
     """A write made after stop()'s flush, while the writer's task is being cancelled (an
     execution failed as the server stops), is written by stop() itself."""
-    engine = create_engine(Settings(data_dir=tmp_path))
-    await init_db(engine)
-    sessions = session_factory(engine)
-    async with sessions() as s, s.begin():
-        s.add(TenantRow(id="ten_t", name="t", flora_kind="server", workspaces=[],
-                        created_at=utcnow()))  # fmt: skip
+    engine, sessions = database
     writer = RecordWriter(engine, linger_s=10)
     writer.start()
     try:
@@ -143,4 +138,4 @@ async def test_a_write_made_while_the_writer_stops_is_written_not_dropped(tmp_pa
             found = await s.execute(select(ExecutionRow.id))
             assert sorted(r[0] for r in found) == ["exe_first", "exe_late"]
     finally:
-        await engine.dispose()
+        await writer.stop()  # does nothing once stopped; ends the writer if the test failed first
