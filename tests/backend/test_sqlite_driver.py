@@ -15,6 +15,7 @@ import aiosqlite
 import pytest
 from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flora_backend import sqlite as driver
 from flora_backend.db import create_engine, init_db, session_factory, utcnow
@@ -214,6 +215,20 @@ class ThreadNotingLock(asyncio.Lock):
         super().release()
 
 
+async def a_writer_waiting_for_its_turn(engine: AsyncEngine) -> asyncio.Task[None]:
+    """A task adding 5 to every workspace's credits, started and found waiting for the turn
+    another connection holds."""
+
+    async def write() -> None:
+        async with engine.begin() as c:
+            await c.execute(update(Workspace).values(credits=Workspace.credits + 5))
+
+    waiting = asyncio.create_task(write())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # waiting for the turn
+    return waiting
+
+
 async def test_a_terminated_connection_gives_its_turn_back_through_its_loop(engine):
     """SQLAlchemy terminates a dropped connection from the garbage collector, on whatever thread
     collects it: the turn it held is given back on its event loop's thread (asyncio's lock is
@@ -224,13 +239,7 @@ async def test_a_terminated_connection_gives_its_turn_back_through_its_loop(engi
     lock = raw._turns._lock = ThreadNotingLock()
     await holder.execute(update(Workspace).values(credits=1))  # holds the turn
 
-    async def write() -> None:
-        async with engine.begin() as c:
-            await c.execute(update(Workspace).values(credits=Workspace.credits + 5))
-
-    waiting = asyncio.create_task(write())
-    await asyncio.sleep(0.05)
-    assert not waiting.done()  # waiting for the turn
+    waiting = await a_writer_waiting_for_its_turn(engine)
     await asyncio.to_thread(raw.terminate)  # as the collector would, off the loop's thread
     async with asyncio.timeout(5):
         await waiting
@@ -247,13 +256,7 @@ async def test_a_writer_cancelled_as_its_turn_comes_is_cancelled(engine):
     holder = await engine.connect()
     await holder.execute(update(Workspace).values(credits=1))  # holds the turn
 
-    async def write() -> None:
-        async with engine.begin() as c:
-            await c.execute(update(Workspace).values(credits=Workspace.credits + 5))
-
-    waiting = asyncio.create_task(write())
-    await asyncio.sleep(0.05)
-    assert not waiting.done()  # waiting for the turn
+    waiting = await a_writer_waiting_for_its_turn(engine)
     await holder.rollback()  # gives the turn back: the waiter is woken in the next turn
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
