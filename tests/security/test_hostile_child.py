@@ -48,17 +48,22 @@ def assert_broke_protocol(result: ExecutionResult) -> None:
     assert broke_protocol(result), result.error
 
 
-# --- calls: counted and refused in the host ------------------------------------------------------
+# --- calls: counted and refused in the host, whether a call waits on the host or is answered in
+# the reader callback that read it (a host function that answers without waiting) -------------
+HOSTS = {"waits": CountingHost, "answers-at-once": InstantHost}
+
+
+@pytest.mark.parametrize("host", HOSTS)
 @pytest.mark.parametrize("max_calls", [1, 5, 40])
 @pytest.mark.parametrize("pace", ["each-awaits-its-reply", "pipelined"])
-def test_a_call_flood_is_served_at_most_max_calls_times(raw, max_calls, pace):
+def test_a_call_flood_is_served_at_most_max_calls_times(raw, max_calls, pace, host):
     wait = pace == "each-awaits-its-reply"
     code = script(
         f"for i in range(1, {max_calls * 3 + 1}):\n"
         f"    call(i, {{'method': 'projects.list'}}, wait={wait})\n"
         "time.sleep(30)\n"
     )
-    result, served = run(raw, code, Limits(timeout_s=10, max_calls=max_calls))
+    result, served = run(raw, code, Limits(timeout_s=10, max_calls=max_calls), HOSTS[host]())
     assert served <= max_calls
     assert result.status == "limit_exceeded", result
     assert result.error["limit"] == "calls"
@@ -75,38 +80,13 @@ def test_the_call_over_the_limit_ends_the_execution_whatever_the_child_says_late
         "limit_exceeded", "calls", None)  # fmt: skip
 
 
+@pytest.mark.parametrize("host", HOSTS)
 @pytest.mark.parametrize(
     "ids", [[2], [1, 1], [1, 3], [0], [-1]], ids=["skips", "repeats", "gap", "zero", "negative"]
 )
-def test_calls_out_of_turn_are_a_protocol_violation(raw, ids):
+def test_calls_out_of_turn_are_a_protocol_violation(raw, ids, host):
     code = script("".join(f"call({i}, wait=False)\n" for i in ids) + "time.sleep(30)\n")
-    result, served = run(raw, code)
-    assert_broke_protocol(result)
-    assert served == len(ids) - 1
-
-
-# --- calls a host function answers without waiting: served in the reader callback -----------
-@pytest.mark.parametrize("max_calls", [1, 5, 40])
-@pytest.mark.parametrize("pace", ["each-awaits-its-reply", "pipelined"])
-def test_a_flood_of_calls_answered_at_once_is_served_at_most_max_calls_times(raw, max_calls, pace):
-    wait = pace == "each-awaits-its-reply"
-    code = script(
-        f"for i in range(1, {max_calls * 3 + 1}):\n"
-        f"    call(i, {{'method': 'projects.list'}}, wait={wait})\n"
-        "time.sleep(30)\n"
-    )
-    result, served = run(raw, code, Limits(timeout_s=10, max_calls=max_calls), InstantHost())
-    assert served <= max_calls
-    assert result.status == "limit_exceeded", result
-    assert result.error["limit"] == "calls"
-
-
-@pytest.mark.parametrize(
-    "ids", [[2], [1, 1], [1, 3], [0], [-1]], ids=["skips", "repeats", "gap", "zero", "negative"]
-)
-def test_calls_answered_at_once_out_of_turn_are_a_protocol_violation(raw, ids):
-    code = script("".join(f"call({i}, wait=False)\n" for i in ids) + "time.sleep(30)\n")
-    result, served = run(raw, code, host=InstantHost())
+    result, served = run(raw, code, host=HOSTS[host]())
     assert_broke_protocol(result)
     assert served == len(ids) - 1
 
