@@ -144,6 +144,19 @@ def text(model_id: str, prompt: str, params: dict[str, Any]) -> str:
     )
 
 
+def made(media_type: str, model_id: str, prompt: str, params: dict[str, Any]) -> bytes | None:
+    """The file `render` gives for these inputs if it made one lately, else None (never draws)."""
+    try:
+        key = (media_type, model_id, prompt, json.dumps(params, sort_keys=True))
+    except (TypeError, ValueError):
+        return None
+    with _made_lock:
+        data = _made.get(key)
+        if data is not None:
+            _made.move_to_end(key)
+        return data
+
+
 def render(media_type: str, model_id: str, prompt: str, params: dict[str, Any]) -> bytes:
     """The file bytes for an image, video or audio output. Each is a pure function of its
     inputs, so a file made for the same inputs lately is given again, not drawn again."""

@@ -290,14 +290,33 @@ async def start_run(
         callback_state="none",
         callback_attempts=0,
     )
-    session.add(run)
     if due <= created:
         ctx.due_now.append(run)
+        if fail_code is None:
+            await complete_at_once(ctx, session, run)
+    session.add(run)
     if project_id and touch_project:
         await session.execute(
             update(Project).where(Project.id == project_id).values(last_modified=created)
         )
     return run
+
+
+async def complete_at_once(ctx: Ctx, session: AsyncSession, run: Run) -> None:
+    """A run due as it starts whose outputs draw nothing (`RunEngine.made_outputs`) is written
+    completed, its files with it, as its finalizing would have written it: no second
+    transaction, and a poll finds it completed as it would after that."""
+    engine = ctx.backend.run_engine()
+    made = engine.made_outputs(run)
+    if made is None:
+        return  # finalized in the background once committed (`RunEngine.settle_soon`)
+    outputs, files, blobs = made
+    for name, data in blobs.items():
+        await engine.files.put(name, data, session)
+    run.status, run.completed_at, run.outputs = "completed", run.created_at, outputs
+    if run.callback_url:
+        run.callback_state, run.callback_next_at = "pending", run.created_at
+    session.add_all(File(**row) for row in files)
 
 
 def run_start_json(ctx: Ctx, run: Run, technique: Technique | None = None) -> dict[str, Any]:

@@ -267,14 +267,36 @@ class RunEngine:
         worker thread."""
         if run.kind == "action":  # its files were made when it started (see routes.py)
             return (*prepared_outputs(run), {})
+        if run.media_type == "text":
+            return self._outputs(run, None)
+        data = media.render(run.media_type, run.model_id, run.prompt, run.params)
+        return self._outputs(run, data)
+
+    def made_outputs(
+        self, run: Run
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, bytes]] | None:
+        """What `_render` gives for a generation or technique run when that draws nothing (a
+        text, or a file made lately for the same inputs), else None: such a run, due as it
+        starts, is completed in the transaction that starts it (see routes.py `start_run`)."""
+        if run.kind == "action":
+            return None
+        if run.media_type == "text":
+            return self._outputs(run, None)
+        data = media.made(run.media_type, run.model_id, run.prompt, run.params)
+        return None if data is None else self._outputs(run, data)
+
+    def _outputs(
+        self, run: Run, data: bytes | None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, bytes]]:
+        """(outputs, file rows, the files' bytes by name) of a run whose file (`data`, None for
+        a text) is made."""
         suffix = run.id.removeprefix("run_")
         output_id = f"out{suffix}0"
         kind = OUTPUT_TYPE[run.media_type]
-        if run.media_type == "text":
+        if data is None:
             body = media.text(run.model_id, run.prompt, run.params)
             return [{"output_id": output_id, "type": kind, "text": body}], [], {}
         content_type, ext = media.CONTENT_TYPES[run.media_type]
-        data = media.render(run.media_type, run.model_id, run.prompt, run.params)
         file_id = f"file_{suffix}0"
         filename = f"{file_id}.{ext}"
         row = {
@@ -371,8 +393,12 @@ class RunEngine:
         """Finalize, in the background, runs that were due as they started (speed 0): their
         outputs are made while the caller goes on, instead of on its first poll or at the next
         sweep; a poll that comes meanwhile waits for that (`finalize`'s lock), and finds the run
-        completed. Call it once the runs are committed."""
+        completed. A run completed as it started is only kept for polls. Call it once the runs are
+        committed."""
         for run in started:
+            if run.status in ("completed", "failed"):  # completed as it started
+                self._keep(run)
+                continue
             task = asyncio.create_task(self._settle(run), name=f"terrarium-settle-{run.id}")
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)

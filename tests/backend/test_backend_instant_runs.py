@@ -1,13 +1,16 @@
-"""An instant backend (speed 0) finalizes a run as soon as it has started, in the background:
-its output is made while the caller goes on, not on its first poll or at the next sweep."""
+"""An instant backend (speed 0) finalizes a run as soon as it has started: in the transaction
+that starts it when its output draws nothing (a text, a file made lately for the same inputs),
+else in the background, its output made while the caller goes on, not on its first poll or at
+the next sweep."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import select
 
-from flora_backend import runs
+from flora_backend import media, runs
 from flora_backend.store import File, Project, Run
 
 
@@ -94,3 +97,87 @@ async def test_the_finished_runs_kept_are_bounded(new_backend, raw_for, monkeypa
         assert [engine.finished(i) is not None for i in ids[1:]] == [True, True]
         # the one no longer kept is read from the database, the same as before
         assert (await raw.get(f"runs/{ids[0]}")).json()["status"] == "completed"
+
+
+@pytest.fixture
+def no_background_settle(monkeypatch):
+    """No run is finalized in the background: what the create itself wrote is what is read."""
+    settled: list[str] = []
+
+    async def settle(self, started: Run) -> None:
+        settled.append(started.id)
+
+    monkeypatch.setattr(runs.RunEngine, "_settle", settle)
+    monkeypatch.setattr(media, "_made", type(media._made)())
+    monkeypatch.setattr(media, "_made_size", 0)
+    return settled
+
+
+async def stored(backend, run_id: str) -> tuple[Run, list[File]]:
+    async with backend.sessions() as s:
+        run = await s.get(Run, run_id)
+        found = await s.execute(select(File).where(File.run_id == run_id))
+        return run, list(found.scalars())
+
+
+async def test_a_run_whose_file_was_made_lately_completes_as_it_starts(
+    new_backend, raw_for, no_background_settle
+):
+    backend = await new_backend(speed=0, sweep_interval_s=3600)
+    ws, key = await backend.default_credentials()
+    async with raw_for(backend, key) as raw:
+        drawn = (await start(raw, ws))["run_id"]  # a new file: drawn in the background
+        await asyncio.sleep(0.05)  # the background task's turn
+        assert no_background_settle == [drawn]
+        await backend.run_engine().finalize(drawn)
+        again = (await start(raw, ws))["run_id"]  # the same inputs: no drawing, no second step
+        await asyncio.sleep(0.05)
+        assert no_background_settle == [drawn]
+        run, files = await stored(backend, again)
+        assert run.status == "completed" and run.completed_at is not None
+        assert [f.filename for f in files] == [f"file_{again.removeprefix('run_')}0.png"]
+        assert backend.run_engine().finished(again) is not None
+        # what it shows and serves is what the run finalized afterwards shows and serves
+        first, second = [(await raw.get(f"runs/{i}")).json() for i in (drawn, again)]
+        assert set(first) == set(second) and second["status"] == "completed"
+        assert second["charged_cost"] == first["charged_cost"]
+        assert [o["type"] for o in second["outputs"]] == [o["type"] for o in first["outputs"]]
+        bodies = [(await raw.get(r["outputs"][0]["url"])).content for r in (first, second)]
+        assert bodies[0] == bodies[1] and bodies[0].startswith(b"\x89PNG")
+
+
+async def test_a_text_run_completes_as_it_starts(new_backend, raw_for, no_background_settle):
+    backend = await new_backend(speed=0, sweep_interval_s=3600)
+    ws, key = await backend.default_credentials()
+    async with raw_for(backend, key) as raw:
+        run_id = (await start(raw, ws, type="text", prompt="a haiku"))["run_id"]
+        run, files = await stored(backend, run_id)
+        await asyncio.sleep(0.05)
+    assert no_background_settle == []
+    assert run.status == "completed" and files == []
+    assert "a haiku" in run.outputs[0]["text"]
+
+
+async def test_a_run_completed_as_it_starts_still_calls_back(
+    new_backend, raw_for, no_background_settle
+):
+    backend = await new_backend(speed=0, sweep_interval_s=3600)
+    ws, key = await backend.default_credentials()
+    async with raw_for(backend, key) as raw:
+        body = {"type": "text", "prompt": "a haiku", "callback_url": "https://93.184.216.34/h"}
+        run_id = (await start(raw, ws, **body))["run_id"]
+        run, _ = await stored(backend, run_id)
+    assert run.status == "completed"
+    assert run.callback_state == "pending" and run.callback_next_at == run.completed_at
+
+
+async def test_a_run_fated_to_fail_is_not_completed_as_it_starts(
+    new_backend, raw_for, no_background_settle
+):
+    backend = await new_backend(speed=0, sweep_interval_s=3600, fail_pattern="forbidden")
+    ws, key = await backend.default_credentials()
+    async with raw_for(backend, key) as raw:
+        run_id = (await start(raw, ws, type="text", prompt="a forbidden haiku"))["run_id"]
+        run, _ = await stored(backend, run_id)
+        await asyncio.sleep(0.05)
+    assert no_background_settle == [run_id] and run.status == "pending"
