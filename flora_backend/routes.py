@@ -257,15 +257,17 @@ async def start_run(
     inputs: Any = None,
     callback_url: str | None = None,
     touch_project: bool = True,
+    fated: tuple[str, str] | None = None,
 ) -> Run:
     """A new run, charged; callback_url must have passed `check_callback` already. The
-    project's last_modified is set to now unless the caller sets it (`touch_project=False`)."""
+    project's last_modified is set to now unless the caller sets it (`touch_project=False`).
+    `fated`: the (code, message) it fails with, whatever the failure settings plan."""
     run_id = new_id("run_")
     await reserve_idempotency(session, ctx, run_id)
     await charge(session, ctx.workspace_id, cost)
     seconds = model.seconds(params)
     created, started, due = runs.timeline(ctx.settings, seconds)
-    fail_code, fail_message = runs.plan_failure(ctx.settings, prompt)
+    fail_code, fail_message = fated or runs.plan_failure(ctx.settings, prompt)
     run = Run(
         id=run_id,
         workspace_id=ctx.workspace_id,
@@ -1077,13 +1079,14 @@ async def start_node_run(
     async with session.begin_nested():
         ws = await session.get(Workspace, ctx.workspace_id)
         short = ws is None or ws.credits < cost
+        # FLORA: credits are not checked up front; the run itself fails
+        need = f"This run costs {cost} credits; the workspace has less."
+        fated = ("BILLING_NOT_ENOUGH_CREDITS", need) if short else None
         run = await start_run(
             session, ctx, kind="generation", model=model, prompt=str(prompt), params=params,
             cost=0 if short else cost, project_id=project.id, inputs=upstream or None,
+            fated=fated,
         )  # fmt: skip
-        if short:  # FLORA: credits are not checked up front; the run itself fails
-            run.planned_error_code = "BILLING_NOT_ENOUGH_CREDITS"
-            run.planned_error_message = f"This run costs {cost} credits; the workspace has less."
     started[node_id] = run
     state.node_outputs[node_id] = {"run_id": run.id}
     return {

@@ -6,10 +6,10 @@ the add-only Mermaid update, folders as rows, and the workspace in the path chec
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from client_surface.errors import BadRequestError, ConflictError, NotFoundError
-from flora_backend.store import FolderProject, LibraryFolder, LibraryItem
+from flora_backend.store import FolderProject, LibraryFolder, LibraryItem, Workspace
 
 
 @pytest.fixture
@@ -260,3 +260,22 @@ async def test_library_folders_and_items(backend, client, ws):
     assert saved.id == item.saved_node_id and saved.folder_id is None and saved.text == "a red fox"
     with pytest.raises(NotFoundError):
         await client.workspaces.library.folders.delete(folder.folder_id, workspace_id=ws)
+
+
+async def test_a_node_run_the_workspace_cannot_pay_for_fails_even_when_instant(
+    backend, client, ws, project
+):
+    prj = project.project_id
+    made = await client.workspaces.projects.canvas.apply_changeset(
+        prj, workspace_id=ws, add=[{"ref": "t", "type": "text", "prompt": "a haiku"}]
+    )
+    async with backend.sessions() as s, s.begin():
+        await s.execute(update(Workspace).where(Workspace.id == ws).values(credits=0))
+    answer = await client.workspaces.projects.run_nodes(
+        prj, workspace_id=ws, node_ids=[made.created["t"].node_id]
+    )
+    [started] = answer.runs
+    assert started.status == "started"
+    run = await client.generations.retrieve(started.run_id)
+    assert run.status == "failed" and run.error_code == "BILLING_NOT_ENOUGH_CREDITS"
+    assert not run.outputs
