@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -289,14 +290,22 @@ def statements(
     shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
     for row in rows:
         shapes.setdefault(frozenset(row), []).append(row)
-    out.extend((insert(TABLE), same) for same in shapes.values())
+    out.extend((_INSERT, same) for same in shapes.values())
     for (_columns, when), params in updates:
-        # No .values(): the SET clause is the parameters' columns, `_id` aside.
-        statement = update(TABLE).where(
-            TABLE.c.id == bindparam("_id"), or_(*(TABLE.c.state == s for s in when))
-        )
-        out.append((statement, params))
+        out.append((_update_when(when), params))
     return out
+
+
+_INSERT = insert(TABLE)
+
+
+@functools.lru_cache(maxsize=16)  # a few sets of states, each statement built once
+def _update_when(when: tuple[str, ...]) -> Executable:
+    """The update of one row while its state is one of `when`. No .values(): the SET clause is
+    the parameters' columns, `_id` aside."""
+    return update(TABLE).where(
+        TABLE.c.id == bindparam("_id"), or_(*(TABLE.c.state == s for s in when))
+    )
 
 
 def _op_id(op: dict[str, Any] | _Update) -> str:
