@@ -20,15 +20,17 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpcore
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, Table, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
@@ -92,6 +94,12 @@ if TYPE_CHECKING:
     from flora_backend import Backend
 
 log = logging.getLogger("terrarium.backend")
+# The tables the hot paths write in Core statements (no ORM unit of work).
+CANVASES = cast("Table", store.Canvas.__table__)
+FILES = cast("Table", File.__table__)
+PROJECTS = cast("Table", Project.__table__)
+RUNS = cast("Table", Run.__table__)
+WORKSPACES = cast("Table", Workspace.__table__)
 
 IDEMPOTENCY_WINDOW_S = 2 * 3600
 SIMULATE_HEADER = "terrarium-simulate-error"
@@ -174,6 +182,15 @@ async def own_project(session: AsyncSession, ctx: Ctx, project_id: str) -> Proje
     return project
 
 
+async def own_project_id(session: AsyncSession, ctx: Ctx, project_id: str) -> str:
+    """`own_project`'s check, reading only the project's workspace (no ORM object)."""
+    check_prefix("project_id", project_id, "prj_")
+    found = select(PROJECTS.c.workspace_id).where(PROJECTS.c.id == project_id)
+    if (await session.execute(found)).scalar() != ctx.workspace_id:
+        raise not_found("Project", project_id)
+    return project_id
+
+
 async def find_technique(session: AsyncSession, id_or_slug: str) -> Technique:
     column = Technique.id if id_or_slug.startswith("tech_") else Technique.slug
     technique = (await session.execute(select(Technique).where(column == id_or_slug))).scalar()
@@ -228,11 +245,17 @@ async def check_callback(ctx: Ctx, callback_url: str | None) -> None:
 
 
 async def charge(session: AsyncSession, workspace_id: str, cost: int) -> None:
+    """The cost taken from the workspace's credits (402 when they do not cover it), in one Core
+    UPDATE; the workspace's object this session may hold is expired (read again when used)."""
+    c = WORKSPACES.c
     result = await session.execute(
-        update(Workspace)
-        .where(Workspace.id == workspace_id, Workspace.credits >= cost)
-        .values(credits=Workspace.credits - cost)
+        update(WORKSPACES)
+        .where(c.id == workspace_id, c.credits >= cost)
+        .values(credits=c.credits - cost)
     )
+    held = session.identity_map.get(identity_key(Workspace, workspace_id))
+    if held is not None:
+        session.expire(held)
     if rows_matched(result) != 1:
         ws = await session.get(Workspace, workspace_id)
         have = ws.credits if ws else 0
@@ -296,10 +319,12 @@ async def start_run(
         ctx.due_now.append(run)
         if fail_code is None:
             await complete_at_once(ctx, session, run)
-    session.add(run)
+    # One Core insert of what was set on it (the table's defaults for the rest, as the ORM's
+    # flush would): `run` stays outside the session, every attribute it answers set here.
+    await session.execute(insert(RUNS).values({k: v for k, v in vars(run).items() if k in RUNS.c}))
     if project_id and touch_project:
         await session.execute(
-            update(Project).where(Project.id == project_id).values(last_modified=created)
+            update(PROJECTS).where(PROJECTS.c.id == project_id).values(last_modified=created)
         )
     return run
 
@@ -318,7 +343,8 @@ async def complete_at_once(ctx: Ctx, session: AsyncSession, run: Run) -> None:
     run.status, run.completed_at, run.outputs = "completed", run.created_at, outputs
     if run.callback_url:
         run.callback_state, run.callback_next_at = "pending", run.created_at
-    session.add_all(File(**row) for row in files)
+    if files:
+        await session.execute(insert(FILES), [{"created_at": utcnow(), **row} for row in files])
 
 
 def run_start_json(ctx: Ctx, run: Run, technique: Technique | None = None) -> dict[str, Any]:
@@ -503,7 +529,7 @@ async def generations_create(ctx: Ctx, args: GenerationsCreateArgs) -> dict[str,
         ) from None
     await check_callback(ctx, args.callback_url)
     async with ctx.sessions() as s, s.begin():
-        project = await own_project(s, ctx, args.project_id)
+        project_id = await own_project_id(s, ctx, args.project_id)
         run = await start_run(
             s,
             ctx,
@@ -512,11 +538,11 @@ async def generations_create(ctx: Ctx, args: GenerationsCreateArgs) -> dict[str,
             prompt=args.prompt,
             params=params,
             cost=model.cost(params),
-            project_id=project.id,
+            project_id=project_id,
             callback_url=args.callback_url,
             touch_project=False,  # placing its node does
         )
-        await place_run_node(ctx, s, project, run, args.prompt)
+        await place_run_node(ctx, s, project_id, run, args.prompt)
     return run_start_json(ctx, run)
 
 
@@ -773,22 +799,41 @@ def canvas_state(ctx: Ctx, row: store.Canvas) -> canvas.CanvasState:
 async def place_node(
     ctx: Ctx,
     session: AsyncSession,
-    project: Project,
+    project: Project | str,
     node_type: str,
     data: dict[str, Any],
     **placement: Any,
 ) -> str:
-    """A node put on the project's canvas (see `CanvasState.place`): its node id."""
-    row = await load_canvas(session, project)
-    state = canvas_state(ctx, row)
+    """A node put on the project's canvas (see `CanvasState.place`), and the project's
+    last_modified set: its node id. `project`: the project, or its id once checked. The
+    canvas is held as `load_canvas` holds it, read and written in Core statements."""
+    project_id = project if isinstance(project, str) else project.id
+    await session.flush()  # what the session holds first (a new project the canvas refers to)
+    where = CANVASES.c.project_id == project_id
+    await session.execute(update(CANVASES).where(where).values(revision=CANVASES.c.revision))
+    row: Any = (await session.execute(select(CANVASES).where(where))).first()
+    state = canvas_state(ctx, row) if row is not None else canvas.CanvasState()
     node_id = state.place(node_type, data, **placement)
-    store_canvas(row, state)
-    project.last_modified = row.updated_at
+    now = utcnow()
+    values = {
+        "nodes": state.nodes, "edges": state.edges, "node_inputs": state.node_inputs,
+        "node_outputs": state.node_outputs, "layer_editor_documents": state.layer_editor_documents,
+        "short_ids": state.short_ids, "next_short": state.next_short,
+        "revision": (row.revision or 0) + 1 if row is not None else 1, "updated_at": now,
+    }  # fmt: skip
+    if row is None:
+        await session.execute(insert(CANVASES).values(project_id=project_id, **values))
+    else:
+        await session.execute(update(CANVASES).where(where).values(**values))
+    touch = update(PROJECTS).where(PROJECTS.c.id == project_id).values(last_modified=now)
+    await session.execute(touch)
+    if not isinstance(project, str):
+        set_committed_value(project, "last_modified", now)
     return node_id
 
 
 async def place_run_node(
-    ctx: Ctx, session: AsyncSession, project: Project, run: Run, prompt: str
+    ctx: Ctx, session: AsyncSession, project: Project | str, run: Run, prompt: str
 ) -> None:
     """The node of a generation (or technique run) started through the API, on its canvas."""
     inputs = {"prompt": prompt, "model": run.model_id, "params": run.params}

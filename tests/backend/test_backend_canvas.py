@@ -279,3 +279,24 @@ async def test_a_node_run_the_workspace_cannot_pay_for_fails_even_when_instant(
     run = await client.generations.retrieve(started.run_id)
     assert run.status == "failed" and run.error_code == "BILLING_NOT_ENOUGH_CREDITS"
     assert not run.outputs
+
+
+async def test_run_nodes_sees_the_credits_each_run_it_starts_takes(backend, client, ws, project):
+    prj = project.project_id
+    made = await client.workspaces.projects.canvas.apply_changeset(
+        prj,
+        workspace_id=ws,
+        add=[{"ref": r, "type": "text", "prompt": f"a haiku {r}"} for r in ("a", "b", "c")],
+    )
+    ids = [made.created[r].node_id for r in ("a", "b", "c")]
+    before = await backend.credits(ws)
+    await client.workspaces.projects.run_nodes(prj, workspace_id=ws, node_ids=ids[:1])
+    cost = before - await backend.credits(ws)
+    assert cost > 0
+    async with backend.sessions() as s, s.begin():
+        await s.execute(update(Workspace).where(Workspace.id == ws).values(credits=cost))
+    answer = await client.workspaces.projects.run_nodes(prj, workspace_id=ws, node_ids=ids[1:])
+    runs = [await client.generations.retrieve(r.run_id) for r in answer.runs]
+    assert [r.status for r in runs] == ["completed", "failed"]
+    assert runs[1].error_code == "BILLING_NOT_ENOUGH_CREDITS"
+    assert await backend.credits(ws) == 0
