@@ -371,7 +371,7 @@ class _BaseClient:
         data = args.model_dump(mode="json", exclude_none=True)
         path = method.path
         path_params: dict[str, str] = {}
-        for name in method.path_params:
+        for name in _path_names(path):
             # Checked again here, whoever built `args`; then percent-encoded all the same.
             value = check_path_value(method.full_name, name, data.pop(name))
             path_params[name] = value
@@ -423,6 +423,14 @@ class _BaseClient:
     def _parse_answer(
         method: Method, status: int, raw_headers: Mapping[str, str], content: bytes
     ) -> BaseModel:
+        if content:
+            # One pass over the bytes (pydantic's own JSON parser, the same lax rules as for
+            # the parsed document); anything it refuses is parsed again below, as before, so
+            # the answer or the error is the standard library's.
+            try:
+                return method.response.model_validate_json(content)
+            except ValidationError:
+                pass
         headers = {k.lower(): v for k, v in raw_headers.items()}
         try:
             data = json.loads(content) if content else {}
@@ -465,9 +473,26 @@ _Parts = tuple[
 ]
 
 
+# Each table path's parameter names, found once (`Method.path_params` reads the path anew).
+_PATH_NAMES: dict[str, tuple[str, ...]] = {}
+
+
+def _path_names(path: str) -> tuple[str, ...]:
+    names = _PATH_NAMES.get(path)
+    if names is None:
+        names = _PATH_NAMES[path] = tuple(re.findall(r"{(\w+)}", path))
+    return names
+
+
 def _in_process_headers(headers: dict[str, str], body: bytes | None) -> list[tuple[bytes, bytes]]:
     """The headers an HTTP request would carry, as ASGI has them (lower-case names)."""
     out = [(k.lower().encode("ascii"), v.encode("ascii")) for k, v in headers.items()]
+    return _add_body_headers(out, body)
+
+
+def _add_body_headers(
+    out: list[tuple[bytes, bytes]], body: bytes | None
+) -> list[tuple[bytes, bytes]]:
     if body is not None:
         out.append((b"content-length", str(len(body)).encode("ascii")))
         out.append((b"content-type", b"application/json"))
@@ -516,6 +541,10 @@ class AsyncFlora(_BaseClient):
         # The table's requests to an API in this process skip HTTP (`InProcessRoute`); other
         # requests (an upload's bytes) still go through `_http`.
         self._in_process = in_process
+        # `_headers()` as ASGI has them, encoded at the first in-process request: the key and
+        # the default headers are the client's for its life; a request adds its idempotency key
+        # and body headers.
+        self._in_process_base: list[tuple[bytes, bytes]] | None = None
         self._build_resources(self._make_method)
 
     def _make_method(self, method: Method) -> Callable[..., Any]:
@@ -601,9 +630,13 @@ class AsyncFlora(_BaseClient):
         path, path_params, params, body, headers = self._request_parts(method, args, key)
         query = str(httpx.QueryParams(params)).encode("ascii") if params else b""
         raw = _json_body(body) if body is not None else None
-        return await self._in_process(
-            method, path, path_params, query, raw, _in_process_headers(headers, raw)
-        )
+        if method.idempotency == "header" and key:
+            raw_headers = _in_process_headers(headers, raw)
+        else:  # `headers` is `_headers()`, encoded once
+            if self._in_process_base is None:
+                self._in_process_base = _in_process_headers(headers, None)
+            raw_headers = _add_body_headers(list(self._in_process_base), raw)
+        return await self._in_process(method, path, path_params, query, raw, raw_headers)
 
     async def close(self) -> None:
         if self._owns_http:

@@ -46,17 +46,19 @@ async def dispatch_call(
     method: str,
     arguments: dict[str, Any],
     warnings: list[str] | None = None,
+    found: Method | None = None,
 ) -> Any:
     """Run one ``client.<method>(**arguments)`` call and return its result as plain JSON.
 
     Bad method names or arguments raise ``ArgumentError`` before any request; FLORA
     failures raise the matching ``APIError`` subclass. A paged list returns the one
     page asked for, ``{items_key: [...], "meta": {"next_cursor": ...}}``. An argument the table
-    fills when omitted is added, with its warning appended to ``warnings``.
+    fills when omitted is added, with its warning appended to ``warnings``. ``found``: the
+    table's entry for ``method`` when the caller has already looked it up (``find(method)``).
     """
     if not isinstance(method, str):
         raise ArgumentError("The method name must be a string such as 'generations.create'.")
-    spec = find(method)
+    spec = found or find(method)
     if spec is None:
         shown = method.removeprefix("client.")
         guess = suggest_method(shown)

@@ -183,10 +183,9 @@ class ClientCalls:
         if warning is not None:
             self._warn(self._scrub(warning))
 
-    def _check_workspace(self, method: str, arguments: dict[str, Any]) -> None:
+    def _check_workspace(self, spec: Method | None, arguments: dict[str, Any]) -> None:
         """Refuse, before anything leaves the host, a call naming another tenant's workspace in
         any argument the table declares a workspace id."""
-        spec = find(method)
         if self.workspaces is None or spec is None:
             return  # an unknown method is refused by dispatch_call, before any request
         for name in spec.workspace_args:
@@ -265,16 +264,16 @@ class ClientCalls:
         record: dict[str, Any] = {"method": method, "arguments": trim(arguments), "status": "error"}
         self.records.append(record)
         try:
-            self._check_workspace(method, arguments)
             spec = find(method)
+            self._check_workspace(spec, arguments)
             if spec is not None and spec.helper and isinstance(arguments.get("file"), str):
                 # bytes from a script are capped below its call frame: larger files by URL
                 upload_source(arguments["file"], SCRIPT_UPLOAD_MAX_BYTES)
             if spec is not None and spec.model_params is not None:
                 await self._check_model_params(spec, arguments)
-            if spec is not None:
+            if spec is not None and self.max_cost_usd is not None:
                 await self._check_budget(spec.full_name, arguments)
-            value = await dispatch_call(self.flora, method, arguments, self.warnings)
+            value = await dispatch_call(self.flora, method, arguments, self.warnings, spec)
             if spec is not None and spec.full_name in PAID_METHODS:
                 cost = charged(value)
                 self.spent_usd += cost
