@@ -16,7 +16,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.jsonable import to_json
+from sandbox.jsonable import INT_MAX, INT_MIN, to_json
 from sandbox.messages import Reply
 from sandbox.records import Page, Record, new_page, set_types
 from sandbox.records import wrap as wrap  # runner wraps host-function replies with it
@@ -115,13 +115,15 @@ def _raise_from_reply(error: dict[str, Any]) -> None:
 class _Params:
     """What `normalize_call` reads of a method's params on every call, made once per method."""
 
-    __slots__ = ("method", "names", "required", "enums")
+    __slots__ = ("method", "names", "required", "enums", "bare")
 
     def __init__(self, method: MethodSpec) -> None:
         self.method = method  # held, so its id is never reused while it is a key below
         self.names = frozenset(p.name for p in method.params)
         self.required = tuple(p.name for p in method.params if p.required)
         self.enums = tuple((p.name, p.enum) for p in method.params if p.enum)
+        # A call with no argument at all is complete as it is: nothing required, nothing filled.
+        self.bare = not self.required and not method.filled
 
 
 _params: dict[int, _Params] = {}
@@ -147,6 +149,8 @@ def normalize_call(
     value, and its warning goes into `warnings`, once per execution."""
     method = spec.methods[full]
     info = _params_of(method)
+    if info.bare and not args and not kwargs:
+        return {}  # what the steps below make of no arguments
     names = info.names
     positional = method.positional
     merged: dict[str, Any] = {}
@@ -203,9 +207,31 @@ def normalize_call(
                 f"client.{full}(): {name}={value!r} is not valid; use one of: "
                 + ", ".join(map(str, allowed))
             )
+    if _json_scalars(out):
+        return out  # what to_json would make of it: a dict of the same str keys and values
     converted: dict[str, Any]  # to_json gives back a dict for a dict
     converted, _ = to_json(out, strict=True, path="arguments")
     return converted
+
+
+_INF = float("inf")
+
+
+def _json_scalars(arguments: dict[str, Any]) -> bool:
+    """Are all `arguments` exact str names with exact JSON scalars, as to_json passes them
+    unchanged (str, bool, None, an int in the 64-bit range, a finite float)?"""
+    for key, v in arguments.items():
+        t = type(v)
+        if type(key) is not str:
+            return False
+        if t is str or t is bool or v is None:
+            continue
+        if t is int and INT_MIN <= v <= INT_MAX:
+            continue
+        if t is float and -_INF < v < _INF:  # NaN is not between them
+            continue
+        return False
+    return True
 
 
 def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
