@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, service: Executions | None = No
     app.state.executions = service  # read by the dependencies (adapters/http/deps.py) only
     app.state.announce = None  # `terrarium serve`: the URL it listens on (then the key)
     errors.install(app)
-    app.add_middleware(Door, settings=settings, metrics=service.metrics)
+    app.add_middleware(Door, settings=settings, metrics=service.metrics, direct=execute.direct_for)
     app.include_router(execute.router)
     app.include_router(meta.router)
     app.include_router(executions.router)

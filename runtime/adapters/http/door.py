@@ -13,20 +13,31 @@
   TERRARIUM_AUTH=off such a request would run code as the default tenant;
 - writes one access log line (JSON, the runtime's log format) and counts the request in the
   HTTP metrics (route, method, status; 4xx by reason, the error code; per tenant).
+
+A `POST /v1/execute` whose body it read is offered to the route's direct path (`direct`, from
+execute.py) before the rest of the app: an error it raises is answered by the app's own
+exception handlers (those the exception middleware holds), and a request it does not take goes
+on through the whole app with the same body.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import json
 import logging
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from email.message import Message
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
@@ -114,11 +125,21 @@ class _Refused(Exception):
         self.error = error
 
 
+# A route and its direct path: the request and its whole body to a response, or None when the
+# path does not take the request (execute.py).
+DirectPath = tuple[Any, Callable[[Request, bytes], Awaitable[Any]]]
+DIRECT_PATH = "/v1/execute"
+
+
 class Door:
-    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, metrics: Metrics,
+        direct: Callable[[Any], DirectPath | None] | None = None,
+    ) -> None:  # fmt: skip
         self.app = app
         self.settings = settings
         self.metrics = metrics
+        self.direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not guarded(scope["path"]):
@@ -151,11 +172,14 @@ class Door:
 
         try:
             try:
-                receive = await self._admit(scope, receive)
+                receive, body = await self._admit(scope, receive)
             except _Refused as refused:
                 await _answer(send_tracked, refused.error, close=refused.error.status == 413)
                 return
             try:
+                if body is not None and scope["path"] == DIRECT_PATH:
+                    if await self._directly(scope, body, receive, send_tracked):
+                        return
                 await self.app(scope, receive, send_tracked)
             except Exception:
                 if responded:
@@ -166,10 +190,47 @@ class Door:
             self._note(scope, status, bytes(reason_body), time.perf_counter() - started, rid)
             logs.request_id.reset(token)
 
-    async def _admit(self, scope: Scope, receive: Receive) -> Receive:
-        """The request's `receive`, its body read within the cap; or `_Refused`."""
+    async def _directly(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
+        """Answer a `POST /v1/execute` by the route's direct path; False when it does not take
+        the request (nothing was sent, the body is still to be received)."""
+        found = self.direct(scope.get("app")) if self.direct is not None else None
+        if (
+            found is None
+            or scope["method"] != "POST"
+            or scope.get("fastapi.telemetry") is not None  # the router names the route there
+            or not isinstance(self.app, ExceptionMiddleware)
+        ):
+            return False
+        route, direct = found
+        if getattr(route, "path", None) != DIRECT_PATH:
+            return False
+        scope["route"] = route  # as the router sets them: the access log's route label
+        scope["endpoint"] = route.endpoint
+        scope.setdefault("path_params", {})
+        request = Request(scope, receive, send)
+        try:
+            response = await direct(request, body)
+        except Exception as exc:  # answered as the exception middleware answers it
+            handler = _handler_for(self.app, exc)
+            if handler is None:
+                raise
+            if inspect.iscoroutinefunction(handler):
+                response = await handler(request, exc)
+            else:  # as Starlette runs a plain function: on a worker thread
+                response = await run_in_threadpool(handler, request, exc)
+                if inspect.isawaitable(response):
+                    response = await response
+            exc.__traceback__ = None
+        if response is None:
+            return False
+        await response(scope, receive, send)
+        return True
+
+    async def _admit(self, scope: Scope, receive: Receive) -> tuple[Receive, bytes | None]:
+        """The request's `receive`, its body read within the cap (and the body, when read);
+        or `_Refused`."""
         if scope["method"] not in _BODY_METHODS:
-            return receive
+            return receive, None
         cap = self.settings.max_body_bytes
         length = _header(scope, b"content-length")
         chunked = "chunked" in (_header(scope, b"transfer-encoding") or "").lower()
@@ -177,9 +238,9 @@ class Door:
             if int(length) > cap:
                 raise _Refused(report(too_large(cap, int(length))))
             if int(length) == 0 and not chunked:
-                return receive
+                return receive, None
         elif not chunked:
-            return receive  # no body
+            return receive, None  # no body
         content_type = _header(scope, b"content-type")
         if not is_json(content_type):
             raise _Refused(report(unsupported(content_type)))
@@ -202,7 +263,8 @@ class Door:
         async def replayed() -> AsgiMessage:
             return replay.pop(0) if replay else await receive()
 
-        return replayed
+        ended = any(m["type"] != "http.request" for m in messages)
+        return replayed, None if ended else body
 
     def _note(self, scope: Scope, status: int, body: bytes, seconds: float, rid: str) -> None:
         """The access log line and the HTTP metrics; never a reason for a request to fail."""
@@ -230,6 +292,19 @@ class Door:
             access_log.info("request", extra=extra)
         except Exception:  # noqa: BLE001 - figures and a log line only
             log.exception("access log failed")
+
+
+def _handler_for(app: ExceptionMiddleware, exc: Exception) -> Any:
+    """The handler the exception middleware would answer `exc` with, or None (then it is not
+    answered there either: it goes on to the door's own last resort)."""
+    handler = None
+    if isinstance(exc, HTTPException):
+        handler = app._status_handlers.get(exc.status_code)
+    if handler is None:
+        for kind in type(exc).__mro__:
+            if kind in app._exception_handlers:
+                return app._exception_handlers[kind]
+    return handler
 
 
 _WHOLE_KEY = re.compile(r"(trk_[A-Za-z0-9_-]{8})[A-Za-z0-9_-]+")

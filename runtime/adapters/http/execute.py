@@ -7,12 +7,17 @@ route's own objects: its dependencies, the body and header fields' validation, t
 function, the response model's validation and JSON. Anything else (no body, invalid JSON, a
 field refused, an app with dependency overrides) is handed to FastAPI's own handler, which
 answers it exactly as before.
+
+The door (door.py) answers a `POST /v1/execute` through the same direct path before FastAPI's
+exception middleware, router and request wrappers (`direct_for`): a request the direct path
+does not take goes on through the whole app, as any other.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import fastapi.routing
@@ -32,8 +37,21 @@ from runtime.adapters.http.schemas import (
 from runtime.executions.outcome import ExecuteResponse
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+# The direct path: the request and its whole body; None when it does not take the request.
+Direct = Callable[[Request, bytes], Awaitable[Response | None]]
 # The route's dependencies as declared below: the direct path calls them with the request alone.
 DEPENDENCIES = frozenset({deps.executions, deps.tenant})
+# Each app's direct path for this route (as the app included it), for the door.
+_DIRECT: weakref.WeakKeyDictionary[Any, tuple[APIRoute, Direct]] = weakref.WeakKeyDictionary()
+
+
+def direct_for(app: Any) -> tuple[APIRoute, Direct] | None:
+    """The execute route and its direct path as `app` handles them, once FastAPI has built
+    them; None before, or when the route is not the one declared here."""
+    try:
+        return _DIRECT.get(app)
+    except TypeError:  # not weakly referable: not an app this module saw
+        return None
 
 
 class ExecuteRoute(APIRoute):
@@ -51,21 +69,20 @@ class ExecuteRoute(APIRoute):
         overrides = route.dependency_overrides_provider
         assert body_field is not None and response_field is not None
 
-        async def handler(request: Request) -> Response:
+        async def direct(request: Request, raw: bytes) -> Response | None:
             if getattr(overrides, "dependency_overrides", None):
-                return await slow(request)  # FastAPI's handler applies the overrides
-            raw = await request.body()  # kept on the request: the slow path reads it again
+                return None  # FastAPI's handler applies the overrides
             if not raw or not is_json(request.headers.get("content-type")):
-                return await slow(request)
+                return None
             try:
                 data = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
-                return await slow(request)
+                return None
             key = request.headers.get(header.alias)
             body, body_errors = body_field.validate(data, {}, loc=("body",))
             _, header_errors = header.validate(key, {}, loc=("header", header.alias))
             if body_errors or header_errors or not isinstance(body, ExecuteRequest):
-                return await slow(request)
+                return None
             arguments: dict[str, Any] = {body_field.name: body, header.name: key}
             for name, call in dependencies:  # in the route's order, as FastAPI solves them
                 assert call is not None
@@ -78,6 +95,16 @@ class ExecuteRoute(APIRoute):
                 content=response_field.serialize_json(value), media_type="application/json"
             )
 
+        async def handler(request: Request) -> Response:
+            raw = await request.body()  # kept on the request: the slow path reads it again
+            answer = await direct(request, raw)
+            return answer if answer is not None else await slow(request)
+
+        if overrides is not None:  # as an app included it: the door may take this path
+            try:
+                _DIRECT[overrides] = (self, direct)
+            except TypeError:
+                pass
         return handler
 
     def effective(self) -> Any:

@@ -1,0 +1,107 @@
+"""The door answers a well-formed `POST /v1/execute` by the route's direct path, before the
+router: the same answer, errors answered by the app's own handlers, the access log's route
+label; anything the direct path does not take goes through the whole app as before."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from runtime_settings import make_settings
+
+from runtime.adapters.http.execute import ExecuteRoute
+from runtime.app import create_app
+from runtime.infra.logs import JsonFormatter
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = make_settings(tmp_path_factory.mktemp("door-direct"))
+    app = create_app(settings)
+    with TestClient(app) as client:
+        client.headers["authorization"] = f"Bearer {app.state.executions.default_key}"
+        # The first request builds the route's handler, and with it the direct path.
+        assert client.post("/v1/execute", json={"code": "1"}).status_code == 200
+        yield client
+
+
+@pytest.fixture
+def routed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the router handed to the execute route (the direct path is not one)."""
+    seen: list[str] = []
+    real = ExecuteRoute.handle
+
+    async def handle(self: ExecuteRoute, scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["path"])
+        await real(self, scope, receive, send)
+
+    monkeypatch.setattr(ExecuteRoute, "handle", handle)
+    return seen
+
+
+def test_a_well_formed_request_is_answered_before_the_router(api, routed, caplog):  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, logger="terrarium.access")
+    r = api.post("/v1/execute", json={"code": "6 * 7"}, headers={"x-request-id": "direct-1"})
+    assert r.status_code == 200 and r.json()["result"] == 42 and routed == []
+    assert r.headers["x-request-id"] == "direct-1"
+    assert r.headers["content-type"] == "application/json"
+    [line] = [json.loads(JsonFormatter().format(rec)) for rec in caplog.records
+              if rec.name == "terrarium.access" and rec.request_id == "direct-1"]  # fmt: skip
+    assert line["route"] == "/v1/execute" and line["status"] == 200
+    assert line["tenant"] == "default"
+
+
+def test_an_error_on_the_direct_path_is_answered_by_the_apps_handlers(api, routed):  # type: ignore[no-untyped-def]
+    r = api.post("/v1/execute", json={"code": "1"}, headers={"authorization": "Bearer trk_no"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    assert r.headers["www-authenticate"] == "Bearer" and routed == []
+    limited = api.post("/v1/execute", json={"code": "1", "timeout_s": 10**6})
+    assert limited.status_code == 422 and routed == []
+    assert limited.json()["error"]["fields"][0]["field"] == "timeout_s"
+
+
+def test_an_unexpected_error_on_the_direct_path_is_the_internal_error(  # type: ignore[no-untyped-def]
+    api, routed, monkeypatch
+):
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(api.app.state.executions, "run", broken)
+    r = api.post("/v1/execute", json={"code": "1"})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert "boom" not in r.text and routed == []
+
+
+@pytest.mark.parametrize(
+    ("send", "status"),
+    [
+        ({"content": b"{nope", "headers": {"content-type": "application/json"}}, 400),
+        ({"json": {"code": "1", "timeout": 3}}, 422),
+    ],
+)
+def test_what_the_direct_path_does_not_take_goes_through_the_router(  # type: ignore[no-untyped-def]
+    api, routed, send, status
+):
+    r = api.post("/v1/execute", **send)
+    assert r.status_code == status, r.text
+    assert routed == ["/v1/execute"]
+
+
+def test_dependency_overrides_go_through_the_router(api, routed):  # type: ignore[no-untyped-def]
+    from runtime.adapters.http import deps
+    from runtime.errors import Unauthenticated
+
+    def refuse() -> None:
+        raise Unauthenticated("overridden")
+
+    api.app.dependency_overrides[deps.tenant] = refuse
+    try:
+        r = api.post("/v1/execute", json={"code": "1"})
+    finally:
+        api.app.dependency_overrides.clear()
+    assert r.status_code == 401 and r.json()["error"]["message"] == "overridden"
+    assert routed == ["/v1/execute"]
