@@ -21,13 +21,15 @@ import select
 import signal
 import socket
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from sandbox import child, errors, isolation, protocol, runner
 from sandbox.messages import Done
 from sandbox.surface import SurfaceSpec
 
 MAX_CONTROL_MESSAGE = 1 << 20
+# Children forked one after the other before any is handed to the host (see _spawn).
+SPAWN_TOGETHER = 8
 # The host's spawn request as json.dumps writes it: {"op": "spawn", "n": k}.
 _SPAWN_HEAD = b'{"op": "spawn", "n": '
 _SPAWN_N = len(_SPAWN_HEAD)
@@ -53,45 +55,79 @@ def _control_message(data: bytes) -> Any:
     return json.loads(data)
 
 
-def _spawn(
-    ctrl: socket.socket, spec: SurfaceSpec, statuses: dict[str, Any], allow_raw: bool
+def _spawn_groups(
+    ctrl: socket.socket, spec: SurfaceSpec, statuses: dict[str, Any], allow_raw: bool, n: int
 ) -> None:
-    host_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid = os.fork()
-    if pid == 0:  # the child
-        code = 70
+    """The `n` children a request asks for (at most 256), in groups of SPAWN_TOGETHER."""
+    left = max(0, min(n, 256))
+    while left > 0:
+        _spawn(ctrl, spec, statuses, allow_raw, min(left, SPAWN_TOGETHER))
+        left -= SPAWN_TOGETHER
+
+
+def _spawn(
+    ctrl: socket.socket, spec: SurfaceSpec, statuses: dict[str, Any], allow_raw: bool, n: int
+) -> None:
+    """Fork `n` children, then hand each to the host: its channel's host end and its pidfd.
+
+    Every page the zygote writes after a fork is copied, because the child shares it; the
+    channels are made before the forks and the children handed over after the last one, so
+    those pages are copied once for the whole group instead of once per child. A child holds
+    the other channels of its group only until it closes every descriptor but its own
+    (isolation.enter_child, before anything of the script's arrives).
+    """
+    channels = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(n)]
+    pids = []
+    for host_end, child_end in channels:
+        pid = os.fork()
+        if pid == 0:
+            _child(ctrl, host_end, child_end, spec, statuses, allow_raw)
+        pids.append(pid)
+    for pid, (host_end, child_end) in zip(pids, channels, strict=True):
+        child_end.close()
         try:
-            # Through _signal: signal.signal converts to and from enums, which writes (and so
-            # copies) the enum machinery's pages in every child.
-            _signal.set_wakeup_fd(-1)
-            _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
-            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
-            host_end.close()
-            ctrl.close()
-            child.serve_one(child_end, spec, statuses, allow_raw)
-            code = 0
-        except BaseException as exc:  # noqa: BLE001 - the child must exit, never return to the loop
-            code = 71
-            try:  # tell the host what broke rather than leave it guessing
-                why = f"the sandbox child failed: {type(exc).__name__}: {str(exc)[:500]}"
-                done = Done("error", error=errors.sandbox_error(why))
-                child_end.sendall(protocol.frame(done.encode()))
-            except BaseException:  # noqa: BLE001
-                pass
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            pidfd = None
+        fds = [host_end.fileno()] + ([pidfd] if pidfd is not None else [])
+        try:  # formatted, not json.dumps: after each fork every page the zygote writes is copied
+            socket.send_fds(ctrl, [b'{"op": "child", "pid": %d}' % pid], fds)
         finally:
-            os._exit(code)
-    child_end.close()
+            host_end.close()
+            if pidfd is not None:
+                os.close(pidfd)
+
+
+def _child(
+    ctrl: socket.socket,
+    host_end: socket.socket,
+    child_end: socket.socket,
+    spec: SurfaceSpec,
+    statuses: dict[str, Any],
+    allow_raw: bool,
+) -> NoReturn:
+    """A new child's life, from the fork to its exit; it never returns to the zygote's loop."""
+    code = 70
     try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:
-        pidfd = None
-    fds = [host_end.fileno()] + ([pidfd] if pidfd is not None else [])
-    try:  # formatted, not json.dumps: after each fork every page the zygote writes is copied
-        socket.send_fds(ctrl, [b'{"op": "child", "pid": %d}' % pid], fds)
-    finally:
+        # Through _signal: signal.signal converts to and from enums, which writes (and so
+        # copies) the enum machinery's pages in every child.
+        _signal.set_wakeup_fd(-1)
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+        _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
         host_end.close()
-        if pidfd is not None:
-            os.close(pidfd)
+        ctrl.close()
+        child.serve_one(child_end, spec, statuses, allow_raw)
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - the child must exit, never return to the loop
+        code = 71
+        try:  # tell the host what broke rather than leave it guessing
+            why = f"the sandbox child failed: {type(exc).__name__}: {str(exc)[:500]}"
+            done = Done("error", error=errors.sandbox_error(why))
+            child_end.sendall(protocol.frame(done.encode()))
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        os._exit(code)
 
 
 def _reap(ctrl: socket.socket) -> None:
@@ -140,8 +176,7 @@ def main(argv: list[str]) -> None:
                 return  # the host is gone; children die with us (PDEATHSIG)
             message = _control_message(data)
             if message.get("op") == "spawn":
-                for _ in range(max(0, min(int(message.get("n", 1)), 256))):
-                    _spawn(ctrl, spec, statuses, allow_raw)
+                _spawn_groups(ctrl, spec, statuses, allow_raw, int(message.get("n", 1)))
             _reap(ctrl)
 
 
