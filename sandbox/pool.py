@@ -51,10 +51,12 @@ KILL_GRACE_S = 0.1  # SIGALRM at the deadline lets the child report; SIGKILL fol
 EXIT_REPORT_WAIT_S = 2.0
 # Children asked of the zygote in one request (it forks at most this many per message).
 SPAWN_BATCH_MAX = 256
-# Back to back, each execution leaves one child to replace: the pool asks for them in pairs
-# (one warm child more for a while), so the zygote's wake-up, read of the request and reaping
-# serve two forks, and the host writes one request per two executions.
-SPAWN_BATCH_MIN = 2
+# Back to back, each execution leaves one child to replace: the pool asks for them four at a
+# time (no more than it keeps warm; up to three warm children more for a while), so the
+# zygote's wake-up, read of the request, handing over and reaping serve four forks (it forks
+# a request's children before it hands any over: sandbox/zygote.py), and the host writes one
+# request per four executions.
+SPAWN_BATCH_MIN = 4
 READY_WAIT_S = 30.0  # a child still confining itself and warming up when it is taken
 # Children tried in a row before giving up: in _take_child for ones dead before their ready
 # frame, in execute for ones that died after it, before reading the script.
@@ -227,8 +229,7 @@ class WarmPool:
         want = self.warm + len(self._child_waiters) - len(self._idle) - self._pending_spawns
         if want <= 0:
             return
-        if self.warm >= SPAWN_BATCH_MIN:
-            want = max(want, SPAWN_BATCH_MIN)
+        want = max(want, min(SPAWN_BATCH_MIN, self.warm))
         want = min(want, SPAWN_BATCH_MAX)
         try:
             self._ctrl.send(json.dumps({"op": "spawn", "n": want}).encode())

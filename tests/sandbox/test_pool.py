@@ -6,6 +6,7 @@ import asyncio
 import os
 import select
 import signal
+from typing import Any
 
 import pytest
 
@@ -185,30 +186,32 @@ async def test_a_burst_larger_than_one_request_to_the_zygote_is_all_served(monke
         await pool.stop()
 
 
-async def test_back_to_back_executions_ask_the_zygote_for_children_in_pairs(
+async def test_back_to_back_executions_ask_the_zygote_for_children_in_groups(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Each execution leaves one child to replace; the pool asks for two at a time, so the
-    # zygote's wake-up, read and reaping serve two forks.
-    pool = WarmPool(sandbox_spec(), warm=2)
-    await pool.start()
-    asked: list[int] = []
-    real_ask = pool._ask_for_children
+    # Each execution leaves one child to replace; the pool asks for four at a time (no more
+    # than it keeps warm), so the zygote's wake-up, read, handing over and reaping serve four.
+    monkeypatch.setattr("sandbox.pool.SPAWN_BATCH_MIN", 4)
+    for warm, group in ((4, 4), (2, 2)):
+        pool = WarmPool(sandbox_spec(), warm=warm)
+        await pool.start()
+        asked: list[int] = []
+        real_ask = pool._ask_for_children
 
-    def ask() -> None:
-        before = pool._pending_spawns
-        real_ask()
-        if pool._pending_spawns != before:
-            asked.append(pool._pending_spawns - before)
+        def ask(real_ask: Any = real_ask, pool: WarmPool = pool, asked: list[int] = asked) -> None:
+            before = pool._pending_spawns
+            real_ask()
+            if pool._pending_spawns != before:
+                asked.append(pool._pending_spawns - before)
 
-    monkeypatch.setattr(pool, "_ask_for_children", ask)
-    try:
-        for _ in range(6):
-            assert (await pool.execute("1 + 1")).result == 2
-        assert asked and min(asked) >= 2
-        assert sum(asked) <= 6 + 1  # one child more than were used, at most
-    finally:
-        await pool.stop()
+        monkeypatch.setattr(pool, "_ask_for_children", ask)
+        try:
+            for _ in range(6):
+                assert (await pool.execute("1 + 1")).result == 2
+            assert asked and min(asked) >= group
+            assert sum(asked) <= 6 + group - 1  # at most group - 1 children more than were used
+        finally:
+            await pool.stop()
 
 
 def test_the_pool_raises_its_soft_open_files_limit_to_the_hard_one(caplog):
