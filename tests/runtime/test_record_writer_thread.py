@@ -49,11 +49,13 @@ async def test_a_sqlite_files_records_are_written_by_the_writers_own_thread(data
     local = writer._local
     assert local is not None
     threads: list[str] = []
+    statements = local._sql.batch
 
-    @event.listens_for(local.engine, "before_cursor_execute")
-    def _seen(*_args: object) -> None:
+    def batch(ops: Any) -> Any:  # where the batch's statements are made and run
         threads.append(threading.current_thread().name)
+        return statements(ops)
 
+    local._sql.batch = batch  # type: ignore[method-assign]
     writer.start()
     try:
         writer.insert(a_row("exe_t1"))
@@ -139,3 +141,69 @@ async def test_a_write_made_while_the_writer_stops_is_written_not_dropped(databa
             assert sorted(r[0] for r in found) == ["exe_first", "exe_late"]
     finally:
         await writer.stop()  # does nothing once stopped; ends the writer if the test failed first
+
+
+async def test_the_threads_statements_store_exactly_what_sqlalchemys_would(tmp_path: Path) -> None:
+    """The thread runs its own SQL on the driver's connection: every column of every row it
+    writes is what SQLAlchemy's statements for the same batches store (values converted by the
+    column types, defaults for columns a row leaves out, updates only in the states named)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from runtime.executions.record_writer import statements
+
+    later = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=5)))
+    finished = {
+        "state": DONE, "status": "ok", "result": {"é": [1, 2.5, True, None, "x\n"]},
+        "stdout": "printed ü", "stdout_truncated": True, "error": None, "calls": [{"m": 1}],
+        "warnings": [], "duration_ms": 1.25, "cpu_ms": 0.5, "call_count": 3, "cost_usd": 0.125,
+        "finished_at": later,
+    }  # fmt: skip
+    webhook = {**a_row("exe_w"), "mode": "async", "state": "queued", "started_at": None,
+               "webhook_url": "https://example.com/h", "webhook_state": "pending",
+               "webhook_next_at": datetime(2026, 1, 1, tzinfo=UTC)}  # fmt: skip
+    for each in (a_row("exe_a"), a_row("exe_b"), webhook):
+        each["created_at"] = datetime(2026, 1, 1, 12, tzinfo=UTC)
+        if each["started_at"] is not None:
+            each["started_at"] = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    batches: list[list[Any]] = [
+        [a_row("exe_a"), a_row("exe_b"), webhook],
+        [a_row("exe_c"), a_row("exe_a") | {"id": "exe_d"}],
+    ]
+    for each in batches[1]:
+        each["created_at"] = each["started_at"] = datetime(2026, 1, 1, 13, tzinfo=UTC)
+    from runtime.executions.record_writer import _Update
+
+    batches[1] += [
+        _Update("exe_a", finished, ACTIVE_STATES),  # a row of an earlier batch
+        _Update("exe_c", finished, ACTIVE_STATES),  # folded into its insert
+        _Update("exe_b", {"state": "failed", "status": "error"}, ("queued",)),  # not applied
+        _Update("exe_w", {"state": RUNNING, "started_at": later}, ("queued",)),
+    ]
+    stored = []
+    for way in ("thread", "sqlalchemy"):
+        engine = create_engine(Settings(data_dir=tmp_path / way))
+        await init_db(engine)
+        async with session_factory(engine)() as s, s.begin():
+            s.add(TenantRow(id="ten_t", name="t", flora_kind="server", workspaces=[],
+                            created_at=utcnow()))  # fmt: skip
+        writer = RecordWriter(engine)
+        local = writer._local
+        assert local is not None
+        for ops in batches:
+            if way == "thread":
+                local._write(list(ops))
+            else:
+                with local.engine.begin() as conn:
+                    for statement, params in statements(list(ops)):
+                        conn.execute(statement, params)
+        local.close()
+        with local.engine.connect() as conn:
+            stored.append(
+                [
+                    tuple(r)
+                    for r in conn.execute(text("SELECT * FROM runtime_executions ORDER BY id"))
+                ]
+            )
+        local.engine.dispose()
+        await engine.dispose()
+    assert len(stored[0]) == 5 and stored[0] == stored[1]
