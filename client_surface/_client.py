@@ -423,10 +423,12 @@ class _BaseClient:
     def _parse_answer(
         method: Method, status: int, raw_headers: Mapping[str, str], content: bytes
     ) -> BaseModel:
-        if content:
+        if content and (len(content) < _LONG_DIGITS or _DIGIT_RUN not in content.translate(_ZEROS)):
             # One pass over the bytes (pydantic's own JSON parser, the same lax rules as for
             # the parsed document); anything it refuses is parsed again below, as before, so
-            # the answer or the error is the standard library's.
+            # the answer or the error is the standard library's. Not for bytes with a run of
+            # 309 digits: an integer that large is infinity to that parser in a float field,
+            # which refuses the int json.loads makes of it.
             try:
                 return method.response.model_validate_json(content)
             except ValidationError:
@@ -471,6 +473,13 @@ class _BaseClient:
 _Parts = tuple[
     str, dict[str, str], "dict[str, Any] | None", "dict[str, Any] | None", dict[str, str]
 ]
+
+
+# `_parse_answer`: the bytes with every digit made b"0" and every other byte b"x", so that one
+# `in` finds a run of `_LONG_DIGITS` digits (an integer of 1e308 or more).
+_ZEROS = bytes(48 if 48 <= b <= 57 else 120 for b in range(256))
+_LONG_DIGITS = 309
+_DIGIT_RUN = b"0" * _LONG_DIGITS
 
 
 # Each table path's parameter names, found once (`Method.path_params` reads the path anew).

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from flora_mock import API_KEY
+from pydantic import ValidationError
 
 from client_surface import AsyncFlora
 from client_surface._client import _BaseClient, _in_process_headers
@@ -38,8 +39,21 @@ def _standard(content: bytes) -> Any:
     return WORKSPACES.response.model_validate(json.loads(content))
 
 
-def _dumped(model: Any) -> str:
-    return repr(model.model_dump(mode="json", exclude_unset=True))
+def _typed(value: Any) -> Any:
+    """`value` with the exact type of every part (NaN, -0.0 and infinities told apart)."""
+    if isinstance(value, dict):
+        return {(type(k), k): _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if isinstance(value, float):
+        return (float, repr(value))
+    return (type(value), value)
+
+
+def _dumped(model: Any) -> Any:
+    """The model's values as Python has them (not JSON mode, which writes NaN and infinities
+    as null), with their types, and the fields the answer set."""
+    return _typed(model.model_dump(exclude_unset=True)), sorted(model.model_fields_set)
 
 
 @pytest.mark.parametrize("token", TOKENS)
@@ -48,6 +62,49 @@ def test_an_answer_parses_as_json_loads_and_the_model_parse_it(token: str) -> No
     content = f'{{"workspaces":[{item},"added":{token}}}],"meta_added":{token}}}'.encode()
     parsed = _BaseClient._parse_answer(WORKSPACES, 200, {}, content)
     assert _dumped(parsed) == _dumped(_standard(content))
+
+
+def _outcome(content: bytes) -> Any:
+    """The parsed answer, or the wording of the error the agent sees."""
+    try:
+        return _dumped(_BaseClient._parse_answer(WORKSPACES, 200, {}, content))
+    except APIError as exc:
+        return (exc.code, exc.message)
+
+
+def _outcome_before(content: bytes) -> Any:
+    """The same, as json.loads and the response model gave it."""
+    try:
+        json.loads(content)
+    except json.JSONDecodeError:
+        return (
+            "invalid_response",
+            "workspaces.list: the API answered 200 with a body that is not JSON.",
+        )
+    try:
+        return _dumped(_standard(content))
+    except ValidationError as exc:
+        return (
+            "invalid_response",
+            "workspaces.list: the API response did not have the expected shape "
+            f"({exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}).",
+        )
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "1" + "0" * 308,  # 1e308 as an integer: a float, as before
+        "17976931348623157" + "0" * 292,  # the largest float, as an integer
+        "2" + "0" * 308,  # over the largest float: refused, as before (not infinity)
+        "-" + "9" * 400,
+        "1" * 1000,
+    ],
+)
+def test_an_integer_too_large_for_a_float_field_is_refused_as_before(number: str) -> None:
+    item = f'{{"workspace_id":"ws_1","name":"n","role":"r","created_at":{number}}}'
+    content = f'{{"workspaces":[{item}],"added":{number}}}'.encode()
+    assert _outcome(content) == _outcome_before(content)
 
 
 @pytest.mark.parametrize(
