@@ -137,18 +137,26 @@ async def insert_unless_present(
     nothing"): True when inserted, False when the key was taken; None where the database has
     no such statement (the caller then reads and writes instead)."""
     dialect = session.get_bind().dialect.name
-    table = cast("Table", model.__table__)  # plain Core: the ORM's bulk insert is heavier
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    stmt = _insert_unless_present.get((dialect, model))
+    if stmt is None:
+        table = cast("Table", model.__table__)  # plain Core: the ORM's bulk insert is heavier
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt: Any = sqlite_insert(table).values(**values).on_conflict_do_nothing()
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+            stmt = sqlite_insert(table).on_conflict_do_nothing()
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
-    else:
-        return None
-    return rows_matched(await session.execute(stmt)) == 1
+            stmt = pg_insert(table).on_conflict_do_nothing()
+        else:
+            return None
+        _insert_unless_present[(dialect, model)] = stmt
+    # The values bound, not built into the statement: its compiled form is found in the cache.
+    return rows_matched(await session.execute(stmt, values)) == 1
+
+
+# The statement of `insert_unless_present` by dialect name and model, made once.
+_insert_unless_present: dict[tuple[str, type[Base]], Any] = {}
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

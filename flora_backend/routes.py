@@ -26,7 +26,7 @@ import httpcore
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
-from sqlalchemy import Select, Table, func, insert, or_, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -100,6 +100,23 @@ FILES = cast("Table", File.__table__)
 PROJECTS = cast("Table", Project.__table__)
 RUNS = cast("Table", Run.__table__)
 WORKSPACES = cast("Table", Workspace.__table__)
+# Their statements made once, the values bound when each runs: a statement built with its
+# values (`.values(...)`) is keyed and compiled anew each time (for a run's row 0.7 ms of CPU
+# against 0.1 ms), where a fixed statement's compiled form is found in the cache.
+PROJECT_WORKSPACE = select(PROJECTS.c.workspace_id).where(PROJECTS.c.id == bindparam("b_id"))
+TOUCH_PROJECT = update(PROJECTS).where(PROJECTS.c.id == bindparam("b_id"))
+CHARGE = (
+    update(WORKSPACES)
+    .where(WORKSPACES.c.id == bindparam("b_id"), WORKSPACES.c.credits >= bindparam("b_cost"))
+    .values(credits=WORKSPACES.c.credits - bindparam("b_cost"))
+)
+HOLD_CANVAS = (
+    update(CANVASES)
+    .where(CANVASES.c.project_id == bindparam("b_id"))
+    .values(revision=CANVASES.c.revision)
+)
+READ_CANVAS = select(CANVASES).where(CANVASES.c.project_id == bindparam("b_id"))
+WRITE_CANVAS = update(CANVASES).where(CANVASES.c.project_id == bindparam("b_id"))
 
 IDEMPOTENCY_WINDOW_S = 2 * 3600
 SIMULATE_HEADER = "terrarium-simulate-error"
@@ -185,8 +202,8 @@ async def own_project(session: AsyncSession, ctx: Ctx, project_id: str) -> Proje
 async def own_project_id(session: AsyncSession, ctx: Ctx, project_id: str) -> str:
     """`own_project`'s check, reading only the project's workspace (no ORM object)."""
     check_prefix("project_id", project_id, "prj_")
-    found = select(PROJECTS.c.workspace_id).where(PROJECTS.c.id == project_id)
-    if (await session.execute(found)).scalar() != ctx.workspace_id:
+    found = await session.execute(PROJECT_WORKSPACE, {"b_id": project_id})
+    if found.scalar() != ctx.workspace_id:
         raise not_found("Project", project_id)
     return project_id
 
@@ -247,12 +264,7 @@ async def check_callback(ctx: Ctx, callback_url: str | None) -> None:
 async def charge(session: AsyncSession, workspace_id: str, cost: int) -> None:
     """The cost taken from the workspace's credits (402 when they do not cover it), in one Core
     UPDATE; the workspace's object this session may hold is expired (read again when used)."""
-    c = WORKSPACES.c
-    result = await session.execute(
-        update(WORKSPACES)
-        .where(c.id == workspace_id, c.credits >= cost)
-        .values(credits=c.credits - cost)
-    )
+    result = await session.execute(CHARGE, {"b_id": workspace_id, "b_cost": cost})
     held = session.identity_map.get(identity_key(Workspace, workspace_id))
     if held is not None:
         session.expire(held)
@@ -321,11 +333,9 @@ async def start_run(
             await complete_at_once(ctx, session, run)
     # One Core insert of what was set on it (the table's defaults for the rest, as the ORM's
     # flush would): `run` stays outside the session, every attribute it answers set here.
-    await session.execute(insert(RUNS).values({k: v for k, v in vars(run).items() if k in RUNS.c}))
+    await session.execute(insert(RUNS), {k: v for k, v in vars(run).items() if k in RUNS.c})
     if project_id and touch_project:
-        await session.execute(
-            update(PROJECTS).where(PROJECTS.c.id == project_id).values(last_modified=created)
-        )
+        await session.execute(TOUCH_PROJECT, {"b_id": project_id, "last_modified": created})
     return run
 
 
@@ -809,9 +819,9 @@ async def place_node(
     canvas is held as `load_canvas` holds it, read and written in Core statements."""
     project_id = project if isinstance(project, str) else project.id
     await session.flush()  # what the session holds first (a new project the canvas refers to)
-    where = CANVASES.c.project_id == project_id
-    await session.execute(update(CANVASES).where(where).values(revision=CANVASES.c.revision))
-    row: Any = (await session.execute(select(CANVASES).where(where))).first()
+    key = {"b_id": project_id}
+    await session.execute(HOLD_CANVAS, key)
+    row: Any = (await session.execute(READ_CANVAS, key)).first()
     state = canvas_state(ctx, row) if row is not None else canvas.CanvasState()
     node_id = state.place(node_type, data, **placement)
     now = utcnow()
@@ -822,11 +832,10 @@ async def place_node(
         "revision": (row.revision or 0) + 1 if row is not None else 1, "updated_at": now,
     }  # fmt: skip
     if row is None:
-        await session.execute(insert(CANVASES).values(project_id=project_id, **values))
+        await session.execute(insert(CANVASES), {"project_id": project_id, **values})
     else:
-        await session.execute(update(CANVASES).where(where).values(**values))
-    touch = update(PROJECTS).where(PROJECTS.c.id == project_id).values(last_modified=now)
-    await session.execute(touch)
+        await session.execute(WRITE_CANVAS, {**key, **values})
+    await session.execute(TOUCH_PROJECT, {**key, "last_modified": now})
     if not isinstance(project, str):
         set_committed_value(project, "last_modified", now)
     return node_id
