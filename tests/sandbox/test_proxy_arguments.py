@@ -3,14 +3,17 @@ or without the converter's walk."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import pytest
 
 from client_surface.table import sandbox_spec
-from sandbox import proxy
+from sandbox import proxy, runner
 from sandbox.jsonable import INT_MAX, INT_MIN, NotJSON, to_json
+from sandbox.limits import Limits
+from sandbox.messages import Reply, Run
 from sandbox.surface import SurfaceSpec
 
 SPEC = SurfaceSpec.from_json(sandbox_spec())
@@ -85,3 +88,57 @@ def test_an_argument_json_cannot_carry_is_refused_as_the_converter_refuses_it(
 def test_a_name_given_as_a_str_subclass_is_sent_as_a_plain_str() -> None:
     sent = proxy.normalize_call(SPEC, "generations.list", (), {Text("limit"): 5})
     assert [type(k) for k in sent] == [str] and sent == {"limit": 5}
+
+
+def test_a_script_under_the_policy_sends_what_the_converter_makes_of_its_values() -> None:
+    """Through the compiled script and the runner: subclasses the script defines, a record from
+    an earlier call, -0.0, bools and 64-bit bounds leave the child as the converter makes them;
+    values it refuses are refused with its words."""
+    sent: list[Any] = []
+
+    def host(name: str, payload: Any) -> Reply:
+        sent.append(payload["arguments"])
+        if payload["method"] == "generations.retrieve":
+            return Reply(1, True, {"run_id": "run_1", "status": "completed"})
+        return Reply(1, True, {"generations": [], "meta": {"next_cursor": None}})
+
+    code = (
+        "class Text(str):\n"
+        "    def __eq__(self, other):\n"
+        "        return True\n"
+        "    def __hash__(self):\n"
+        "        return 0\n"
+        "class Number(int):\n"
+        "    pass\n"
+        "def run(client):\n"
+        "    record = client.generations.retrieve('run_1')\n"
+        "    values = [Text('ws_1'), Number(7), record, -0.0, True, 0, 9223372036854775807,\n"
+        "              -9223372036854775808, 'ws_2', None, 1.5]\n"
+        "    for value in values:\n"
+        "        client.generations.list(workspace_id=value)\n"
+        "    client.generations.list(**{Text('limit'): 5})\n"
+        "    refused = []\n"
+        "    for value in [2 ** 63, float('nan'), float('-inf')]:\n"
+        "        try:\n"
+        "            client.generations.list(workspace_id=value)\n"
+        "        except TypeError as exc:\n"
+        "            refused.append(str(exc))\n"
+        "    return refused\n"
+    )
+    request = Run(op="run", code=code, inputs={}, limits=Limits(), host_functions=[])
+    runner.prepare(SPEC)
+    done = runner.execute(request, SPEC, host, runner.RunState(code, request.limits))
+    assert done.status == "ok", done.error
+    record = {"run_id": "run_1", "status": "completed"}
+    values: list[Any] = [Text("ws_1"), Number(7), record, -0.0, True, 0, INT_MAX, INT_MIN]
+    values += ["ws_2", None, 1.5]
+    expected = [{"run_id": "run_1"}]
+    expected += [to_json({"workspace_id": v}, strict=True, path="arguments")[0] for v in values]
+    expected.append({"limit": 5})
+    assert _typed(sent) == _typed(expected)
+    refusals = []
+    for value in [INT_MAX + 1, math.nan, -math.inf]:
+        with pytest.raises(NotJSON) as info:
+            to_json({"workspace_id": value}, strict=True, path="arguments")
+        refusals.append(str(info.value))
+    assert json.loads(done.result) == refusals
