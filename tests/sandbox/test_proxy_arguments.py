@@ -132,7 +132,7 @@ def test_a_script_under_the_policy_sends_what_the_converter_makes_of_its_values(
     record = {"run_id": "run_1", "status": "completed"}
     values: list[Any] = [Text("ws_1"), Number(7), record, -0.0, True, 0, INT_MAX, INT_MIN]
     values += ["ws_2", None, 1.5]
-    expected = [{"run_id": "run_1"}]
+    expected: list[Any] = [{"run_id": "run_1"}]
     expected += [to_json({"workspace_id": v}, strict=True, path="arguments")[0] for v in values]
     expected.append({"limit": 5})
     assert _typed(sent) == _typed(expected)
