@@ -65,24 +65,29 @@ def test_an_answer_parses_as_json_loads_and_the_model_parse_it(token: str) -> No
 
 
 def _outcome(content: bytes) -> Any:
-    """The parsed answer, or the wording of the error the agent sees."""
+    """The parsed answer, or the wording of the error the agent sees (or the exception's type:
+    json.loads raises RecursionError and ValueError for some documents, as before)."""
     try:
         return _dumped(_BaseClient._parse_answer(WORKSPACES, 200, {}, content))
     except APIError as exc:
         return (exc.code, exc.message)
+    except (RecursionError, ValueError) as exc:
+        return type(exc)
 
 
 def _outcome_before(content: bytes) -> Any:
     """The same, as json.loads and the response model gave it."""
     try:
-        json.loads(content)
-    except json.JSONDecodeError:
+        data = json.loads(content) if content else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return (
             "invalid_response",
             "workspaces.list: the API answered 200 with a body that is not JSON.",
         )
+    except (RecursionError, ValueError) as exc:
+        return type(exc)
     try:
-        return _dumped(_standard(content))
+        return _dumped(WORKSPACES.response.model_validate(data))
     except ValidationError as exc:
         return (
             "invalid_response",
@@ -104,6 +109,53 @@ def _outcome_before(content: bytes) -> Any:
 def test_an_integer_too_large_for_a_float_field_is_refused_as_before(number: str) -> None:
     item = f'{{"workspace_id":"ws_1","name":"n","role":"r","created_at":{number}}}'
     content = f'{{"workspaces":[{item}],"added":{number}}}'.encode()
+    assert _outcome(content) == _outcome_before(content)
+
+
+_ITEM = b'{"workspace_id":"ws_1","name":"n","role":"r","created_at":1}'
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"workspaces":[],"x":1,"x":2}',  # duplicate keys: the last one, as json.loads
+        b'{"workspaces":[1],"workspaces":[]}',
+        b'{"workspaces":[],"workspaces":[1]}',
+        b'{"workspaces":[{"workspace_id":1,"workspace_id":"ws_2","name":"n","role":"r",'
+        b'"created_at":null}]}',
+        b'{"workspaces":[],"x":{"a":1,"b":2,"a":3}}',
+        b'{"workspaces":[]} x',  # trailing data
+        b'{"workspaces":[]}{}',
+        b'{"workspaces":[]}\x00',
+        b'{"workspaces":[]} \n\t\r',
+        b'{"workspaces":[],}',  # not JSON: trailing comma, comments, quotes, numbers
+        b'{"workspaces":[] /* c */}',
+        b"{'workspaces':[]}",
+        b'{"workspaces":[],"x":01}',
+        b'{"workspaces":[],"x":1.}',
+        b'{"workspaces":[],"x":.5}',
+        b'{"workspaces":[],"x":+1}',
+        b'{"workspaces":[],"x":0x10}',
+        b'{"workspaces":[],"x":Infinity,"y":-Infinity,"z":NaN}',
+        b'{"workspaces":[],"x":"a\tb"}',  # a raw control character in a string
+        b'{"workspaces":[],"x":"\\x41"}',
+        b'{"workspaces":[],"x":"\\ud800\\u0041","\\udc00":1}',
+        b'{"workspaces":[],"x":"\xed\xa0\x80"}',  # a surrogate written in UTF-8
+        b'{"workspaces":[],"x":"\xff"}',  # not UTF-8
+        b'{"workspaces":[],"x":"\xc0\xaf"}',
+        b'{"workspaces":[],"x":' + b"[" * 3000 + b"]" * 3000 + b"}",  # deep
+        b'{"workspaces":[' + _ITEM + b'],"x":' + b"1" * 4300 + b"}",  # long integers
+        b'{"workspaces":[' + _ITEM + b'],"x":' + b"1" * 4301 + b"}",
+        b'{"workspaces":[' + _ITEM.replace(b":1}", b':"1e400"}') + b"]}",
+        b'{"workspaces":[' + _ITEM.replace(b":1}", b":true}") + b"]}",
+        b'{"workspaces":[' + _ITEM.replace(b":1}", b':" 12 "}') + b"]}",
+        b'{"workspaces":[' + _ITEM.replace(b'"n"', b"5") + b"]}",
+        b"null",
+        b"[]",
+        b"",
+    ],
+)
+def test_what_parsers_could_disagree_on_reads_and_is_refused_as_before(content: bytes) -> None:
     assert _outcome(content) == _outcome_before(content)
 
 
