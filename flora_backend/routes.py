@@ -443,12 +443,11 @@ async def projects_create(ctx: Ctx, args: ProjectsCreateArgs) -> dict[str, Any]:
     if not args.name.strip():
         raise invalid("name", "Must not be empty")
     now = utcnow()
-    project = Project(
-        id=new_id("prj_"), workspace_id=ws, name=args.name, created_at=now, last_modified=now
-    )
+    values = {"id": new_id("prj_"), "workspace_id": ws, "name": args.name, "origin": "api",
+              "created_at": now, "last_modified": now}  # fmt: skip
     async with ctx.sessions() as s, s.begin():
-        s.add(project)
-    return project_json(project)
+        await s.execute(insert(PROJECTS), values)  # Core, its values bound: no unit of work
+    return project_json(Project(**values))
 
 
 @handles("projects.retrieve")
