@@ -6,13 +6,17 @@ handing a child over (pidfd, send, closes) is done once for a group, after its l
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from typing import Any
 
 import pytest
 
+from client_surface.table import sandbox_spec
 from sandbox import zygote
+from sandbox.limits import Limits
+from sandbox.pool import WarmPool
 
 
 def test_a_request_for_children_forks_them_all_before_handing_any_over(
@@ -52,3 +56,35 @@ def test_a_large_request_is_forked_in_groups(monkeypatch: pytest.MonkeyPatch) ->
     groups.clear()
     zygote._spawn_groups(None, None, {}, False, 1000)  # type: ignore[arg-type]
     assert sum(groups) == 256 and max(groups) == 8  # at most 256 for one request, as before
+
+
+_LIST_DESCRIPTORS = """
+import os, stat
+open_fds = []
+for fd in range(4096):
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        continue
+    open_fds.append([fd, stat.S_ISSOCK(mode)])
+result = open_fds
+"""
+
+
+async def test_a_script_sees_no_descriptor_of_its_group() -> None:
+    # The pool's first request is one group of eight: each child was forked holding the other
+    # seven channels (both ends) and the zygote's control socket; none may be open by the time
+    # a script runs, whichever of the group it runs on (the first forked or the last).
+    pool = WarmPool(sandbox_spec(), warm=zygote.SPAWN_TOGETHER, size_max=8, allow_raw=True)
+    await pool.start()
+    try:
+        limits = Limits(timeout_s=10, cpu_s=5, memory_mb=128)
+        runs = [pool.execute(_LIST_DESCRIPTORS, limits=limits, raw=True) for _ in range(8)]
+        results = await asyncio.wait_for(asyncio.gather(*runs), 60)
+    finally:
+        await pool.stop()
+    for result in results:
+        assert result.status == "ok", result.error
+        fds = result.result
+        assert [fd for fd, _ in fds[:3]] == [0, 1, 2] and not any(s for _, s in fds[:3]), fds
+        assert len(fds) == 4 and fds[3][1], fds  # stdio on /dev/null and its own channel only
