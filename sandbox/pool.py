@@ -1,7 +1,8 @@
 """The host side of the sandbox: a warm pool of pre-forked children and one execution's life.
 
-`WarmPool` starts the zygote (sandbox/zygote.py), keeps `warm` children forked ahead of demand,
-and runs each execution on a fresh child: wait for its `ready` frame (it is confined and warm),
+`WarmPool` starts the zygote (sandbox/zygote.py), keeps `warm` children forked ahead of demand
+(asked for SPAWN_BATCH_MIN at a time, so up to SPAWN_BATCH_MIN - 1 more for a while), and runs
+each execution on a fresh child: wait for its `ready` frame (it is confined and warm),
 send the script and its limits as one frame, serve the child's host calls, read its `done`
 frame, send it SIGALRM at the wall-clock deadline (its handler reports the line) and SIGKILL it
 (through its pidfd) shortly after, or when it is done. Admission is bounded: at most `size_max`
