@@ -2024,26 +2024,36 @@ async def authenticate(backend: Backend, request: Request, keys: KeyCache) -> Ke
 
 async def read_arguments(method: Method, request: Request) -> dict[str, Any]:
     if method.verb == "GET":
-        data: dict[str, Any] = {}
-        for key in request.query_params:
-            values = request.query_params.getlist(key)
-            data[key] = values[0] if len(values) == 1 else values
+        # no query string, no arguments: no parser made for none
+        data = query_arguments(request) if request.scope.get("query_string") else {}
     elif method.full_name == "assets.create" and is_multipart(request):
         data = await read_asset_form(request)
     else:
-        raw = await request.body()
-        if not raw.strip():
-            data = {}
-        else:
-            try:  # strict JSON: NaN and Infinity are not JSON, and no param may be either
-                data = json.loads(raw, parse_constant=_not_json)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ApiError(
-                    400, "invalid_json", f"The request body is not valid JSON: {exc}"
-                ) from None
-            if not isinstance(data, dict):
-                raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+        data = await body_arguments(request)
     data.update(request.path_params)
+    return data
+
+
+def query_arguments(request: Request) -> dict[str, Any]:
+    """A GET's arguments: each query parameter's value (its values, when it repeats)."""
+    data: dict[str, Any] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        data[key] = values[0] if len(values) == 1 else values
+    return data
+
+
+async def body_arguments(request: Request) -> dict[str, Any]:
+    """A JSON body's arguments (none for an empty body); 400 invalid_json for anything else."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:  # strict JSON: NaN and Infinity are not JSON, and no param may be either
+        data = json.loads(raw, parse_constant=_not_json)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     return data
 
 
