@@ -2074,11 +2074,15 @@ def listing(method: Method, answer: Items) -> dict[str, Any]:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+# `JSONResponse`'s rendering, its encoder made once (json.dumps makes one per call for these).
+_ANSWER_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+)
+
+
 def json_bytes(body: Any) -> bytes:
     """An answer's JSON, byte for byte as `JSONResponse` renders it."""
-    return json.dumps(
-        body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode("utf-8")
+    return _ANSWER_ENCODER.encode(body).encode("utf-8")
 
 
 CHECKED_MAX = 1024  # answers kept as checked
