@@ -22,6 +22,7 @@ import json
 import re
 import types
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, TypeGuard, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -1165,11 +1166,16 @@ ID_ARGUMENTS: dict[str, str] = {
 }
 
 
-def check_path_value(method_name: str, name: str, value: Any) -> str:
-    """`value` for the path segment `name`, or `ArgumentError` saying the shape expected."""
+def _path_kind(name: str) -> IdKind:
     kind = ID_KINDS.get(ID_ARGUMENTS.get(name, ""))
     if kind is None:  # a path argument the table gives no kind: the safe charset still holds
         kind = _plain(name)
+    return kind
+
+
+def check_path_value(method_name: str, name: str, value: Any) -> str:
+    """`value` for the path segment `name`, or `ArgumentError` saying the shape expected."""
+    kind = _path_kind(name)
     if not kind.fits(value):
         raise ArgumentError(
             f"{method_name}(): argument {name!r} must be a {kind.name} id: {kind.shape} "
@@ -1241,7 +1247,9 @@ class Method:
         """A method the SDK implements over other calls (``steps``), with no route of its own."""
         return bool(self.steps)
 
-    @property
+    # Read once per method (a frozen dataclass with a ``__dict__`` keeps a cached_property):
+    # ``check_arguments`` reads these on every call.
+    @cached_property
     def full_name(self) -> str:
         return f"{self.resource}.{self.name}"
 
@@ -1249,9 +1257,24 @@ class Method:
     def camel_name(self) -> str:
         return ".".join(_camel(s) for s in self.full_name.split("."))
 
-    @property
+    @cached_property
     def path_params(self) -> tuple[str, ...]:
         return tuple(re.findall(r"{(\w+)}", self.path))
+
+    @cached_property
+    def argument_names(self) -> frozenset[str]:
+        """The names of the argument model's fields."""
+        return frozenset(self.args.model_fields)
+
+    @cached_property
+    def required_arguments(self) -> tuple[str, ...]:
+        """The fields of the argument model without a default, in their order."""
+        return tuple(n for n, f in self.args.model_fields.items() if f.is_required())
+
+    @cached_property
+    def path_kinds(self) -> tuple[tuple[str, IdKind], ...]:
+        """Each path parameter with the id kind its value must fit (see ``check_path_value``)."""
+        return tuple((name, _path_kind(name)) for name in self.path_params)
 
 
 SURFACE: tuple[Method, ...] = (
@@ -1601,11 +1624,31 @@ def check_arguments(method: Method, arguments: dict[str, Any]) -> BaseModel:
     """Validate ``arguments`` against the method's argument model.
 
     Raises ``ArgumentError`` naming every unknown, missing or invalid argument,
-    with did-you-mean suggestions and the valid values of enums.
+    with did-you-mean suggestions and the valid values of enums. Arguments whose names are all
+    known, none required missing, go straight to the model: the wording of a name's problem is
+    built only when there is one.
     """
-    for name in method.path_params:  # a path id's shape first, before anything else
-        if name in arguments:
+    path_kinds = method.path_kinds
+    for name, kind in path_kinds:  # a path id's shape first, before anything else
+        if name in arguments and not kind.fits(arguments[name]):
             check_path_value(method.full_name, name, arguments[name])
+    keys = arguments.keys()
+    if not keys <= method.argument_names or not all(n in keys for n in method.required_arguments):
+        _check_names(method, arguments)
+    try:
+        validated = method.args.model_validate(arguments)
+    except ValidationError as exc:
+        raise _invalid(method, exc) from None
+    for name, kind in path_kinds:  # and the value the model made of it
+        value = getattr(validated, name)
+        if not kind.fits(value):
+            check_path_value(method.full_name, name, value)
+    return validated
+
+
+def _check_names(method: Method, arguments: dict[str, Any]) -> None:
+    """`ArgumentError` naming every unknown argument (with a did-you-mean) and every missing
+    required one; `check_arguments` calls it only when one is unknown or missing."""
     call = f"{method.full_name}()"
     fields = method.args.model_fields
     valid = list(fields)
@@ -1635,28 +1678,27 @@ def check_arguments(method: Method, arguments: dict[str, Any]) -> BaseModel:
         )
     if problems:
         raise ArgumentError(" ".join(problems), " ".join(hints) or None)
-    try:
-        validated = method.args.model_validate(arguments)
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-            loc = loc.lstrip(".")
-            kind = err["type"]
-            got = _short(err.get("input"))
-            if kind == "literal_error":
-                expected = err.get("ctx", {}).get("expected", "")
-                problems.append(f"Argument {loc!r} must be one of {expected} (got {got}).")
-            elif kind == "missing":
-                field = loc.split(".")[-1]
-                problems.append(f"Argument {loc!r} is missing required field {field!r}.")
-            elif kind == "extra_forbidden":
-                problems.append(f"Argument {loc!r} is not allowed here.")
-            else:
-                problems.append(f"Argument {loc!r}: {err['msg']} (got {got}).")
-        raise ArgumentError(f"{call}: " + " ".join(problems)) from None
-    for name in method.path_params:
-        check_path_value(method.full_name, name, getattr(validated, name))
-    return validated
+
+
+def _invalid(method: Method, exc: ValidationError) -> ArgumentError:
+    """The `ArgumentError` for arguments the model refused: each error's place and why."""
+    problems: list[str] = []
+    for err in exc.errors():
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        loc = loc.lstrip(".")
+        kind = err["type"]
+        got = _short(err.get("input"))
+        if kind == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "")
+            problems.append(f"Argument {loc!r} must be one of {expected} (got {got}).")
+        elif kind == "missing":
+            field = loc.split(".")[-1]
+            problems.append(f"Argument {loc!r} is missing required field {field!r}.")
+        elif kind == "extra_forbidden":
+            problems.append(f"Argument {loc!r} is not allowed here.")
+        else:
+            problems.append(f"Argument {loc!r}: {err['msg']} (got {got}).")
+    return ArgumentError(f"{method.full_name}(): " + " ".join(problems))
 
 
 # ---------------------------------------------------------------- schema helpers
