@@ -140,8 +140,9 @@ class Ctx:
     workspace_id: str
     idempotency_key: str | None = None
     holder: KeyHolder | None = None
-    # Runs this request started that are due at once (an instant backend): finalized in the
-    # background once the request's transaction has committed (`RunEngine.settle_soon`).
+    # Runs this request started that are due at once (an instant backend), handed to
+    # `RunEngine.settle_soon` once the request's transaction has committed: finalized in the
+    # background, or only kept for polls when completed as they started (`complete_at_once`).
     due_now: list[Run] = dataclasses.field(default_factory=list)
 
     @property
