@@ -16,7 +16,6 @@ does not take goes on through the whole app, as any other.
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -41,17 +40,15 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 Direct = Callable[[Request, bytes], Awaitable[Response | None]]
 # The route's dependencies as declared below: the direct path calls them with the request alone.
 DEPENDENCIES = frozenset({deps.executions, deps.tenant})
-# Each app's direct path for this route (as the app included it), for the door.
-_DIRECT: weakref.WeakKeyDictionary[Any, tuple[APIRoute, Direct]] = weakref.WeakKeyDictionary()
+# Where an app keeps this route's direct path (as the app included it), for the door.
+DIRECT_STATE = "execute_direct_path"
 
 
 def direct_for(app: Any) -> tuple[APIRoute, Direct] | None:
     """The execute route and its direct path as `app` handles them, once FastAPI has built
     them; None before, or when the route is not the one declared here."""
-    try:
-        return _DIRECT.get(app)
-    except TypeError:  # not weakly referable: not an app this module saw
-        return None
+    found: tuple[APIRoute, Direct] | None = getattr(getattr(app, "state", None), DIRECT_STATE, None)
+    return found
 
 
 class ExecuteRoute(APIRoute):
@@ -100,11 +97,9 @@ class ExecuteRoute(APIRoute):
             answer = await direct(request, raw)
             return answer if answer is not None else await slow(request)
 
-        if overrides is not None:  # as an app included it: the door may take this path
-            try:
-                _DIRECT[overrides] = (self, direct)
-            except TypeError:
-                pass
+        state = getattr(overrides, "state", None)  # the app that included it
+        if state is not None:  # the door may take this path
+            setattr(state, DIRECT_STATE, (self, direct))
         return handler
 
     def effective(self) -> Any:
