@@ -371,7 +371,7 @@ class _BaseClient:
         data = args.model_dump(mode="json", exclude_none=True)
         path = method.path
         path_params: dict[str, str] = {}
-        for name in _path_names(path):
+        for name in method.path_params:
             # Checked again here, whoever built `args`; then percent-encoded all the same.
             value = check_path_value(method.full_name, name, data.pop(name))
             path_params[name] = value
@@ -480,17 +480,6 @@ _Parts = tuple[
 _ZEROS = bytes(48 if 48 <= b <= 57 else 120 for b in range(256))
 _LONG_DIGITS = 309
 _DIGIT_RUN = b"0" * _LONG_DIGITS
-
-
-# Each table path's parameter names, found once (`Method.path_params` reads the path anew).
-_PATH_NAMES: dict[str, tuple[str, ...]] = {}
-
-
-def _path_names(path: str) -> tuple[str, ...]:
-    names = _PATH_NAMES.get(path)
-    if names is None:
-        names = _PATH_NAMES[path] = tuple(re.findall(r"{(\w+)}", path))
-    return names
 
 
 def _in_process_headers(headers: dict[str, str], body: bytes | None) -> list[tuple[bytes, bytes]]:
