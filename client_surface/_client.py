@@ -436,7 +436,7 @@ class _BaseClient:
         headers = {k.lower(): v for k, v in raw_headers.items()}
         try:
             data = json.loads(content) if content else {}
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, too deep, too many digits
             raise APIError(
                 f"{method.full_name}: the API answered {status} with a body that is not JSON.",
                 status=status,

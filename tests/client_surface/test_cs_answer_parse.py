@@ -65,27 +65,22 @@ def test_an_answer_parses_as_json_loads_and_the_model_parse_it(token: str) -> No
 
 
 def _outcome(content: bytes) -> Any:
-    """The parsed answer, or the wording of the error the agent sees (or the exception's type:
-    json.loads raises RecursionError and ValueError for some documents, as before)."""
+    """The parsed answer, or the wording of the error the agent sees."""
     try:
         return _dumped(_BaseClient._parse_answer(WORKSPACES, 200, {}, content))
     except APIError as exc:
         return (exc.code, exc.message)
-    except (RecursionError, ValueError) as exc:
-        return type(exc)
 
 
 def _outcome_before(content: bytes) -> Any:
-    """The same, as json.loads and the response model gave it."""
+    """The same, as json.loads and the response model give it."""
     try:
         data = json.loads(content) if content else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # too deep or too many digits: not JSON to read
         return (
             "invalid_response",
             "workspaces.list: the API answered 200 with a body that is not JSON.",
         )
-    except (RecursionError, ValueError) as exc:
-        return type(exc)
     try:
         return _dumped(WORKSPACES.response.model_validate(data))
     except ValidationError as exc:
@@ -180,6 +175,22 @@ def test_a_body_that_is_not_json_is_worded_as_before() -> None:
         "workspaces.list: the API answered 200 with a body that is not JSON."
     )
     assert (info.value.code, info.value.request_id) == ("invalid_response", "req_1")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"workspaces": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # deeper than recursion
+        b'{"workspaces": [], "n": ' + b"7" * 5_000 + b"}",  # more digits than int() reads
+    ],
+)
+def test_a_body_json_loads_cannot_read_is_an_api_error_not_a_crash(content: bytes) -> None:
+    with pytest.raises(APIError) as info:
+        _BaseClient._parse_answer(WORKSPACES, 200, {"request-id": "req_3"}, content)
+    assert str(info.value.message) == (
+        "workspaces.list: the API answered 200 with a body that is not JSON."
+    )
+    assert (info.value.code, info.value.request_id) == ("invalid_response", "req_3")
 
 
 def test_an_answer_of_the_wrong_shape_is_worded_as_before() -> None:
