@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,3 +106,34 @@ def test_dependency_overrides_go_through_the_router(api, routed):  # type: ignor
         api.app.dependency_overrides.clear()
     assert r.status_code == 401 and r.json()["error"]["message"] == "overridden"
     assert routed == ["/v1/execute"]
+
+
+class _Quiet(Exception):
+    """An error whose handler answers nothing."""
+
+
+def test_an_error_whose_handler_answers_nothing_does_not_run_the_request_again(
+    tmp_path: Path,
+) -> None:
+    """Starlette sends nothing when a handler returns None; the door's direct path has taken the
+    request by then, and never hands it on to the whole app (the script would run twice)."""
+
+    async def nothing(request: Any, exc: Exception) -> None:
+        return None
+
+    app = create_app(make_settings(tmp_path))
+    app.add_exception_handler(_Quiet, nothing)
+    runs: list[str] = []
+
+    async def quiet(*args: Any, **kwargs: Any) -> Any:
+        runs.append("run")
+        raise _Quiet
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers["authorization"] = f"Bearer {app.state.executions.default_key}"
+        assert client.post("/v1/execute", json={"code": "1"}).status_code == 200
+        assert app.state.execute_direct_path is not None  # the door takes the next one
+        app.state.executions.run = quiet
+        r = client.post("/v1/execute", json={"code": "1"})
+    assert r.status_code == 500  # no answer at all, as the whole app gives none
+    assert runs == ["run"]

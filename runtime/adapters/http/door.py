@@ -221,6 +221,11 @@ class Door:
                 if inspect.isawaitable(response):
                     response = await response
             exc.__traceback__ = None
+            # Taken: a handler that answers nothing sends nothing, as Starlette's; the request
+            # is never handed on (its execution would run again).
+            if response is not None:
+                await response(scope, receive, send)
+            return True
         if response is None:
             return False
         await response(scope, receive, send)
