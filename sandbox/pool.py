@@ -70,6 +70,8 @@ STDOUT_ESCAPE_FACTOR = 6
 INLINE_PARSE_BYTES = 64 * 1024
 MAX_WARNING_CHARS = 500
 NULL_RESULT = msgspec.Raw(b"null")
+# The zygote's messages (sandbox/zygote.py: `child` and `exit`), read as JSON objects.
+_CONTROL = msgspec.json.Decoder(dict[str, Any])
 
 
 class PoolBusy(Exception):
@@ -101,6 +103,7 @@ class WarmChild:
     pid: int
     sock: socket.socket
     pidfd: int | None
+    killed: bool = False  # SIGKILL was sent: a second one would change nothing
 
     def signal(self, signum: int) -> None:
         try:
@@ -112,7 +115,9 @@ class WarmChild:
             pass
 
     def kill(self) -> None:
-        self.signal(signal.SIGKILL)
+        if not self.killed:
+            self.killed = True
+            self.signal(signal.SIGKILL)
 
     def close(self) -> None:
         self.sock.close()
@@ -215,10 +220,16 @@ class WarmPool:
             if not waiter.done():
                 waiter.set_exception(PoolUnavailable("the pool stopped"))
 
+    def _missing(self) -> int:
+        """Children wanted beyond those warm and those already asked for."""
+        return self.warm + len(self._child_waiters) - len(self._idle) - self._pending_spawns
+
     def _replenish(self) -> None:
         """Ask the zygote for the children missing, once per turn of the event loop: a burst
-        of executions arriving together makes one request, not one each."""
-        if self._asking or self._ctrl is None or self._loop is None:
+        of executions arriving together makes one request, not one each. When none is missing
+        (three executions in four, asked for four at a time) no turn is spent on it: whatever
+        takes a child later calls this again."""
+        if self._asking or self._ctrl is None or self._loop is None or self._missing() <= 0:
             return
         self._asking = True
         self._loop.call_soon(self._ask_for_children)
@@ -227,7 +238,7 @@ class WarmPool:
         self._asking = False
         if self._ctrl is None or self._ctrl_full:
             return  # gone, or full: asked again when the zygote has read what it was sent
-        want = self.warm + len(self._child_waiters) - len(self._idle) - self._pending_spawns
+        want = self._missing()
         if want <= 0:
             return
         want = max(want, min(SPAWN_BATCH_MIN, self.warm))
@@ -262,10 +273,12 @@ class WarmPool:
             if not data:
                 self._zygote_died()
                 return
-            message = json.loads(data)
+            message = _CONTROL.decode(data)
             if message.get("op") == "child" and fds:
                 self._pending_spawns = max(0, self._pending_spawns - 1)
-                sock = socket.socket(fileno=fds[0])
+                # Its kind given, not asked of the kernel (two system calls per child): the
+                # zygote makes every channel with socketpair(AF_UNIX, SOCK_STREAM).
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=fds[0])
                 sock.setblocking(False)
                 child = WarmChild(int(message["pid"]), sock, fds[1] if len(fds) > 1 else None)
                 self.started_children += 1
@@ -557,10 +570,11 @@ class _Exchange:
     honest child have read it and sent the next), and a child that sends one more is ended.
     Replies go out through one writer (`_send`), in the order they are ready, never interleaved;
     those of concurrent calls that are ready in the same turn of the loop go out in one write.
-    Two timers cover the whole exchange: SIGALRM to the child at the deadline (its handler
-    reports the line), and, KILL_GRACE_S later, the end of waiting (cancelling a host call in
-    progress). `run` returns the result, or None when the channel closed with no `done` frame
-    (the caller asks the zygote how the child ended).
+    Two timers cover the whole exchange, one after the other: SIGALRM to the child at the
+    deadline (its handler reports the line), and, KILL_GRACE_S later, the end of waiting
+    (cancelling a host call in progress), set when the first fires. `run` returns the result,
+    or None when the channel closed with no `done` frame (the caller asks the zygote how the
+    child ended).
     """
 
     def __init__(
@@ -595,6 +609,7 @@ class _Exchange:
         self.task: asyncio.Task[Any] | None = None
         self.context = contextvars.copy_context()  # host functions run in it, as in the task
         self.pending: tuple[frames.Call, Awaitable[Any]] | None = None  # begun in the callback
+        self.timer: asyncio.TimerHandle | None = None  # the alarm, then the end of waiting
         self.sent = self.deadline = 0.0
 
     async def run(self, request: bytes) -> ExecutionResult | None:
@@ -607,15 +622,14 @@ class _Exchange:
         self.context = contextvars.copy_context()
         self.sent = self.loop.time()
         self.deadline = self.sent + self.limits.timeout_s + KILL_GRACE_S
-        alarm = self.loop.call_at(self.sent + self.limits.timeout_s, self.child.signal,
-                                  signal.SIGALRM)  # fmt: skip
-        expiry = self.loop.call_at(self.deadline, self._on_deadline)
+        # One timer at a time: the alarm's callback sets the end of waiting, KILL_GRACE_S on.
+        self.timer = self.loop.call_at(self.sent + self.limits.timeout_s, self._on_alarm)
         self.loop.add_reader(fd, self._on_readable)
         try:
             return await self._serve()
         finally:
-            alarm.cancel()
-            expiry.cancel()
+            if self.timer is not None:
+                self.timer.cancel()
             for task in self.call_tasks:
                 task.cancel()  # calls of branches the script left behind: nobody reads them
             if self.held_flush is not None:
@@ -927,6 +941,10 @@ class _Exchange:
                 asyncio.tasks._leave_task(self.loop, task)
         self.pending = (frame, _resume(call, waiting, self.context))
         return None
+
+    def _on_alarm(self) -> None:
+        self.child.signal(signal.SIGALRM)
+        self.timer = self.loop.call_at(self.deadline, self._on_deadline)
 
     def _on_deadline(self) -> None:
         self.expired = True
