@@ -137,3 +137,33 @@ def test_an_error_whose_handler_answers_nothing_does_not_run_the_request_again(
         r = client.post("/v1/execute", json={"code": "1"})
     assert r.status_code == 500  # no answer at all, as the whole app gives none
     assert runs == ["run"]
+
+
+def test_a_request_under_a_root_path_goes_through_the_router(api, routed):  # type: ignore[no-untyped-def]
+    """Under a root path (a mounted app, a server's --root-path) the router matches the path
+    without it: `/v1/execute` under `/v1` is `/execute`, no route, and the door does not answer
+    it as the execute route."""
+    body = json.dumps({"code": "1"}).encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/execute", "raw_path": b"/v1/execute", "query_string": b"",
+        "root_path": "/v1", "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(body)),
+                    (b"authorization", api.headers["authorization"].encode())],
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def call() -> None:
+        await api.app(scope, receive, send)
+
+    api.portal.call(call)
+    assert sent[0]["status"] == 404, sent
+    assert json.loads(sent[1]["body"])["error"]["code"] == "not_found"
+    assert routed == []  # the router found no route for it (nor did the door take it)

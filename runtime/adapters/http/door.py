@@ -198,6 +198,7 @@ class Door:
             found is None
             or scope["method"] != "POST"
             or scope.get("fastapi.telemetry") is not None  # the router names the route there
+            or scope.get("root_path")  # the router matches the path without it: not this route
             or not isinstance(self.app, ExceptionMiddleware)
         ):
             return False
