@@ -167,3 +167,22 @@ def test_a_request_under_a_root_path_goes_through_the_router(api, routed):  # ty
     assert sent[0]["status"] == 404, sent
     assert json.loads(sent[1]["body"])["error"]["code"] == "not_found"
     assert routed == []  # the router found no route for it (nor did the door take it)
+
+
+def test_the_route_included_under_a_prefix_is_not_answered_at_the_unprefixed_path(
+    tmp_path: Path,
+) -> None:
+    """An app that serves the execute route only under a prefix has no `/v1/execute`: the door
+    does not answer that path by the prefixed route's direct path."""
+    from runtime.adapters.http import execute
+
+    app = create_app(make_settings(tmp_path))
+    app.router.routes[:] = [
+        r for r in app.router.routes if getattr(r, "original_router", None) is not execute.router
+    ]
+    app.include_router(execute.router, prefix="/x")
+    with TestClient(app) as client:
+        client.headers["authorization"] = f"Bearer {app.state.executions.default_key}"
+        assert client.post("/x/v1/execute", json={"code": "1"}).status_code == 200
+        r = client.post("/v1/execute", json={"code": "1"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

@@ -98,7 +98,9 @@ class ExecuteRoute(APIRoute):
             return answer if answer is not None else await slow(request)
 
         state = getattr(overrides, "state", None)  # the app that included it
-        if state is not None:  # the door may take this path
+        # The door may take this path for the app's `/v1/execute`: only as the app serves the
+        # route there (an inclusion under a prefix serves it elsewhere).
+        if state is not None and getattr(route, "path", None) == self.path:
             setattr(state, DIRECT_STATE, (self, direct))
         return handler
 
