@@ -14,10 +14,11 @@
 - writes one access log line (JSON, the runtime's log format) and counts the request in the
   HTTP metrics (route, method, status; 4xx by reason, the error code; per tenant).
 
-A `POST /v1/execute` whose body it read is offered to the route's direct path (`direct`, from
-execute.py) before the rest of the app: an error it raises is answered by the app's own
-exception handlers (those the exception middleware holds), and a request it does not take goes
-on through the whole app with the same body.
+A `POST /v1/execute` whose body it read (with no root path, where the path is the route's) is
+offered to the route's direct path (`direct`, from execute.py) before the rest of the app: an
+error it raises is answered by the app's own exception handlers (those the exception middleware
+holds; a handler that answers nothing sends nothing, and the request is not handed on), and a
+request it does not take goes on through the whole app with the same body.
 """
 
 from __future__ import annotations
