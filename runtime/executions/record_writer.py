@@ -40,7 +40,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, bindparam, create_engine, event, insert, or_, update
+from sqlalchemy import (
+    Dialect,
+    Engine,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    or_,
+    update,
+)
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
@@ -305,17 +315,30 @@ class SqliteStatements:
     conversion SQLAlchemy applies: JSON and its checks, UTC timestamps as text, finite floats),
     and a column left out of an insert given its default, as SQLAlchemy gives it."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, table: Table = TABLE) -> None:
+        # Only fixed-value defaults are given here: a column whose default is computed, or
+        # that sets itself on update, is refused at once rather than written without it.
+        computed = [
+            c.name
+            for c in table.columns
+            if c.onupdate is not None
+            or (c.default is not None and not isinstance(c.default, ScalarElementColumnDefault))
+        ]
+        if computed:
+            raise TypeError(
+                f"{table.name}: the SQLite record writer gives only fixed-value defaults; "
+                f"columns {', '.join(computed)} compute theirs or set themselves on update"
+            )
         quote = dialect.identifier_preparer.quote
         self._quote = quote
-        self._table = quote(TABLE.name)
-        self._order = [c.name for c in TABLE.columns]
+        self._table = quote(table.name)
+        self._order = [c.name for c in table.columns]
         self._processors: dict[str, Callable[[Any], Any] | None] = {
-            c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in TABLE.columns
+            c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns
         }
         self._defaults: dict[str, Any] = {
             c.name: c.default.arg
-            for c in TABLE.columns
+            for c in table.columns
             if isinstance(c.default, ScalarElementColumnDefault)
         }
         self._inserts: dict[frozenset[str], tuple[str, tuple[str, ...]]] = {}

@@ -207,3 +207,24 @@ async def test_the_threads_statements_store_exactly_what_sqlalchemys_would(tmp_p
         local.engine.dispose()
         await engine.dispose()
     assert len(stored[0]) == 5 and stored[0] == stored[1]
+
+
+@pytest.mark.parametrize("computed", ["default", "onupdate"])
+def test_a_column_that_computes_its_value_is_refused_by_the_sqlite_statements(
+    computed: str,
+) -> None:
+    """The writer's SQL gives a column left out only its fixed default: a table whose column
+    computes a default, or sets itself on update, is refused when the writer is made, not
+    written without the value."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+    from sqlalchemy.dialects import sqlite
+
+    from runtime.executions.record_writer import SqliteStatements
+
+    SqliteStatements(sqlite.dialect())  # the records' own table has fixed defaults only
+    extra: dict[str, Any] = {computed: lambda: 1}
+    table = Table(
+        "t", MetaData(), Column("id", String, primary_key=True), Column("n", Integer, **extra)
+    )
+    with pytest.raises(TypeError, match=r"t: .*columns n compute"):
+        SqliteStatements(sqlite.dialect(), table)
