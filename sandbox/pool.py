@@ -943,8 +943,9 @@ class _Exchange:
         return None
 
     def _on_alarm(self) -> None:
-        self.child.signal(signal.SIGALRM)
+        # The end of waiting first: it holds even if sending the alarm raises.
         self.timer = self.loop.call_at(self.deadline, self._on_deadline)
+        self.child.signal(signal.SIGALRM)
 
     def _on_deadline(self) -> None:
         self.expired = True

@@ -106,3 +106,31 @@ async def test_an_execution_within_its_deadline_sets_one_timer(
         assert len(timers) == 1, timers
     finally:
         await pool.stop()
+
+
+async def test_the_end_of_waiting_holds_when_the_alarm_cannot_be_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The end of waiting is set by the alarm's callback: it must be set even when sending the
+    # alarm fails (a pid the kernel refuses), or a child that never answers is waited on forever.
+    real_signal = WarmChild.signal
+
+    def signal_but_not_the_alarm(self: WarmChild, signum: int) -> None:
+        if signum == signal.SIGALRM:
+            raise OverflowError("signal number out of range")
+        real_signal(self, signum)
+
+    monkeypatch.setattr(WarmChild, "signal", signal_but_not_the_alarm)
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, _context: None)  # the alarm's error, expected
+    pool = WarmPool(sandbox_spec(), warm=1)
+    await pool.start()
+    try:
+        code = "import time\nwhile True:\n    time.sleep(0.01)\n"
+        execution = pool.execute(code, limits=Limits(timeout_s=0.3))
+        result = await asyncio.wait_for(execution, 20)  # a guard against hanging, not a timing
+        assert result.status == "timeout", result
+        assert result.error is not None and "killed" in result.error["message"], result.error
+    finally:
+        loop.set_exception_handler(None)
+        await pool.stop()
