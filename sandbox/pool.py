@@ -276,11 +276,20 @@ class WarmPool:
             message = _CONTROL.decode(data)
             if message.get("op") == "child" and fds:
                 self._pending_spawns = max(0, self._pending_spawns - 1)
+                pid = message.get("pid")
+                if type(pid) is not int or not 0 < pid < 1 << 31:
+                    # Not one process's: a signal by pid would reach a group or every process
+                    # (or raise, for a pid out of range).
+                    log.error("the sandbox zygote sent a malformed child message: %.200r", data)
+                    for fd in fds:
+                        os.close(fd)
+                    self._replenish()
+                    continue
                 # Its kind given, not asked of the kernel (two system calls per child): the
                 # zygote makes every channel with socketpair(AF_UNIX, SOCK_STREAM).
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=fds[0])
                 sock.setblocking(False)
-                child = WarmChild(int(message["pid"]), sock, fds[1] if len(fds) > 1 else None)
+                child = WarmChild(pid, sock, fds[1] if len(fds) > 1 else None)
                 self.started_children += 1
                 while self._child_waiters:
                     waiter = self._child_waiters.popleft()
