@@ -511,23 +511,34 @@ class WarmPool:
             log.warning("a sandbox child broke protocol: %s", exc)
             return ExecutionResult.failed("error", errors.broke_protocol(str(exc)))
         if result is None:
-            return await self._died(child, limits)
+            return await self._died(child, limits, exchange.deadline)
         return result
 
-    async def _died(self, child: WarmChild, limits: Limits) -> ExecutionResult:
-        """The child closed its channel without a result: ask the zygote how it ended."""
+    async def _died(self, child: WarmChild, limits: Limits, deadline: float) -> ExecutionResult:
+        """The child closed its channel without a result: ask the zygote how it ended. One
+        still alive at `deadline` (it closed its channel and went on) is killed then, as one
+        that kept it open, and has timed out."""
         report = self._exits.pop(child.pid, None)
+        killed = False  # at its deadline, still alive
         if report is None and self._loop is not None:
             waiter: asyncio.Future[dict[str, Any]] = self._loop.create_future()
             self._exit_waiters[child.pid] = waiter
+            end = self._loop.time() + EXIT_REPORT_WAIT_S
             try:
-                report = await asyncio.wait_for(waiter, EXIT_REPORT_WAIT_S)
+                if deadline < end:
+                    await asyncio.wait([waiter], timeout=max(0.0, deadline - self._loop.time()))
+                    if not waiter.done():
+                        killed = True
+                        child.kill()
+                report = await asyncio.wait_for(waiter, max(0.0, end - self._loop.time()))
             except TimeoutError:
                 pass
             finally:
                 self._exit_waiters.pop(child.pid, None)
         report = report or {}
         sig = report.get("signal")
+        if killed and (not report or sig == signal.SIGKILL):
+            return ExecutionResult.failed("timeout", errors.timed_out(limits, killed=True))
         if sig in (signal.SIGXCPU, signal.SIGKILL):
             error = errors.cpu_exceeded(limits, killed=True)
             return ExecutionResult.failed("limit_exceeded", error)
