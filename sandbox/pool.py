@@ -149,7 +149,10 @@ class WarmPool:
         self._idle: collections.deque[WarmChild] = collections.deque()
         self._child_waiters: collections.deque[asyncio.Future[WarmChild]] = collections.deque()
         self._exit_waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        # Reports of children that ended while their execution runs, come before it asks
+        # (_died); those of any other child (every one is reported) are not kept.
         self._exits: dict[int, dict[str, Any]] = {}
+        self._running_pids: set[int] = set()  # the children executions run on
         self._pending_spawns = 0
         self._running = 0
         self._waiting = 0
@@ -305,7 +308,7 @@ class WarmPool:
                 exit_waiter = self._exit_waiters.pop(pid, None)
                 if exit_waiter is not None and not exit_waiter.done():
                     exit_waiter.set_result(message)
-                elif len(self._exits) < 4096:
+                elif pid in self._running_pids:
                     self._exits[pid] = message
             else:
                 for fd in fds:
@@ -480,6 +483,7 @@ class WarmPool:
         result = ExecutionResult.failed("error", errors.sandbox_error("no sandbox child"))
         for _attempt in range(READY_ATTEMPTS):
             child = await self._take_child()
+            self._running_pids.add(child.pid)
             try:
                 return await self._run_on(child, request, limits, host_functions)
             except _ChildGone as exc:
@@ -491,6 +495,8 @@ class WarmPool:
                 why = "the execution failed in the host"
                 return ExecutionResult.failed("error", errors.sandbox_error(why))
             finally:
+                self._running_pids.discard(child.pid)
+                self._exits.pop(child.pid, None)  # its report if it came and nobody asked
                 child.kill()
                 child.close()
         return result
