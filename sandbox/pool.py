@@ -276,7 +276,12 @@ class WarmPool:
             if not data:
                 self._zygote_died()
                 return
-            message = _CONTROL.decode(data)
+            try:
+                message = _CONTROL.decode(data)
+            except msgspec.DecodeError:  # not a JSON object: refused, with what it carried
+                for fd in fds:
+                    os.close(fd)
+                raise
             if message.get("op") == "child" and fds:
                 self._pending_spawns = max(0, self._pending_spawns - 1)
                 pid = message.get("pid")
@@ -304,6 +309,8 @@ class WarmPool:
                 if self._child_waiters:  # more wait than were asked for in one request
                     self._replenish()
             elif message.get("op") == "exit":
+                for fd in fds:  # an exit report carries none
+                    os.close(fd)
                 pid = int(message.get("pid", -1))
                 exit_waiter = self._exit_waiters.pop(pid, None)
                 if exit_waiter is not None and not exit_waiter.done():

@@ -14,12 +14,16 @@ import pytest
 from sandbox.pool import WarmPool
 
 
-def _open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
+def _copies(sock: socket.socket) -> int:
+    """How many of this process's descriptors are this socket."""
+    me = os.readlink(f"/proc/self/fd/{sock.fileno()}")
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == me
+        except OSError:
+            pass  # the listing's own descriptor, closed by now
+    return count
 
 
 NOT_A_PROCESS = [b"-1", b"0", b"-4242", b"2147483648", b'"12"', b"12.0", b"true", b"null"]
@@ -34,13 +38,11 @@ async def test_a_child_message_with_a_pid_that_is_not_a_process_is_refused(pid: 
     pool._ctrl = host_end
     pool._loop = asyncio.get_running_loop()
     pool._asking = True  # no request for children goes out on this fake control socket
-    received = set(os.listdir("/proc/self/fd"))
     try:
         socket.send_fds(zygote_end, [b'{"op": "child", "pid": %s}' % pid], [channel.fileno()])
         pool._on_control()
         assert not pool._idle, pool._idle
-        new = set(os.listdir("/proc/self/fd")) - received
-        assert not [fd for fd in new if _open(int(fd))], new  # what it carried is closed
+        assert _copies(channel) == 1  # what it carried is closed
     finally:
         for child in pool._idle:
             child.close()
@@ -63,5 +65,35 @@ async def test_a_child_message_with_a_process_id_is_taken() -> None:
     finally:
         for child in pool._idle:
             child.close()
+        for sock in (host_end, zygote_end, channel, other):
+            sock.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"op": "exit", "pid": 4242, "code": 0, "signal": null, "cpu_ms": 1.0}',
+        b'{"op": "what"}',
+        b'{"op": "child", "pid": 4242',
+        b"[1, 2]",
+    ],
+)
+async def test_descriptors_carried_by_any_other_message_are_closed(body: bytes) -> None:
+    pool = WarmPool()
+    host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    channel, other = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    host_end.setblocking(False)
+    pool._ctrl = host_end
+    pool._loop = asyncio.get_running_loop()
+    pool._asking = True
+    try:
+        socket.send_fds(zygote_end, [body], [channel.fileno()])
+        try:
+            pool._on_control()
+        except ValueError:
+            pass  # not JSON, or not an object: refused as before
+        assert not pool._idle
+        assert _copies(channel) == 1
+    finally:
         for sock in (host_end, zygote_end, channel, other):
             sock.close()
