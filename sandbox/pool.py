@@ -230,8 +230,8 @@ class WarmPool:
     def _replenish(self) -> None:
         """Ask the zygote for the children missing, once per turn of the event loop: a burst
         of executions arriving together makes one request, not one each. When none is missing
-        (three executions in four, asked for four at a time) no turn is spent on it: whatever
-        takes a child later calls this again."""
+        (three executions in four, asked for four at a time) no turn is spent on it: the end of
+        the execution that takes the next child, or a wait for one, calls this again."""
         if self._asking or self._ctrl is None or self._loop is None or self._missing() <= 0:
             return
         self._asking = True
