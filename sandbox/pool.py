@@ -58,6 +58,7 @@ SPAWN_BATCH_MAX = 256
 # a request's children before it hands any over: sandbox/zygote.py), and the host writes one
 # request per four executions.
 SPAWN_BATCH_MIN = 4
+CHILD_WAIT_S = 30.0  # for a child to be handed over when none is warm
 READY_WAIT_S = 30.0  # a child still confining itself and warming up when it is taken
 # Children tried in a row before giving up: in _take_child for ones dead before their ready
 # frame, in execute for ones that died after it, before reading the script.
@@ -387,7 +388,7 @@ class WarmPool:
                 waiter: asyncio.Future[WarmChild] = self._loop.create_future()
                 self._child_waiters.append(waiter)
                 self._replenish()
-                child = await asyncio.wait_for(waiter, 30)
+                child = await self._handed(waiter)
             try:
                 why = await self._await_ready(child)
             except BaseException:  # cancelled while it waited: the child is nobody's now
@@ -400,6 +401,24 @@ class WarmPool:
             child.kill()
             child.close()
         raise PoolUnavailable(f"sandbox children fail before they are ready ({why})")
+
+    async def _handed(self, waiter: asyncio.Future[WarmChild]) -> WarmChild:
+        """The child handed to `waiter` (TimeoutError after CHILD_WAIT_S). Not wait_for: a
+        cancellation in the turn the child is handed over must still end the wait (3.11's
+        wait_for returns the child instead), and that child, nobody's then, is killed."""
+        try:
+            await asyncio.wait((waiter,), timeout=CHILD_WAIT_S)
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                lost = waiter.result()
+                lost.kill()
+                lost.close()
+            waiter.cancel()
+            raise
+        if not waiter.done():
+            waiter.cancel()
+            raise TimeoutError
+        return waiter.result()
 
     async def _await_ready(self, child: WarmChild) -> str:
         """Read the child's ready frame (usually already buffered); '' if ready, else why not."""
