@@ -191,14 +191,14 @@ async def cpu_per_execution(n: int) -> dict[str, float]:
         await refill(pool)
         assert pool._proc is not None
         zygote = pool._proc.pid
-        pool._exits.clear()
+        pool.child_cpu_ms.clear()
         z0, h0, t0 = _proc_cpu_s(zygote), time.process_time(), P()
         for _ in range(n):
             await pool.execute(W.TRIVIAL)
         wall = P() - t0
         await refill(pool)  # the replacements forked meanwhile count: one per execution
         z1, h1 = _proc_cpu_s(zygote), time.process_time()
-        child = [m["cpu_ms"] for m in pool._exits.values() if m.get("cpu_ms") is not None]
+        child = list(pool.child_cpu_ms)
     finally:
         await pool.stop()
     return {

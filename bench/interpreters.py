@@ -122,7 +122,7 @@ async def _measure(spec: dict[str, Any], figures: Figures, python: str, n: int) 
         )
         assert pool._proc is not None
         zygote = pool._proc.pid
-        pool._exits.clear()
+        pool.child_cpu_ms.clear()
         z0, h0, t0 = _proc_cpu_s(zygote), time.process_time(), time.perf_counter()
         for _ in range(n):
             result = await pool.execute("x = 1 + 1")
@@ -130,7 +130,7 @@ async def _measure(spec: dict[str, Any], figures: Figures, python: str, n: int) 
         wall = time.perf_counter() - t0
         await refill()
         z1, h1 = _proc_cpu_s(zygote), time.process_time()
-        child = [m["cpu_ms"] for m in pool._exits.values() if m.get("cpu_ms") is not None]
+        child = list(pool.child_cpu_ms)
         figures.zygote_ms = (z1 - z0) / n * 1000
         figures.child_ms = statistics.median(child) if child else float("nan")
         figures.host_ms = (h1 - h0) / n * 1000

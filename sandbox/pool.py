@@ -154,6 +154,9 @@ class WarmPool:
         # (_died); those of any other child (every one is reported) are not kept.
         self._exits: dict[int, dict[str, Any]] = {}
         self._running_pids: set[int] = set()  # the children executions run on
+        # The CPU milliseconds of the last children reaped, as the zygote reported them (their
+        # whole lives: confinement, warm-up, run, exit), for measuring; bounded.
+        self.child_cpu_ms: collections.deque[float] = collections.deque(maxlen=4096)
         self._pending_spawns = 0
         self._running = 0
         self._waiting = 0
@@ -313,6 +316,9 @@ class WarmPool:
                 for fd in fds:  # an exit report carries none
                     os.close(fd)
                 pid = int(message.get("pid", -1))
+                cpu_ms = message.get("cpu_ms")
+                if isinstance(cpu_ms, int | float) and type(cpu_ms) is not bool and 0 <= cpu_ms:
+                    self.child_cpu_ms.append(float(cpu_ms))
                 exit_waiter = self._exit_waiters.pop(pid, None)
                 if exit_waiter is not None and not exit_waiter.done():
                     exit_waiter.set_result(message)

@@ -75,3 +75,20 @@ async def test_an_old_report_does_not_answer_for_a_new_child_with_its_pid(
         a.close()
         b.close()
     assert result.error is not None and "exit code 3" not in result.error["message"], result
+
+
+async def test_every_reported_childs_cpu_is_kept_for_measuring_and_bounded(
+    control: tuple[socket.socket, socket.socket],
+) -> None:
+    host_end, zygote_end = control
+    pool = WarmPool()
+    pool._ctrl, pool._loop = host_end, asyncio.get_running_loop()
+    for pid in range(5_000):  # children whose executions ended: their reports are not kept
+        await _reported(pool, zygote_end, 100_000 + pid, 0)
+    assert not pool._exits
+    assert len(pool.child_cpu_ms) == 4096 and set(pool.child_cpu_ms) == {1.0}
+    for cpu in (-1.0, True, "2", None, [1.0]):  # not a CPU time: not kept
+        message = {"op": "exit", "pid": 5, "code": 0, "signal": None, "cpu_ms": cpu}
+        zygote_end.send(json.dumps(message).encode())
+        pool._on_control()
+    assert len(pool.child_cpu_ms) == 4096 and set(pool.child_cpu_ms) == {1.0}
