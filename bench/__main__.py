@@ -879,7 +879,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     # 6
-    seed = asyncio.run(seed_scenario(2 if q else 10))
+    seed = asyncio.run(seed_scenario(2 if q else 30))
     rep.add("## 6. The seed scenario\n")
     rep.add(latency_table([seed], seed.median).replace("vs Terrarium (API)", "-") + "\n")
 
