@@ -21,3 +21,5 @@ def test_quick_bench_writes_a_report(tmp_path: Path) -> None:
     text = out.read_text()
     for section in ("## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6."):
         assert section in text
+    assert "minimal keep-alive client" in text and "above the Python API p50" in text
+    assert "| **total** | **n/a** |" not in text  # every process's CPU was read
