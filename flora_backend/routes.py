@@ -343,7 +343,8 @@ async def start_run(
 async def complete_at_once(ctx: Ctx, session: AsyncSession, run: Run) -> None:
     """A run due as it starts whose outputs draw nothing (`RunEngine.made_outputs`) is written
     completed, its files with it, as its finalizing would have written it: no second
-    transaction, and a poll finds it completed as it would after that."""
+    transaction, and a poll finds it completed as it would after that. Its create still answers
+    it as it started (`runs.run_json`'s `as_started`)."""
     engine = ctx.backend.run_engine()
     made = engine.made_outputs(run)
     if made is None:
@@ -693,7 +694,7 @@ async def technique_runs_create(ctx: Ctx, args: TechniqueRunsCreateArgs) -> dict
         given[item.id] = (item.type, item.value)
     ctx.idempotency_key = args.idempotency_key
     run, _ = await start_technique_run(ctx, args.id_or_slug, given, args.callback_url)
-    return runs.run_json(ctx.settings, run)
+    return runs.run_json(ctx.settings, run, as_started=True)
 
 
 @handles("techniques.runs.retrieve")

@@ -103,6 +103,11 @@ def state(run: Run, now: datetime | None = None) -> tuple[str, float]:
     """(status, progress) of a run at `now`, worked out from its timeline."""
     if run.status in ("completed", "failed"):
         return run.status, 100
+    return planned_state(run, now)
+
+
+def planned_state(run: Run, now: datetime | None = None) -> tuple[str, float]:
+    """(status, progress) its timeline gives a run at `now`, whatever it has become since."""
     now = now or utcnow()
     span = (run.due_at - run.started_at).total_seconds()
     if now < run.started_at or span <= 0:
@@ -119,9 +124,11 @@ def poll_url(settings: BackendSettings, run_id: str) -> str:
     return f"{settings.public_url.rstrip('/')}/api/v1/runs/{run_id}"
 
 
-def run_json(settings: BackendSettings, run: Run) -> dict[str, Any]:
-    """A run as FLORA's Run: timestamps in Unix ms, charged_cost in USD."""
-    status, progress = state(run)
+def run_json(settings: BackendSettings, run: Run, *, as_started: bool = False) -> dict[str, Any]:
+    """A run as FLORA's Run: timestamps in Unix ms, charged_cost in USD. `as_started`: as it
+    stood when it started, what its create answers (the pending Run, to poll), even when it was
+    completed in the transaction that started it (routes.py `complete_at_once`)."""
+    status, progress = planned_state(run) if as_started else state(run)
     out: dict[str, Any] = {
         "run_id": run.id,
         "status": status,
@@ -130,10 +137,10 @@ def run_json(settings: BackendSettings, run: Run) -> dict[str, Any]:
     }
     if status != "pending":
         out["started_at"] = ms(run.started_at)
-    if run.completed_at:
+    if run.completed_at and not as_started:
         out["completed_at"] = ms(run.completed_at)
     out["charged_cost"] = usd(run.charged_cost)
-    if run.error_code:
+    if run.error_code and not as_started:
         out["error_code"] = run.error_code
         out["error_message"] = run.error_message or run.error_code
     if status == "completed":
