@@ -8,6 +8,7 @@ Also the file route and the shared plumbing (auth, rate limit, request ids, erro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -17,7 +18,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -144,6 +145,9 @@ class Ctx:
     # `RunEngine.settle_soon` once the request's transaction has committed: finalized in the
     # background, or only kept for polls when completed as they started (`complete_at_once`).
     due_now: list[Run] = dataclasses.field(default_factory=list)
+    # Files written at once, outside the request's transaction (the disk), for the runs it
+    # completed as they started: removed again when it does not commit (`starting`).
+    written: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def settings(self) -> BackendSettings:
@@ -351,12 +355,41 @@ async def complete_at_once(ctx: Ctx, session: AsyncSession, run: Run) -> None:
         return  # finalized in the background once committed (`RunEngine.settle_soon`)
     outputs, files, blobs = made
     for name, data in blobs.items():
+        if engine.files.where != "database":  # not part of the transaction: written at once
+            ctx.written.append(name)
         await engine.files.put(name, data, session)
     run.status, run.completed_at, run.outputs = "completed", run.created_at, outputs
     if run.callback_url:
         run.callback_state, run.callback_next_at = "pending", run.created_at
     if files:
         await session.execute(insert(FILES), [{"created_at": utcnow(), **row} for row in files])
+
+
+@contextlib.asynccontextmanager
+async def starting(ctx: Ctx) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction commits when the block ends, for a request that starts
+    runs: the files written for it at once (`Ctx.written`) are removed when it does not commit.
+    A commit that was cancelled may have committed all the same: its files are kept (a file no
+    row names is never served)."""
+    async with ctx.sessions() as session:
+        committing = False
+        try:
+            async with session.begin():
+                yield session
+                committing = True
+        except BaseException as exc:
+            if ctx.written and (not committing or isinstance(exc, Exception)):
+                await asyncio.shield(remove_files(ctx.backend.files, list(ctx.written)))
+            raise
+
+
+async def remove_files(store: files.FileStore, names: list[str]) -> None:
+    """The files removed, each failure logged (the caller is already failing)."""
+    for name in names:
+        try:
+            await store.delete(name)
+        except Exception:
+            log.exception("removing %s, written for runs that were not started, failed", name)
 
 
 def run_start_json(ctx: Ctx, run: Run, technique: Technique | None = None) -> dict[str, Any]:
@@ -539,7 +572,7 @@ async def generations_create(ctx: Ctx, args: GenerationsCreateArgs) -> dict[str,
             [{"field": exc.field, "message": exc.message}],
         ) from None
     await check_callback(ctx, args.callback_url)
-    async with ctx.sessions() as s, s.begin():
+    async with starting(ctx) as s:
         project_id = await own_project_id(s, ctx, args.project_id)
         run = await start_run(
             s,
@@ -650,7 +683,7 @@ async def start_technique_run(
     callback_url: str | None = None,
 ) -> tuple[Run, Technique]:
     await check_callback(ctx, callback_url)
-    async with ctx.sessions() as s, s.begin():
+    async with starting(ctx) as s:
         technique = await find_technique(s, id_or_slug)
         values = check_inputs(technique, given)
         model = catalog.BY_ID[technique.model_id]
@@ -1038,7 +1071,7 @@ def skipped(node_ref: str, reason: str, message: str) -> dict[str, Any]:
 async def workspace_projects_run_nodes(ctx: Ctx, args: tbl.RunNodesArgs) -> dict[str, Any]:
     answers: dict[str, dict[str, Any]] = {}
     await ctx.backend.run_engine().finalize_due(ctx.workspace_id)
-    async with ctx.sessions() as s, s.begin():
+    async with starting(ctx) as s:
         project = await own_project(s, ctx, args.project_id)
         await reserve_idempotency(s, ctx)
         ctx.idempotency_key = None  # claimed once for the whole request
