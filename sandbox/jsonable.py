@@ -42,6 +42,24 @@ class NotJSON(TypeError):
     """A call argument that cannot be sent as JSON."""
 
 
+_INF = float("inf")
+
+
+def json_scalars(values: Iterable[Any]) -> bool:
+    """Are all `values` exact JSON scalars, which to_json passes unchanged (str, bool, None, an
+    int in the 64-bit range, a finite float)? A call's arguments that are need no conversion."""
+    for v in values:
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is int and INT_MIN <= v <= INT_MAX:
+            continue
+        if t is float and -_INF < v < _INF:  # NaN is not between them
+            continue
+        return False
+    return True
+
+
 def _plain_key(key: Any, path: str, strict: bool, warnings: list[str]) -> str:
     if type(key) is str:
         return key

@@ -16,7 +16,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.jsonable import INT_MAX, INT_MIN, to_json
+from sandbox.jsonable import json_scalars, to_json
 from sandbox.messages import Reply
 from sandbox.records import Page, Record, new_page, set_types
 from sandbox.records import wrap as wrap  # runner wraps host-function replies with it
@@ -207,31 +207,11 @@ def normalize_call(
                 f"client.{full}(): {name}={value!r} is not valid; use one of: "
                 + ", ".join(map(str, allowed))
             )
-    if _json_scalars(out):
-        return out  # what to_json would make of it: a dict of the same str keys and values
+    if json_scalars(out) and json_scalars(out.values()):  # exact str names (json_scalars of
+        return out  # the keys), scalar values: what to_json would make of it, the same dict
     converted: dict[str, Any]  # to_json gives back a dict for a dict
     converted, _ = to_json(out, strict=True, path="arguments")
     return converted
-
-
-_INF = float("inf")
-
-
-def _json_scalars(arguments: dict[str, Any]) -> bool:
-    """Are all `arguments` exact str names with exact JSON scalars, as to_json passes them
-    unchanged (str, bool, None, an int in the 64-bit range, a finite float)?"""
-    for key, v in arguments.items():
-        t = type(v)
-        if type(key) is not str:
-            return False
-        if t is str or t is bool or v is None:
-            continue
-        if t is int and INT_MIN <= v <= INT_MAX:
-            continue
-        if t is float and -_INF < v < _INF:  # NaN is not between them
-            continue
-        return False
-    return True
 
 
 def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:

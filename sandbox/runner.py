@@ -21,7 +21,7 @@ from typing import Any
 from sandbox import errors, facades, proxy
 from sandbox.diagnostics import describe_exception
 from sandbox.guards import OutputFlood, PrintSink, guard_globals
-from sandbox.jsonable import INT_MAX, INT_MIN, to_json
+from sandbox.jsonable import json_scalars, to_json
 from sandbox.limits import Limits
 from sandbox.messages import Done, ErrorInfo, LimitKind, Reply, Run, Status
 from sandbox.policy import RESULT_NAME, Compiled, compile_script
@@ -208,27 +208,9 @@ def encode_result(value: Any) -> str:
     return "".join(c_make_encoder({}, *_C_ENCODER_ARGS)(value, 0))
 
 
-_INF = float("inf")
-
-
-def _json_scalars(values: Any) -> bool:
-    """Are all `values` exact JSON scalars, as to_json passes them unchanged (str, bool, None,
-    an int in the 64-bit range, a finite float)?"""
-    for v in values:
-        t = type(v)
-        if t is str or t is bool or v is None:
-            continue
-        if t is int and INT_MIN <= v <= INT_MAX:
-            continue
-        if t is float and -_INF < v < _INF:  # NaN is not between them
-            continue
-        return False
-    return True
-
-
 def _host_function_stub(name: str, host_call: HostCall) -> Callable[..., Any]:
     def stub(*args: Any, **kwargs: Any) -> Any:
-        if _json_scalars(args) and _json_scalars(kwargs.values()) and _json_scalars(kwargs):
+        if json_scalars(args) and json_scalars(kwargs.values()) and json_scalars(kwargs):
             payload: Any = {"args": list(args), "kwargs": kwargs}  # what to_json would make
         else:
             payload, _ = to_json({"args": list(args), "kwargs": kwargs}, strict=True, path=name)
