@@ -5,23 +5,12 @@ killed and its descriptors closed."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
 
+from descriptors import copies
+
 from sandbox.pool import WarmPool
-
-
-def _copies(sock: socket.socket) -> int:
-    """How many of this process's descriptors are this socket."""
-    me = os.readlink(f"/proc/self/fd/{sock.fileno()}")
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            count += os.readlink(f"/proc/self/fd/{fd}") == me
-        except OSError:
-            pass
-    return count
 
 
 async def test_a_child_handed_over_as_its_waiter_is_cancelled_is_killed_and_closed() -> None:
@@ -44,7 +33,7 @@ async def test_a_child_handed_over_as_its_waiter_is_cancelled_is_killed_and_clos
         taking.cancel()  # ... and the execution is cancelled in the same turn
         done, _ = await asyncio.wait([taking], timeout=10)  # a guard against hanging
         assert taking in done and taking.cancelled()
-        assert _copies(channel) == 1  # the host's end it was handed is closed
+        assert copies(channel) == 1  # the host's end it was handed is closed
         assert await asyncio.to_thread(stand_in.wait, 10) == -9  # killed
     finally:
         if not taking.done():

@@ -6,25 +6,12 @@ carried are closed."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 
 import pytest
+from descriptors import copies
 
 from sandbox.pool import WarmPool
-
-
-def _copies(sock: socket.socket) -> int:
-    """How many of this process's descriptors are this socket."""
-    me = os.readlink(f"/proc/self/fd/{sock.fileno()}")
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            count += os.readlink(f"/proc/self/fd/{fd}") == me
-        except OSError:
-            pass  # the listing's own descriptor, closed by now
-    return count
-
 
 NOT_A_PROCESS = [b"-1", b"0", b"-4242", b"2147483648", b'"12"', b"12.0", b"true", b"null"]
 
@@ -42,7 +29,7 @@ async def test_a_child_message_with_a_pid_that_is_not_a_process_is_refused(pid: 
         socket.send_fds(zygote_end, [b'{"op": "child", "pid": %s}' % pid], [channel.fileno()])
         pool._on_control()
         assert not pool._idle, pool._idle
-        assert _copies(channel) == 1  # what it carried is closed
+        assert copies(channel) == 1  # what it carried is closed
     finally:
         for child in pool._idle:
             child.close()
@@ -93,7 +80,7 @@ async def test_descriptors_carried_by_any_other_message_are_closed(body: bytes) 
         except ValueError:
             pass  # not JSON, or not an object: refused as before
         assert not pool._idle
-        assert _copies(channel) == 1
+        assert copies(channel) == 1
     finally:
         for sock in (host_end, zygote_end, channel, other):
             sock.close()
