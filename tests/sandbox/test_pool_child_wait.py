@@ -8,37 +8,27 @@ import asyncio
 import socket
 import subprocess
 
-from descriptors import copies
-
-from sandbox.pool import WarmPool
+from descriptors import copies, fake_zygote
 
 
 async def test_a_child_handed_over_as_its_waiter_is_cancelled_is_killed_and_closed() -> None:
-    pool = WarmPool()
-    host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    channel, other = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    host_end.setblocking(False)
-    pool._ctrl = host_end
-    pool._loop = asyncio.get_running_loop()
-    pool._asking = True  # no request for children goes out on this fake control socket
     stand_in = subprocess.Popen(["sleep", "60"])  # the child's process, ours to kill
-    taking = asyncio.create_task(pool._take_child())
-    try:
-        for _ in range(3):
-            await asyncio.sleep(0)
-        assert pool._child_waiters  # it waits for a child
-        message = b'{"op": "child", "pid": %d}' % stand_in.pid
-        socket.send_fds(zygote_end, [message], [channel.fileno()])
-        pool._on_control()  # the child is handed over ...
-        taking.cancel()  # ... and the execution is cancelled in the same turn
-        done, _ = await asyncio.wait([taking], timeout=10)  # a guard against hanging
-        assert taking in done and taking.cancelled()
-        assert copies(channel) == 1  # the host's end it was handed is closed
-        assert await asyncio.to_thread(stand_in.wait, 10) == -9  # killed
-    finally:
-        if not taking.done():
-            taking.cancel()
-        stand_in.kill()
-        stand_in.wait()
-        for sock in (host_end, zygote_end, channel, other):
-            sock.close()
+    with fake_zygote() as z:
+        taking = asyncio.create_task(z.pool._take_child())
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert z.pool._child_waiters  # it waits for a child
+            message = b'{"op": "child", "pid": %d}' % stand_in.pid
+            socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
+            z.pool._on_control()  # the child is handed over ...
+            taking.cancel()  # ... and the execution is cancelled in the same turn
+            done, _ = await asyncio.wait([taking], timeout=10)  # a guard against hanging
+            assert taking in done and taking.cancelled()
+            assert copies(z.channel) == 1  # the host's end it was handed is closed
+            assert await asyncio.to_thread(stand_in.wait, 10) == -9  # killed
+        finally:
+            if not taking.done():
+                taking.cancel()
+            stand_in.kill()
+            stand_in.wait()

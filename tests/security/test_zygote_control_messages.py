@@ -5,55 +5,30 @@ carried are closed."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import pytest
-from descriptors import copies
-
-from sandbox.pool import WarmPool
+from descriptors import copies, fake_zygote
 
 NOT_A_PROCESS = [b"-1", b"0", b"-4242", b"2147483648", b'"12"', b"12.0", b"true", b"null"]
 
 
 @pytest.mark.parametrize("pid", NOT_A_PROCESS)
 async def test_a_child_message_with_a_pid_that_is_not_a_process_is_refused(pid: bytes) -> None:
-    pool = WarmPool()
-    host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    channel, other = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    host_end.setblocking(False)
-    pool._ctrl = host_end
-    pool._loop = asyncio.get_running_loop()
-    pool._asking = True  # no request for children goes out on this fake control socket
-    try:
-        socket.send_fds(zygote_end, [b'{"op": "child", "pid": %s}' % pid], [channel.fileno()])
-        pool._on_control()
-        assert not pool._idle, pool._idle
-        assert copies(channel) == 1  # what it carried is closed
-    finally:
-        for child in pool._idle:
-            child.close()
-        for sock in (host_end, zygote_end, channel, other):
-            sock.close()
+    with fake_zygote() as z:
+        message = b'{"op": "child", "pid": %s}' % pid
+        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
+        z.pool._on_control()
+        assert not z.pool._idle, z.pool._idle
+        assert copies(z.channel) == 1  # what it carried is closed
 
 
 async def test_a_child_message_with_a_process_id_is_taken() -> None:
-    pool = WarmPool()
-    host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    channel, other = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    host_end.setblocking(False)
-    pool._ctrl = host_end
-    pool._loop = asyncio.get_running_loop()
-    pool._asking = True
-    try:
-        socket.send_fds(zygote_end, [b'{"op": "child", "pid": 4242}'], [channel.fileno()])
-        pool._on_control()
-        assert [(child.pid, child.pidfd) for child in pool._idle] == [(4242, None)]
-    finally:
-        for child in pool._idle:
-            child.close()
-        for sock in (host_end, zygote_end, channel, other):
-            sock.close()
+    with fake_zygote() as z:
+        message = b'{"op": "child", "pid": 4242}'
+        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
+        z.pool._on_control()
+        assert [(child.pid, child.pidfd) for child in z.pool._idle] == [(4242, None)]
 
 
 @pytest.mark.parametrize(
@@ -66,21 +41,11 @@ async def test_a_child_message_with_a_process_id_is_taken() -> None:
     ],
 )
 async def test_descriptors_carried_by_any_other_message_are_closed(body: bytes) -> None:
-    pool = WarmPool()
-    host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    channel, other = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    host_end.setblocking(False)
-    pool._ctrl = host_end
-    pool._loop = asyncio.get_running_loop()
-    pool._asking = True
-    try:
-        socket.send_fds(zygote_end, [body], [channel.fileno()])
+    with fake_zygote() as z:
+        socket.send_fds(z.zygote_end, [body], [z.channel.fileno()])
         try:
-            pool._on_control()
+            z.pool._on_control()
         except ValueError:
             pass  # not JSON, or not an object: refused as before
-        assert not pool._idle
-        assert copies(channel) == 1
-    finally:
-        for sock in (host_end, zygote_end, channel, other):
-            sock.close()
+        assert not z.pool._idle
+        assert copies(z.channel) == 1
