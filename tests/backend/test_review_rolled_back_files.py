@@ -15,18 +15,25 @@ from flora_backend import routes
 from flora_backend.store import Run
 
 
+async def generated_once(backend: Any, raw: Any, ws: str, prompt: str) -> dict[str, Any]:
+    """A project and one image generation in it, finalized, so that its file is made: the same
+    inputs again complete as they start. The request body, with the project's id."""
+    project = (await raw.post("projects", json={"name": "p", "workspace_id": ws})).json()
+    body = {"type": "image", "prompt": prompt, "workspace_id": ws}
+    body["project_id"] = project["project_id"]
+    made = await raw.post("generate", json=body)
+    assert made.status_code == 201, made.text
+    await backend.run_engine().finalize(made.json()["run_id"])  # its file is made now
+    return body
+
+
 async def test_a_create_whose_transaction_fails_leaves_no_file_behind(
     new_backend, raw_for, monkeypatch
 ):
     backend = await new_backend(speed=0, sweep_interval_s=3600)
     ws, key = await backend.default_credentials()
     async with raw_for(backend, key) as raw:
-        project = (await raw.post("projects", json={"name": "p", "workspace_id": ws})).json()
-        body = {"type": "image", "prompt": "a grey heron", "workspace_id": ws}
-        body["project_id"] = project["project_id"]
-        made = await raw.post("generate", json=body)
-        assert made.status_code == 201, made.text
-        await backend.run_engine().finalize(made.json()["run_id"])  # its file is made now
+        body = await generated_once(backend, raw, ws, "a grey heron")
         kept = sorted(backend.files_dir.iterdir())
         credits = await backend.credits(ws)
 
@@ -48,11 +55,7 @@ async def test_a_create_cancelled_before_it_commits_leaves_no_file_behind(
     backend = await new_backend(speed=0, sweep_interval_s=3600)
     ws, key = await backend.default_credentials()
     async with raw_for(backend, key) as raw:
-        project = (await raw.post("projects", json={"name": "p", "workspace_id": ws})).json()
-        body = {"type": "image", "prompt": "a white egret", "workspace_id": ws}
-        body["project_id"] = project["project_id"]
-        made = await raw.post("generate", json=body)
-        await backend.run_engine().finalize(made.json()["run_id"])  # its file is made now
+        body = await generated_once(backend, raw, ws, "a white egret")
         kept = sorted(backend.files_dir.iterdir())
 
         async def cancelled(*args: object, **kwargs: object) -> None:
@@ -70,11 +73,7 @@ async def test_run_nodes_that_fails_leaves_no_file_of_the_runs_it_started(
     backend = await new_backend(speed=0, sweep_interval_s=3600)
     ws, key = await backend.default_credentials()
     async with raw_for(backend, key) as raw:
-        project = (await raw.post("projects", json={"name": "p", "workspace_id": ws})).json()
-        prj = project["project_id"]
-        body = {"type": "image", "prompt": "a red kite", "workspace_id": ws, "project_id": prj}
-        made = await raw.post("generate", json=body)
-        await backend.run_engine().finalize(made.json()["run_id"])  # its file is made now
+        prj = (await generated_once(backend, raw, ws, "a red kite"))["project_id"]
         node_id = (await raw.get(f"projects/{prj}/nodes")).json()["nodes"][0]["node_id"]
         kept = sorted(backend.files_dir.iterdir())
         start = routes.start_node_run
