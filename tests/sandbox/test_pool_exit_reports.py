@@ -5,12 +5,11 @@ is not kept (it would answer for a later child given the same pid)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-from collections.abc import Iterator
+from typing import Any
 
-import pytest
+from descriptors import fake_zygote
 
 from sandbox.limits import Limits
 from sandbox.pool import WarmChild, WarmPool
@@ -18,77 +17,51 @@ from sandbox.pool import WarmChild, WarmPool
 OLD_REPORTS = 20_000  # a pool that has run this many executions, none of whose ends was asked
 
 
-@pytest.fixture
-def control() -> Iterator[tuple[socket.socket, socket.socket]]:
-    host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    host_end.setblocking(False)
-    yield host_end, zygote_end
-    host_end.close()
-    zygote_end.close()
-
-
-def _report(zygote_end: socket.socket, pid: int, code: int) -> None:
-    message = {"op": "exit", "pid": pid, "code": code, "signal": None, "cpu_ms": 1.0}
+def _reported(
+    pool: WarmPool, zygote_end: socket.socket, pid: int, code: int, cpu: Any = 1.0
+) -> None:
+    message = {"op": "exit", "pid": pid, "code": code, "signal": None, "cpu_ms": cpu}
     zygote_end.send(json.dumps(message).encode())
-
-
-async def _reported(pool: WarmPool, zygote_end: socket.socket, pid: int, code: int) -> None:
-    _report(zygote_end, pid, code)
     pool._on_control()
 
 
-async def test_a_report_that_comes_before_it_is_asked_for_is_kept_after_many_others(
-    control: tuple[socket.socket, socket.socket],
-) -> None:
-    host_end, zygote_end = control
-    pool = WarmPool()
-    pool._ctrl, pool._loop = host_end, asyncio.get_running_loop()
-    for pid in range(OLD_REPORTS):  # every execution's child is reported as it is reaped
-        await _reported(pool, zygote_end, 100_000 + pid, 0)
-    pool._running_pids.add(77)  # an execution runs on it
-    await _reported(pool, zygote_end, 77, 3)  # before its execution asks
+async def _ended(pool: WarmPool, pid: int) -> str:
+    """The error an execution on a child with this pid ends with, once its channel closes."""
     a, b = socket.socketpair()
-    child = WarmChild(77, a, pidfd=-1)  # never signalled by pid in this test
+    child = WarmChild(pid, a, pidfd=-1)  # never signalled by pid in these tests
     try:
+        assert pool._loop is not None
         far = pool._loop.time() + 100  # no deadline in the way: the report decides
         result = await pool._died(child, Limits(), far)
     finally:
         a.close()
         b.close()
-    assert result.error is not None and "exit code 3" in result.error["message"], result.error
+    assert result.error is not None, result
+    return str(result.error["message"])
 
 
-async def test_an_old_report_does_not_answer_for_a_new_child_with_its_pid(
-    control: tuple[socket.socket, socket.socket],
-) -> None:
-    host_end, zygote_end = control
-    pool = WarmPool()
-    pool._ctrl, pool._loop = host_end, asyncio.get_running_loop()
-    await _reported(pool, zygote_end, 77, 3)  # a child whose execution ended, never asked
-    pool._running_pids.add(77)  # an execution runs on a new child given the same pid
-    a, b = socket.socketpair()
-    child = WarmChild(77, a, pidfd=-1)  # a new child with the pid of that one
-    try:
-        far = pool._loop.time() + 100
-        result = await pool._died(child, Limits(), far)  # no report for it: none is given
-    finally:
-        a.close()
-        b.close()
-    assert result.error is not None and "exit code 3" not in result.error["message"], result
+async def test_a_report_that_comes_before_it_is_asked_for_is_kept_after_many_others() -> None:
+    with fake_zygote() as z:
+        for pid in range(OLD_REPORTS):  # every execution's child is reported as it is reaped
+            _reported(z.pool, z.zygote_end, 100_000 + pid, 0)
+        z.pool._running_pids.add(77)  # an execution runs on it
+        _reported(z.pool, z.zygote_end, 77, 3)  # before its execution asks
+        assert "exit code 3" in await _ended(z.pool, 77)
 
 
-async def test_every_reported_childs_cpu_is_kept_for_measuring_and_bounded(
-    control: tuple[socket.socket, socket.socket],
-) -> None:
-    host_end, zygote_end = control
-    pool = WarmPool()
-    pool._ctrl, pool._loop = host_end, asyncio.get_running_loop()
-    for pid in range(5_000):  # children whose executions ended: their reports are not kept
-        await _reported(pool, zygote_end, 100_000 + pid, 0)
-    assert not pool._exits
-    assert len(pool.child_cpu_ms) == 4096 and set(pool.child_cpu_ms) == {1.0}
-    for cpu in (-1.0, True, "2", None, [1.0]):  # not a CPU time: not kept
-        message = {"op": "exit", "pid": 5, "code": 0, "signal": None, "cpu_ms": cpu}
-        zygote_end.send(json.dumps(message).encode())
-        pool._on_control()
-    assert len(pool.child_cpu_ms) == 4096 and set(pool.child_cpu_ms) == {1.0}
+async def test_an_old_report_does_not_answer_for_a_new_child_with_its_pid() -> None:
+    with fake_zygote() as z:
+        _reported(z.pool, z.zygote_end, 77, 3)  # a child whose execution ended, never asked
+        z.pool._running_pids.add(77)  # an execution runs on a new child given the same pid
+        assert "exit code 3" not in await _ended(z.pool, 77)  # no report for it: none given
+
+
+async def test_every_reported_childs_cpu_is_kept_for_measuring_and_bounded() -> None:
+    with fake_zygote() as z:
+        for pid in range(5_000):  # children whose executions ended: their reports are not kept
+            _reported(z.pool, z.zygote_end, 100_000 + pid, 0)
+        assert not z.pool._exits
+        assert len(z.pool.child_cpu_ms) == 4096 and set(z.pool.child_cpu_ms) == {1.0}
+        for cpu in (-1.0, True, "2", None, [1.0]):  # not a CPU time: not kept
+            _reported(z.pool, z.zygote_end, 5, 0, cpu)
+        assert len(z.pool.child_cpu_ms) == 4096 and set(z.pool.child_cpu_ms) == {1.0}
