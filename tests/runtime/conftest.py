@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from runtime_settings import make_settings
 
+from runtime.adapters.http.execute import ExecuteRoute
 from runtime.app import create_app
 
 
@@ -35,3 +36,17 @@ def run(api: TestClient):  # type: ignore[no-untyped-def]
         return response.json()
 
     return _run
+
+
+@pytest.fixture
+def routed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the router handed to the execute route (the direct path is not one)."""
+    seen: list[str] = []
+    real = ExecuteRoute.handle
+
+    async def handle(self: ExecuteRoute, scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["path"])
+        await real(self, scope, receive, send)
+
+    monkeypatch.setattr(ExecuteRoute, "handle", handle)
+    return seen

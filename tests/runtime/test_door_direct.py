@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from runtime_settings import make_settings
 
-from runtime.adapters.http.execute import ExecuteRoute
 from runtime.app import create_app
 from runtime.infra.logs import JsonFormatter
 
@@ -28,20 +27,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         # The first request builds the route's handler, and with it the direct path.
         assert client.post("/v1/execute", json={"code": "1"}).status_code == 200
         yield client
-
-
-@pytest.fixture
-def routed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths the router handed to the execute route (the direct path is not one)."""
-    seen: list[str] = []
-    real = ExecuteRoute.handle
-
-    async def handle(self: ExecuteRoute, scope: Any, receive: Any, send: Any) -> None:
-        seen.append(scope["path"])
-        await real(self, scope, receive, send)
-
-    monkeypatch.setattr(ExecuteRoute, "handle", handle)
-    return seen
 
 
 def test_a_well_formed_request_is_answered_before_the_router(api, routed, caplog):  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from runtime_settings import make_settings
 
-from runtime.adapters.http.execute import DIRECT_STATE, ExecuteRoute
+from runtime.adapters.http.execute import DIRECT_STATE
 from runtime.app import create_app
 
 VOLATILE = {"execution_id", "duration_ms", "cpu_ms", "created_at", "started_at", "finished_at",
@@ -103,7 +103,7 @@ def test_the_direct_path_answers_as_the_whole_app(
     headers: dict[str, str] | None,
     body: bytes,
     query: str,
-    monkeypatch: pytest.MonkeyPatch,
+    routed: list[str],
 ) -> None:
     app, client = app_and_client
     key = app.state.executions.default_key
@@ -115,14 +115,6 @@ def test_the_direct_path_answers_as_the_whole_app(
     if "idempotency-key" in sent and sent["idempotency-key"]:
         sent["idempotency-key"] += "-direct"  # each path its own key: no replay between them
     direct = getattr(app.state, DIRECT_STATE)
-    routed: list[str] = []
-    real = ExecuteRoute.handle
-
-    async def handle(self: ExecuteRoute, scope: Any, receive: Any, send: Any) -> None:
-        routed.append(scope["path"])
-        await real(self, scope, receive, send)
-
-    monkeypatch.setattr(ExecuteRoute, "handle", handle)
     first = _answer(client, sent, body, query)
     if name in DIRECT:
         assert routed == [], f"{name}: the door's direct path did not take it"
