@@ -743,12 +743,13 @@ def main(argv: list[str] | None = None) -> int:
         "refilled p50 | warm child USS |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for f in rows_py:
+    for i, f in enumerate(rows_py):
+        label = f.version if i == 0 else f"{f.version} ({f.python})"
         if f.note:
-            lines.append(f"| {f.version} | {f.note} | | | | | | |")
+            lines.append(f"| {label} | {f.note} | | | | | | |")
             continue
         lines.append(
-            f"| {f.version} | {fmt_ms(f.zygote_ms)} | {fmt_ms(f.child_ms)} | "
+            f"| {label} | {fmt_ms(f.zygote_ms)} | {fmt_ms(f.child_ms)} | "
             f"{fmt_ms(f.host_ms)} | {fmt_ms(f.total_ms)} | {fmt_ms(f.wall_ms)} | "
             f"{fmt_ms(statistics.median(f.refilled_ms))} | {f.warm_uss_kb / 1024:.2f} MiB |"
         )
@@ -757,7 +758,9 @@ def main(argv: list[str] | None = None) -> int:
         "- CPU per back-to-back trivial execution, as in the table above; the other "
         "interpreters run from a venv holding only the zygote's dependencies "
         "(.cache/bench-python). 3.12 made objects such as interned strings and static types "
-        "immortal: their reference counts are never written, so fewer shared pages are copied.\n"
+        "immortal: their reference counts are never written, so fewer shared pages are copied. "
+        "A build of this interpreter's own minor version found elsewhere (a distribution's, "
+        "often built with profile-guided and link-time optimization) has a row of its own.\n"
     )
 
     # 2

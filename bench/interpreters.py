@@ -57,9 +57,14 @@ def _version(python: str) -> tuple[int, int, int] | None:
 
 def interpreters() -> list[tuple[str, str]]:
     """(version, executable) of this interpreter and of every other CPython >= 3.11 found
-    (pyenv's versions, python3.N on PATH), one per minor version, newest micro first."""
+    (pyenv's versions, python3.N on PATH), one per minor version, newest micro first. A build
+    of this interpreter's own minor version found elsewhere (a distribution's, often built
+    with profile-guided optimization and link-time optimization) is measured too, under its
+    path: the build, not only the version, sets the CPU a child costs."""
     mine = ".".join(map(str, sys.version_info[:3]))
     found: dict[tuple[int, int], tuple[tuple[int, int, int], str]] = {}
+    same_minor: dict[tuple[int, int, int], str] = {}
+    own_build = os.path.realpath(sys._base_executable)  # type: ignore[attr-defined]
     candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3")))
     for minor in range(11, 20):
         candidates += [f"/usr/bin/python3.{minor}", f"/usr/local/bin/python3.{minor}"]
@@ -67,11 +72,16 @@ def interpreters() -> list[tuple[str, str]]:
         if not os.access(python, os.X_OK):
             continue
         v = _version(python)
-        if v is None or v < (3, 11) or v[:2] == sys.version_info[:2]:
+        if v is None or v < (3, 11):
+            continue
+        if v[:2] == sys.version_info[:2]:
+            if os.path.realpath(python) != own_build and v != sys.version_info[:3]:
+                same_minor.setdefault(v, python)
             continue
         if v[:2] not in found or found[v[:2]][0] < v:
             found[v[:2]] = (v, python)
     out = [(mine, sys.executable)]
+    out += [(".".join(map(str, v)), python) for v, python in sorted(same_minor.items())]
     out += [(".".join(map(str, v)), python) for v, python in sorted(found.values())]
     return out
 
@@ -148,9 +158,8 @@ def measure(spec: dict[str, Any], n: int, others: bool = True) -> list[Figures]:
     """One row per interpreter (only the running one unless `others`); the pools run one after
     another."""
     rows = []
-    running = ".".join(map(str, sys.version_info[:2]))
     for version, base in interpreters():
-        if not others and not version.startswith(running + "."):
+        if not others and base != sys.executable:
             continue
         figures = Figures(version, base)
         try:
