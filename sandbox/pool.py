@@ -71,8 +71,12 @@ STDOUT_ESCAPE_FACTOR = 6
 INLINE_PARSE_BYTES = 64 * 1024
 MAX_WARNING_CHARS = 500
 NULL_RESULT = msgspec.Raw(b"null")
-# The zygote's messages (sandbox/zygote.py: `child` and `exit`), read as JSON objects.
+# The zygote's messages (sandbox/zygote.py: `children` and `exits`), read as JSON objects.
 _CONTROL = msgspec.json.Decoder(dict[str, Any])
+# Children in one `children` message at most (the zygote sends groups of 8), and so the
+# descriptors one message may carry (a channel end and a pidfd each).
+GROUP_MAX = 16
+CONTROL_FDS_MAX = 2 * GROUP_MAX
 
 
 class PoolBusy(Exception):
@@ -262,6 +266,17 @@ class WarmPool:
         except OSError as exc:
             log.error("cannot ask the zygote for children: %s", exc)
 
+    def _ask_for_exit(self, pid: int) -> None:
+        """Ask the zygote to report `pid`'s end as soon as it reaps it (it otherwise holds
+        reports until the next group of children). If the request cannot go out now (the
+        control socket is full), the report still comes with the next group."""
+        if self._ctrl is None:
+            return
+        try:
+            self._ctrl.send(b'{"op": "exits", "pid": %d}' % pid)
+        except OSError as exc:
+            log.warning("cannot ask the zygote how child %d ended: %s", pid, exc)
+
     def _on_control_writable(self) -> None:
         self._ctrl_full = False
         if self._ctrl is not None and self._loop is not None:
@@ -272,11 +287,11 @@ class WarmPool:
         assert self._ctrl is not None
         while True:
             try:
-                data, fds, _flags, _addr = socket.recv_fds(self._ctrl, 1 << 16, 2)
+                data, fds, flags, _addr = socket.recv_fds(self._ctrl, 1 << 16, CONTROL_FDS_MAX)
             except BlockingIOError:
                 return
             except OSError:
-                data, fds = b"", []
+                data, fds, flags = b"", [], 0
             if not data:
                 self._zygote_died()
                 return
@@ -286,47 +301,77 @@ class WarmPool:
                 for fd in fds:
                     os.close(fd)
                 raise
-            if message.get("op") == "child" and fds:
-                self._pending_spawns = max(0, self._pending_spawns - 1)
-                pid = message.get("pid")
-                if type(pid) is not int or not 0 < pid < 1 << 31:
-                    # Not one process's: a signal by pid would reach a group or every process
-                    # (or raise, for a pid out of range).
-                    log.error("the sandbox zygote sent a malformed child message: %.200r", data)
-                    for fd in fds:
-                        os.close(fd)
-                    self._replenish()
-                    continue
-                # Its kind given, not asked of the kernel (two system calls per child): the
-                # zygote makes every channel with socketpair(AF_UNIX, SOCK_STREAM).
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=fds[0])
-                sock.setblocking(False)
-                child = WarmChild(pid, sock, fds[1] if len(fds) > 1 else None)
-                self.started_children += 1
-                while self._child_waiters:
-                    waiter = self._child_waiters.popleft()
-                    if not waiter.done():
-                        waiter.set_result(child)
-                        break
-                else:
-                    self._idle.append(child)
-                if self._child_waiters:  # more wait than were asked for in one request
-                    self._replenish()
-            elif message.get("op") == "exit":
-                for fd in fds:  # an exit report carries none
-                    os.close(fd)
-                pid = int(message.get("pid", -1))
-                cpu_ms = message.get("cpu_ms")
-                if isinstance(cpu_ms, int | float) and type(cpu_ms) is not bool and 0 <= cpu_ms:
-                    self.child_cpu_ms.append(float(cpu_ms))
-                exit_waiter = self._exit_waiters.pop(pid, None)
-                if exit_waiter is not None and not exit_waiter.done():
-                    exit_waiter.set_result(message)
-                elif pid in self._running_pids:
-                    self._exits[pid] = message
+            op = message.get("op")
+            if op == "children":
+                self._on_children(message, fds, flags, data)
             else:
-                for fd in fds:
+                for fd in fds:  # only a `children` message carries descriptors
                     os.close(fd)
+            if op in ("children", "exits"):
+                reports = message.get("exits")
+                if type(reports) is list:
+                    for report in reports:
+                        self._on_exit(report)
+
+    def _on_children(
+        self, message: dict[str, Any], fds: list[int], flags: int, data: bytes
+    ) -> None:
+        """Take a group of children: each one's channel end and pidfd, in the order of `pids`."""
+        pids = message.get("pids")
+        with_pidfds = message.get("pidfds")
+        per_child = 2 if with_pidfds is True else 1
+        if (
+            type(pids) is not list
+            or not 0 < len(pids) <= GROUP_MAX
+            or type(with_pidfds) is not bool
+            or flags & socket.MSG_CTRUNC
+            or len(fds) != per_child * len(pids)
+            or any(type(pid) is not int or not 0 < pid < 1 << 31 for pid in pids)
+            or len(set(pids)) != len(pids)
+        ):
+            # Not one process's pid each (a signal by pid would reach a group or every
+            # process, or raise), or descriptors that do not match them: refused, with what
+            # it carried, and the children asked for again.
+            log.error("the sandbox zygote sent a malformed children message: %.200r", data)
+            for fd in fds:
+                os.close(fd)
+            asked_for = len(pids) if type(pids) is list else 1
+            self._pending_spawns = max(0, self._pending_spawns - max(1, asked_for))
+            self._replenish()
+            return
+        self._pending_spawns = max(0, self._pending_spawns - len(pids))
+        for i, pid in enumerate(pids):
+            # Its kind given, not asked of the kernel (two system calls per child): the
+            # zygote makes every channel with socketpair(AF_UNIX, SOCK_STREAM).
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=fds[i * per_child])
+            sock.setblocking(False)
+            child = WarmChild(pid, sock, fds[i * 2 + 1] if with_pidfds else None)
+            self.started_children += 1
+            while self._child_waiters:
+                waiter = self._child_waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(child)
+                    break
+            else:
+                self._idle.append(child)
+        if self._child_waiters:  # more wait than were asked for in one request
+            self._replenish()
+
+    def _on_exit(self, report: Any) -> None:
+        """One child's end as the zygote reaped it: kept for its execution if it runs."""
+        if type(report) is not dict:
+            return
+        pid = report.get("pid")
+        if type(pid) is not int:
+            return
+        cpu_ms = report.get("cpu_ms")
+        if isinstance(cpu_ms, int | float) and type(cpu_ms) is not bool and 0 <= cpu_ms:
+            self.child_cpu_ms.append(float(cpu_ms))
+        exit_waiter = self._exit_waiters.pop(pid, None)
+        if exit_waiter is not None and not exit_waiter.done():
+            exit_waiter.set_result(report)
+        elif pid in self._running_pids:
+            self._exits[pid] = report
 
     def _zygote_died(self) -> None:
         if self._loop is not None and self._ctrl is not None:
@@ -561,6 +606,7 @@ class WarmPool:
         if report is None and self._loop is not None:
             waiter: asyncio.Future[dict[str, Any]] = self._loop.create_future()
             self._exit_waiters[child.pid] = waiter
+            self._ask_for_exit(child.pid)
             end = self._loop.time() + EXIT_REPORT_WAIT_S
             try:
                 if deadline < end:

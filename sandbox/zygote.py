@@ -3,11 +3,20 @@
 Started by the host as `python -m sandbox.zygote FD [--allow-raw]` with a clean environment and
 one SOCK_SEQPACKET control socket. It imports only RestrictedPython and this package (a small
 parent makes fork cheap), enters the isolation that applies to all children (a network
-namespace), then serves three messages:
+namespace), then serves these messages:
   host -> zygote  {"op": "init", "spec": ...}        once, the surface spec for the proxy
   host -> zygote  {"op": "spawn", "n": k}            fork k more children
-  zygote -> host  {"op": "child", "pid": p} + fds    [channel end, pidfd] via SCM_RIGHTS
-  zygote -> host  {"op": "exit", "pid", "code", "signal", "cpu_ms"}  when a child is reaped
+  host -> zygote  {"op": "exits", "pid": p}          report p's end as soon as it is reaped
+  zygote -> host  {"op": "children", "pids": [p, ...], "pidfds": true, "exits": [report, ...]}
+                  + fds [channel end, pidfd] per child (only channel ends when "pidfds" is
+                  false) via SCM_RIGHTS: a group of children, one message
+  zygote -> host  {"op": "exits", "exits": [report, ...]}   the reports held, when asked
+  report          {"pid", "code", "signal", "cpu_ms"}   how a reaped child ended
+Children that end are not reported one by one: the zygote is not woken by their exits (SIGCHLD
+is left at its default) and reaps them when the next request for children comes, their reports
+riding with the next group. Only while the host waits for a report it asked for (`exits`) is
+it woken by each exit, and then it sends what it holds at once. So per execution the host and
+the zygote each wake about once per group instead of once per child and once per exit.
 It holds no credential and never reads anything a child sends.
 """
 
@@ -33,6 +42,28 @@ SPAWN_TOGETHER = 8
 # The host's spawn request as json.dumps writes it: {"op": "spawn", "n": k}.
 _SPAWN_HEAD = b'{"op": "spawn", "n": '
 _SPAWN_N = len(_SPAWN_HEAD)
+# Exit reports held at most before they are sent on their own (a message stays a few KiB).
+HELD_EXITS_MAX = 64
+
+
+class _Exits:
+    """Reports of reaped children not yet sent, and the pids the host waits for."""
+
+    def __init__(self) -> None:
+        self.held: list[bytes] = []
+        self.wanted: set[int] = set()
+        self.woken = False  # SIGCHLD handled (wakes the loop): only while some are wanted
+
+    def wake_on_exits(self, on: bool) -> None:
+        if on != self.woken:
+            _signal.signal(_signal.SIGCHLD, _on_sigchld if on else _signal.SIG_DFL)
+            self.woken = on
+
+    def take(self) -> bytes:
+        """The held reports as a JSON array, emptied."""
+        data = b"[" + b", ".join(self.held) + b"]"
+        self.held.clear()
+        return data
 
 
 def _send(ctrl: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
@@ -56,19 +87,31 @@ def _control_message(data: bytes) -> Any:
 
 
 def _spawn_groups(
-    ctrl: socket.socket, spec: SurfaceSpec, statuses: dict[str, Any], allow_raw: bool, n: int
+    ctrl: socket.socket,
+    spec: SurfaceSpec,
+    statuses: dict[str, Any],
+    allow_raw: bool,
+    n: int,
+    exits: _Exits,
 ) -> None:
-    """The `n` children a request asks for (at most 256), in groups of SPAWN_TOGETHER."""
+    """The `n` children a request asks for (at most 256), in groups of SPAWN_TOGETHER; the
+    exit reports held go with the first group."""
     left = max(0, min(n, 256))
     while left > 0:
-        _spawn(ctrl, spec, statuses, allow_raw, min(left, SPAWN_TOGETHER))
+        _spawn(ctrl, spec, statuses, allow_raw, min(left, SPAWN_TOGETHER), exits.take())
         left -= SPAWN_TOGETHER
 
 
 def _spawn(
-    ctrl: socket.socket, spec: SurfaceSpec, statuses: dict[str, Any], allow_raw: bool, n: int
+    ctrl: socket.socket,
+    spec: SurfaceSpec,
+    statuses: dict[str, Any],
+    allow_raw: bool,
+    n: int,
+    reports: bytes = b"[]",
 ) -> None:
-    """Fork `n` children, then hand each to the host: its channel's host end and its pidfd.
+    """Fork `n` children, then hand them to the host in one message: each one's channel host
+    end and pidfd, and `reports` (a JSON array of exit reports held until now).
 
     Every page the zygote writes after a fork is copied, because the child shares it; the
     channels are made before the forks and the children handed over after the last one, so
@@ -83,19 +126,31 @@ def _spawn(
         if pid == 0:
             _child(ctrl, host_end, child_end, spec, statuses, allow_raw)
         pids.append(pid)
-    for pid, (host_end, child_end) in zip(pids, channels, strict=True):
-        child_end.close()
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:
-            pidfd = None
-        fds = [host_end.fileno()] + ([pidfd] if pidfd is not None else [])
-        try:  # formatted, not json.dumps: after each fork every page the zygote writes is copied
-            socket.send_fds(ctrl, [b'{"op": "child", "pid": %d}' % pid], fds)
-        finally:
+    pidfds: list[int] = []
+    try:
+        for (_host_end, child_end), pid in zip(channels, pids, strict=True):
+            child_end.close()
+            try:
+                pidfds.append(os.pidfd_open(pid))
+            except OSError:  # no pidfds (a kernel before 5.3): the host signals by pid
+                break
+        with_pidfds = len(pidfds) == n
+        fds = [host_end.fileno() for host_end, _ in channels]
+        if with_pidfds:
+            fds = [fd for pair in zip(fds, pidfds, strict=True) for fd in pair]
+        # Formatted, not json.dumps: after each fork every page the zygote writes is copied.
+        message = b'{"op": "children", "pids": [%s], "pidfds": %s, "exits": %s}' % (
+            b", ".join(b"%d" % pid for pid in pids),
+            b"true" if with_pidfds else b"false",
+            reports,
+        )
+        socket.send_fds(ctrl, [message], fds)
+    finally:
+        for host_end, child_end in channels:
             host_end.close()
-            if pidfd is not None:
-                os.close(pidfd)
+            child_end.close()
+        for pidfd in pidfds:
+            os.close(pidfd)
 
 
 def _child(
@@ -130,19 +185,57 @@ def _child(
         os._exit(code)
 
 
-def _reap(ctrl: socket.socket) -> None:
+def _reap(ctrl: socket.socket, exits: _Exits) -> None:
+    """Reap every child that has ended and hold its report; send what is held when one the
+    host waits for is among them, or when HELD_EXITS_MAX are held."""
+    answered = False
     while True:
         try:
             pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            break
         if pid == 0:
-            return
+            break
         code = b"%d" % os.WEXITSTATUS(status) if os.WIFEXITED(status) else b"null"
         sig = b"%d" % os.WTERMSIG(status) if os.WIFSIGNALED(status) else b"null"
         cpu_ms = (usage.ru_utime + usage.ru_stime) * 1000
-        ctrl.send(b'{"op": "exit", "pid": %d, "code": %s, "signal": %s, "cpu_ms": %.3f}'
-                  % (pid, code, sig, cpu_ms))  # fmt: skip
+        exits.held.append(b'{"pid": %d, "code": %s, "signal": %s, "cpu_ms": %.3f}'
+                          % (pid, code, sig, cpu_ms))  # fmt: skip
+        if pid in exits.wanted:
+            exits.wanted.discard(pid)
+            answered = True
+        if len(exits.held) >= HELD_EXITS_MAX:
+            _send_exits(ctrl, exits)
+    if answered:
+        _send_exits(ctrl, exits)
+    if not exits.wanted:
+        exits.wake_on_exits(False)
+
+
+def _send_exits(ctrl: socket.socket, exits: _Exits) -> None:
+    if exits.held:
+        ctrl.send(b'{"op": "exits", "exits": %s}' % exits.take())
+
+
+def _asked(ctrl: socket.socket, exits: _Exits, pid: Any) -> None:
+    """The host waits for `pid`'s report: send what is held now, and if `pid` is still running,
+    be woken by exits until it is reaped (its report is then sent at once)."""
+    if type(pid) is int and 0 < pid < 1 << 31:
+        exits.wanted.add(pid)
+        exits.wake_on_exits(True)  # before the reap: no exit goes unseen
+    _reap(ctrl, exits)
+    for waited in list(exits.wanted):
+        try:
+            os.waitid(os.P_PID, waited, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # not a child of ours (any more): its report went already
+            exits.wanted.discard(waited)
+    _send_exits(ctrl, exits)
+    if not exits.wanted:
+        exits.wake_on_exits(False)
+
+
+def _on_sigchld(signum: int, frame: Any) -> None:
+    """Nothing: the wake-up descriptor's byte is what the loop waits for."""
 
 
 def main(argv: list[str]) -> None:
@@ -159,8 +252,9 @@ def main(argv: list[str]) -> None:
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
+    # SIGCHLD stays at its default (no wake-up per exit) until the host waits for a report.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    exits = _Exits()
     _send(ctrl, {"op": "ready", "layers": isolation.describe(statuses), "pid": os.getpid()})
     while True:
         try:
@@ -169,15 +263,18 @@ def main(argv: list[str]) -> None:
             continue
         if wake_r in readable:
             os.read(wake_r, 4096)
-            _reap(ctrl)
+            _reap(ctrl, exits)
         if ctrl.fileno() in readable:
             data = ctrl.recv(MAX_CONTROL_MESSAGE)
             if not data:
                 return  # the host is gone; children die with us (PDEATHSIG)
             message = _control_message(data)
-            if message.get("op") == "spawn":
-                _spawn_groups(ctrl, spec, statuses, allow_raw, int(message.get("n", 1)))
-            _reap(ctrl)
+            op = message.get("op")
+            if op == "spawn":
+                _reap(ctrl, exits)  # before the forks: these pages are then copied by nobody
+                _spawn_groups(ctrl, spec, statuses, allow_raw, int(message.get("n", 1)), exits)
+            elif op == "exits":
+                _asked(ctrl, exits, message.get("pid"))
 
 
 if __name__ == "__main__":

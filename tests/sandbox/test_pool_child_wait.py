@@ -19,7 +19,9 @@ async def test_a_child_handed_over_as_its_waiter_is_cancelled_is_killed_and_clos
             for _ in range(3):
                 await asyncio.sleep(0)
             assert z.pool._child_waiters  # it waits for a child
-            message = b'{"op": "child", "pid": %d}' % stand_in.pid
+            message = b'{"op": "children", "pids": [%d], "pidfds": false, "exits": []}' % (
+                stand_in.pid
+            )
             socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
             z.pool._on_control()  # the child is handed over ...
             taking.cancel()  # ... and the execution is cancelled in the same turn

@@ -20,8 +20,8 @@ OLD_REPORTS = 20_000  # a pool that has run this many executions, none of whose 
 def _reported(
     pool: WarmPool, zygote_end: socket.socket, pid: int, code: int, cpu: Any = 1.0
 ) -> None:
-    message = {"op": "exit", "pid": pid, "code": code, "signal": None, "cpu_ms": cpu}
-    zygote_end.send(json.dumps(message).encode())
+    report = {"pid": pid, "code": code, "signal": None, "cpu_ms": cpu}
+    zygote_end.send(json.dumps({"op": "exits", "exits": [report]}).encode())
     pool._on_control()
 
 

@@ -1,7 +1,8 @@
 """The zygote forks the children of one request before it hands any of them to the host.
 
 Every page the zygote writes after a fork is copied while the child shares it, so the work of
-handing a child over (pidfd, send, closes) is done once for a group, after its last fork.
+handing a child over (pidfd, send, closes) is done once for a group, after its last fork, and
+the group goes to the host in one message.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ def test_a_request_for_children_forks_them_all_before_handing_any_over(
         return next(pids)  # the zygote's side only: no child is made
 
     def pidfd_open(pid: int) -> int:
-        raise OSError("no such process")  # the child's channel goes alone
+        raise OSError("no such process")  # the channels go alone
 
     def send_fds(sock: Any, buffers: list[bytes], fds: list[int]) -> None:
         events.append("send")
-        assert len(fds) == 1 and os.fstat(fds[0])  # the channel's host end, still open
+        assert len(fds) == 3 and all(os.fstat(fd) for fd in fds)  # the channels' host ends
 
     monkeypatch.setattr(os, "fork", fork)
     monkeypatch.setattr(os, "pidfd_open", pidfd_open)
@@ -45,16 +46,16 @@ def test_a_request_for_children_forks_them_all_before_handing_any_over(
     finally:
         ctrl_a.close()
         ctrl_b.close()
-    assert events == ["fork"] * 3 + ["send"] * 3
+    assert events == ["fork"] * 3 + ["send"]  # the whole group in one message
 
 
 def test_a_large_request_is_forked_in_groups(monkeypatch: pytest.MonkeyPatch) -> None:
     groups: list[int] = []
-    monkeypatch.setattr(zygote, "_spawn", lambda ctrl, spec, st, raw, n: groups.append(n))
-    zygote._spawn_groups(None, None, {}, False, 19)  # type: ignore[arg-type]
+    monkeypatch.setattr(zygote, "_spawn", lambda ctrl, spec, st, raw, n, exits: groups.append(n))
+    zygote._spawn_groups(None, None, {}, False, 19, zygote._Exits())  # type: ignore[arg-type]
     assert groups == [8, 8, 3]
     groups.clear()
-    zygote._spawn_groups(None, None, {}, False, 1000)  # type: ignore[arg-type]
+    zygote._spawn_groups(None, None, {}, False, 1000, zygote._Exits())  # type: ignore[arg-type]
     assert sum(groups) == 256 and max(groups) == 8  # at most 256 for one request, as before
 
 

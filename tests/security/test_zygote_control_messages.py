@@ -1,42 +1,153 @@
-"""The host reads the zygote's control messages as it reads a child's frames: a `child` message
-whose pid is not one process's (a negative pid or 0 would make a signal by pid reach a whole
-process group, or every process; one out of range raises) is refused, and the descriptors it
-carried are closed."""
+"""The host reads the zygote's control messages as it reads a child's frames: a `children`
+message whose pids are not each one process's (a negative pid or 0 would make a signal by pid
+reach a whole process group, or every process; one out of range raises), or whose descriptors
+do not match its pids (too few, too many, cut short by the kernel), or that names a pid twice,
+is refused whole, and every descriptor it carried is closed; so is any descriptor carried by
+a message of another kind."""
 
 from __future__ import annotations
 
+import os
 import socket
+from collections.abc import Iterator
 
 import pytest
 from descriptors import copies, fake_zygote
 
+from sandbox.pool import CONTROL_FDS_MAX, GROUP_MAX
+
 NOT_A_PROCESS = [b"-1", b"0", b"-4242", b"2147483648", b'"12"', b"12.0", b"true", b"null"]
 
 
+def _children(pids: bytes, pidfds: bytes = b"false", exits: bytes = b"[]") -> bytes:
+    return b'{"op": "children", "pids": [%s], "pidfds": %s, "exits": %s}' % (pids, pidfds, exits)
+
+
+@pytest.fixture
+def pipes() -> Iterator[list[int]]:
+    """Descriptors to pass as pidfds (any descriptor travels alike), closed after."""
+    fds = [os.memfd_create(f"pidfd-{i}") for i in range(CONTROL_FDS_MAX)]  # each its own name
+    try:
+        yield fds
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _open_copies(fd: int) -> int:
+    me = os.readlink(f"/proc/self/fd/{fd}")
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{name}") == me
+        except OSError:
+            pass
+    return count
+
+
 @pytest.mark.parametrize("pid", NOT_A_PROCESS)
-async def test_a_child_message_with_a_pid_that_is_not_a_process_is_refused(pid: bytes) -> None:
+async def test_a_children_message_with_a_pid_that_is_not_a_process_is_refused(pid: bytes) -> None:
     with fake_zygote() as z:
-        message = b'{"op": "child", "pid": %s}' % pid
-        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
+        socket.send_fds(z.zygote_end, [_children(pid)], [z.channel.fileno()])
         z.pool._on_control()
         assert not z.pool._idle, z.pool._idle
         assert copies(z.channel) == 1  # what it carried is closed
 
 
-async def test_a_child_message_with_a_process_id_is_taken() -> None:
+async def test_one_bad_pid_refuses_the_whole_group(pipes: list[int]) -> None:
     with fake_zygote() as z:
-        message = b'{"op": "child", "pid": 4242}'
-        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
+        message = _children(b"4242, 0", b"true")
+        fds = [z.channel.fileno(), pipes[0], z.channel.fileno(), pipes[1]]
+        socket.send_fds(z.zygote_end, [message], fds)
+        z.pool._on_control()
+        assert not z.pool._idle
+        assert copies(z.channel) == 1 and _open_copies(pipes[0]) == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "carried"),
+    [
+        (_children(b"4242"), 0),  # a child without its channel
+        (_children(b"4242"), 2),  # one descriptor too many
+        (_children(b"4242", b"true"), 1),  # its pidfd missing
+        (_children(b"4242, 4243", b"true"), 3),
+        (_children(b"4242, 4242"), 2),  # one process named twice
+        (_children(b""), 0),  # no child at all
+        (_children(b"4242", b"1"), 1),  # "pidfds" is not a boolean
+        (_children(b"4242", b"null"), 1),
+        (b'{"op": "children", "pids": 4242, "pidfds": false, "exits": []}', 1),
+        (b'{"op": "children", "pidfds": false}', 1),
+        (_children(b", ".join(b"%d" % (5000 + i) for i in range(GROUP_MAX + 1))), GROUP_MAX + 1),
+    ],
+)
+async def test_a_children_message_whose_descriptors_do_not_match_is_refused(
+    message: bytes, carried: int
+) -> None:
+    with fake_zygote() as z:
+        z.pool._pending_spawns = 4
+        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()] * carried)
+        z.pool._on_control()
+        assert not z.pool._idle, z.pool._idle
+        assert copies(z.channel) == 1
+        assert z.pool._pending_spawns < 4  # asked for again
+
+
+async def test_descriptors_beyond_what_the_host_reads_refuse_the_message(
+    pipes: list[int],
+) -> None:
+    # The kernel drops (and closes) what does not fit and says the control data was cut short.
+    with fake_zygote() as z:
+        n = CONTROL_FDS_MAX // 2 + 1
+        pids = b", ".join(b"%d" % (5000 + i) for i in range(n))
+        fds = [fd for i in range(n) for fd in (z.channel.fileno(), pipes[i])]
+        socket.send_fds(z.zygote_end, [_children(pids, b"true")], fds)
+        z.pool._on_control()
+        assert not z.pool._idle
+        assert copies(z.channel) == 1 and _open_copies(pipes[0]) == 1
+
+
+async def test_a_group_is_taken_each_child_with_its_channel_and_pidfd(pipes: list[int]) -> None:
+    with fake_zygote() as z:
+        other_a, other_b = socket.socketpair()
+        try:
+            fds = [z.channel.fileno(), pipes[0], other_a.fileno(), pipes[1]]
+            socket.send_fds(z.zygote_end, [_children(b"4242, 4243", b"true")], fds)
+            z.pool._on_control()
+            taken = list(z.pool._idle)
+            assert [child.pid for child in taken] == [4242, 4243]
+            assert os.path.sameopenfile(taken[0].sock.fileno(), z.channel.fileno())
+            assert os.path.sameopenfile(taken[1].sock.fileno(), other_a.fileno())
+            assert taken[0].pidfd is not None and os.path.sameopenfile(taken[0].pidfd, pipes[0])
+            assert taken[1].pidfd is not None and os.path.sameopenfile(taken[1].pidfd, pipes[1])
+        finally:
+            other_a.close()
+            other_b.close()
+
+
+async def test_a_group_without_pidfds_is_taken() -> None:
+    with fake_zygote() as z:
+        socket.send_fds(z.zygote_end, [_children(b"4242")], [z.channel.fileno()])
         z.pool._on_control()
         assert [(child.pid, child.pidfd) for child in z.pool._idle] == [(4242, None)]
+
+
+async def test_exit_reports_riding_with_a_group_are_read() -> None:
+    with fake_zygote() as z:
+        z.pool._running_pids.add(77)
+        reports = b'[{"pid": 77, "code": 3, "signal": null, "cpu_ms": 2.5}, 5, {"pid": "x"}]'
+        socket.send_fds(z.zygote_end, [_children(b"4242", exits=reports)], [z.channel.fileno()])
+        z.pool._on_control()
+        assert [child.pid for child in z.pool._idle] == [4242]
+        assert z.pool._exits[77]["code"] == 3 and list(z.pool.child_cpu_ms) == [2.5]
 
 
 @pytest.mark.parametrize(
     "body",
     [
-        b'{"op": "exit", "pid": 4242, "code": 0, "signal": null, "cpu_ms": 1.0}',
+        b'{"op": "exits", "exits": []}',
+        b'{"op": "child", "pid": 4242}',  # the one-child message this host no longer reads
         b'{"op": "what"}',
-        b'{"op": "child", "pid": 4242',
+        b'{"op": "children", "pids": [4242]',
         b"[1, 2]",
     ],
 )

@@ -1,0 +1,141 @@
+"""The zygote is not woken by each child's exit: it reaps the children that ended when the next
+request for children comes and sends their reports with the next group, in the same message.
+When the host waits for one child's report (`exits`), the zygote sends what it holds at once
+and, while that child still runs, is woken by exits until it is reaped, then sends it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sandbox import zygote
+
+
+@pytest.fixture
+def ctrl() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """The zygote's end of a control socket and the host's (non-blocking, to read)."""
+    zygote_end, host_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    host_end.setblocking(False)
+    try:
+        yield zygote_end, host_end
+    finally:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        zygote_end.close()
+        host_end.close()
+
+
+def _messages(host_end: socket.socket) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while True:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(host_end, 1 << 16, 64)
+        except BlockingIOError:
+            return out
+        for fd in fds:
+            os.close(fd)
+        out.append(json.loads(data))
+
+
+def _ended(pid: int) -> None:
+    """Wait until `pid` has exited (left as a zombie, not reaped)."""
+    for _ in range(1000):
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"{pid} did not exit")
+
+
+def _fork_exiting(code: int, wait_for: int | None = None) -> int:
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        if wait_for is not None:
+            os.read(wait_for, 1)
+        os._exit(code)
+    return pid
+
+
+def test_an_ended_child_is_reported_with_the_next_group(
+    ctrl: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zygote_end, host_end = ctrl
+    exits = zygote._Exits()
+    pid = _fork_exiting(3)
+    _ended(pid)
+    zygote._reap(zygote_end, exits)  # as at the next request, before its forks
+    assert _messages(host_end) == []  # held, not sent on its own
+    monkeypatch.setattr(os, "fork", lambda: 40001)  # the zygote's side only: no child is made
+    zygote._spawn_groups(zygote_end, None, {}, False, 1, exits)  # type: ignore[arg-type]
+    [message] = _messages(host_end)
+    assert message["op"] == "children" and message["pids"] == [40001]
+    assert [(r["pid"], r["code"], r["signal"]) for r in message["exits"]] == [(pid, 3, None)]
+    assert message["exits"][0]["cpu_ms"] >= 0
+    assert exits.held == []
+
+
+def test_a_report_the_host_waits_for_is_sent_once_its_child_is_reaped(
+    ctrl: tuple[socket.socket, socket.socket],
+) -> None:
+    zygote_end, host_end = ctrl
+    exits = zygote._Exits()
+    gone = _fork_exiting(0)
+    _ended(gone)
+    zygote._reap(zygote_end, exits)  # one report held
+    r, w = os.pipe()
+    try:
+        running = _fork_exiting(5, wait_for=r)
+        zygote._asked(zygote_end, exits, running)
+        # What was held goes at once; the child it waits for still runs: woken by exits now.
+        [held] = _messages(host_end)
+        assert held["op"] == "exits" and [x["pid"] for x in held["exits"]] == [gone]
+        assert exits.wanted == {running}
+        assert signal.getsignal(signal.SIGCHLD) is zygote._on_sigchld
+        os.write(w, b"x")
+        _ended(running)
+        zygote._reap(zygote_end, exits)  # what the loop does when SIGCHLD wakes it
+    finally:
+        os.close(r)
+        os.close(w)
+    [report] = _messages(host_end)
+    assert report["op"] == "exits"
+    assert [(x["pid"], x["code"]) for x in report["exits"]] == [(running, 5)]
+    assert not exits.wanted and signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
+
+
+def test_asking_for_a_child_already_reaped_sends_what_is_held_and_waits_for_nothing(
+    ctrl: tuple[socket.socket, socket.socket],
+) -> None:
+    zygote_end, host_end = ctrl
+    exits = zygote._Exits()
+    pid = _fork_exiting(7)
+    _ended(pid)
+    zygote._reap(zygote_end, exits)
+    zygote._asked(zygote_end, exits, pid)
+    [message] = _messages(host_end)
+    assert [(x["pid"], x["code"]) for x in message["exits"]] == [(pid, 7)]
+    zygote._asked(zygote_end, exits, pid)  # again: it is no child of ours any more
+    zygote._asked(zygote_end, exits, -1)  # not a pid: nothing to wait for
+    assert _messages(host_end) == [] and not exits.wanted
+    assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
+
+
+def test_reports_held_are_sent_on_their_own_before_they_grow_large(
+    ctrl: tuple[socket.socket, socket.socket],
+) -> None:
+    zygote_end, host_end = ctrl
+    exits = zygote._Exits()
+    exits.held = [b'{"pid": 1, "code": 0, "signal": null, "cpu_ms": 1.000}'] * (
+        zygote.HELD_EXITS_MAX - 1
+    )
+    pid = _fork_exiting(0)
+    _ended(pid)
+    zygote._reap(zygote_end, exits)
+    [message] = _messages(host_end)
+    assert message["op"] == "exits" and len(message["exits"]) == zygote.HELD_EXITS_MAX
+    assert exits.held == []
