@@ -85,6 +85,25 @@ async def test_an_answer_leaves_in_one_send_head_and_body_together():
     assert sent.endswith(b'\r\n\r\n{"status":"ok"}')
 
 
+async def test_a_whole_answer_leaves_before_what_the_app_does_after_it():
+    """The answer's last write sends it, head and body in one send, within the app's own turn:
+    what the app does next (the door's access log and metrics) does not hold it back."""
+    seen: list[list[bytes]] = []
+
+    async def then_more(scope: Any, receive: Any, send: Any) -> None:
+        await json_app(scope, receive, send)
+        seen.append(list(transport.writes))  # no turn has ended since the body was written
+
+    protocol, transport = protocol_for(then_more)
+    protocol.data_received(b"GET /v1/x HTTP/1.1\r\nHost: t\r\n\r\n")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(seen) == 1 and len(seen[0]) == 1, seen
+    assert seen[0][0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert seen[0][0].endswith(b'\r\n\r\n{"status":"ok"}')
+    assert transport.writes == seen[0]  # and nothing was sent again at the end of the turn
+
+
 async def test_a_streamed_head_is_not_held_past_the_turn():
     release = asyncio.Event()
 

@@ -4,9 +4,10 @@ On this kind of machine a write to a socket or a pipe that wakes another process
 microseconds (the reader's CPU is woken through the hypervisor), so:
 - `OneSendProtocol` is uvicorn's httptools protocol whose writes made in one event-loop turn
   leave in one `send`: uvicorn writes an answer's head and its body separately, and the client
-  was woken for the head alone. Nothing is held past the turn (a streamed answer's head still
-  leaves as soon as the app yields), and closing the connection sends what is held first; a
-  `writelines` is held with the rest, in order.
+  was woken for the head alone. A whole answer leaves as soon as its last byte is written
+  (before the app's own work after it: the door's access log and metrics), and nothing is held
+  past the turn (a streamed answer's head still leaves as soon as the app yields); closing the
+  connection sends what is held first; a `writelines` is held with the rest, in order.
 - `HeldLines` is the log handler's stream: lines logged on the event loop (a request's
   "execution finished" and its access line, and those of the requests served meanwhile) are
   written together, in the order they were logged, at most `HOLD_LINES_S` after the first of
@@ -85,12 +86,20 @@ class TurnWrites:
 
 
 class OneSendProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol writing through `TurnWrites`."""
+    """uvicorn's httptools protocol writing through `TurnWrites`; an answer leaves once whole."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses: duck-typed both ways
         wrapped: Any = TurnWrites(cast(asyncio.Transport, transport), self.loop)
         super().connection_made(wrapped)
+
+    def on_response_complete(self) -> None:
+        # uvicorn calls this right after an answer's last write: the answer is whole, so it
+        # leaves now rather than at the end of the turn, after what the app does next.
+        held = self.transport
+        if isinstance(held, TurnWrites):
+            held.send_held()
+        super().on_response_complete()
 
 
 class HeldLines:
