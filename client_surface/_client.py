@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -368,7 +368,19 @@ class _BaseClient:
 
     def _request_parts(self, method: Method, args: BaseModel, key: str | None) -> _Parts:
         """What a request carries, before it is encoded for HTTP or handed in-process."""
-        data = args.model_dump(mode="json", exclude_none=True)
+        path, path_params, params, body = self._request_data(method, args, key)
+        headers = self._headers()
+        if method.idempotency == "header" and key:
+            headers["Idempotency-Key"] = key
+        return path, path_params, params, body, headers
+
+    @staticmethod
+    def _request_data(
+        method: Method, args: BaseModel, key: str | None
+    ) -> tuple[str, dict[str, str], dict[str, Any] | None, dict[str, Any] | None]:
+        """A request's path, path parameters, query parameters and JSON body (no headers)."""
+        # `args.model_dump(mode="json", exclude_none=True)`, without its Python wrapper
+        data = type(args).__pydantic_serializer__.to_python(args, mode="json", exclude_none=True)
         path = method.path
         path_params: dict[str, str] = {}
         for name in method.path_params:
@@ -376,7 +388,6 @@ class _BaseClient:
             value = check_path_value(method.full_name, name, data.pop(name))
             path_params[name] = value
             path = path.replace("{" + name + "}", quote(value, safe=""))
-        headers = self._headers()
         params: dict[str, Any] | None = None
         body: dict[str, Any] | None = None
         if method.verb == "GET":
@@ -385,9 +396,7 @@ class _BaseClient:
             body = data
             if method.idempotency == "body" and key and not body.get("idempotency_key"):
                 body["idempotency_key"] = key
-        if method.idempotency == "header" and key:
-            headers["Idempotency-Key"] = key
-        return path, path_params, params, body, headers
+        return path, path_params, params, body
 
     def _build_request(
         self,
@@ -429,8 +438,9 @@ class _BaseClient:
             # the answer or the error is the standard library's. Not for bytes with a run of
             # 309 digits: an integer that large is infinity to that parser in a float field,
             # which refuses the int json.loads makes of it.
-            try:
-                return method.response.model_validate_json(content)
+            try:  # `model_validate_json(content)`, without its Python wrapper
+                answer: BaseModel = method.response.__pydantic_validator__.validate_json(content)
+                return answer
             except ValidationError:
                 pass
         headers = {k.lower(): v for k, v in raw_headers.items()}
@@ -500,6 +510,36 @@ def _add_body_headers(
 def _json_body(body: dict[str, Any]) -> bytes:
     """A JSON body's bytes, encoded as httpx encodes `json=`."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+# The characters `urllib.parse.quote_plus` never escapes: a text made only of them is its own
+# query-string form.
+_QUERY_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def _query_text(value: Any) -> str:
+    """A query value as httpx makes it text: JSON-style booleans, None as empty."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+def _query_quote(text: str) -> str:
+    return text if _QUERY_SAFE.issuperset(text) else quote_plus(text)
+
+
+def query_string(params: Mapping[str, Any]) -> bytes:
+    """``str(httpx.QueryParams(params)).encode("ascii")``, the query an HTTP request carries,
+    without building httpx's multi-dict: each value (each item of a list or tuple) as text,
+    ``quote_plus``-escaped unless it needs no escape."""
+    parts = []
+    for key, value in params.items():
+        name = _query_quote(str(key))
+        for item in value if isinstance(value, list | tuple) else (value,):
+            parts.append(name + "=" + _query_quote(_query_text(item)))
+    return "&".join(parts).encode("ascii")
 
 
 def _query_value(value: Any) -> Any:
@@ -625,15 +665,18 @@ class AsyncFlora(_BaseClient):
             request = self._build_request(self._http, method, args, key)
             response = await self._http.send(request)
             return response.status_code, response.headers, response.content
-        path, path_params, params, body, headers = self._request_parts(method, args, key)
-        query = str(httpx.QueryParams(params)).encode("ascii") if params else b""
+        path, path_params, params, body = self._request_data(method, args, key)
+        query = query_string(params) if params else b""
         raw = _json_body(body) if body is not None else None
         if method.idempotency == "header" and key:
+            headers = self._headers()
+            headers["Idempotency-Key"] = key
             raw_headers = _in_process_headers(headers, raw)
-        else:  # `headers` is `_headers()`, encoded once
-            if self._in_process_base is None:
-                self._in_process_base = _in_process_headers(headers, None)
-            raw_headers = _add_body_headers(list(self._in_process_base), raw)
+        else:  # `_headers()`, encoded once
+            base = self._in_process_base
+            if base is None:
+                base = self._in_process_base = _in_process_headers(self._headers(), None)
+            raw_headers = _add_body_headers(list(base), raw)
         return await self._in_process(method, path, path_params, query, raw, raw_headers)
 
     async def close(self) -> None:

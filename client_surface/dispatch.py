@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from client_surface._client import AsyncFlora
 from client_surface.errors import ArgumentError
 from client_surface.table import Method, check_arguments, find, suggest_method
@@ -70,9 +72,9 @@ async def dispatch_call(
         arguments = {}
     if not isinstance(arguments, dict):
         raise ArgumentError(f"{spec.full_name}() takes keyword arguments only.")
-    bad_keys = [k for k in arguments if not isinstance(k, str)]
-    if bad_keys:
-        raise ArgumentError(f"{spec.full_name}(): argument names must be strings.")
+    for key in arguments:
+        if not isinstance(key, str):
+            raise ArgumentError(f"{spec.full_name}(): argument names must be strings.")
     if spec.filled:
         arguments = dict(arguments)
         fill_omitted(spec, arguments, warnings)
@@ -82,7 +84,12 @@ async def dispatch_call(
         items = getattr(response, spec.items_key) or []
         meta = getattr(response, "meta", None)
         return {
-            spec.items_key: [item.model_dump(mode="json", exclude_unset=True) for item in items],
+            spec.items_key: [_dump(item) for item in items],
             "meta": {"next_cursor": getattr(meta, "next_cursor", None)},
         }
-    return response.model_dump(mode="json", exclude_unset=True)
+    return _dump(response)
+
+
+def _dump(model: BaseModel) -> Any:
+    """``model.model_dump(mode="json", exclude_unset=True)``, without its Python wrapper."""
+    return type(model).__pydantic_serializer__.to_python(model, mode="json", exclude_unset=True)

@@ -1578,6 +1578,9 @@ for _m in METHODS:
 
 def find(name: str) -> Method | None:
     """The method called ``name`` (snake or camelCase, optional ``client.`` prefix)."""
+    found = _BY_NAME.get(name) if type(name) is str else None
+    if found is not None:  # the name as the table spells it, as the host's calls name it
+        return found
     name = name.strip()
     if name.startswith("client."):
         name = name[len("client.") :]
@@ -1635,8 +1638,8 @@ def check_arguments(method: Method, arguments: dict[str, Any]) -> BaseModel:
     keys = arguments.keys()
     if not keys <= method.argument_names or not all(n in keys for n in method.required_arguments):
         _check_names(method, arguments)
-    try:
-        validated = method.args.model_validate(arguments)
+    try:  # `model_validate(arguments)`, without its Python wrapper
+        validated: BaseModel = method.args.__pydantic_validator__.validate_python(arguments)
     except ValidationError as exc:
         raise _invalid(method, exc) from None
     for name, kind in path_kinds:  # and the value the model made of it

@@ -133,6 +133,8 @@ def trim(value: Any, depth: int = 0) -> Any:
     if depth > 6:
         return "..."
     if isinstance(value, dict):
+        if not value:  # a call with no arguments
+            return {}
         return {str(k): trim(v, depth + 1) for k, v in list(value.items())[:50]}
     if isinstance(value, list):
         return [trim(v, depth + 1) for v in value[:50]]
@@ -304,5 +306,5 @@ class ClientCalls:
             raise HostCallError(body) from None
         finally:
             record["ms"] = round((time.perf_counter() - started) * 1000, 3)
-        record.update(status="ok", http_status=None, error_code=None)
+        record["status"], record["http_status"], record["error_code"] = "ok", None, None
         return value

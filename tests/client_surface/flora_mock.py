@@ -56,7 +56,7 @@ def scripted(*responses: httpx.Response | Exception) -> Recorder:
     return Recorder(handler)
 
 
-class Sleeps(list):
+class Sleeps(list[float]):
     async def async_sleep(self, seconds: float) -> None:
         self.append(seconds)
 
