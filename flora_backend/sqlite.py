@@ -1,7 +1,7 @@
 """The backend's SQLite driver: SQLAlchemy's aiosqlite dialect with at most one trip to the
 connection's thread per statement instead of four, none for a statement that cannot wait for a
-lock, and the engine's write transactions taking turns in the event loop instead of in SQLite's
-busy handler.
+lock (a write transaction of the backend's own makes none), and the engine's write
+transactions taking turns in the event loop instead of in SQLite's busy handler.
 
 aiosqlite runs each sqlite3 call on the connection's own thread and wakes the event loop with
 its answer. SQLAlchemy's adapter makes a statement four such calls (make a cursor, execute,
@@ -11,8 +11,16 @@ work on a small statement. Here:
 - a statement that cannot wait for a lock runs on the loop's thread, in the microseconds SQLite
   takes: a SELECT outside a transaction (WAL: readers never wait for the writer) and any
   statement inside the write transaction the connection holds (it has SQLite's write lock);
-- any other statement (the one that opens a write transaction, a commit, DDL, pragmas) is one
-  call that does all four on the connection's thread;
+- the statement that opens a write transaction, once it holds the engine's turn (below), is
+  tried on the loop's thread with SQLite's busy timeout at 0: no writer of this engine holds the
+  lock then, so it is taken at once; only when another process holds it does the statement go
+  to the connection's thread, where SQLite's busy handler waits;
+- the commit of a write transaction runs on the loop's thread (WAL with synchronous=NORMAL: it
+  appends to the WAL, waits for no lock and syncs nothing). SQLite's automatic checkpoint
+  (which syncs) is off for these connections; every `CHECKPOINT_EVERY`-th commit of the engine
+  is made on the connection's thread instead and checkpoints the WAL there;
+- any other statement (DDL, pragmas, a rollback) is one call that does all four on the
+  connection's thread;
 - commit and rollback are skipped when SQLite says no transaction is open (what sqlite3's own
   commit and rollback would then do: nothing).
 Either way the rows, the description, the row count and the last row id come back with the
@@ -53,6 +61,9 @@ from sqlalchemy.util.concurrency import await_
 
 DRIVER = "terrarium_aiosqlite"
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for its turn, as SQLite's busy timeout (db.py)
+# An engine's WAL is checkpointed by its every this-many-th commit (SQLite's own automatic
+# checkpoint, after 1,000 pages, is off for this driver's connections: see `commit`).
+CHECKPOINT_EVERY = 64
 
 # (description, rowcount, lastrowid, rows) of one statement, read on the connection's thread.
 _Outcome = tuple[Any, int, "int | None", "list[Any] | None"]
@@ -67,6 +78,15 @@ _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN", "SAVEPOINT", "CREAT
 
 def _writes(operation: str) -> bool:
     return operation[:9].upper().startswith(_WRITES)
+
+
+# The statements sqlite3 begins a transaction for (it sends BEGIN before them): the statement
+# that opens a write transaction is one of these.
+_DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def _opens_write(operation: str) -> bool:
+    return operation[:7].upper().startswith(_DML)
 
 
 def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
@@ -130,10 +150,14 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         else:
             await adapt.take_turn(operation)
             try:
-                async with adapt._execute_mutex:
-                    outcome = await adapt.on_thread(
-                        _run, connection._conn, operation, parameters, many
-                    )
+                tried = adapt.try_without_waiting(operation, parameters, many)
+                if tried is not None:
+                    outcome = tried
+                else:
+                    async with adapt._execute_mutex:
+                        outcome = await adapt.on_thread(
+                            _run, connection._conn, operation, parameters, many
+                        )
             finally:
                 adapt.end_turn_unless_writing()
         self._description, self._rowcount, self._lastrowid, rows = outcome
@@ -154,10 +178,16 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 class WriteTurns:
     """One engine's turns to write: an asyncio lock, made on first use (in the loop that uses
-    the engine)."""
+    the engine), and its commits since the last that checkpointed the WAL."""
 
     def __init__(self) -> None:
         self._lock: asyncio.Lock | None = None
+        self.commits = 0
+
+    def count_commit(self) -> bool:
+        """A commit counted: False for the one that is to checkpoint the WAL."""
+        self.commits = (self.commits + 1) % CHECKPOINT_EVERY
+        return self.commits != 0
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -230,6 +260,30 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             return self._in_transaction()
         return operation[:6].upper() == "SELECT" and not self._in_transaction()
 
+    def try_without_waiting(self, operation: str, parameters: Any, many: bool) -> _Outcome | None:
+        """The statement that opens this connection's write transaction, run on the loop's
+        thread with SQLite's busy timeout at 0 while it holds the engine's turn: no other
+        writer of this engine can hold SQLite's lock then, so it is taken at once. None (and
+        nothing left open) when another process holds the lock or this is no such statement:
+        the caller then runs it on the connection's thread, where SQLite's busy handler waits."""
+        if self._turn is None or not self._thread_idle() or not _opens_write(operation):
+            return None
+        conn: sqlite3.Connection = self._connection._conn
+        if conn.in_transaction:
+            return None
+        busy_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        conn.execute("PRAGMA busy_timeout=0").close()
+        try:
+            return _run(conn, operation, parameters, many)
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            if conn.in_transaction:  # the transaction sqlite3 began for it, with no lock
+                conn.rollback()
+            return None
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}").close()
+
     async def take_turn(self, operation: str) -> None:
         """Wait for the engine's turn before a statement that may open a write transaction
         (`_WRITES`), outside a transaction this connection already has."""
@@ -267,8 +321,24 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             self._end_turn()
 
     def commit(self) -> None:
+        """A write transaction this connection holds the turn for is committed on the loop's
+        thread (WAL with synchronous=NORMAL: the commit appends to the WAL; it neither waits
+        for a lock nor syncs), except the engine's every `CHECKPOINT_EVERY`-th commit, which
+        is made on the connection's thread and checkpoints the WAL there (this driver's
+        connections make no automatic checkpoint, which syncs both files). Any other commit
+        goes to the connection's thread, as before."""
         try:
-            self._end_on_thread("commit")
+            conn = self._connection._connection
+            if conn is None or (self._thread_idle() and not conn.in_transaction):
+                return
+            checkpoint = not self._turns.count_commit()
+            try:
+                if checkpoint or self._turn is None or not self._thread_idle():
+                    await_(self.on_thread(_commit, conn, checkpoint))
+                else:
+                    conn.commit()
+            except Exception as error:
+                self._handle_exception(error)
         finally:
             self.end_turn_unless_writing()
 
@@ -290,6 +360,12 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
                 turn()  # _give_back
 
 
+def _commit(conn: sqlite3.Connection, checkpoint: bool) -> None:
+    conn.commit()
+    if checkpoint:  # as SQLite's automatic one: PASSIVE, it waits for no reader or writer
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+
+
 def _give_back(lock: asyncio.Lock, loop: asyncio.AbstractEventLoop) -> None:
     """A dropped connection's turn given back, in its loop (collection may run anywhere)."""
     if not loop.is_closed():
@@ -309,7 +385,11 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
         kw["check_same_thread"] = False
         connection = self.aiosqlite.connect(*arg, **kw)
         connection._thread.daemon = True
-        return OneHopConnection(self, await_(connection), self.turns)
+        adapted = OneHopConnection(self, await_(connection), self.turns)
+        # No automatic checkpoint at a commit, which may run on the loop's thread: the engine's
+        # every `CHECKPOINT_EVERY`-th commit checkpoints on the connection's thread instead.
+        adapted._connection._conn.execute("PRAGMA wal_autocheckpoint=0").close()
+        return adapted
 
 
 class OneHopDialect(SQLiteDialect_aiosqlite):

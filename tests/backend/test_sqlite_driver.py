@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -49,7 +50,7 @@ class Trips:
         monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
 
 
-async def test_reads_make_no_trip_and_a_write_transaction_two(engine, monkeypatch):
+async def test_reads_and_a_write_transaction_make_no_trip(engine, monkeypatch):
     sessions = session_factory(engine)
     async with sessions() as s:  # warm the pool: connecting is trips of its own
         await s.get(Workspace, "ws_a")
@@ -63,7 +64,7 @@ async def test_reads_make_no_trip_and_a_write_transaction_two(engine, monkeypatc
         await s.execute(update(Workspace).values(credits=Workspace.credits - 1))
         await s.execute(update(Workspace).values(credits=Workspace.credits - 1))
         assert (await s.get(Workspace, "ws_a", populate_existing=True)).credits == 8
-    assert trips.count == 2  # the statement that opened the transaction, and the commit
+    assert trips.count == 0  # the statement that opened the transaction, the commit: the loop
     async with sessions() as s:
         assert (await s.get(Workspace, "ws_a")).credits == 8
 
@@ -266,3 +267,71 @@ async def test_a_writer_cancelled_as_its_turn_comes_is_cancelled(engine):
         await c.execute(update(Workspace).values(credits=Workspace.credits + 1))
     async with engine.connect() as c:
         assert (await c.execute(select(Workspace.credits))).scalar() == 11
+
+
+def database_file(engine: AsyncEngine) -> str:
+    database = engine.url.database
+    assert database
+    return database
+
+
+async def busy_timeout_ms(engine: AsyncEngine) -> int:
+    async with engine.connect() as c:
+        return int((await c.execute(text("PRAGMA busy_timeout"))).scalar_one())
+
+
+async def test_a_write_while_another_process_holds_the_lock_waits_on_the_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statement that opens a write transaction is tried on the loop without waiting; when
+    another process holds SQLite's lock it waits on the connection's thread (SQLite's busy
+    handler, the loop free meanwhile), and the connection keeps its busy timeout."""
+    before = await busy_timeout_ms(engine)
+    other = sqlite3.connect(database_file(engine), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write lock
+    other.execute("UPDATE backend_workspaces SET credits = 20")
+    trips = Trips(monkeypatch)
+
+    async def write() -> None:
+        async with session_factory(engine)() as s, s.begin():
+            await s.execute(update(Workspace).values(credits=Workspace.credits + 1))
+
+    task = asyncio.create_task(write())
+    ticks = 0
+    for _ in range(20):  # the loop goes on while the write waits
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 20 and not task.done()
+    other.execute("COMMIT")
+    other.close()
+    async with asyncio.timeout(10):
+        await task
+    assert trips.count == 1  # the write, on the thread once it had failed on the loop
+    async with session_factory(engine)() as s:
+        ws = await s.get(Workspace, "ws_a")
+    assert ws is not None and ws.credits == 21  # after the other's write
+    assert await busy_timeout_ms(engine) == before > 0
+
+
+async def test_every_few_commits_checkpoint_the_wal_on_the_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver's connections make no automatic checkpoint (it syncs the files, and commits
+    run on the loop); every `CHECKPOINT_EVERY`-th commit of the engine is made on the
+    connection's thread and checkpoints the WAL there."""
+    monkeypatch.setattr(driver, "CHECKPOINT_EVERY", 4)
+    async with engine.connect() as c:
+        assert (await c.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one() == 0
+    dbapi = engine.dialect.dbapi
+    assert isinstance(dbapi, driver.OneHopDBAPI)
+    dbapi.turns.commits = 0  # the count from the start
+    sessions = session_factory(engine)
+    trips = Trips(monkeypatch)
+    path = Path(database_file(engine))
+    for n in range(1, 9):
+        before = path.read_bytes()
+        async with sessions() as s, s.begin():
+            await s.execute(update(Workspace).values(credits=Workspace.credits + 1))
+        assert trips.count == n // 4, n
+        # a commit appends to the WAL; only a checkpoint writes the database file
+        assert (path.read_bytes() != before) == (n % 4 == 0), n
