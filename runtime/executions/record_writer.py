@@ -96,8 +96,10 @@ class RecordWriter:
         self.linger_s = linger_s
         self._batch = _Batch()
         self._in_flight: asyncio.Future[None] | None = None
-        self._wake = asyncio.Event()
-        self._urgent = asyncio.Event()
+        self._wake = asyncio.Event()  # set: the batch goes now
+        # Started by a batch's first write: sets `_wake` once the linger has passed. The task
+        # sleeps until then, so a write made meanwhile costs the loop nothing but its append.
+        self._linger: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._local = _SqliteThread.for_engine(engine)
 
@@ -126,7 +128,7 @@ class RecordWriter:
         if self._batch.written is None:
             self._batch.written = loop.create_future()
         if urgent:
-            self._urgent.set()
+            self.send_now()
         return self._batch.written
 
     async def flush(self) -> None:
@@ -138,7 +140,7 @@ class RecordWriter:
             if self._batch.written is None:
                 self._batch.written = asyncio.get_running_loop().create_future()
             waiter = self._batch.written
-            self._urgent.set()
+            self.send_now()
         elif self._in_flight is not None:
             waiter = self._in_flight
         else:
@@ -154,6 +156,7 @@ class RecordWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        self._stop_linger()
         try:
             if self._batch.ops:  # made while the task was being stopped: written here
                 batch, self._batch = self._batch, _Batch()
@@ -173,16 +176,34 @@ class RecordWriter:
 
     def _add(self, op: dict[str, Any] | _Update) -> None:
         self._batch.ops.append(op)
-        self._wake.set()
+        if self._wake.is_set() or self._linger is not None:
+            return  # the batch is already due, or its linger timer runs
+        if self.linger_s <= 0:
+            self._wake.set()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: nothing to wait on, the batch is due
+            self._wake.set()
+            return
+        self._linger = loop.call_later(self.linger_s, self._wake.set)
+
+    def send_now(self) -> None:
+        """The batch waiting goes without waiting out the rest of its linger."""
+        if self._batch.ops:
+            self._stop_linger()
+            self._wake.set()
+
+    def _stop_linger(self) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            if self.linger_s > 0 and not self._urgent.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), self.linger_s)
             self._wake.clear()
-            self._urgent.clear()
+            self._stop_linger()
             batch, self._batch = self._batch, _Batch()
             written = batch.written or asyncio.get_running_loop().create_future()
             self._in_flight = written

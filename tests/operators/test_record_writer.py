@@ -264,3 +264,37 @@ def test_storable_replaces_what_json_and_the_database_cannot_hold():
         "k": [None, "\ufffd"]
     }
     assert record_writer.storable("code_sha256", "0" * 64) == "0" * 64
+
+
+async def test_a_write_made_during_a_batchs_write_waits_its_own_linger_not_a_new_one(database):
+    """The linger runs from a batch's first write: one whose linger passed while the batch
+    before it was being written goes as soon as that write ends, not a whole linger later."""
+    engine, _sessions = database
+    writer = RecordWriter(engine, linger_s=0.05)
+    gate = asyncio.Event()
+    begun: list[list[str]] = []
+    write = writer._write
+
+    async def gated(ops: list[Any]) -> None:
+        begun.append([op["id"] for op in ops])
+        if len(begun) == 1:
+            await gate.wait()  # the first batch is being written until the test says so
+        await write(ops)
+
+    writer._write = gated  # type: ignore[method-assign]
+    writer.start()
+    try:
+        first, second = row(), row()
+        writer.insert(first)
+        writer.written(urgent=True)
+        await asyncio.sleep(0.01)
+        assert begun == [[first["id"]]]
+        writer.insert(second)
+        await asyncio.sleep(0.2)  # its linger passes while the first batch is written
+        gate.set()
+        for _ in range(10):  # turns of the loop, no linger
+            await asyncio.sleep(0)
+        assert begun == [[first["id"]], [second["id"]]]
+    finally:
+        gate.set()
+        await writer.stop()
