@@ -827,12 +827,16 @@ async def load_canvas(session: AsyncSession, project: Project) -> store.Canvas:
     return row
 
 
-def canvas_state(ctx: Ctx, row: store.Canvas) -> canvas.CanvasState:
+def canvas_state(ctx: Ctx, row: store.Canvas, *, fresh: bool = False) -> canvas.CanvasState:
+    """The row's canvas, a copy of its values; `fresh`: they were decoded for this call alone
+    (a Core row's JSON), so nothing else holds them and they are taken as they are."""
     state = canvas.CanvasState(
         nodes=row.nodes, edges=row.edges, node_inputs=row.node_inputs,
         node_outputs=row.node_outputs, layer_editor_documents=row.layer_editor_documents,
         short_ids=row.short_ids, next_short=row.next_short,
-    ).copy()  # fmt: skip
+    )  # fmt: skip
+    if not fresh:
+        state = state.copy()
     for node in state.nodes:  # an asset node shows its asset's URL at this server's address
         asset_id = node.get("data", {}).get("asset_id")
         if asset_id:
@@ -846,17 +850,22 @@ async def place_node(
     project: Project | str,
     node_type: str,
     data: dict[str, Any],
+    *,
+    wrote: bool = False,
     **placement: Any,
 ) -> str:
     """A node put on the project's canvas (see `CanvasState.place`), and the project's
     last_modified set: its node id. `project`: the project, or its id once checked. The
-    canvas is held as `load_canvas` holds it, read and written in Core statements."""
+    canvas is held as `load_canvas` holds it, read and written in Core statements; `wrote`:
+    this transaction has written already, so on SQLite it holds the database's write lock (no
+    other writer until it ends) and the canvas needs no holding of its own."""
     project_id = project if isinstance(project, str) else project.id
     await session.flush()  # what the session holds first (a new project the canvas refers to)
     key = {"b_id": project_id}
-    await session.execute(HOLD_CANVAS, key)
+    if not (wrote and session.get_bind().dialect.name == "sqlite"):
+        await session.execute(HOLD_CANVAS, key)
     row: Any = (await session.execute(READ_CANVAS, key)).first()
-    state = canvas_state(ctx, row) if row is not None else canvas.CanvasState()
+    state = canvas_state(ctx, row, fresh=True) if row is not None else canvas.CanvasState()
     node_id = state.place(node_type, data, **placement)
     now = utcnow()
     values = {
@@ -878,11 +887,12 @@ async def place_node(
 async def place_run_node(
     ctx: Ctx, session: AsyncSession, project: Project | str, run: Run, prompt: str
 ) -> None:
-    """The node of a generation (or technique run) started through the API, on its canvas."""
+    """The node of a generation (or technique run) started through the API, on its canvas (the
+    run was charged in this transaction: it wrote)."""
     inputs = {"prompt": prompt, "model": run.model_id, "params": run.params}
     await place_node(
         ctx, session, project, canvas.RESULT_OF[run.media_type], {},
-        inputs=inputs, outputs={"run_id": run.id},
+        wrote=True, inputs=inputs, outputs={"run_id": run.id},
     )  # fmt: skip
 
 
