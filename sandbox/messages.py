@@ -194,8 +194,7 @@ class Reply:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
-        return cls(id=data["id"], ok=data["ok"], value=data.get("value"),
-                   error=data.get("error"))  # fmt: skip
+        return cls(data["id"], data["ok"], data.get("value"), data.get("error"))
 
 
 # json.dumps with these options builds a new encoder per call; a frame per host call adds up.
@@ -216,9 +215,20 @@ _encode_value = make_encoder(
 )
 
 
+class EncodedArgs(dict[str, Any]):
+    """A call's arguments that never change, with their JSON text made once (the client proxy's
+    call with no arguments): `encode_call` writes the text. Never mutated after it is made."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        super().__init__(value)
+        self.text = "".join(_encode_value(value, 0))
+
+
 def encode_call(call_id: int, fn: str, args: Any, concurrent: bool = False) -> bytes:
     """A `call` frame's body, as Call(...).encode() makes it, without building the Call."""
-    value = "".join(_encode_value(args, 0))
+    value = args.text if type(args) is EncodedArgs else "".join(_encode_value(args, 0))
     more = ',"concurrent":true' if concurrent else ""
     name = encode_basestring(fn)
     return f'{{"t":"call","id":{call_id:d},"fn":{name},"args":{value}{more}}}'.encode()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.jsonable import json_scalars, to_json
-from sandbox.messages import Reply
+from sandbox.messages import EncodedArgs, Reply
 from sandbox.records import Page, Record, new_page, set_types
 from sandbox.records import wrap as wrap  # runner wraps host-function replies with it
 from sandbox.sealed import Sealed
@@ -220,17 +220,24 @@ def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
     items_key = spec.methods[full].items_key
     response = spec.methods[full].response
     item_type = spec.item_type(spec.methods[full])
+    bare = _params_of(spec.methods[full]).bare
+    # A call with no arguments says the same every time: its payload is encoded once.
+    no_arguments = EncodedArgs({"method": full, "arguments": {}})
 
     def call_host(arguments: dict[str, Any]) -> Any:
         if _host_call is None:
             raise RuntimeError("the client is not connected")
-        reply = _host_call("client", {"method": full, "arguments": arguments})
+        payload = {"method": full, "arguments": arguments} if arguments else no_arguments
+        reply = _host_call("client", payload)
         if not reply.ok:
             _raise_from_reply(reply.error or {})
         return reply.value
 
     def method(*args: Any, **kwargs: Any) -> Any:
-        arguments = normalize_call(spec, full, args, kwargs, _warnings)
+        if bare and not args and not kwargs:
+            arguments: dict[str, Any] = {}  # what normalize_call makes of no arguments
+        else:
+            arguments = normalize_call(spec, full, args, kwargs, _warnings)
         value = call_host(arguments)
         if items_key and isinstance(value, dict):
 
