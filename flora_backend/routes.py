@@ -121,6 +121,7 @@ WRITE_CANVAS = update(CANVASES).where(CANVASES.c.project_id == bindparam("b_id")
 
 IDEMPOTENCY_WINDOW_S = 2 * 3600
 SIMULATE_HEADER = "terrarium-simulate-error"
+SIMULATE_HEADER_NAME = SIMULATE_HEADER.encode("latin-1")
 FILE_ID = re.compile(r"^file_[a-z0-9]{1,40}$")
 
 
@@ -2036,8 +2037,18 @@ async def look_up_key(backend: Backend, key_hash: str) -> KeyHolder | None:
     return KeyHolder(workspace_id, item)
 
 
+def request_header(request: Request, name: bytes) -> str | None:
+    """The first value of a request's header, its name in lower case: what Starlette's
+    `request.headers.get` answers (ASGI gives names in lower case), without building its
+    `Headers` and lower-casing the name on every lookup."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
 async def authenticate(backend: Backend, request: Request, keys: KeyCache) -> KeyHolder:
-    header = request.headers.get("authorization", "")
+    header = request_header(request, b"authorization") or ""
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -2165,7 +2176,7 @@ def make_endpoint(
             if handler is None:
                 raise ApiError(501, "not_implemented", f"{method.full_name} is not implemented.")
             holder = await authenticate(backend, request, keys)
-            simulated = request.headers.get(SIMULATE_HEADER)
+            simulated = request_header(request, SIMULATE_HEADER_NAME)
             if simulated == "rate_limited":
                 raise rate_limited(1)
             if simulated == "unknown_error":
@@ -2179,7 +2190,7 @@ def make_endpoint(
             for name in method.workspace_args:
                 check_own_workspace(ctx, name, getattr(args, name))
             if method.idempotency == "header":
-                ctx.idempotency_key = request.headers.get("idempotency-key") or None
+                ctx.idempotency_key = request_header(request, b"idempotency-key") or None
             answer = await handler(ctx, args)
             if ctx.due_now:
                 backend.run_engine().settle_soon(ctx.due_now)
