@@ -286,12 +286,13 @@ async def test_a_write_made_during_a_batchs_write_waits_its_own_linger_not_a_new
     try:
         first, second = row(), row()
         writer.insert(first)
-        writer.written(urgent=True)
+        first_written = writer.written(urgent=True)
         await asyncio.sleep(0.01)
         assert begun == [[first["id"]]]
         writer.insert(second)
         await asyncio.sleep(0.2)  # its linger passes while the first batch is written
         gate.set()
+        await first_written
         for _ in range(10):  # turns of the loop, no linger
             await asyncio.sleep(0)
         assert begun == [[first["id"]], [second["id"]]]
