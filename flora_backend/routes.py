@@ -118,6 +118,13 @@ HOLD_CANVAS = (
 )
 READ_CANVAS = select(CANVASES).where(CANVASES.c.project_id == bindparam("b_id"))
 WRITE_CANVAS = update(CANVASES).where(CANVASES.c.project_id == bindparam("b_id"))
+# The inserts too: a statement kept keeps its cache key (made once, about 19 us each time for a
+# new one, and the statement's own making 5 us).
+INSERT_CANVAS = insert(CANVASES)
+INSERT_FILES = insert(FILES)
+INSERT_PROJECT = insert(PROJECTS)
+INSERT_RUN = insert(RUNS)
+RUN_COLUMNS = frozenset(RUNS.c.keys())
 
 IDEMPOTENCY_WINDOW_S = 2 * 3600
 SIMULATE_HEADER = "terrarium-simulate-error"
@@ -339,7 +346,7 @@ async def start_run(
             await complete_at_once(ctx, session, run)
     # One Core insert of what was set on it (the table's defaults for the rest, as the ORM's
     # flush would): `run` stays outside the session, every attribute it answers set here.
-    await session.execute(insert(RUNS), {k: v for k, v in vars(run).items() if k in RUNS.c})
+    await session.execute(INSERT_RUN, {k: v for k, v in vars(run).items() if k in RUN_COLUMNS})
     if project_id and touch_project:
         await session.execute(TOUCH_PROJECT, {"b_id": project_id, "last_modified": created})
     return run
@@ -363,7 +370,7 @@ async def complete_at_once(ctx: Ctx, session: AsyncSession, run: Run) -> None:
     if run.callback_url:
         run.callback_state, run.callback_next_at = "pending", run.created_at
     if files:
-        await session.execute(insert(FILES), [{"created_at": utcnow(), **row} for row in files])
+        await session.execute(INSERT_FILES, [{"created_at": utcnow(), **row} for row in files])
 
 
 @contextlib.asynccontextmanager
@@ -482,7 +489,7 @@ async def projects_create(ctx: Ctx, args: ProjectsCreateArgs) -> dict[str, Any]:
     values = {"id": new_id("prj_"), "workspace_id": ws, "name": args.name, "origin": "api",
               "created_at": now, "last_modified": now}  # fmt: skip
     async with ctx.sessions() as s, s.begin():
-        await s.execute(insert(PROJECTS), values)  # Core, its values bound: no unit of work
+        await s.execute(INSERT_PROJECT, values)  # Core, its values bound: no unit of work
     return project_json(Project(**values))
 
 
@@ -876,7 +883,7 @@ async def place_node(
         "revision": (row.revision or 0) + 1 if row is not None else 1, "updated_at": now,
     }  # fmt: skip
     if row is None:
-        await session.execute(insert(CANVASES), {"project_id": project_id, **values})
+        await session.execute(INSERT_CANVAS, {"project_id": project_id, **values})
     else:
         await session.execute(WRITE_CANVAS, {**key, **values})
     await session.execute(TOUCH_PROJECT, {**key, "last_modified": now})
