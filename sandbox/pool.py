@@ -172,6 +172,9 @@ class WarmPool:
         self._restart_task: asyncio.Task[None] | None = None
         self._asking = False  # a request for children is scheduled for this turn of the loop
         self._ctrl_full = False  # the control socket was full: waiting for room to ask
+        # The last `children` message was refused: another refused in a row does not ask again
+        # by itself (a host out of descriptors gets every group cut short; see _on_children).
+        self._refused = False
         self.started_children = 0
         self.completed = 0
         self.kills = 0
@@ -331,14 +334,20 @@ class WarmPool:
         ):
             # Not one process's pid each (a signal by pid would reach a group or every
             # process, or raise), or descriptors that do not match them: refused, with what
-            # it carried, and the children asked for again.
+            # it carried, and the children asked for again, once: when the next group is
+            # refused too (this host is out of descriptors, and the kernel cuts every group
+            # short), only an execution that ends or waits asks again, so the zygote is not
+            # kept forking groups that are closed as they come.
             log.error("the sandbox zygote sent a malformed children message: %.200r", data)
             for fd in fds:
                 os.close(fd)
             asked_for = len(pids) if type(pids) is list else 1
             self._pending_spawns = max(0, self._pending_spawns - max(1, asked_for))
-            self._replenish()
+            if not self._refused:
+                self._refused = True
+                self._replenish()
             return
+        self._refused = False
         self._pending_spawns = max(0, self._pending_spawns - len(pids))
         for i, pid in enumerate(pids):
             # Its kind given, not asked of the kernel (two system calls per child): the
@@ -388,6 +397,7 @@ class WarmPool:
                 waiter.set_exception(PoolUnavailable("the sandbox zygote died"))
         self._child_waiters.clear()
         self._pending_spawns = 0
+        self._refused = False
         # Its warm children died with it (PDEATHSIG): none may be handed a script.
         while self._idle:
             child = self._idle.popleft()
