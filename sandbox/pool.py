@@ -172,6 +172,7 @@ class WarmPool:
         self._restart_task: asyncio.Task[None] | None = None
         self._asking = False  # a request for children is scheduled for this turn of the loop
         self._ctrl_full = False  # the control socket was full: waiting for room to ask
+        self._exits_to_ask: set[int] = set()  # reports to ask for when it has room again
         # The last `children` message was refused: another refused in a row does not ask again
         # by itself (a host out of descriptors gets every group cut short; see _on_children).
         self._refused = False
@@ -263,20 +264,27 @@ class WarmPool:
         except BlockingIOError:
             # The zygote is still forking what it was asked for (hundreds of executions came at
             # once): ask for the rest when its end of the socket has room again.
-            assert self._loop is not None
-            self._ctrl_full = True
-            self._loop.add_writer(self._ctrl.fileno(), self._on_control_writable)
+            self._wait_for_room()
         except OSError as exc:
             log.error("cannot ask the zygote for children: %s", exc)
 
+    def _wait_for_room(self) -> None:
+        """The control socket is full: what could not be sent goes when it has room."""
+        if not self._ctrl_full and self._ctrl is not None and self._loop is not None:
+            self._ctrl_full = True
+            self._loop.add_writer(self._ctrl.fileno(), self._on_control_writable)
+
     def _ask_for_exit(self, pid: int) -> None:
         """Ask the zygote to report `pid`'s end as soon as it reaps it (it otherwise holds
-        reports until the next group of children). If the request cannot go out now (the
-        control socket is full), the report still comes with the next group."""
+        reports until the next request for children, which may not come). If the control
+        socket is full, the request goes when it has room again."""
         if self._ctrl is None:
             return
         try:
             self._ctrl.send(b'{"op": "exits", "pid": %d}' % pid)
+        except BlockingIOError:
+            self._exits_to_ask.add(pid)
+            self._wait_for_room()
         except OSError as exc:
             log.warning("cannot ask the zygote how child %d ended: %s", pid, exc)
 
@@ -284,6 +292,12 @@ class WarmPool:
         self._ctrl_full = False
         if self._ctrl is not None and self._loop is not None:
             self._loop.remove_writer(self._ctrl.fileno())
+        while self._exits_to_ask:
+            pid = self._exits_to_ask.pop()
+            if pid in self._exit_waiters:  # its execution still waits for the report
+                self._ask_for_exit(pid)
+                if self._ctrl_full:
+                    return
         self._ask_for_children()
 
     def _on_control(self) -> None:
@@ -389,6 +403,7 @@ class WarmPool:
             self._ctrl.close()
             self._ctrl = None
         self._ctrl_full = False
+        self._exits_to_ask.clear()
         if self._stopping:
             return
         log.error("the sandbox zygote died; restarting it")

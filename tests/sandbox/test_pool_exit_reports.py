@@ -5,6 +5,7 @@ is not kept (it would answer for a later child given the same pid)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from typing import Any
@@ -65,3 +66,34 @@ async def test_every_reported_childs_cpu_is_kept_for_measuring_and_bounded() -> 
         for cpu in (-1.0, True, "2", None, [1.0]):  # not a CPU time: not kept
             _reported(z.pool, z.zygote_end, 5, 0, cpu)
         assert len(z.pool.child_cpu_ms) == 4096 and set(z.pool.child_cpu_ms) == {1.0}
+
+
+def _requests(zygote_end: socket.socket) -> list[dict[str, Any]]:
+    out = []
+    while True:
+        try:
+            out.append(json.loads(zygote_end.recv(1 << 16, socket.MSG_DONTWAIT)))
+        except BlockingIOError:
+            return out
+
+
+async def test_a_report_asked_for_while_the_control_socket_is_full_is_asked_for_later() -> None:
+    with fake_zygote() as z:
+        z.pool.warm = 0  # no request for children in the way
+        assert z.pool._ctrl is not None
+        while True:  # the zygote has not read what it was sent (it forks a large request)
+            try:
+                z.pool._ctrl.send(b'{"op": "spawn", "n": 0}')
+            except BlockingIOError:
+                break
+        z.pool._running_pids.add(77)
+        ending = asyncio.ensure_future(_ended(z.pool, 77))  # its channel closed: it asks
+        await asyncio.sleep(0.01)
+        assert not ending.done()
+        read = _requests(z.zygote_end)  # the zygote reads what waited, and what comes
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            read += _requests(z.zygote_end)
+        assert [r for r in read if r.get("op") == "exits"] == [{"op": "exits", "pid": 77}]
+        _reported(z.pool, z.zygote_end, 77, 3)
+        assert "exit code 3" in await ending
