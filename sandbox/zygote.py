@@ -16,7 +16,9 @@ Children that end are not reported one by one: the zygote is not woken by their 
 is left at its default) and reaps them when the next request for children comes, their reports
 riding with the next group. Only while the host waits for a report it asked for (`exits`) is
 it woken by each exit, and then it sends what it holds at once. So per execution the host and
-the zygote each wake about once per group instead of once per child and once per exit.
+the zygote each wake about once per group instead of once per child and once per exit. A
+zygote that has had no message for IDLE_REAP_S reaps too (holding the reports), so the
+children of a burst do not stay zombies while the pool is idle.
 It holds no credential and never reads anything a child sends.
 """
 
@@ -44,6 +46,9 @@ _SPAWN_HEAD = b'{"op": "spawn", "n": '
 _SPAWN_N = len(_SPAWN_HEAD)
 # Exit reports held at most before they are sent on their own (a message stays a few KiB).
 HELD_EXITS_MAX = 64
+# Seconds without a message after which the zygote reaps the children that ended: a pool left
+# idle after a burst asks for no children, and would otherwise keep all of them as zombies.
+IDLE_REAP_S = 1.0
 
 
 class _Exits:
@@ -258,8 +263,11 @@ def main(argv: list[str]) -> None:
     _send(ctrl, {"op": "ready", "layers": isolation.describe(statuses), "pid": os.getpid()})
     while True:
         try:
-            readable, _, _ = select.select([ctrl.fileno(), wake_r], [], [])
+            readable, _, _ = select.select([ctrl.fileno(), wake_r], [], [], IDLE_REAP_S)
         except InterruptedError:
+            continue
+        if not readable:
+            _reap(ctrl, exits)
             continue
         if wake_r in readable:
             os.read(wake_r, 4096)

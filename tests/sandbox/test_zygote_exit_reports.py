@@ -5,6 +5,7 @@ and, while that child still runs, is woken by exits until it is reaped, then sen
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -139,3 +140,41 @@ def test_reports_held_are_sent_on_their_own_before_they_grow_large(
     [message] = _messages(host_end)
     assert message["op"] == "exits" and len(message["exits"]) == zygote.HELD_EXITS_MAX
     assert exits.held == []
+
+
+def _zombies(parent: int) -> int:
+    """How many of `parent`'s children have exited and are not reaped."""
+    count = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        count += fields[0] == "Z" and int(fields[1]) == parent
+    return count
+
+
+async def test_children_that_ended_in_a_pool_left_idle_are_reaped() -> None:
+    # A burst ends and nothing more comes: no request for children follows (the pool is full),
+    # yet the children that ended do not stay zombies for as long as the pool is idle.
+    from client_surface.table import sandbox_spec
+    from sandbox.limits import Limits
+    from sandbox.pool import WarmPool
+
+    pool = WarmPool(sandbox_spec(), warm=2)
+    await pool.start()
+    try:
+        code = "import time\ntime.sleep(0.2)"
+        runs = [pool.execute(code, limits=Limits(timeout_s=10)) for _ in range(6)]
+        assert {r.status for r in await asyncio.gather(*runs)} == {"ok"}
+        assert pool._proc is not None
+        for _ in range(200):  # a while after the burst, without waiting on a timer's figure
+            if _zombies(pool._proc.pid) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert _zombies(pool._proc.pid) == 0
+    finally:
+        await pool.stop()
