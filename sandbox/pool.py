@@ -288,6 +288,18 @@ class WarmPool:
         except OSError as exc:
             log.warning("cannot ask the zygote how child %d ended: %s", pid, exc)
 
+    def ask_for_exit_reports(self) -> None:
+        """Ask the zygote to reap the children that ended and send the reports it holds (it
+        otherwise sends them with the next group of children). For measurements: `child_cpu_ms`
+        has every reaped child's figure a moment later (a few milliseconds), once they reach
+        the event loop."""
+        if self._ctrl is None:
+            return
+        try:
+            self._ctrl.send(b'{"op": "exits"}')
+        except OSError as exc:
+            log.warning("cannot ask the zygote for its exit reports: %s", exc)
+
     def _on_control_writable(self) -> None:
         self._ctrl_full = False
         if self._ctrl is not None and self._loop is not None:

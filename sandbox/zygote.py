@@ -7,6 +7,7 @@ namespace), then serves these messages:
   host -> zygote  {"op": "init", "spec": ...}        once, the surface spec for the proxy
   host -> zygote  {"op": "spawn", "n": k}            fork k more children
   host -> zygote  {"op": "exits", "pid": p}          report p's end as soon as it is reaped
+                  (without "pid": reap now and send what is held, for measurements)
   zygote -> host  {"op": "children", "pids": [p, ...], "pidfds": true, "exits": [report, ...]}
                   + fds [channel end, pidfd] per child (only channel ends when "pidfds" is
                   false) via SCM_RIGHTS: a group of children, one message

@@ -97,3 +97,11 @@ async def test_a_report_asked_for_while_the_control_socket_is_full_is_asked_for_
         assert [r for r in read if r.get("op") == "exits"] == [{"op": "exits", "pid": 77}]
         _reported(z.pool, z.zygote_end, 77, 3)
         assert "exit code 3" in await ending
+
+
+async def test_a_measurement_asks_for_the_reports_held_and_reads_them() -> None:
+    with fake_zygote() as z:
+        z.pool.ask_for_exit_reports()
+        assert _requests(z.zygote_end) == [{"op": "exits"}]  # no pid: what is held, now
+        _reported(z.pool, z.zygote_end, 100_001, 0, 4.5)  # the zygote's answer
+        assert list(z.pool.child_cpu_ms) == [4.5]

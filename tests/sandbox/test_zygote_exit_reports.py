@@ -123,6 +123,12 @@ def test_asking_for_a_child_already_reaped_sends_what_is_held_and_waits_for_noth
     zygote._asked(zygote_end, exits, pid)  # again: it is no child of ours any more
     zygote._asked(zygote_end, exits, -1)  # not a pid: nothing to wait for
     assert _messages(host_end) == [] and not exits.wanted
+    gone = _fork_exiting(2)
+    _ended(gone)
+    zygote._asked(zygote_end, exits, None)  # no pid (a measurement): what is held, now
+    [held] = _messages(host_end)
+    assert [(x["pid"], x["code"]) for x in held["exits"]] == [(gone, 2)]
+    assert not exits.wanted
     assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
 
 
