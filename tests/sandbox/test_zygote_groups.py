@@ -49,6 +49,14 @@ def test_a_request_for_children_forks_them_all_before_handing_any_over(
     assert events == ["fork"] * 3 + ["send"]  # the whole group in one message
 
 
+def test_a_whole_group_fits_in_what_the_host_takes_in_one_message() -> None:
+    # The host refuses a `children` message of more than GROUP_MAX children (and reads at most
+    # CONTROL_FDS_MAX descriptors): a larger group would be refused whole, every time.
+    from sandbox.pool import CONTROL_FDS_MAX, GROUP_MAX
+
+    assert zygote.SPAWN_TOGETHER <= GROUP_MAX and 2 * zygote.SPAWN_TOGETHER <= CONTROL_FDS_MAX
+
+
 def test_a_large_request_is_forked_in_groups(monkeypatch: pytest.MonkeyPatch) -> None:
     groups: list[int] = []
     monkeypatch.setattr(zygote, "_spawn", lambda ctrl, spec, st, raw, n, exits: groups.append(n))
