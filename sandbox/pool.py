@@ -159,7 +159,8 @@ class WarmPool:
         self._exits: dict[int, dict[str, Any]] = {}
         self._running_pids: set[int] = set()  # the children executions run on
         # The CPU milliseconds of the last children reaped, as the zygote reported them (their
-        # whole lives: confinement, warm-up, run, exit), for measuring; bounded.
+        # whole lives: confinement, warm-up, run, exit), for measuring; bounded. The reports
+        # come with the next group of children, or when asked (ask_for_exit_reports).
         self.child_cpu_ms: collections.deque[float] = collections.deque(maxlen=4096)
         self._pending_spawns = 0
         self._running = 0
