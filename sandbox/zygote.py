@@ -15,11 +15,12 @@ namespace), then serves these messages:
   report          {"pid", "code", "signal", "cpu_ms"}   how a reaped child ended
 Children that end are not reported one by one: the zygote is not woken by their exits (SIGCHLD
 is left at its default) and reaps them when the next request for children comes, their reports
-riding with the next group. Only while the host waits for a report it asked for (`exits`) is
-it woken by each exit, and then it sends what it holds at once. So per execution the host and
-the zygote each wake about once per group instead of once per child and once per exit. A
-zygote that has had no message for IDLE_REAP_S reaps too (holding the reports), so the
-children of a burst do not stay zombies while the pool is idle.
+riding with the next group. When the host asks for a report (`exits`), it sends what it holds
+at once and, while that child still runs, is woken by each exit until it is reaped, then sends
+what it holds again (its report among it); it also sends them on its own once HELD_EXITS_MAX
+are held. So per execution the host and the zygote each wake about once per group instead of
+once per child and once per exit. A zygote that has had no message for IDLE_REAP_S reaps too
+(holding the reports), so the children of a burst do not stay zombies while the pool is idle.
 It holds no credential and never reads anything a child sends.
 """
 
