@@ -126,8 +126,10 @@ class Recorder:
         assert self.writer is not None
         self.writer.update(execution_id, {"state": RUNNING, "started_at": utcnow()}, when=(QUEUED,))
 
-    def finish(self, tenant: Tenant, execution_id: str, outcome: Outcome) -> None:
-        """The one place an outcome becomes a record; then its figures and a log line."""
+    def finish(self, tenant: Tenant, execution_id: str, outcome: Outcome) -> bool:
+        """The one place an outcome becomes a record (released and its final values queued);
+        False when its record could not be made (it was failed instead). Its figures and log
+        line follow (`observe_soon`)."""
         try:
             values = outcome.record_values(
                 self.settings.record_result_bytes, self.settings.record_stdout_bytes
@@ -138,7 +140,19 @@ class Recorder:
                 "execution record could not be made", extra={"execution_id": execution_id}
             )
             self.fail(tenant, execution_id, "its record could not be made from its result")
-            return
+            return False
+        return True
+
+    def observe_soon(self, tenant: Tenant, execution_id: str, outcome: Outcome) -> None:
+        """A finished execution's figures and its log line, in the loop's next turn: the answer
+        made in this one is written first (runtime/adapters/http/serving.py writes an answer
+        in the turn it is made); the line keeps this context (the request's id)."""
+        try:
+            asyncio.get_running_loop().call_soon(self.observe, tenant, execution_id, outcome)
+        except RuntimeError:  # no loop running: now
+            self.observe(tenant, execution_id, outcome)
+
+    def observe(self, tenant: Tenant, execution_id: str, outcome: Outcome) -> None:
         try:  # figures and a log line: never a reason to fail an answer that is ready
             body = outcome.body
             self.metrics.observe(body)

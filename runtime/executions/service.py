@@ -457,6 +457,7 @@ class Executions:
     ) -> Outcome:
         running = self._running.get(execution_id) or _Running(tenant)
         started = time.perf_counter()
+        recorded = False
         try:
             flora, tenant_secrets = self.connections.for_tenant(tenant, self.tenants.flora_key)
             if running.shut_down:  # the drain period ended while it was queued
@@ -494,7 +495,7 @@ class Executions:
                         raise
                     elapsed_ms = (time.perf_counter() - started) * 1000
                     outcome = cancelled(execution_id, elapsed_ms)
-            self.recorder.finish(tenant, execution_id, outcome)
+            recorded = self.recorder.finish(tenant, execution_id, outcome)
         except BaseException as exc:
             reason = (
                 SERVER_STOPPED
@@ -513,10 +514,14 @@ class Executions:
             self.recorder.fail(tenant, execution_id, "the runtime failed while it ran")
             self._running.pop(execution_id, None)
             running.end()
-        if self.recorder.write_before_answer:
-            await self.recorder.flush()
-        elif running.first_row is not None and not running.first_row.done():
-            await asyncio.shield(running.first_row)  # written while it ran, as a rule
+        try:
+            if self.recorder.write_before_answer:
+                await self.recorder.flush()
+            elif running.first_row is not None and not running.first_row.done():
+                await asyncio.shield(running.first_row)  # written while it ran, as a rule
+        finally:
+            if recorded:  # after the answer, which is made in this turn
+                self.recorder.observe_soon(tenant, execution_id, outcome)
         return outcome
 
     # ------------------------------------------------------------------ draining
