@@ -367,7 +367,8 @@ class _BaseClient:
         }
 
     def _request_parts(self, method: Method, args: BaseModel, key: str | None) -> _Parts:
-        """What a request carries, before it is encoded for HTTP or handed in-process."""
+        """What an HTTP request carries, before httpx encodes it (an in-process request takes
+        `_request_data` and makes its headers in `AsyncFlora._exchange`)."""
         path, path_params, params, body = self._request_data(method, args, key)
         headers = self._headers()
         if method.idempotency == "header" and key:
