@@ -28,7 +28,7 @@ import json
 from _json import make_encoder
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, NoReturn
 
 from sandbox.limits import Limits
 
@@ -224,6 +224,12 @@ class EncodedArgs(dict[str, Any]):
     def __init__(self, value: dict[str, Any]) -> None:
         super().__init__(value)
         self.text = "".join(_encode_value(value, 0))
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a call's encoded arguments cannot change: its JSON text is made once")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
 
 
 def encode_call(call_id: int, fn: str, args: Any, concurrent: bool = False) -> bytes:

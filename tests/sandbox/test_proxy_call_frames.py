@@ -90,3 +90,24 @@ def test_encoded_args_carry_the_standard_text() -> None:
         encoded = EncodedArgs(value)
         assert encoded == value
         assert encode_call(3, "client", encoded, True) == encode_call(3, "client", value, True)
+
+
+def test_encoded_args_refuse_every_change() -> None:
+    """Its JSON text is made once: a change would leave the text sent out of date, so every
+    way of changing a dict raises and the value stays as it was made."""
+    encoded = EncodedArgs({"method": "a.b", "arguments": {}})
+    changes = [
+        lambda: encoded.__setitem__("method", "c.d"),
+        lambda: encoded.__delitem__("method"),
+        lambda: encoded.update(method="c.d"),
+        lambda: encoded.setdefault("x", 1),
+        lambda: encoded.pop("method"),
+        lambda: encoded.popitem(),
+        lambda: encoded.clear(),
+        lambda: encoded.__ior__({"method": "c.d"}),
+    ]
+    for change in changes:
+        with pytest.raises(TypeError, match="cannot change"):
+            change()
+    assert encoded == {"method": "a.b", "arguments": {}}
+    assert encode_call(1, "client", encoded) == _standard(1, {"method": "a.b", "arguments": {}})
