@@ -6,12 +6,14 @@ and, while that child still runs, is woken by exits until it is reaped, then sen
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -30,6 +32,38 @@ def ctrl() -> Iterator[tuple[socket.socket, socket.socket]]:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         zygote_end.close()
         host_end.close()
+
+
+def _in_own_process(test: Callable[..., None]) -> Callable[..., None]:
+    """Run the test in a forked process of its own. The zygote's reaping waits for any child
+    (`wait4(-1)`): in the test runner's process it could take another test's child that has
+    just ended from whoever waits for it."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the forked process reports through the pipe
+            os.close(r)
+            try:
+                test(*args, **kwargs)
+                outcome = b"ok"
+            except BaseException:  # noqa: BLE001 - every failure is reported to the parent
+                outcome = traceback.format_exc().encode()
+            try:
+                os.write(w, outcome[-60000:])
+            finally:
+                os._exit(0)
+        os.close(w)
+        chunks = []
+        while chunk := os.read(r, 65536):
+            chunks.append(chunk)
+        os.close(r)
+        os.waitpid(pid, 0)
+        outcome = b"".join(chunks)
+        assert outcome == b"ok", outcome.decode(errors="replace")
+
+    return run
 
 
 def _messages(host_end: socket.socket) -> list[dict[str, Any]]:
@@ -62,6 +96,7 @@ def _fork_exiting(code: int, wait_for: int | None = None) -> int:
     return pid
 
 
+@_in_own_process
 def test_an_ended_child_is_reported_with_the_next_group(
     ctrl: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -80,6 +115,7 @@ def test_an_ended_child_is_reported_with_the_next_group(
     assert exits.held == []
 
 
+@_in_own_process
 def test_a_report_the_host_waits_for_is_sent_once_its_child_is_reaped(
     ctrl: tuple[socket.socket, socket.socket],
 ) -> None:
@@ -109,6 +145,7 @@ def test_a_report_the_host_waits_for_is_sent_once_its_child_is_reaped(
     assert not exits.wanted and signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
 
 
+@_in_own_process
 def test_asking_for_a_child_already_reaped_sends_what_is_held_and_waits_for_nothing(
     ctrl: tuple[socket.socket, socket.socket],
 ) -> None:
@@ -132,6 +169,7 @@ def test_asking_for_a_child_already_reaped_sends_what_is_held_and_waits_for_noth
     assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
 
 
+@_in_own_process
 def test_reports_held_are_sent_on_their_own_before_they_grow_large(
     ctrl: tuple[socket.socket, socket.socket],
 ) -> None:
