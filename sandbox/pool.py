@@ -328,9 +328,8 @@ class WarmPool:
             try:
                 message = _CONTROL.decode(data)
             except msgspec.DecodeError:  # not a JSON object: refused, with what it carried
-                for fd in fds:
-                    os.close(fd)
-                raise
+                self._refuse(data, fds)
+                continue
             op = message.get("op")
             if op == "children":
                 self._on_children(message, fds, flags, data)
@@ -360,19 +359,8 @@ class WarmPool:
             or len(set(pids)) != len(pids)
         ):
             # Not one process's pid each (a signal by pid would reach a group or every
-            # process, or raise), or descriptors that do not match them: refused, with what
-            # it carried, and the children asked for again, once: when the next group is
-            # refused too (this host is out of descriptors, and the kernel cuts every group
-            # short), only an execution that ends or waits asks again, so the zygote is not
-            # kept forking groups that are closed as they come.
-            log.error("the sandbox zygote sent a malformed children message: %.200r", data)
-            for fd in fds:
-                os.close(fd)
-            asked_for = len(pids) if type(pids) is list else 1
-            self._pending_spawns = max(0, self._pending_spawns - max(1, asked_for))
-            if not self._refused:
-                self._refused = True
-                self._replenish()
+            # process, or raise), or descriptors that do not match them.
+            self._refuse(data, fds)
             return
         self._refused = False
         self._pending_spawns = max(0, self._pending_spawns - len(pids))
@@ -391,6 +379,22 @@ class WarmPool:
             else:
                 self._idle.append(child)
         if self._child_waiters:  # more wait than were asked for in one request
+            self._replenish()
+
+    def _refuse(self, data: bytes, fds: list[int]) -> None:
+        """A zygote message refused, with every descriptor it carried. It may have stood for a
+        group of children of any size, so the count of those asked for starts again from
+        nothing (a group still on its way then leaves a few children more than kept warm, never
+        fewer for good), and the children are asked for again, once: when the next group is
+        refused too (this host is out of descriptors, and the kernel cuts every group short),
+        only an execution that ends or waits asks again, so the zygote is not kept forking
+        groups that are closed as they come."""
+        log.error("the sandbox zygote sent a malformed message: %.200r", data)
+        for fd in fds:
+            os.close(fd)
+        self._pending_spawns = 0
+        if not self._refused:
+            self._refused = True
             self._replenish()
 
     def _on_exit(self, report: Any) -> None:

@@ -160,3 +160,27 @@ async def test_descriptors_carried_by_any_other_message_are_closed(body: bytes) 
             pass  # not JSON, or not an object: refused as before
         assert not z.pool._idle
         assert copies(z.channel) == 1
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"not json",
+        b"[4242]",  # JSON, not an object
+        b'{"op": "children", "pids": 4242, "pidfds": false, "exits": []}',  # stood for a group
+    ],
+)
+async def test_a_refused_message_leaves_the_pool_short_of_no_child(message: bytes) -> None:
+    # It may have stood for a whole group (eight children asked for): the count of children
+    # on their way starts again, so the pool asks for every child it is missing, not one less
+    # for each it cannot see, and the reader goes on to the next message.
+    with fake_zygote() as z:
+        z.pool.warm = 8
+        z.pool._pending_spawns = 8
+        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
+        socket.send_fds(z.zygote_end, [_children(b"4242")], [z.channel.fileno()])
+        z.pool._on_control()  # neither raises
+        assert copies(z.channel) == 2  # the refused message's closed; the child's taken
+        assert [child.pid for child in z.pool._idle] == [4242]
+        assert z.pool._pending_spawns == 0
+        assert z.pool._missing() == 7
