@@ -5,6 +5,9 @@
 # /var/lib/terrarium (TERRARIUM_DATA_DIR) is the data directory: mount a persistent volume there.
 # On SIGTERM the server drains (TERRARIUM_DRAIN_S) before it exits: give it a stop timeout
 # longer than that (docker stop -t, compose stop_grace_period).
+# tini is process 1: it passes signals on to the server and reaps whatever process is left to
+# it (the sandbox's children, should its zygote die before it reaped them), which the server,
+# as process 1, would not.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -13,7 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TERRARIUM_DATA_DIR=/var/lib/terrarium
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libseccomp2 \
+ && apt-get install -y --no-install-recommends libseccomp2 tini \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
@@ -27,4 +30,5 @@ RUN pip install . && mkdir -p /var/lib/terrarium
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)" || exit 1
+ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["terrarium", "serve", "--host", "0.0.0.0", "--port", "8000"]

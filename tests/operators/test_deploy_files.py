@@ -140,6 +140,14 @@ def test_dockerfile_installs_the_project_and_serves_on_all_interfaces():
     assert '"terrarium", "serve", "--host", "0.0.0.0"' in text
 
 
+def test_the_image_runs_an_init_that_reaps_orphans():
+    # The server is not made to reap processes that are not its own: as process 1 it would
+    # leave the sandbox's children as zombies if its zygote died before reaping them.
+    text = (ROOT / "Dockerfile").read_text()
+    assert "libseccomp2 tini" in text
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--"]' in text
+
+
 def test_the_image_gets_every_package_and_its_data_files():
     """The image installs the project (`pip install .`) from what the Dockerfile copies: every
     package, and every file in them that is not Python is declared package data."""
