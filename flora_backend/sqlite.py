@@ -18,7 +18,10 @@ work on a small statement. Here:
 - the commit of a write transaction runs on the loop's thread (WAL with synchronous=NORMAL: it
   appends to the WAL, waits for no lock and syncs nothing). SQLite's automatic checkpoint
   (which syncs) is off for these connections; every `CHECKPOINT_EVERY`-th commit of the engine
-  is made on the connection's thread instead and checkpoints the WAL there;
+  is made on the connection's thread instead and checkpoints the WAL there. A commit that may
+  write the WAL's first frame (the engine's first, the first after its checkpoint: SQLite then
+  starts the WAL again and syncs its header, whatever `synchronous` says) is made on the
+  connection's thread too;
 - any other statement (DDL, pragmas, a rollback) is one call that does all four on the
   connection's thread;
 - commit and rollback are skipped when SQLite says no transaction is open (what sqlite3's own
@@ -178,11 +181,17 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 class WriteTurns:
     """One engine's turns to write: an asyncio lock, made on first use (in the loop that uses
-    the engine), and its commits since the last that checkpointed the WAL."""
+    the engine), its commits since the last that checkpointed the WAL, and whether the next
+    commit that writes may start the WAL again from its first frame (`restart_due`)."""
 
     def __init__(self) -> None:
         self._lock: asyncio.Lock | None = None
         self.commits = 0
+        # SQLite writes the WAL's header, and syncs it, with the first frame of a WAL it starts
+        # again: at the first commit that writes after a checkpoint copied every frame back (or
+        # into a new WAL). Until a commit made on the connection's thread has written, the next
+        # is made there too. (A checkpoint made by another process is not known here.)
+        self.restart_due = True
 
     def count_commit(self) -> bool:
         """A commit counted: False for the one that is to checkpoint the WAL."""
@@ -200,7 +209,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     """Statements through `OneHopCursor`; commit and rollback only inside a transaction; the
     engine's write turn held for as long as this connection's write transaction is open."""
 
-    __slots__ = ("_turns", "_turn", "_queued", "_finished", "__weakref__")
+    __slots__ = ("_turns", "_turn", "_changes", "_queued", "_finished", "__weakref__")
     _cursor_cls = OneHopCursor
 
     def __init__(self, dbapi: Any, connection: Any, turns: WriteTurns) -> None:
@@ -209,6 +218,9 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         # Set while this connection holds the turn: gives it back if the connection is dropped
         # without its transaction ending (garbage collected, as SQLite's lock would be).
         self._turn: weakref.finalize[Any, Any] | None = None
+        # SQLite's count of the rows this connection changed, when it took its turn (None when
+        # its thread was busy then): a commit after which it is larger wrote frames to the WAL.
+        self._changes: int | None = None
         # Calls queued to the connection's thread, and calls it finished (each written by one
         # thread only): equal when the thread is idle. A call whose caller was cancelled still
         # runs there, so the loop's thread uses the connection only when they are equal.
@@ -301,6 +313,8 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             except TimeoutError:
                 raise sqlite3.OperationalError("database is locked") from None
         self._turn = weakref.finalize(self, _give_back, lock, asyncio.get_running_loop())
+        conn = self._connection._connection
+        self._changes = conn.total_changes if conn is not None and self._thread_idle() else None
 
     def end_turn_unless_writing(self) -> None:
         if self._turn is not None and self._thread_idle() and not self._in_transaction():
@@ -325,16 +339,26 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         thread (WAL with synchronous=NORMAL: the commit appends to the WAL; it neither waits
         for a lock nor syncs), except the engine's every `CHECKPOINT_EVERY`-th commit, which
         is made on the connection's thread and checkpoints the WAL there (this driver's
-        connections make no automatic checkpoint, which syncs both files). Any other commit
-        goes to the connection's thread, as before."""
+        connections make no automatic checkpoint, which syncs both files), and a commit that
+        may start the WAL again (`WriteTurns.restart_due`: SQLite syncs the WAL's header then),
+        also made there. Any other commit goes to the connection's thread, as before."""
         try:
             conn = self._connection._connection
             if conn is None or (self._thread_idle() and not conn.in_transaction):
                 return
-            checkpoint = not self._turns.count_commit()
+            turns = self._turns
+            checkpoint = not turns.count_commit()
             try:
-                if checkpoint or self._turn is None or not self._thread_idle():
+                if checkpoint or turns.restart_due or self._turn is None or not self._thread_idle():
+                    wrote = (
+                        self._turn is not None
+                        and self._changes is not None
+                        and self._thread_idle()
+                        and conn.total_changes != self._changes
+                    )
                     await_(self.on_thread(_commit, conn, checkpoint))
+                    if checkpoint or wrote:  # a checkpoint lets the next commit restart it
+                        turns.restart_due = checkpoint
                 else:
                     conn.commit()
             except Exception as error:

@@ -318,7 +318,8 @@ async def test_every_few_commits_checkpoint_the_wal_on_the_thread(
 ) -> None:
     """The driver's connections make no automatic checkpoint (it syncs the files, and commits
     run on the loop); every `CHECKPOINT_EVERY`-th commit of the engine is made on the
-    connection's thread and checkpoints the WAL there."""
+    connection's thread and checkpoints the WAL there (and the commit after it, which starts
+    the WAL again, is made there too)."""
     monkeypatch.setattr(driver, "CHECKPOINT_EVERY", 4)
     async with engine.connect() as c:
         assert (await c.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one() == 0
@@ -332,6 +333,49 @@ async def test_every_few_commits_checkpoint_the_wal_on_the_thread(
         before = path.read_bytes()
         async with sessions() as s, s.begin():
             await s.execute(update(Workspace).values(credits=Workspace.credits + 1))
-        assert trips.count == n // 4, n
+        assert trips.count == n // 4 + (n - 1) // 4, n  # each checkpoint, and the next commit
         # a commit appends to the WAL; only a checkpoint writes the database file
         assert (path.read_bytes() != before) == (n % 4 == 0), n
+
+
+def wal_header(engine: AsyncEngine) -> bytes:
+    """The WAL's header (its salts change when SQLite starts the WAL again from its first
+    frame, which it writes with the header and syncs, whatever `synchronous` says)."""
+    wal = Path(database_file(engine) + "-wal")
+    return wal.read_bytes()[:32] if wal.exists() else b""
+
+
+async def test_a_commit_that_starts_the_wal_again_is_made_on_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit that writes the WAL's first frame (the engine's first; the one after a
+    checkpoint, once every frame was copied back) syncs the WAL's header: it is made on the
+    connection's thread, never on the loop's."""
+    monkeypatch.setattr(driver, "CHECKPOINT_EVERY", 4)
+    settings = BackendSettings(data_dir=tmp_path, database_url=None)
+    first = create_engine(settings)
+    await init_db(first)
+    async with session_factory(first)() as s, s.begin():
+        s.add(Workspace(id="ws_a", name="a", credits=10, webhook_secret="whsec_x",
+                        is_default=False, created_at=utcnow()))  # fmt: skip
+    await first.dispose()  # the last connection closed: the WAL checkpointed and removed
+    engine = create_engine(settings)
+    try:
+        sessions = session_factory(engine)
+        async with sessions() as s:  # the pool warmed: connecting is trips of its own
+            await s.get(Workspace, "ws_a")
+        trips = Trips(monkeypatch)
+        restarted = 0
+        for n in range(13):
+            header, before = wal_header(engine), trips.count
+            async with sessions() as s, s.begin():
+                await s.execute(update(Workspace).values(credits=Workspace.credits + 1))
+            if wal_header(engine) != header:
+                restarted += 1
+                assert trips.count > before, n  # written on the thread
+        assert restarted >= 3  # the first commit, and after each full checkpoint
+        async with sessions() as s:
+            ws = await s.get(Workspace, "ws_a")
+        assert ws is not None and ws.credits == 23
+    finally:
+        await engine.dispose()
