@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import sqlite3
 import weakref
 from typing import Any
@@ -67,6 +68,8 @@ BUSY_TIMEOUT_S = 30.0  # how long a write waits for its turn, as SQLite's busy t
 # An engine's WAL is checkpointed by its every this-many-th commit (SQLite's own automatic
 # checkpoint, after 1,000 pages, is off for this driver's connections: see `commit`).
 CHECKPOINT_EVERY = 64
+
+log = logging.getLogger("terrarium.backend.sqlite")
 
 # (description, rowcount, lastrowid, rows) of one statement, read on the connection's thread.
 _Outcome = tuple[Any, int, "int | None", "list[Any] | None"]
@@ -386,8 +389,14 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
 def _commit(conn: sqlite3.Connection, checkpoint: bool) -> None:
     conn.commit()
-    if checkpoint:  # as SQLite's automatic one: PASSIVE, it waits for no reader or writer
+    if not checkpoint:
+        return
+    # As SQLite's automatic checkpoint: PASSIVE (it waits for no reader or writer), and its
+    # failure (a full disk, say) leaves the commit made; the next checkpoint tries again.
+    try:
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+    except sqlite3.Error:
+        log.warning("the WAL's checkpoint failed; the next one tries again", exc_info=True)
 
 
 def _give_back(lock: asyncio.Lock, loop: asyncio.AbstractEventLoop) -> None:

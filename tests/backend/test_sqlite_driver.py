@@ -16,7 +16,7 @@ import aiosqlite
 import pytest
 from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from flora_backend import sqlite as driver
 from flora_backend.db import create_engine, init_db, session_factory, utcnow
@@ -377,5 +377,41 @@ async def test_a_commit_that_starts_the_wal_again_is_made_on_the_thread(
         async with sessions() as s:
             ws = await s.get(Workspace, "ws_a")
         assert ws is not None and ws.credits == 23
+    finally:
+        await engine.dispose()
+
+
+class CheckpointFails(sqlite3.Connection):
+    """A connection whose checkpoints fail (as on a full disk); anything else as sqlite3's."""
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql.upper().startswith("PRAGMA WAL_CHECKPOINT"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, *args)
+
+
+async def test_a_commit_whose_checkpoint_fails_is_still_a_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The commit that checkpoints the WAL has committed when its checkpoint fails: it answers
+    as a commit (as SQLite's automatic checkpoint, whose failure leaves the commit alone), the
+    failure logged; the next checkpoint tries again."""
+    monkeypatch.setattr(driver, "CHECKPOINT_EVERY", 2)
+    engine = create_async_engine(
+        driver.one_hop_url(f"sqlite+aiosqlite:///{tmp_path / 'backend.db'}"),
+        connect_args={"timeout": 30, "factory": CheckpointFails},
+    )
+    try:
+        await init_db(engine)
+        async with session_factory(engine)() as s, s.begin():
+            s.add(Workspace(id="ws_a", name="a", credits=10, webhook_secret="whsec_x",
+                            is_default=False, created_at=utcnow()))  # fmt: skip
+        for _ in range(4):  # two of them checkpoint
+            async with session_factory(engine)() as s, s.begin():
+                await s.execute(update(Workspace).values(credits=Workspace.credits + 1))
+        async with session_factory(engine)() as s:
+            ws = await s.get(Workspace, "ws_a")
+        assert ws is not None and ws.credits == 14
+        assert "checkpoint" in caplog.text
     finally:
         await engine.dispose()
