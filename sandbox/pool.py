@@ -109,6 +109,7 @@ class WarmChild:
     sock: socket.socket
     pidfd: int | None
     killed: bool = False  # SIGKILL was sent: a second one would change nothing
+    zygote: int = 0  # which of the pool's zygotes forked it (WarmPool._zygotes when it came)
 
     def signal(self, signum: int) -> None:
         try:
@@ -177,6 +178,7 @@ class WarmPool:
         # The last `children` message was refused: another refused in a row does not ask again
         # by itself (a host out of descriptors gets every group cut short; see _on_children).
         self._refused = False
+        self._zygotes = 0  # zygotes started so far: a child's report comes only from its own
         self.started_children = 0
         self.completed = 0
         self.kills = 0
@@ -210,6 +212,7 @@ class WarmPool:
             raise PoolUnavailable("the sandbox zygote exited during start")
         info = json.loads(ready)
         self.layers = info.get("layers", {})
+        self._zygotes += 1
         self._ctrl = host_end
         self._loop.add_reader(host_end.fileno(), self._on_control)
         self._replenish()
@@ -369,7 +372,9 @@ class WarmPool:
             # zygote makes every channel with socketpair(AF_UNIX, SOCK_STREAM).
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=fds[i * per_child])
             sock.setblocking(False)
-            child = WarmChild(pid, sock, fds[i * 2 + 1] if with_pidfds else None)
+            child = WarmChild(
+                pid, sock, fds[i * 2 + 1] if with_pidfds else None, zygote=self._zygotes
+            )
             self.started_children += 1
             while self._child_waiters:
                 waiter = self._child_waiters.popleft()
@@ -421,6 +426,12 @@ class WarmPool:
             self._ctrl = None
         self._ctrl_full = False
         self._exits_to_ask.clear()
+        # No report can come now: an execution waiting for one answers at once, not after
+        # EXIT_REPORT_WAIT_S (its child died with the zygote, by its parent-death signal).
+        for exit_waiter in self._exit_waiters.values():
+            if not exit_waiter.done():
+                exit_waiter.set_result(_ZYGOTE_GONE)
+        self._exit_waiters.clear()
         if self._stopping:
             return
         log.error("the sandbox zygote died; restarting it")
@@ -645,6 +656,8 @@ class WarmPool:
         that kept it open, and has timed out."""
         report = self._exits.pop(child.pid, None)
         killed = False  # at its deadline, still alive
+        if report is None and (self._ctrl is None or child.zygote != self._zygotes):
+            report = _ZYGOTE_GONE  # its zygote is gone (and maybe started again): none comes
         if report is None and self._loop is not None:
             waiter: asyncio.Future[dict[str, Any]] = self._loop.create_future()
             self._exit_waiters[child.pid] = waiter
@@ -661,7 +674,7 @@ class WarmPool:
                 pass
             finally:
                 self._exit_waiters.pop(child.pid, None)
-        report = report or {}
+        report = {} if report is None else report
         sig = report.get("signal")
         if killed and (not report or sig == signal.SIGKILL):
             return ExecutionResult.failed("timeout", errors.timed_out(limits, killed=True))
@@ -671,10 +684,17 @@ class WarmPool:
         if sig == signal.SIGSEGV or sig == signal.SIGABRT:
             return ExecutionResult.failed("limit_exceeded", errors.out_of_memory_or_stack())
         self.kills += 1
-        what = f"signal {sig}" if sig else f"exit code {report.get('code')}"
+        if report is _ZYGOTE_GONE:
+            what = "the sandbox's zygote ended with it"
+        else:
+            what = f"signal {sig}" if sig else f"exit code {report.get('code')}"
         why = f"the sandbox process ended without a result ({what})"
         return ExecutionResult.failed("error", errors.sandbox_error(why))
 
+
+# What an execution waiting for its child's exit report is given when the zygote is gone (no
+# report can come); told apart by identity, never by what a message says.
+_ZYGOTE_GONE: dict[str, Any] = {}
 
 # Descriptors the host holds per running execution: the child's socket and its pidfd, and
 # (over HTTP) the client's connection.

@@ -105,3 +105,36 @@ async def test_a_measurement_asks_for_the_reports_held_and_reads_them() -> None:
         assert _requests(z.zygote_end) == [{"op": "exits"}]  # no pid: what is held, now
         _reported(z.pool, z.zygote_end, 100_001, 0, 4.5)  # the zygote's answer
         assert list(z.pool.child_cpu_ms) == [4.5]
+
+
+async def test_an_execution_waiting_for_a_report_when_the_zygote_dies_answers_at_once() -> None:
+    # Its child died with the zygote (parent-death signal) and no report can come: the
+    # execution says so, instead of waiting out the report's timeout for "exit code None".
+    with fake_zygote() as z:
+        z.pool._running_pids.add(77)
+        ended = asyncio.ensure_future(_ended(z.pool, 77))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert 77 in z.pool._exit_waiters  # asked, and waiting
+        z.pool._stopping = True  # no restart in this test
+        z.pool._zygote_died()
+        message = await ended
+        assert "zygote ended" in message and "exit code" not in message
+        assert not z.pool._exit_waiters
+
+
+async def test_a_child_of_an_earlier_zygote_waits_for_no_report() -> None:
+    # The zygote died and was started again before the execution asked: the new one never
+    # knew the child, so no report is waited for.
+    with fake_zygote() as z:
+        z.pool._zygotes = 2
+        a, b = socket.socketpair()
+        try:
+            child = WarmChild(77, a, pidfd=-1, zygote=1)
+            assert z.pool._loop is not None
+            result = await z.pool._died(child, Limits(), z.pool._loop.time() + 100)
+        finally:
+            a.close()
+            b.close()
+        assert result.error is not None and "zygote ended" in str(result.error["message"])
+        assert not z.pool._exit_waiters and not _requests(z.zygote_end)
