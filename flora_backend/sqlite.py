@@ -1,7 +1,8 @@
 """The backend's SQLite driver: SQLAlchemy's aiosqlite dialect with at most one trip to the
 connection's thread per statement instead of four, none for a statement that cannot wait for a
-lock (a write transaction of the backend's own makes none), and the engine's write
-transactions taking turns in the event loop instead of in SQLite's busy handler.
+lock (a write transaction of the backend's own makes none, but for the few commits that
+checkpoint the WAL or start it again), and the engine's write transactions taking turns in the
+event loop instead of in SQLite's busy handler.
 
 aiosqlite runs each sqlite3 call on the connection's own thread and wakes the event loop with
 its answer. SQLAlchemy's adapter makes a statement four such calls (make a cursor, execute,
