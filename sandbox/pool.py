@@ -518,11 +518,21 @@ class WarmPool:
                 lost.kill()
                 lost.close()
             waiter.cancel()
+            self._forget(waiter)
             raise
         if not waiter.done():
             waiter.cancel()
+            self._forget(waiter)
             raise TimeoutError
         return waiter.result()
+
+    def _forget(self, waiter: asyncio.Future[WarmChild]) -> None:
+        """A waiter that gave up no longer counts as a child missing (see _missing): else the
+        pool would ask for one child too many for each, until the next child arrived."""
+        try:
+            self._child_waiters.remove(waiter)
+        except ValueError:
+            pass  # handed a child (taken off the queue) in the same turn
 
     async def _await_ready(self, child: WarmChild) -> str:
         """Read the child's ready frame (usually already buffered); '' if ready, else why not."""

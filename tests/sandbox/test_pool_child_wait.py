@@ -34,3 +34,18 @@ async def test_a_child_handed_over_as_its_waiter_is_cancelled_is_killed_and_clos
                 taking.cancel()
             stand_in.kill()
             stand_in.wait()
+
+
+async def test_a_waiter_that_gave_up_no_longer_counts_as_a_child_missing() -> None:
+    # Cancelled (its client went away) or timed out: the pool must not go on asking for a
+    # child for it.
+    with fake_zygote() as z:
+        z.pool.warm = 0
+        taking = asyncio.create_task(z.pool._take_child())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert len(z.pool._child_waiters) == 1 and z.pool._missing() == 1
+        taking.cancel()
+        done, _ = await asyncio.wait([taking], timeout=10)  # a guard against hanging
+        assert taking in done and taking.cancelled()
+        assert not z.pool._child_waiters and z.pool._missing() == 0
