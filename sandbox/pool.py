@@ -59,6 +59,9 @@ SPAWN_BATCH_MAX = 256
 # request per four executions.
 SPAWN_BATCH_MIN = 4
 CHILD_WAIT_S = 30.0  # for a child to be handed over when none is warm
+# After the zygote could not fork children (the process limit, memory): seconds before the pool
+# asks again. Executions waiting meanwhile keep waiting (up to CHILD_WAIT_S).
+SPAWN_RETRY_S = 0.5
 READY_WAIT_S = 30.0  # a child still confining itself and warming up when it is taken
 # Children tried in a row before giving up: in _take_child for ones dead before their ready
 # frame, in execute for ones that died after it, before reading the script.
@@ -179,6 +182,8 @@ class WarmPool:
         # by itself (a host out of descriptors gets every group cut short; see _on_children).
         self._refused = False
         self._zygotes = 0  # zygotes started so far: a child's report comes only from its own
+        # The zygote could not fork what it was asked for: no request until this timer fires.
+        self._retry: asyncio.TimerHandle | None = None
         self.started_children = 0
         self.completed = 0
         self.kills = 0
@@ -219,6 +224,9 @@ class WarmPool:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         if self._ctrl is not None and self._loop is not None:
             self._loop.remove_reader(self._ctrl.fileno())
             self._loop.remove_writer(self._ctrl.fileno())
@@ -248,7 +256,13 @@ class WarmPool:
         of executions arriving together makes one request, not one each. When none is missing
         (three executions in four, asked for four at a time) no turn is spent on it: the end of
         the execution that takes the next child, or a wait for one, calls this again."""
-        if self._asking or self._ctrl is None or self._loop is None or self._missing() <= 0:
+        if (
+            self._asking
+            or self._retry is not None
+            or self._ctrl is None
+            or self._loop is None
+            or self._missing() <= 0
+        ):
             return
         self._asking = True
         self._loop.call_soon(self._ask_for_children)
@@ -336,6 +350,8 @@ class WarmPool:
             op = message.get("op")
             if op == "children":
                 self._on_children(message, fds, flags, data)
+            elif op == "failed":
+                self._on_failed(message, fds, data)
             else:
                 for fd in fds:  # only a `children` message carries descriptors
                     os.close(fd)
@@ -386,6 +402,26 @@ class WarmPool:
         if self._child_waiters:  # more wait than were asked for in one request
             self._replenish()
 
+    def _on_failed(self, message: dict[str, Any], fds: list[int], data: bytes) -> None:
+        """The zygote could not fork `n` of the children asked for (it goes on serving, its
+        running children untouched): they are no longer on their way, and are asked for again
+        after SPAWN_RETRY_S, not at once (the limit that stopped them may take a while)."""
+        n = message.get("n")
+        if fds or type(n) is not int or not 0 < n <= SPAWN_BATCH_MAX:
+            self._refuse(data, fds)
+            return
+        log.warning(
+            "the sandbox zygote could not fork %d children (%.40s); asking again in %.1f s",
+            n, str(message.get("errno")), SPAWN_RETRY_S,
+        )  # fmt: skip
+        self._pending_spawns = max(0, self._pending_spawns - n)
+        if self._retry is None and self._loop is not None:
+            self._retry = self._loop.call_later(SPAWN_RETRY_S, self._retry_spawn)
+
+    def _retry_spawn(self) -> None:
+        self._retry = None
+        self._replenish()
+
     def _refuse(self, data: bytes, fds: list[int]) -> None:
         """A zygote message refused, with every descriptor it carried. It may have stood for a
         group of children of any size, so the count of those asked for starts again from
@@ -426,6 +462,9 @@ class WarmPool:
             self._ctrl = None
         self._ctrl_full = False
         self._exits_to_ask.clear()
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         # No report can come now: an execution waiting for one answers at once, not after
         # EXIT_REPORT_WAIT_S (its child died with the zygote, by its parent-death signal).
         for exit_waiter in self._exit_waiters.values():
@@ -492,7 +531,11 @@ class WarmPool:
                 waiter: asyncio.Future[WarmChild] = self._loop.create_future()
                 self._child_waiters.append(waiter)
                 self._replenish()
-                child = await self._handed(waiter)
+                try:
+                    child = await self._handed(waiter)
+                except TimeoutError:  # the zygote could not fork one (its process limit)
+                    why = f"no sandbox child could be made within {CHILD_WAIT_S:.0f} s"
+                    raise PoolUnavailable(why) from None
             try:
                 why = await self._await_ready(child)
             except BaseException:  # cancelled while it waited: the child is nobody's now

@@ -12,6 +12,9 @@ namespace), then serves these messages:
                   + fds [channel end, pidfd] per child (only channel ends when "pidfds" is
                   false) via SCM_RIGHTS: a group of children, one message
   zygote -> host  {"op": "exits", "exits": [report, ...]}   the reports held, when asked
+  zygote -> host  {"op": "failed", "n": k, "errno": "EAGAIN"}   k children asked for that
+                  could not be forked (the process limit, memory, descriptors): the zygote
+                  goes on; the host asks again later
   report          {"pid", "code", "signal", "cpu_ms"}   how a reaped child ended
 Children that end are not reported one by one: the zygote is not woken by their exits (SIGCHLD
 is left at its default) and reaps them when the next request for children comes, their reports
@@ -27,6 +30,7 @@ It holds no credential and never reads anything a child sends.
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # CPython ships it without a stub
+import errno
 import gc
 import json
 import os
@@ -102,11 +106,21 @@ def _spawn_groups(
     exits: _Exits,
 ) -> None:
     """The `n` children a request asks for (at most 256), in groups of SPAWN_TOGETHER; the
-    exit reports held go with the first group."""
+    exit reports held go with the first group. When a fork fails (the process limit, memory,
+    descriptors), the children forked so far are handed over, the rest are reported as not
+    forked (`failed`), and the zygote goes on serving: its running children are not lost."""
     left = max(0, min(n, 256))
     while left > 0:
-        _spawn(ctrl, spec, statuses, allow_raw, min(left, SPAWN_TOGETHER), exits.take())
-        left -= SPAWN_TOGETHER
+        group = min(left, SPAWN_TOGETHER)
+        failure = _spawn(ctrl, spec, statuses, allow_raw, group, exits.take())
+        if failure is not None:
+            not_forked, error = failure
+            name = errno.errorcode.get(error.errno or 0, "OSError").encode()
+            ctrl.send(
+                b'{"op": "failed", "n": %d, "errno": "%s"}' % (not_forked + left - group, name)
+            )
+            return
+        left -= group
 
 
 def _spawn(
@@ -116,9 +130,11 @@ def _spawn(
     allow_raw: bool,
     n: int,
     reports: bytes = b"[]",
-) -> None:
+) -> tuple[int, OSError] | None:
     """Fork `n` children, then hand them to the host in one message: each one's channel host
-    end and pidfd, and `reports` (a JSON array of exit reports held until now).
+    end and pidfd, and `reports` (a JSON array of exit reports held until now). When a
+    socketpair or a fork fails, those forked are handed over (the reports go all the same)
+    and this returns how many were not, and why.
 
     Every page the zygote writes after a fork is copied, because the child shares it; the
     channels are made before the forks and the children handed over after the last one, so
@@ -126,23 +142,33 @@ def _spawn(
     the other channels of its group only until it closes every descriptor but its own
     (isolation.enter_child, before anything of the script's arrives).
     """
-    channels = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(n)]
-    pids = []
-    for host_end, child_end in channels:
-        pid = os.fork()
-        if pid == 0:
-            _child(ctrl, host_end, child_end, spec, statuses, allow_raw)
-        pids.append(pid)
+    channels: list[tuple[socket.socket, socket.socket]] = []
+    pids: list[int] = []
+    failure: OSError | None = None
+    try:
+        for _ in range(n):
+            channels.append(socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM))
+        for host_end, child_end in channels:
+            pid = os.fork()
+            if pid == 0:
+                _child(ctrl, host_end, child_end, spec, statuses, allow_raw)
+            pids.append(pid)
+    except OSError as exc:
+        failure = exc
     pidfds: list[int] = []
     try:
-        for (_host_end, child_end), pid in zip(channels, pids, strict=True):
+        if not pids:
+            if reports != b"[]":
+                ctrl.send(b'{"op": "exits", "exits": %s}' % reports)
+            return n, failure or OSError(errno.EAGAIN, "no child forked")
+        for (_host_end, child_end), pid in zip(channels, pids, strict=False):
             child_end.close()
             try:
                 pidfds.append(os.pidfd_open(pid))
             except OSError:  # no pidfds (a kernel before 5.3): the host signals by pid
                 break
-        with_pidfds = len(pidfds) == n
-        fds = [host_end.fileno() for host_end, _ in channels]
+        with_pidfds = len(pidfds) == len(pids)
+        fds = [host_end.fileno() for host_end, _ in channels[: len(pids)]]
         if with_pidfds:
             fds = [fd for pair in zip(fds, pidfds, strict=True) for fd in pair]
         # Formatted, not json.dumps: after each fork every page the zygote writes is copied.
@@ -158,6 +184,7 @@ def _spawn(
             child_end.close()
         for pidfd in pidfds:
             os.close(pidfd)
+    return None if failure is None else (n - len(pids), failure)
 
 
 def _child(

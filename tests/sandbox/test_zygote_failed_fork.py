@@ -1,0 +1,196 @@
+"""A fork that fails in the zygote (the process limit, memory, descriptors) does not end it, and
+so does not end every running execution with it (their children die with their zygote): the
+children forked so far are handed over, the rest are reported as not forked (`failed`), and the
+pool asks for them again after a pause. A `failed` message that is not well formed is refused
+like any other."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from descriptors import copies, fake_zygote
+
+from sandbox import pool as pool_module
+from sandbox import zygote
+
+
+@pytest.fixture
+def ctrl() -> Iterator[tuple[socket.socket, socket.socket]]:
+    zygote_end, host_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    host_end.setblocking(False)
+    try:
+        yield zygote_end, host_end
+    finally:
+        zygote_end.close()
+        host_end.close()
+
+
+def _messages(host_end: socket.socket) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while True:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(host_end, 1 << 16, 64)
+        except BlockingIOError:
+            return out
+        for fd in fds:
+            os.close(fd)
+        out.append(json.loads(data))
+
+
+def _forks_then_fails(monkeypatch: pytest.MonkeyPatch, succeed: int, error: int) -> None:
+    """os.fork on the zygote's side only: `succeed` made-up pids, then OSError(error)."""
+    made = iter(range(40001, 40001 + succeed))
+
+    def fork() -> int:
+        pid = next(made, None)
+        if pid is None:
+            raise OSError(error, os.strerror(error))
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+
+
+def test_the_children_forked_are_handed_over_and_the_rest_reported_not_forked(
+    ctrl: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zygote_end, host_end = ctrl
+    _forks_then_fails(monkeypatch, 2, errno.EAGAIN)
+    exits = zygote._Exits()
+    zygote._spawn_groups(zygote_end, None, {}, False, 20, exits)  # type: ignore[arg-type]
+    children, failed = _messages(host_end)
+    assert children["op"] == "children" and children["pids"] == [40001, 40002]
+    assert failed == {"op": "failed", "n": 18, "errno": "EAGAIN"}  # the group's 6 and 12 more
+
+
+def test_held_reports_still_go_when_no_child_could_be_forked(
+    ctrl: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zygote_end, host_end = ctrl
+    _forks_then_fails(monkeypatch, 0, errno.ENOMEM)
+    exits = zygote._Exits()
+    exits.held = [b'{"pid": 7, "code": 0, "signal": null, "cpu_ms": 1.000}']
+    zygote._spawn_groups(zygote_end, None, {}, False, 3, exits)  # type: ignore[arg-type]
+    reports, failed = _messages(host_end)
+    assert reports["op"] == "exits" and [r["pid"] for r in reports["exits"]] == [7]
+    assert failed == {"op": "failed", "n": 3, "errno": "ENOMEM"}
+    assert not exits.held
+
+
+async def test_the_pool_counts_them_off_and_asks_again_after_a_pause() -> None:
+    with fake_zygote() as z:
+        z.pool.warm = 4
+        z.pool._pending_spawns = 4
+        z.zygote_end.send(b'{"op": "failed", "n": 3, "errno": "EAGAIN"}')
+        z.pool._on_control()
+        assert z.pool._pending_spawns == 1 and z.pool._retry is not None
+        z.pool._asking = False  # the fake zygote's pool asks for nothing until now
+        z.pool._replenish()  # an execution ends meanwhile: no request before the pause
+        assert not z.pool._asking
+        z.pool._retry.cancel()
+        z.pool._retry_spawn()  # the pause is over
+        await asyncio.sleep(0)
+        assert json.loads(z.zygote_end.recv(1 << 16)) == {"op": "spawn", "n": 4}
+        assert z.pool._retry is None
+
+
+@pytest.mark.parametrize(
+    ("message", "carried"),
+    [
+        (b'{"op": "failed", "n": 0, "errno": "EAGAIN"}', 0),
+        (b'{"op": "failed", "n": "3", "errno": "EAGAIN"}', 0),
+        (b'{"op": "failed", "n": true, "errno": "EAGAIN"}', 0),
+        (b'{"op": "failed", "n": %d, "errno": "EAGAIN"}' % (pool_module.SPAWN_BATCH_MAX + 1), 0),
+        (b'{"op": "failed", "errno": "EAGAIN"}', 0),
+        (b'{"op": "failed", "n": 1, "errno": "EAGAIN"}', 1),  # a descriptor it cannot carry
+    ],
+)
+async def test_a_failed_message_that_is_not_well_formed_is_refused(
+    message: bytes, carried: int
+) -> None:
+    with fake_zygote() as z:
+        z.pool._pending_spawns = 4
+        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()] * carried)
+        z.pool._on_control()
+        assert copies(z.channel) == 1  # what it carried is closed
+        assert z.pool._retry is None and z.pool._pending_spawns == 0
+
+
+PIDS_CGROUPS = "/sys/fs/cgroup/pids"
+
+
+def _pids_cgroup() -> str | None:
+    """A new cgroup of the pids controller (v1) this process may write, or None."""
+    path = os.path.join(PIDS_CGROUPS, f"terrarium-test-{os.getpid()}")
+    try:
+        os.mkdir(path)
+    except OSError:
+        return None
+    return path
+
+
+async def test_a_zygote_at_its_process_limit_keeps_its_running_executions() -> None:
+    # The zygote is moved into a cgroup that allows it no more processes: its forks fail with
+    # EAGAIN, as at a container's pids.max. The execution running meanwhile ends ok (its
+    # child lives on with its zygote), and once the limit is lifted the pool is served again
+    # by the same zygote.
+    from client_surface.table import sandbox_spec
+    from sandbox.limits import Limits
+    from sandbox.pool import WarmPool
+
+    cgroup = _pids_cgroup()
+    if cgroup is None:
+        pytest.skip("no writable pids cgroup (v1) on this machine")
+    pool = WarmPool(sandbox_spec(), warm=1)
+    try:
+        await pool.start()
+        for _ in range(200):
+            if pool._idle:
+                break
+            await asyncio.sleep(0.02)
+        assert pool._proc is not None
+        zygote = pool._proc.pid
+        running = asyncio.ensure_future(
+            pool.execute("import time\ntime.sleep(1.5)\n'slept'", limits=Limits(timeout_s=20))
+        )
+        await asyncio.sleep(0.3)  # it has the warm child
+        with open(os.path.join(cgroup, "pids.max"), "w") as f:
+            f.write("1")
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(zygote))
+        waiting = asyncio.ensure_future(pool.execute("x = 2", limits=Limits(timeout_s=20)))
+        await asyncio.sleep(1.0)  # the zygote is asked, cannot fork, is asked again ...
+        assert not waiting.done()
+        first = await running
+        assert first.status == "ok" and first.result == "slept", first.error
+        with open(os.path.join(cgroup, "pids.max"), "w") as f:
+            f.write("max")
+        second = await asyncio.wait_for(waiting, 15)
+        assert second.status == "ok", second.error
+        assert pool._proc is not None and pool._proc.pid == zygote  # never restarted
+    finally:
+        await pool.stop()
+        for _ in range(100):  # its processes are gone once the zygote and children exit
+            try:
+                os.rmdir(cgroup)
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+
+
+async def test_an_execution_that_gets_no_child_in_time_is_refused_as_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Not a bare TimeoutError out of the pool (a server error): the sandbox is unavailable
+    # (503), with the reason.
+    monkeypatch.setattr(pool_module, "CHILD_WAIT_S", 0.05)
+    with fake_zygote() as z:
+        with pytest.raises(pool_module.PoolUnavailable, match="no sandbox child could be made"):
+            await z.pool._take_child()
+        assert not z.pool._child_waiters
