@@ -152,6 +152,11 @@ class RecordWriter:
             return
         with contextlib.suppress(Exception):
             await self.flush()
+        # A batch the task took meanwhile (writes made during the flush, whose linger passed)
+        # is written whole: cancelling the task in the middle of it would lose it, unlogged.
+        while self._in_flight is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._in_flight)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

@@ -299,3 +299,46 @@ async def test_a_write_made_during_a_batchs_write_waits_its_own_linger_not_a_new
     finally:
         gate.set()
         await writer.stop()
+
+
+async def test_a_batch_taken_while_the_writer_stops_is_written_whole_not_cut_off(
+    database: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write made while stop() flushes (an execution ending as the server stops) whose linger
+    passes meanwhile goes as the next batch once the one being written ends: stop() lets that
+    batch be written before it ends the writer, it does not cancel it in the middle (its
+    records would be lost, with nothing logged)."""
+    engine, sessions = database
+    writer = RecordWriter(engine, linger_s=0.01)
+    gate = asyncio.Event()
+    begun: list[list[str]] = []
+    write = writer._write
+
+    async def slow(ops: list[Any]) -> None:
+        begun.append([op["id"] for op in ops])
+        if len(begun) == 1:
+            await gate.wait()  # the first batch is being written until the test says so
+        else:
+            await asyncio.sleep(0.05)  # the next one takes a while
+        await write(ops)
+
+    writer._write = slow  # type: ignore[method-assign]
+    writer.start()
+    first, late = row(), row()
+    writer.insert(first)
+    writer.written(urgent=True)
+    await asyncio.sleep(0.01)
+    assert begun == [[first["id"]]]
+    stopping = asyncio.create_task(writer.stop())
+    await asyncio.sleep(0)  # stop() waits for the batch being written
+    writer.insert(late)
+    await asyncio.sleep(0.05)  # its linger passes while the first batch is written
+    with caplog.at_level("ERROR", logger="terrarium.records"):
+        gate.set()
+        await stopping
+    assert begun == [[first["id"]], [late["id"]]]
+    assert not [r for r in caplog.records if r.name == "terrarium.records"]
+    assert await states(sessions, [first["id"], late["id"]]) == {
+        first["id"]: (RUNNING, None),
+        late["id"]: (RUNNING, None),
+    }
