@@ -193,9 +193,11 @@ class WriteTurns:
         self.commits = 0
         # SQLite writes the WAL's header, and syncs it, with the first frame of a WAL it starts
         # again: at the first commit that writes after a checkpoint copied every frame back (or
-        # into a new WAL). Until a commit made on the connection's thread has written, the next
-        # is made there too. (A checkpoint made by another process is not known here.)
+        # into a new WAL: the last connection to close removes it). Until a commit made on the
+        # connection's thread has written, the next is made there too. (A checkpoint made by
+        # another process is not known here.)
         self.restart_due = True
+        self.connections = 0  # the engine's open connections
 
     def count_commit(self) -> bool:
         """A commit counted: False for the one that is to checkpoint the WAL."""
@@ -213,7 +215,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     """Statements through `OneHopCursor`; commit and rollback only inside a transaction; the
     engine's write turn held for as long as this connection's write transaction is open."""
 
-    __slots__ = ("_turns", "_turn", "_changes", "_queued", "_finished", "__weakref__")
+    __slots__ = ("_turns", "_turn", "_changes", "_queued", "_finished", "_open", "__weakref__")
     _cursor_cls = OneHopCursor
 
     def __init__(self, dbapi: Any, connection: Any, turns: WriteTurns) -> None:
@@ -230,6 +232,8 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         # runs there, so the loop's thread uses the connection only when they are equal.
         self._queued = 0
         self._finished = 0
+        self._open = True  # counted in `turns.connections`
+        turns.connections += 1
 
     async def on_thread(self, fn: Any, *args: Any) -> Any:
         """`fn(*args)` on the connection's thread."""
@@ -370,7 +374,17 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         finally:
             self.end_turn_unless_writing()
 
+    def _closing(self) -> None:
+        """This connection no longer counted as open; the engine's last to close may be the
+        database's last, which checkpoints the WAL and removes it."""
+        if self._open:
+            self._open = False
+            self._turns.connections -= 1
+            if self._turns.connections <= 0:
+                self._turns.restart_due = True
+
     def close(self) -> None:
+        self._closing()
         try:
             super().close()
         finally:
@@ -380,6 +394,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         # SQLAlchemy terminates a dropped connection from the garbage collector, on whatever
         # thread collects it, mid-way through whatever that thread was doing: the turn is given
         # back on the loop's thread, in a turn of its own (asyncio's lock is not thread-safe).
+        self._closing()
         try:
             super().terminate()
         finally:

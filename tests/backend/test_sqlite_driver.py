@@ -381,6 +381,32 @@ async def test_a_commit_that_starts_the_wal_again_is_made_on_the_thread(
         await engine.dispose()
 
 
+async def test_a_commit_after_the_engines_connections_closed_is_made_on_the_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last connection to close checkpoints the WAL and removes it: the engine's next
+    commit writes a new WAL's header, which SQLite syncs, so it is made on the thread."""
+    sessions = session_factory(engine)
+    for _ in range(2):  # commits on the loop, the engine's first made already
+        async with sessions() as s, s.begin():
+            await s.execute(update(Workspace).values(credits=Workspace.credits + 1))
+    await engine.dispose()  # its connections closed; the engine is used again below
+    assert wal_header(engine) == b""
+    async with sessions() as s:  # a new connection: connecting is trips of its own
+        await s.get(Workspace, "ws_a")
+    trips = Trips(monkeypatch)
+    async with sessions() as s, s.begin():
+        await s.execute(update(Workspace).values(credits=Workspace.credits + 1))
+    assert wal_header(engine) != b""
+    assert trips.count == 1  # the commit, on the thread
+    async with sessions() as s, s.begin():
+        await s.execute(update(Workspace).values(credits=Workspace.credits + 1))
+    assert trips.count == 1  # the next on the loop again
+    async with sessions() as s:
+        ws = await s.get(Workspace, "ws_a")
+    assert ws is not None and ws.credits == 14
+
+
 class CheckpointFails(sqlite3.Connection):
     """A connection whose checkpoints fail (as on a full disk); anything else as sqlite3's."""
 
