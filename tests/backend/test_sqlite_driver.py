@@ -245,6 +245,10 @@ async def test_a_terminated_connection_gives_its_turn_back_through_its_loop(engi
     async with asyncio.timeout(5):
         await waiting
     assert lock.released_on[0] == threading.get_ident()
+    # The terminated connection's thread stops once it has closed SQLite's connection; closing
+    # it again before then would queue a stop that thread never runs (aiosqlite), so the test
+    # waits for it (the waiting writer can end between SQLite's close and that stop).
+    await asyncio.to_thread(raw._connection._thread.join, 5)
     await holder.invalidate()
     await holder.close()
     async with engine.connect() as c:
