@@ -20,9 +20,10 @@ work on a small statement. Here:
   appends to the WAL, waits for no lock and syncs nothing). SQLite's automatic checkpoint
   (which syncs) is off for these connections; every `CHECKPOINT_EVERY`-th commit of the engine
   is made on the connection's thread instead and checkpoints the WAL there. A commit that may
-  write the WAL's first frame (the engine's first, the first after its checkpoint: SQLite then
-  starts the WAL again and syncs its header, whatever `synchronous` says) is made on the
-  connection's thread too;
+  write the WAL's first frame (into a new WAL, or after any connection's checkpoint copied
+  every frame back, as the WAL index shared by every connection says: SQLite then starts the
+  WAL again and syncs its header, whatever `synchronous` says) is made on the connection's
+  thread too (`WalIndex`), and so is every commit where the WAL index cannot be read;
 - any other statement (DDL, pragmas, a rollback) is one call that does all four on the
   connection's thread;
 - commit and rollback are skipped when SQLite says no transaction is open (what sqlite3's own
@@ -49,7 +50,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import sqlite3
+import struct
 import weakref
 from typing import Any
 
@@ -185,19 +188,11 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 class WriteTurns:
     """One engine's turns to write: an asyncio lock, made on first use (in the loop that uses
-    the engine), its commits since the last that checkpointed the WAL, and whether the next
-    commit that writes may start the WAL again from its first frame (`restart_due`)."""
+    the engine), and its commits since the last that checkpointed the WAL."""
 
     def __init__(self) -> None:
         self._lock: asyncio.Lock | None = None
         self.commits = 0
-        # SQLite writes the WAL's header, and syncs it, with the first frame of a WAL it starts
-        # again: at the first commit that writes after a checkpoint copied every frame back (or
-        # into a new WAL: the last connection to close removes it). Until a commit made on the
-        # connection's thread has written, the next is made there too. (A checkpoint made by
-        # another process is not known here.)
-        self.restart_due = True
-        self.connections = 0  # the engine's open connections
 
     def count_commit(self) -> bool:
         """A commit counted: False for the one that is to checkpoint the WAL."""
@@ -215,7 +210,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     """Statements through `OneHopCursor`; commit and rollback only inside a transaction; the
     engine's write turn held for as long as this connection's write transaction is open."""
 
-    __slots__ = ("_turns", "_turn", "_changes", "_queued", "_finished", "_open", "__weakref__")
+    __slots__ = ("_turns", "_turn", "_wal_index", "_queued", "_finished", "__weakref__")
     _cursor_cls = OneHopCursor
 
     def __init__(self, dbapi: Any, connection: Any, turns: WriteTurns) -> None:
@@ -224,16 +219,14 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         # Set while this connection holds the turn: gives it back if the connection is dropped
         # without its transaction ending (garbage collected, as SQLite's lock would be).
         self._turn: weakref.finalize[Any, Any] | None = None
-        # SQLite's count of the rows this connection changed, when it took its turn (None when
-        # its thread was busy then): a commit after which it is larger wrote frames to the WAL.
-        self._changes: int | None = None
+        # The database's WAL index (`-shm`), opened to read at this connection's first commit;
+        # None before, or when there is none to read (then every commit goes to the thread).
+        self._wal_index: WalIndex | None = None
         # Calls queued to the connection's thread, and calls it finished (each written by one
         # thread only): equal when the thread is idle. A call whose caller was cancelled still
         # runs there, so the loop's thread uses the connection only when they are equal.
         self._queued = 0
         self._finished = 0
-        self._open = True  # counted in `turns.connections`
-        turns.connections += 1
 
     async def on_thread(self, fn: Any, *args: Any) -> Any:
         """`fn(*args)` on the connection's thread."""
@@ -321,8 +314,6 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             except TimeoutError:
                 raise sqlite3.OperationalError("database is locked") from None
         self._turn = weakref.finalize(self, _give_back, lock, asyncio.get_running_loop())
-        conn = self._connection._connection
-        self._changes = conn.total_changes if conn is not None and self._thread_idle() else None
 
     def end_turn_unless_writing(self) -> None:
         if self._turn is not None and self._thread_idle() and not self._in_transaction():
@@ -348,25 +339,21 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         for a lock nor syncs), except the engine's every `CHECKPOINT_EVERY`-th commit, which
         is made on the connection's thread and checkpoints the WAL there (this driver's
         connections make no automatic checkpoint, which syncs both files), and a commit that
-        may start the WAL again (`WriteTurns.restart_due`: SQLite syncs the WAL's header then),
+        may start the WAL again (`WalIndex.starts_again`: SQLite syncs the WAL's header then),
         also made there. Any other commit goes to the connection's thread, as before."""
         try:
             conn = self._connection._connection
             if conn is None or (self._thread_idle() and not conn.in_transaction):
                 return
-            turns = self._turns
-            checkpoint = not turns.count_commit()
+            checkpoint = not self._turns.count_commit()
             try:
-                if checkpoint or turns.restart_due or self._turn is None or not self._thread_idle():
-                    wrote = (
-                        self._turn is not None
-                        and self._changes is not None
-                        and self._thread_idle()
-                        and conn.total_changes != self._changes
-                    )
+                if (
+                    checkpoint
+                    or self._turn is None
+                    or not self._thread_idle()
+                    or self._wal_starts_again(conn)
+                ):
                     await_(self.on_thread(_commit, conn, checkpoint))
-                    if checkpoint or wrote:  # a checkpoint lets the next commit restart it
-                        turns.restart_due = checkpoint
                 else:
                     conn.commit()
             except Exception as error:
@@ -374,33 +361,96 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         finally:
             self.end_turn_unless_writing()
 
-    def _closing(self) -> None:
-        """This connection no longer counted as open; the engine's last to close may be the
-        database's last, which checkpoints the WAL and removes it."""
-        if self._open:
-            self._open = False
-            self._turns.connections -= 1
-            if self._turns.connections <= 0:
-                self._turns.restart_due = True
+    def _wal_starts_again(self, conn: sqlite3.Connection) -> bool:
+        """Whether this commit may write the WAL's first frame (read on the loop's thread while
+        the connection's thread is idle): True where the WAL index cannot be read."""
+        index = self._wal_index
+        if index is None:
+            index = self._wal_index = WalIndex.of(conn)
+        return index.starts_again()
 
     def close(self) -> None:
-        self._closing()
         try:
             super().close()
         finally:
+            self._wal_index = None  # SQLite's descriptor, not to be read once closed
             self._end_turn()
 
     def terminate(self) -> None:
         # SQLAlchemy terminates a dropped connection from the garbage collector, on whatever
         # thread collects it, mid-way through whatever that thread was doing: the turn is given
         # back on the loop's thread, in a turn of its own (asyncio's lock is not thread-safe).
-        self._closing()
         try:
             super().terminate()
         finally:
+            self._wal_index = None  # SQLite's descriptor, not to be read once closed
             turn, self._turn = self._turn, None
             if turn is not None:
                 turn()  # _give_back
+
+
+class WalIndex:
+    """A database's WAL index (the `-shm` file SQLite shares between the connections of every
+    process on the database, in a layout all SQLite versions keep: sqlite.org/walformat.html),
+    read for two of its numbers: the last frame committed to the WAL (`mxFrame`, in the index's
+    header) and the last one checkpointed into the database (`nBackfill`).
+
+    A commit's first frame is the WAL's first when the WAL is new, or when every frame was
+    copied back (by any connection's checkpoint, of any process) before its transaction began:
+    SQLite then starts the WAL again, writing its header, which it syncs whatever `synchronous`
+    says. That is so when the two numbers are equal while the committing connection holds the
+    write lock (no other writer can add a frame meanwhile; a checkpoint during the transaction
+    may make them equal too, and such a commit goes to the thread for nothing).
+
+    The index is read through SQLite's own descriptor of the file (found in /proc/self/fd),
+    never one opened here: closing any descriptor of a file drops every POSIX lock the process
+    holds on it, SQLite's included. That descriptor stays open while a connection of this
+    process uses the index, so it is read only for the connection that found it, while it is
+    open. Where it cannot be found (not Linux, not WAL, a database in memory), every commit is
+    made on the connection's thread."""
+
+    __slots__ = ("_fd",)
+    _HEAD = 100  # mxFrame at 16 in the first header copy, nBackfill at 96 (native byte order)
+
+    def __init__(self, fd: int | None) -> None:
+        self._fd = fd
+
+    @classmethod
+    def of(cls, conn: sqlite3.Connection) -> WalIndex:
+        """The WAL index of the connection's database, as its open connection holds it."""
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                return cls(None)
+            path = next(
+                (row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), ""
+            )
+            if not path:
+                return cls(None)
+            shm = os.path.realpath(f"{path}-shm")
+            for name in os.listdir("/proc/self/fd"):
+                try:
+                    if os.readlink(f"/proc/self/fd/{name}") == shm:
+                        return cls(int(name))
+                except OSError:
+                    continue  # closed meanwhile, or the directory's own descriptor
+        except (sqlite3.Error, OSError):
+            pass
+        return cls(None)
+
+    def starts_again(self) -> bool:
+        if self._fd is None:
+            return True
+        try:
+            head = os.pread(self._fd, self._HEAD, 0)
+        except OSError:
+            return True
+        if len(head) < self._HEAD:
+            return True
+        committed, copied = _U32.unpack_from(head, 16)[0], _U32.unpack_from(head, 96)[0]
+        return bool(committed == copied)
+
+
+_U32 = struct.Struct("=I")
 
 
 def _commit(conn: sqlite3.Connection, checkpoint: bool) -> None:

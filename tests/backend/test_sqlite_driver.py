@@ -411,6 +411,36 @@ async def test_a_commit_after_the_engines_connections_closed_is_made_on_the_thre
     assert ws is not None and ws.credits == 14
 
 
+async def test_a_commit_after_another_connections_checkpoint_is_made_on_the_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection on the file (the runtime's engine and record writer share the
+    backend's database; a tool) may checkpoint the whole WAL: the engine's next commit starts
+    the WAL again and syncs its header, so it is made on the thread; the one after is not."""
+    sessions = session_factory(engine)
+    for _ in range(2):
+        async with sessions() as s, s.begin():
+            await s.execute(update(Workspace).values(credits=Workspace.credits + 1))
+    other = sqlite3.connect(database_file(engine))
+    try:
+        busy, frames, copied = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        other.close()
+    assert busy == 0 and frames == copied > 0  # every frame copied back
+    trips = Trips(monkeypatch)
+    header = wal_header(engine)
+    async with sessions() as s, s.begin():
+        await s.execute(update(Workspace).values(credits=Workspace.credits + 1))
+    assert wal_header(engine) != header  # started again
+    assert trips.count == 1  # the commit, on the thread
+    async with sessions() as s, s.begin():
+        await s.execute(update(Workspace).values(credits=Workspace.credits + 1))
+    assert trips.count == 1
+    async with sessions() as s:
+        ws = await s.get(Workspace, "ws_a")
+    assert ws is not None and ws.credits == 14
+
+
 class CheckpointFails(sqlite3.Connection):
     """A connection whose checkpoints fail (as on a full disk); anything else as sqlite3's."""
 
