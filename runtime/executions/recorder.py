@@ -28,6 +28,7 @@ from runtime.executions.outcome import Outcome
 from runtime.executions.record_writer import RecordWriter
 from runtime.executions.records import ACTIVE_STATES, FAILED, QUEUED, RUNNING, WEBHOOK_PENDING
 from runtime.executions.request import ExecutionRequest
+from runtime.infra import after_answer
 from runtime.infra.metrics import Metrics
 from runtime.settings import Settings
 from runtime.tenancy.tenants import Tenant
@@ -129,7 +130,7 @@ class Recorder:
     def finish(self, tenant: Tenant, execution_id: str, outcome: Outcome) -> bool:
         """The one place an outcome becomes a record (released and its final values queued);
         False when its record could not be made (it was failed instead). Its figures and log
-        line follow (`observe_soon`)."""
+        line follow (`observe_after_answer`)."""
         try:
             values = outcome.record_values(
                 self.settings.record_result_bytes, self.settings.record_stdout_bytes
@@ -143,14 +144,11 @@ class Recorder:
             return False
         return True
 
-    def observe_soon(self, tenant: Tenant, execution_id: str, outcome: Outcome) -> None:
-        """A finished execution's figures and its log line, in the loop's next turn: the answer
-        made in this one is written first (runtime/adapters/http/serving.py writes an answer
-        in the turn it is made); the line keeps this context (the request's id)."""
-        try:
-            asyncio.get_running_loop().call_soon(self.observe, tenant, execution_id, outcome)
-        except RuntimeError:  # no loop running: now
-            self.observe(tenant, execution_id, outcome)
+    def observe_after_answer(self, tenant: Tenant, execution_id: str, outcome: Outcome) -> None:
+        """A finished execution's figures and its log line, once its answer is sent: at the door
+        of a `/v1` request, before its access line (runtime/infra/after_answer.py); now where no
+        door waits for an answer. The line keeps this context (the request's id)."""
+        after_answer.defer(functools.partial(self.observe, tenant, execution_id, outcome))
 
     def observe(self, tenant: Tenant, execution_id: str, outcome: Outcome) -> None:
         try:  # figures and a log line: never a reason to fail an answer that is ready

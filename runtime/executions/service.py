@@ -520,8 +520,8 @@ class Executions:
             elif running.first_row is not None and not running.first_row.done():
                 await asyncio.shield(running.first_row)  # written while it ran, as a rule
         finally:
-            if recorded:  # after the answer, which is made in this turn
-                self.recorder.observe_soon(tenant, execution_id, outcome)
+            if recorded:  # once the answer is sent, where a door waits for it
+                self.recorder.observe_after_answer(tenant, execution_id, outcome)
         return outcome
 
     # ------------------------------------------------------------------ draining

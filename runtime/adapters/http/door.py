@@ -12,7 +12,9 @@
   untyped bodies cross-origin without asking first (no CORS preflight), and with
   TERRARIUM_AUTH=off such a request would run code as the default tenant;
 - writes one access log line (JSON, the runtime's log format) and counts the request in the
-  HTTP metrics (route, method, status; 4xx by reason, the error code; per tenant).
+  HTTP metrics (route, method, status; 4xx by reason, the error code; per tenant), once the
+  answer is sent and, for a `/v1` request, after what its execution deferred until then (its
+  figures and "execution finished" line: runtime/infra/after_answer.py).
 
 A `POST /v1/execute` whose body it read (with no root path, where the path is the route's) is
 offered to the route's direct path (`direct`, from execute.py) before the rest of the app: an
@@ -44,7 +46,7 @@ from starlette.types import Message as AsgiMessage
 
 from runtime.adapters.errors import INTERNAL, ErrorReport, report
 from runtime.errors import BodyTooLarge, UnsupportedMediaType
-from runtime.infra import logs
+from runtime.infra import after_answer, logs
 from runtime.infra.metrics import Metrics
 from runtime.settings import Settings
 
@@ -149,6 +151,10 @@ class Door:
         rid = request_id(scope)
         scope.setdefault("state", {})["request_id"] = rid
         token = logs.request_id.set(rid)
+        # An execution's figures and line wait for the answer (not /mcp: its tools log their
+        # own line after the execution's, and its answers may be streamed).
+        after = None if scope["path"].startswith("/mcp") else after_answer.AfterAnswer()
+        after_token = after_answer.waiting.set(after)
         started = time.perf_counter()
         status, reason_body = 500, bytearray()
 
@@ -188,7 +194,11 @@ class Door:
                 log.exception("request failed", extra={"path": scope["path"]})
                 await _answer(send_tracked, INTERNAL)
         finally:
-            self._note(scope, status, bytes(reason_body), time.perf_counter() - started, rid)
+            seconds = time.perf_counter() - started
+            if after is not None:  # the answer is sent: what waited for it, then the access line
+                after.run()
+            self._note(scope, status, bytes(reason_body), seconds, rid)
+            after_answer.waiting.reset(after_token)
             logs.request_id.reset(token)
 
     async def _directly(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:

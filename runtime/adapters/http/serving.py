@@ -5,9 +5,10 @@ microseconds (the reader's CPU is woken through the hypervisor), so:
 - `OneSendProtocol` is uvicorn's httptools protocol whose writes made in one event-loop turn
   leave in one `send`: uvicorn writes an answer's head and its body separately, and the client
   was woken for the head alone. A whole answer leaves as soon as its last byte is written
-  (before the app's own work after it: the door's access log and metrics), and nothing is held
-  past the turn (a streamed answer's head still leaves as soon as the app yields); closing the
-  connection sends what is held first; a `writelines` is held with the rest, in order.
+  (before the app's own work after it: an execution's figures and "execution finished" line,
+  the door's access log and metrics), and nothing is held past the turn (a streamed answer's
+  head still leaves as soon as the app yields); closing the connection sends what is held
+  first; a `writelines` is held with the rest, in order.
 - `HeldLines` is the log handler's stream: lines logged on the event loop (a request's
   "execution finished" and its access line, and those of the requests served meanwhile) are
   written together, in the order they were logged, at most `HOLD_LINES_S` after the first of
