@@ -310,3 +310,25 @@ def test_batching_keeps_the_handlers_formatter_level_and_filters() -> None:
     logger.warning("a secret")
     logger.warning("shown")
     assert out.getvalue() == "WARNING shown\n"
+
+
+async def test_uvicorns_end_of_an_answer_runs_even_if_sending_it_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its keep-alive timer and the next pipelined request hang on it: a write that raises
+    must not leave the connection without them."""
+    ended: list[bool] = []
+    monkeypatch.setattr(
+        uvicorn.protocols.http.httptools_impl.HttpToolsProtocol,
+        "on_response_complete",
+        lambda self: ended.append(True),
+    )
+    protocol, transport = protocol_for(json_app)
+
+    def broken(self: TurnWrites) -> None:
+        raise OSError("the transport failed")
+
+    monkeypatch.setattr(TurnWrites, "send_held", broken)
+    with pytest.raises(OSError, match="the transport failed"):
+        protocol.on_response_complete()
+    assert ended == [True]

@@ -98,9 +98,11 @@ class OneSendProtocol(HttpToolsProtocol):
         # uvicorn calls this right after an answer's last write: the answer is whole, so it
         # leaves now rather than at the end of the turn, after what the app does next.
         held = self.transport
-        if isinstance(held, TurnWrites):
-            held.send_held()
-        super().on_response_complete()
+        try:
+            if isinstance(held, TurnWrites):
+                held.send_held()
+        finally:  # uvicorn's own end of the answer (keep-alive, the next pipelined request)
+            super().on_response_complete()
 
 
 class HeldLines:
