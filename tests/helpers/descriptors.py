@@ -1,26 +1,31 @@
 """Descriptors the host is handed, for tests that show none is left open: `copies(sock)` counts
 this process's descriptors of one socket, and `fake_zygote()` gives a pool reading a control
-socket the test writes to as the zygote would, with a child's channel to hand over."""
+socket the test writes to as the zygote would, with a child's channel to hand over; for tests
+of the zygote's side, `control_socket()` is a control socket's two ends and
+`zygote_messages(host_end)` what the zygote has sent on it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sandbox.pool import WarmPool
 
 
-def copies(sock: socket.socket) -> int:
-    """How many of this process's descriptors are this socket."""
-    me = os.readlink(f"/proc/self/fd/{sock.fileno()}")
+def copies(sock: socket.socket | int) -> int:
+    """How many of this process's descriptors are this socket (or what this descriptor is)."""
+    fd = sock if isinstance(sock, int) else sock.fileno()
+    me = os.readlink(f"/proc/self/fd/{fd}")
     count = 0
-    for fd in os.listdir("/proc/self/fd"):
+    for name in os.listdir("/proc/self/fd"):
         try:
-            count += os.readlink(f"/proc/self/fd/{fd}") == me
+            count += os.readlink(f"/proc/self/fd/{name}") == me
         except OSError:
             pass  # the listing's own descriptor, closed by now
     return count
@@ -52,3 +57,30 @@ def fake_zygote() -> Iterator[FakeZygote]:
             child.close()
         for sock in (host_end, zygote_end, channel, other):
             sock.close()
+
+
+@contextlib.contextmanager
+def control_socket() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """The zygote's end of a control socket and the host's (non-blocking, to read); both
+    closed after."""
+    zygote_end, host_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    host_end.setblocking(False)
+    try:
+        yield zygote_end, host_end
+    finally:
+        zygote_end.close()
+        host_end.close()
+
+
+def zygote_messages(host_end: socket.socket) -> list[dict[str, Any]]:
+    """Every message the zygote has sent so far, read as JSON; the descriptors any of them
+    carried are closed."""
+    out: list[dict[str, Any]] = []
+    while True:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(host_end, 1 << 16, 64)
+        except BlockingIOError:
+            return out
+        for fd in fds:
+            os.close(fd)
+        out.append(json.loads(data))

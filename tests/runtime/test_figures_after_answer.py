@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import uvicorn
 from runtime_settings import make_settings
+from transports import FakeTransport
 from uvicorn.server import ServerState
 
 from runtime.adapters.http.serving import OneSendProtocol
@@ -24,34 +25,10 @@ from runtime.infra import after_answer, logs
 OK_COUNTED = b'terrarium_executions_total{status="ok"} 1.0'
 
 
-class Transport:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(bytes(data))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5000)}.get(name, default)
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
 class Seen(logging.Handler):
     """Each line as it is logged, with what had been written to the client and counted then."""
 
-    def __init__(self, transport: Transport, executions: Executions) -> None:
+    def __init__(self, transport: FakeTransport, executions: Executions) -> None:
         super().__init__()
         self.transport, self.executions = transport, executions
         self.lines: list[tuple[str, dict[str, Any], bytes, bool]] = []
@@ -77,7 +54,7 @@ async def answer_one(served: Any) -> None:
     config = uvicorn.Config(served, http=OneSendProtocol, log_level="warning", lifespan="off")
     config.load()
     protocol = OneSendProtocol(config=config, server_state=ServerState(), app_state={})
-    transport = Transport()
+    transport = FakeTransport()
     protocol.connection_made(transport)  # type: ignore[arg-type]
     seen = Seen(transport, executions)
     key = executions.default_key

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from transports import FakeTransport
 from uvicorn.server import ServerState
 
 from runtime.adapters.http.serving import (
@@ -21,35 +22,6 @@ from runtime.adapters.http.serving import (
     batch_log_lines,
     flush_logs,
 )
-
-
-class FakeTransport:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-        self.aborted = False
-
-    def write(self, data: bytes) -> None:
-        assert not self.closed
-        self.writes.append(bytes(data))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.aborted = self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5000)}.get(name, default)
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 async def json_app(scope: Any, receive: Any, send: Any) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import signal
 import socket
@@ -17,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from descriptors import control_socket, zygote_messages
 
 from sandbox import zygote
 
@@ -24,14 +24,11 @@ from sandbox import zygote
 @pytest.fixture
 def ctrl() -> Iterator[tuple[socket.socket, socket.socket]]:
     """The zygote's end of a control socket and the host's (non-blocking, to read)."""
-    zygote_end, host_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    host_end.setblocking(False)
-    try:
-        yield zygote_end, host_end
-    finally:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        zygote_end.close()
-        host_end.close()
+    with control_socket() as ends:
+        try:
+            yield ends
+        finally:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 def _in_own_process(test: Callable[..., None]) -> Callable[..., None]:
@@ -66,18 +63,6 @@ def _in_own_process(test: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
-def _messages(host_end: socket.socket) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    while True:
-        try:
-            data, fds, _flags, _addr = socket.recv_fds(host_end, 1 << 16, 64)
-        except BlockingIOError:
-            return out
-        for fd in fds:
-            os.close(fd)
-        out.append(json.loads(data))
-
-
 def _ended(pid: int) -> None:
     """Wait until `pid` has exited (left as a zombie, not reaped)."""
     for _ in range(1000):
@@ -105,10 +90,10 @@ def test_an_ended_child_is_reported_with_the_next_group(
     pid = _fork_exiting(3)
     _ended(pid)
     zygote._reap(zygote_end, exits)  # as at the next request, before its forks
-    assert _messages(host_end) == []  # held, not sent on its own
+    assert zygote_messages(host_end) == []  # held, not sent on its own
     monkeypatch.setattr(os, "fork", lambda: 40001)  # the zygote's side only: no child is made
     zygote._spawn_groups(zygote_end, None, {}, False, 1, exits)  # type: ignore[arg-type]
-    [message] = _messages(host_end)
+    [message] = zygote_messages(host_end)
     assert message["op"] == "children" and message["pids"] == [40001]
     assert [(r["pid"], r["code"], r["signal"]) for r in message["exits"]] == [(pid, 3, None)]
     assert message["exits"][0]["cpu_ms"] >= 0
@@ -129,7 +114,7 @@ def test_a_report_the_host_waits_for_is_sent_once_its_child_is_reaped(
         running = _fork_exiting(5, wait_for=r)
         zygote._asked(zygote_end, exits, running)
         # What was held goes at once; the child it waits for still runs: woken by exits now.
-        [held] = _messages(host_end)
+        [held] = zygote_messages(host_end)
         assert held["op"] == "exits" and [x["pid"] for x in held["exits"]] == [gone]
         assert exits.wanted == {running}
         assert signal.getsignal(signal.SIGCHLD) is zygote._on_sigchld
@@ -139,7 +124,7 @@ def test_a_report_the_host_waits_for_is_sent_once_its_child_is_reaped(
     finally:
         os.close(r)
         os.close(w)
-    [report] = _messages(host_end)
+    [report] = zygote_messages(host_end)
     assert report["op"] == "exits"
     assert [(x["pid"], x["code"]) for x in report["exits"]] == [(running, 5)]
     assert not exits.wanted and signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
@@ -155,15 +140,15 @@ def test_asking_for_a_child_already_reaped_sends_what_is_held_and_waits_for_noth
     _ended(pid)
     zygote._reap(zygote_end, exits)
     zygote._asked(zygote_end, exits, pid)
-    [message] = _messages(host_end)
+    [message] = zygote_messages(host_end)
     assert [(x["pid"], x["code"]) for x in message["exits"]] == [(pid, 7)]
     zygote._asked(zygote_end, exits, pid)  # again: it is no child of ours any more
     zygote._asked(zygote_end, exits, -1)  # not a pid: nothing to wait for
-    assert _messages(host_end) == [] and not exits.wanted
+    assert zygote_messages(host_end) == [] and not exits.wanted
     gone = _fork_exiting(2)
     _ended(gone)
     zygote._asked(zygote_end, exits, None)  # no pid (a measurement): what is held, now
-    [held] = _messages(host_end)
+    [held] = zygote_messages(host_end)
     assert [(x["pid"], x["code"]) for x in held["exits"]] == [(gone, 2)]
     assert not exits.wanted
     assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
@@ -181,7 +166,7 @@ def test_reports_held_are_sent_on_their_own_before_they_grow_large(
     pid = _fork_exiting(0)
     _ended(pid)
     zygote._reap(zygote_end, exits)
-    [message] = _messages(host_end)
+    [message] = zygote_messages(host_end)
     assert message["op"] == "exits" and len(message["exits"]) == zygote.HELD_EXITS_MAX
     assert exits.held == []
 

@@ -12,10 +12,9 @@ import json
 import os
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from descriptors import copies, fake_zygote
+from descriptors import control_socket, copies, fake_zygote, zygote_messages
 
 from sandbox import pool as pool_module
 from sandbox import zygote
@@ -23,25 +22,8 @@ from sandbox import zygote
 
 @pytest.fixture
 def ctrl() -> Iterator[tuple[socket.socket, socket.socket]]:
-    zygote_end, host_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    host_end.setblocking(False)
-    try:
-        yield zygote_end, host_end
-    finally:
-        zygote_end.close()
-        host_end.close()
-
-
-def _messages(host_end: socket.socket) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    while True:
-        try:
-            data, fds, _flags, _addr = socket.recv_fds(host_end, 1 << 16, 64)
-        except BlockingIOError:
-            return out
-        for fd in fds:
-            os.close(fd)
-        out.append(json.loads(data))
+    with control_socket() as ends:
+        yield ends
 
 
 def _forks_then_fails(monkeypatch: pytest.MonkeyPatch, succeed: int, error: int) -> None:
@@ -64,7 +46,7 @@ def test_the_children_forked_are_handed_over_and_the_rest_reported_not_forked(
     _forks_then_fails(monkeypatch, 2, errno.EAGAIN)
     exits = zygote._Exits()
     zygote._spawn_groups(zygote_end, None, {}, False, 20, exits)  # type: ignore[arg-type]
-    children, failed = _messages(host_end)
+    children, failed = zygote_messages(host_end)
     assert children["op"] == "children" and children["pids"] == [40001, 40002]
     assert failed == {"op": "failed", "n": 18, "errno": "EAGAIN"}  # the group's 6 and 12 more
 
@@ -77,7 +59,7 @@ def test_held_reports_still_go_when_no_child_could_be_forked(
     exits = zygote._Exits()
     exits.held = [b'{"pid": 7, "code": 0, "signal": null, "cpu_ms": 1.000}']
     zygote._spawn_groups(zygote_end, None, {}, False, 3, exits)  # type: ignore[arg-type]
-    reports, failed = _messages(host_end)
+    reports, failed = zygote_messages(host_end)
     assert reports["op"] == "exits" and [r["pid"] for r in reports["exits"]] == [7]
     assert failed == {"op": "failed", "n": 3, "errno": "ENOMEM"}
     assert not exits.held

@@ -34,17 +34,6 @@ def pipes() -> Iterator[list[int]]:
             os.close(fd)
 
 
-def _open_copies(fd: int) -> int:
-    me = os.readlink(f"/proc/self/fd/{fd}")
-    count = 0
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            count += os.readlink(f"/proc/self/fd/{name}") == me
-        except OSError:
-            pass
-    return count
-
-
 @pytest.mark.parametrize("pid", NOT_A_PROCESS)
 async def test_a_children_message_with_a_pid_that_is_not_a_process_is_refused(pid: bytes) -> None:
     with fake_zygote() as z:
@@ -61,7 +50,7 @@ async def test_one_bad_pid_refuses_the_whole_group(pipes: list[int]) -> None:
         socket.send_fds(z.zygote_end, [message], fds)
         z.pool._on_control()
         assert not z.pool._idle
-        assert copies(z.channel) == 1 and _open_copies(pipes[0]) == 1
+        assert copies(z.channel) == 1 and copies(pipes[0]) == 1
 
 
 @pytest.mark.parametrize(
@@ -103,7 +92,7 @@ async def test_descriptors_beyond_what_the_host_reads_refuse_the_message(
         socket.send_fds(z.zygote_end, [_children(pids, b"true")], fds)
         z.pool._on_control()
         assert not z.pool._idle
-        assert copies(z.channel) == 1 and _open_copies(pipes[0]) == 1
+        assert copies(z.channel) == 1 and copies(pipes[0]) == 1
 
 
 async def test_a_group_is_taken_each_child_with_its_channel_and_pidfd(pipes: list[int]) -> None:
