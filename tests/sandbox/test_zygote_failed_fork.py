@@ -114,6 +114,12 @@ def _pids_cgroup() -> str | None:
         os.mkdir(path)
     except OSError:
         return None
+    try:
+        with open(os.path.join(path, "pids.max"), "w") as f:
+            f.write("max")
+    except OSError:
+        os.rmdir(path)
+        return None
     return path
 
 
@@ -142,10 +148,14 @@ async def test_a_zygote_at_its_process_limit_keeps_its_running_executions() -> N
             pool.execute("import time\ntime.sleep(1.5)\n'slept'", limits=Limits(timeout_s=20))
         )
         await asyncio.sleep(0.3)  # it has the warm child
-        with open(os.path.join(cgroup, "pids.max"), "w") as f:
-            f.write("1")
-        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
-            f.write(str(zygote))
+        try:
+            with open(os.path.join(cgroup, "pids.max"), "w") as f:
+                f.write("1")
+            with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                f.write(str(zygote))
+        except OSError as exc:  # a cgroup this process may make but not move a process into
+            await running
+            pytest.skip(f"the zygote cannot be moved into a pids cgroup here: {exc}")
         waiting = asyncio.ensure_future(pool.execute("x = 2", limits=Limits(timeout_s=20)))
         await asyncio.sleep(1.0)  # the zygote is asked, cannot fork, is asked again ...
         assert not waiting.done()
