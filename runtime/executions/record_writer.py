@@ -101,6 +101,7 @@ class RecordWriter:
         # sleeps until then, so a write made meanwhile costs the loop nothing but its append.
         self._linger: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False  # stop() has ended: a write now cannot be stored
         self._local = _SqliteThread.for_engine(engine)
 
     # ------------------------------------------------------------------ what callers do
@@ -173,6 +174,7 @@ class RecordWriter:
         finally:
             if self._local is not None:
                 self._local.close()
+        self._stopped = True
         if self._batch.ops:
             count = len(self._batch.ops)
             log.error("execution records not written at shutdown", extra={"count": count})
@@ -180,6 +182,12 @@ class RecordWriter:
     # ------------------------------------------------------------------ the background task
 
     def _add(self, op: dict[str, Any] | _Update) -> None:
+        if self._stopped:  # said, not dropped unseen: nothing will write it now
+            log.error(
+                "an execution record was made after the record writer stopped; not stored",
+                extra={"execution_id": _op_id(op)},
+            )
+            return
         self._batch.ops.append(op)
         if self._wake.is_set() or self._linger is not None:
             return  # the batch is already due, or its linger timer runs

@@ -113,6 +113,23 @@ async def test_stop_writes_what_is_waiting(database):
     assert await states(sessions, [waiting["id"]]) == {waiting["id"]: (DONE, "ok")}
 
 
+async def test_a_record_made_after_stop_is_said_not_dropped_unseen(
+    database: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine, sessions = database
+    writer = RecordWriter(engine, linger_s=0.01)
+    writer.start()
+    await writer.stop()
+    late = row()
+    with caplog.at_level("ERROR", logger="terrarium.records"):
+        writer.insert(late)
+        await asyncio.sleep(0.05)  # past its linger: nothing would write it
+    said = [r for r in caplog.records if r.name == "terrarium.records"]
+    assert len(said) == 1 and "after the record writer stopped" in said[0].getMessage()
+    assert getattr(said[0], "execution_id", None) == late["id"]
+    assert await states(sessions, [late["id"]]) == {}
+
+
 async def test_a_batch_that_keeps_failing_is_dropped_and_later_batches_are_written(
     database, monkeypatch
 ):
