@@ -269,8 +269,10 @@ class WarmPool:
 
     def _ask_for_children(self) -> None:
         self._asking = False
-        if self._ctrl is None or self._ctrl_full:
-            return  # gone, or full: asked again when the zygote has read what it was sent
+        if self._ctrl is None or self._ctrl_full or self._retry is not None:
+            # Gone; full (asked again when the zygote has read what it was sent); or pausing
+            # after a fork failed (asked again when the pause is over: _retry_spawn).
+            return
         want = self._missing()
         if want <= 0:
             return

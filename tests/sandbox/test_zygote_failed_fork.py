@@ -10,6 +10,7 @@ import asyncio
 import errno
 import json
 import os
+import select
 import socket
 from collections.abc import Iterator
 
@@ -80,6 +81,29 @@ async def test_the_pool_counts_them_off_and_asks_again_after_a_pause() -> None:
         await asyncio.sleep(0)
         assert json.loads(z.zygote_end.recv(1 << 16)) == {"op": "spawn", "n": 4}
         assert z.pool._retry is None
+
+
+async def test_no_request_goes_out_during_the_pause() -> None:
+    # Neither a request already scheduled in the turn the `failed` message came, nor one that
+    # waited for room on the control socket: the zygote is asked again only once the pause is
+    # over.
+    with fake_zygote() as z:
+        z.pool.warm = 8
+        z.pool._pending_spawns = 4
+        z.pool._asking = False  # the fake zygote's pool asks for nothing until now
+        z.pool._replenish()  # an execution ended: a request is scheduled for this turn
+        assert z.pool._asking
+        z.zygote_end.send(b'{"op": "failed", "n": 3, "errno": "EAGAIN"}')
+        z.pool._on_control()  # in the same turn
+        assert z.pool._retry is not None
+        await asyncio.sleep(0)  # the scheduled request's turn
+        z.pool._ctrl_full = True
+        z.pool._on_control_writable()  # room again on the control socket
+        assert select.select([z.zygote_end], [], [], 0)[0] == []
+        z.pool._retry.cancel()
+        z.pool._retry_spawn()  # the pause is over
+        await asyncio.sleep(0)
+        assert json.loads(z.zygote_end.recv(1 << 16)) == {"op": "spawn", "n": 7}
 
 
 @pytest.mark.parametrize(
