@@ -232,6 +232,7 @@ class WarmPool:
             self._loop.remove_writer(self._ctrl.fileno())
             self._ctrl.close()
             self._ctrl = None
+        self._no_more_reports()  # the zygote ends now, and its running children with it
         while self._idle:
             child = self._idle.popleft()
             child.kill()
@@ -467,12 +468,7 @@ class WarmPool:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
-        # No report can come now: an execution waiting for one answers at once, not after
-        # EXIT_REPORT_WAIT_S (its child died with the zygote, by its parent-death signal).
-        for exit_waiter in self._exit_waiters.values():
-            if not exit_waiter.done():
-                exit_waiter.set_result(_ZYGOTE_GONE)
-        self._exit_waiters.clear()
+        self._no_more_reports()
         if self._stopping:
             return
         log.error("the sandbox zygote died; restarting it")
@@ -489,6 +485,15 @@ class WarmPool:
             child.close()
         if self._loop is not None:
             self._restart_task = self._loop.create_task(self._restart())
+
+    def _no_more_reports(self) -> None:
+        """No report can come now (the control socket is closed): an execution waiting for one
+        answers at once, not after EXIT_REPORT_WAIT_S (its child died with the zygote, by its
+        parent-death signal)."""
+        for exit_waiter in self._exit_waiters.values():
+            if not exit_waiter.done():
+                exit_waiter.set_result(_ZYGOTE_GONE)
+        self._exit_waiters.clear()
 
     async def _restart(self) -> None:
         try:

@@ -138,3 +138,22 @@ async def test_a_child_of_an_earlier_zygote_waits_for_no_report() -> None:
             b.close()
         assert result.error is not None and "zygote ended" in str(result.error["message"])
         assert not z.pool._exit_waiters and not _requests(z.zygote_end)
+
+
+async def test_an_execution_waiting_for_a_report_when_the_pool_stops_answers_at_once() -> None:
+    # stop() closes the control socket (no report can come now) and ends the zygote, and its
+    # children with it: the execution says so, instead of waiting out the report's timeout
+    # for "exit code None".
+    with fake_zygote() as z:
+        z.pool._running_pids.add(77)
+        ended = asyncio.ensure_future(_ended(z.pool, 77))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert 77 in z.pool._exit_waiters  # asked, and waiting
+        await z.pool.stop()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert ended.done()
+        message = ended.result()
+        assert "zygote ended" in message and "exit code" not in message
+        assert not z.pool._exit_waiters
