@@ -191,13 +191,15 @@ async def test_a_zygote_at_its_process_limit_keeps_its_running_executions() -> N
         assert second.status == "ok", second.error
         assert pool._proc is not None and pool._proc.pid == zygote  # never restarted
     finally:
-        await pool.stop()
-        for _ in range(100):  # its processes are gone once the zygote and children exit
-            try:
-                os.rmdir(cgroup)
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
+        try:
+            await pool.stop()
+        finally:  # the cgroup goes even if stopping failed
+            for _ in range(100):  # its processes are gone once the zygote and children exit
+                try:
+                    os.rmdir(cgroup)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)
 
 
 async def test_an_execution_that_gets_no_child_in_time_is_refused_as_unavailable(
