@@ -500,6 +500,8 @@ class WarmPool:
             if self._proc is not None:
                 self._proc.kill()
                 self._proc.wait()
+            if self._stopping:  # stopped meanwhile: a zygote started now would be nobody's
+                return
             await self.start()
         except Exception:  # noqa: BLE001
             log.exception("the sandbox zygote could not be restarted")

@@ -311,3 +311,21 @@ async def test_host_functions_that_end_before_or_after_their_first_wait_answer_a
         assert again.status == "ok" and again.result == "next"
     finally:
         await pool.stop()
+
+
+async def test_a_pool_stopped_as_its_zygote_dies_starts_no_new_one(monkeypatch):
+    # The zygote's death schedules its restart; a stop() before the restart runs must not be
+    # followed by a new zygote, which nobody would end.
+    pool = WarmPool()
+    pool._loop = asyncio.get_running_loop()
+    started = []
+
+    async def start() -> None:
+        started.append(True)
+
+    monkeypatch.setattr(pool, "start", start)
+    pool._zygote_died()  # the control socket's end: a restart is scheduled
+    await pool.stop()
+    assert pool._restart_task is not None
+    await pool._restart_task
+    assert started == []
