@@ -68,7 +68,7 @@ from runtime.settings import Settings
 from runtime.tenancy.auth import BearerAuth
 from runtime.tenancy.tenants import Tenant, TenantRow, TenantStore
 from sandbox.limits import Limits
-from sandbox.pool import WarmPool
+from sandbox.pool import PoolUnavailable, WarmPool
 
 log = logging.getLogger("terrarium.executions")
 
@@ -497,11 +497,12 @@ class Executions:
                     outcome = cancelled(execution_id, elapsed_ms)
             recorded = self.recorder.finish(tenant, execution_id, outcome)
         except BaseException as exc:
-            reason = (
-                SERVER_STOPPED
-                if isinstance(exc, asyncio.CancelledError)
-                else str(getattr(exc, "message", None) or type(exc).__name__)
-            )
+            if isinstance(exc, asyncio.CancelledError):
+                reason = SERVER_STOPPED
+            elif isinstance(exc, PoolUnavailable):  # the pool's own words: why no child came
+                reason = str(exc) or type(exc).__name__
+            else:
+                reason = str(getattr(exc, "message", None) or type(exc).__name__)
             self.recorder.fail(tenant, execution_id, reason)
             if self.recorder.write_before_answer:
                 await asyncio.shield(self.recorder.flush())
