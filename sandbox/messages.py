@@ -229,6 +229,10 @@ class EncodedArgs(dict[str, Any]):
         raise TypeError("a call's encoded arguments cannot change: its JSON text is made once")
 
     __setitem__ = __delitem__ = __ior__ = _refuse
+
+    def __reduce__(self) -> tuple[type[EncodedArgs], tuple[dict[str, Any]]]:
+        return EncodedArgs, (dict(self),)  # copied and pickled whole, not item by item
+
     clear = pop = popitem = setdefault = update = _refuse
 
 

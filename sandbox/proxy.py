@@ -222,7 +222,7 @@ def _make_method(spec: SurfaceSpec, full: str) -> Callable[..., Any]:
     item_type = spec.item_type(spec.methods[full])
     bare = _params_of(spec.methods[full]).bare
     # A call with no arguments says the same every time: its payload is encoded once.
-    no_arguments = EncodedArgs({"method": full, "arguments": {}})
+    no_arguments = EncodedArgs({"method": full, "arguments": EncodedArgs({})})
 
     def call_host(arguments: dict[str, Any]) -> Any:
         if _host_call is None:

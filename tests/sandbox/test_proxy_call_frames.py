@@ -111,3 +111,17 @@ def test_encoded_args_refuse_every_change() -> None:
             change()
     assert encoded == {"method": "a.b", "arguments": {}}
     assert encode_call(1, "client", encoded) == _standard(1, {"method": "a.b", "arguments": {}})
+
+
+def test_encoded_args_are_copied_whole_and_the_proxys_inner_arguments_refuse_change() -> None:
+    import copy
+    import pickle
+
+    encoded = EncodedArgs({"method": "a.b", "arguments": EncodedArgs({})})
+    for twin in (copy.copy(encoded), copy.deepcopy(encoded), pickle.loads(pickle.dumps(encoded))):
+        assert type(twin) is EncodedArgs and twin == encoded and twin.text == encoded.text
+    frames = _frames("client.workspaces.list()\nclient.workspaces.list()", {"workspaces": []})
+    sent = [payload for _, payload in frames]
+    assert all(type(p["arguments"]) is EncodedArgs for p in sent), sent
+    with pytest.raises(TypeError, match="cannot change"):
+        sent[0]["arguments"]["workspace_id"] = "x"
