@@ -210,12 +210,19 @@ class WarmPool:
             start_new_session=True,
         )
         zygote_end.close()
-        host_end.send(json.dumps({"op": "init", "spec": self.spec}).encode())
-        host_end.setblocking(False)
-        ready = await asyncio.wait_for(self._loop.sock_recv(host_end, 1 << 20), 30)
-        if not ready:
-            raise PoolUnavailable("the sandbox zygote exited during start")
-        info = json.loads(ready)
+        try:
+            try:
+                host_end.send(json.dumps({"op": "init", "spec": self.spec}).encode())
+                host_end.setblocking(False)
+                ready = await asyncio.wait_for(self._loop.sock_recv(host_end, 1 << 20), 30)
+            except OSError as exc:  # it closed its end with our message unread
+                raise PoolUnavailable(f"the sandbox zygote exited during start ({exc})") from None
+            if not ready:
+                raise PoolUnavailable("the sandbox zygote exited during start")
+            info = json.loads(ready)
+        except BaseException:
+            host_end.close()  # the zygote never got going: its socket is nobody's
+            raise
         self.layers = info.get("layers", {})
         self._zygotes += 1
         self._ctrl = host_end

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 from typing import Any
 
+import pytest
 from descriptors import fake_zygote
 
 from sandbox.limits import Limits
-from sandbox.pool import WarmChild, WarmPool
+from sandbox.pool import PoolUnavailable, WarmChild, WarmPool
 
 OLD_REPORTS = 20_000  # a pool that has run this many executions, none of whose ends was asked
 
@@ -157,3 +159,13 @@ async def test_an_execution_waiting_for_a_report_when_the_pool_stops_answers_at_
         message = ended.result()
         assert "zygote ended" in message and "exit code" not in message
         assert not z.pool._exit_waiters
+
+
+async def test_a_zygote_that_exits_during_start_leaves_no_descriptor_open() -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    pool = WarmPool(python="/bin/false")  # exits at once, never says ready
+    with pytest.raises(PoolUnavailable, match="exited during start"):
+        await pool.start()
+    assert pool._proc is not None
+    pool._proc.wait()
+    assert len(os.listdir("/proc/self/fd")) == before
