@@ -184,6 +184,8 @@ class WarmPool:
         self._zygotes = 0  # zygotes started so far: a child's report comes only from its own
         # The zygote could not fork what it was asked for: no request until this timer fires.
         self._retry: asyncio.TimerHandle | None = None
+        # Its last word on forking was that it could not (until a group of children comes).
+        self._fork_failing = False
         self.started_children = 0
         self.completed = 0
         self.kills = 0
@@ -392,6 +394,7 @@ class WarmPool:
             self._refuse(data, fds)
             return
         self._refused = False
+        self._fork_failing = False
         self._pending_spawns = max(0, self._pending_spawns - len(pids))
         for i, pid in enumerate(pids):
             # Its kind given, not asked of the kernel (two system calls per child): the
@@ -425,6 +428,7 @@ class WarmPool:
             n, str(message.get("errno")), SPAWN_RETRY_S,
         )  # fmt: skip
         self._pending_spawns = max(0, self._pending_spawns - n)
+        self._fork_failing = True
         if self._retry is None and self._loop is not None:
             self._retry = self._loop.call_later(SPAWN_RETRY_S, self._retry_spawn)
 
@@ -485,6 +489,7 @@ class WarmPool:
         self._child_waiters.clear()
         self._pending_spawns = 0
         self._refused = False
+        self._fork_failing = False
         # Its warm children died with it (PDEATHSIG): none may be handed a script.
         while self._idle:
             child = self._idle.popleft()
@@ -640,6 +645,9 @@ class WarmPool:
             "size_max": self.size_max,
             "queue_max": self.queue_max,
             "zygote_alive": self._ctrl is not None,
+            # False while the zygote's last forks failed (the process limit, memory) and no
+            # child has come since: with none warm either, no new execution can start.
+            "forking": not self._fork_failing,
             "children_started": self.started_children,
             "executions_completed": self.completed,
             "limit_kills": self.kills,

@@ -102,7 +102,7 @@ class ScriptRunner:
     def health(self) -> dict[str, Any]:
         pool = self.pool.health()
         return {
-            "status": "ok" if pool["zygote_alive"] else "degraded",
+            "status": "ok" if pool["zygote_alive"] and pool.get("forking", True) else "degraded",
             "pool": pool,
             "isolation": self.pool.layers,
         }

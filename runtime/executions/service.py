@@ -263,7 +263,8 @@ class Executions:
         return {**self.runner.health(), "flora": self.connections.mode}
 
     async def ready(self) -> dict[str, Any]:
-        """Readiness: the database answers and the sandbox pool is alive."""
+        """Readiness: the database answers, and the sandbox pool is alive and can start an
+        execution (a child warm, or its zygote still forking)."""
         checks: dict[str, Any] = {}
         try:
             async with self.sessions() as s:
@@ -271,9 +272,15 @@ class Executions:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
-        alive = bool(self.runner.pool.health().get("zygote_alive"))
-        checks["pool"] = "ok" if alive else "not alive"
-        checks["ready"] = checks["database"] == "ok" and alive and not self.draining
+        pool = self.runner.pool.health()
+        alive = bool(pool.get("zygote_alive"))
+        # At its process limit with no child left warm, a replica cannot start an execution:
+        # not ready, so a balancer sends work to the others until the zygote forks again.
+        stuck = alive and pool.get("forking") is False and not pool.get("warm")
+        checks["pool"] = (
+            "cannot fork new children (process limit)" if stuck else "ok" if alive else "not alive"
+        )
+        checks["ready"] = checks["database"] == "ok" and alive and not stuck and not self.draining
         if self.draining:
             checks["draining"] = True
         checks["instance_id"] = self.instance_id

@@ -35,6 +35,10 @@ class _PoolCollector(Collector):
             "terrarium_pool_waiting": ("executions waiting for a slot", "waiting"),
             "terrarium_pool_warm_children": ("children forked ahead of demand", "warm"),
             "terrarium_pool_zygote_alive": ("1 while the forking parent is alive", "zygote_alive"),
+            "terrarium_pool_forking": (
+                "0 while the forking parent's last forks failed (the process limit, memory)",
+                "forking",
+            ),
         }
         for name, (doc, key) in gauges.items():
             yield GaugeMetricFamily(name, doc, value=float(pool.get(key) or 0))

@@ -212,3 +212,15 @@ async def test_an_execution_that_gets_no_child_in_time_is_refused_as_unavailable
         with pytest.raises(pool_module.PoolUnavailable, match="no sandbox child could be made"):
             await z.pool._take_child()
         assert not z.pool._child_waiters
+
+
+async def test_the_pool_says_it_is_not_forking_until_a_group_comes() -> None:
+    with fake_zygote() as z:
+        assert z.pool.health()["forking"] is True
+        z.zygote_end.send(b'{"op": "failed", "n": 1, "errno": "EAGAIN"}')
+        z.pool._on_control()
+        assert z.pool.health()["forking"] is False
+        message = b'{"op": "children", "pids": [4242], "pidfds": false, "exits": []}'
+        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
+        z.pool._on_control()
+        assert z.pool.health()["forking"] is True
