@@ -28,10 +28,11 @@ def _reported(
     pool._on_control()
 
 
-async def _ended(pool: WarmPool, pid: int) -> str:
-    """The error an execution on a child with this pid ends with, once its channel closes."""
+async def _ended(pool: WarmPool, pid: int, zygote: int = 0) -> str:
+    """The error an execution on a child with this pid (forked by the pool's `zygote`-th
+    zygote) ends with, once its channel closes."""
     a, b = socket.socketpair()
-    child = WarmChild(pid, a, pidfd=-1)  # never signalled by pid in these tests
+    child = WarmChild(pid, a, pidfd=-1, zygote=zygote)  # never signalled by pid in these tests
     try:
         assert pool._loop is not None
         far = pool._loop.time() + 100  # no deadline in the way: the report decides
@@ -130,15 +131,7 @@ async def test_a_child_of_an_earlier_zygote_waits_for_no_report() -> None:
     # knew the child, so no report is waited for.
     with fake_zygote() as z:
         z.pool._zygotes = 2
-        a, b = socket.socketpair()
-        try:
-            child = WarmChild(77, a, pidfd=-1, zygote=1)
-            assert z.pool._loop is not None
-            result = await z.pool._died(child, Limits(), z.pool._loop.time() + 100)
-        finally:
-            a.close()
-            b.close()
-        assert result.error is not None and "zygote ended" in str(result.error["message"])
+        assert "zygote ended" in await _ended(z.pool, 77, zygote=1)
         assert not z.pool._exit_waiters and not _requests(z.zygote_end)
 
 
