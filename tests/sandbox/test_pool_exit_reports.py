@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -110,7 +111,19 @@ async def test_a_measurement_asks_for_the_reports_held_and_reads_them() -> None:
         assert list(z.pool.child_cpu_ms) == [4.5]
 
 
-async def test_an_execution_waiting_for_a_report_when_the_zygote_dies_answers_at_once() -> None:
+async def _zygote_dies(pool: WarmPool) -> None:
+    pool._stopping = True  # no restart in this test
+    pool._zygote_died()
+
+
+async def _pool_stops(pool: WarmPool) -> None:
+    await pool.stop()  # closes the control socket and ends the zygote, its children with it
+
+
+@pytest.mark.parametrize("gone", [_zygote_dies, _pool_stops])
+async def test_an_execution_waiting_for_a_report_that_cannot_come_answers_at_once(
+    gone: Callable[[WarmPool], Awaitable[None]],
+) -> None:
     # Its child died with the zygote (parent-death signal) and no report can come: the
     # execution says so, instead of waiting out the report's timeout for "exit code None".
     with fake_zygote() as z:
@@ -119,9 +132,11 @@ async def test_an_execution_waiting_for_a_report_when_the_zygote_dies_answers_at
         for _ in range(5):
             await asyncio.sleep(0)
         assert 77 in z.pool._exit_waiters  # asked, and waiting
-        z.pool._stopping = True  # no restart in this test
-        z.pool._zygote_died()
-        message = await ended
+        await gone(z.pool)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert ended.done()
+        message = ended.result()
         assert "zygote ended" in message and "exit code" not in message
         assert not z.pool._exit_waiters
 
@@ -133,25 +148,6 @@ async def test_a_child_of_an_earlier_zygote_waits_for_no_report() -> None:
         z.pool._zygotes = 2
         assert "zygote ended" in await _ended(z.pool, 77, zygote=1)
         assert not z.pool._exit_waiters and not _requests(z.zygote_end)
-
-
-async def test_an_execution_waiting_for_a_report_when_the_pool_stops_answers_at_once() -> None:
-    # stop() closes the control socket (no report can come now) and ends the zygote, and its
-    # children with it: the execution says so, instead of waiting out the report's timeout
-    # for "exit code None".
-    with fake_zygote() as z:
-        z.pool._running_pids.add(77)
-        ended = asyncio.ensure_future(_ended(z.pool, 77))
-        for _ in range(5):
-            await asyncio.sleep(0)
-        assert 77 in z.pool._exit_waiters  # asked, and waiting
-        await z.pool.stop()
-        for _ in range(5):
-            await asyncio.sleep(0)
-        assert ended.done()
-        message = ended.result()
-        assert "zygote ended" in message and "exit code" not in message
-        assert not z.pool._exit_waiters
 
 
 async def test_a_zygote_that_exits_during_start_leaves_no_descriptor_open() -> None:
