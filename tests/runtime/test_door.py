@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from runtime_settings import make_settings
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from runtime.adapters.http.door import Door
 from runtime.app import create_app
@@ -109,6 +111,38 @@ def test_a_chunked_body_is_counted_as_it_arrives_and_cut_at_the_cap():
     status, body, read = asyncio.run(_call(door, scope, _endless()))
     assert status == 413 and not reached
     assert read <= 100_000 + 64 * 1024  # never more than the cap and one chunk
+
+
+@pytest.mark.parametrize(
+    ("root", "path"),
+    [
+        ("/terrarium", "/terrarium/v1/execute"),  # a mount; a server's --root-path
+        ("/terrarium", "/v1/execute"),  # a proxy that strips the prefix and says so
+        ("/a/b", "/a/b/mcp"),
+    ],
+)
+def test_under_a_root_path_the_door_still_caps_and_checks_the_body(root: str, path: str) -> None:
+    """The door guards the path the router matches: an app served under a prefix would
+    otherwise take any body, of any size and any declared type (a cross-origin form post)."""
+    door, reached = _door()
+    big = {**_scope([(b"content-type", b"application/json"), (b"content-length", b"209715200")]),
+           "path": path, "root_path": root}  # fmt: skip
+    status, body, read = asyncio.run(_call(door, big, _endless()))
+    assert status == 413 and read == 0 and not reached
+    form = {**_scope([(b"content-type", b"text/plain"), (b"content-length", b"2")]),
+            "path": path, "root_path": root}  # fmt: skip
+    status, body, _ = asyncio.run(_call(door, form, iter([b"{}"])))
+    assert status == 415 and not reached
+    assert b"application/json" in body
+
+
+def test_a_mounted_app_refuses_a_form_post_at_its_prefixed_execute(small) -> None:  # type: ignore[no-untyped-def]
+    outer = Starlette(routes=[Mount("/terrarium", app=small.app)])
+    with TestClient(outer) as client:
+        headers = {"content-type": "text/plain", "x-request-id": "mounted-1"}
+        response = client.post("/terrarium/v1/execute", content=b'{"code": "1"}', headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.headers["x-request-id"] == "mounted-1"
 
 
 # ---------------------------------------------------------------- what the body says

@@ -1,6 +1,7 @@
 """At the door: what every HTTP request meets before a router, and what is noted after it.
 
-`Door` is one ASGI middleware around the app. For `/v1` and `/mcp` requests it
+`Door` is one ASGI middleware around the app. For `/v1` and `/mcp` requests (the path the
+router matches: under a mount or a server's root path, the path after it) it
 - gives the request an id: the caller's `x-request-id` when it is well-formed (at most 128
   letters, digits and `._:-`), else a new one; it is echoed on every response, refusals and
   authentication failures included, and set for the log lines the request causes;
@@ -59,6 +60,16 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _REASON_BYTES = 8192  # of a 4xx body, read for its error code
 # The routes that take a body, as labels for what is refused before any route is matched.
 _BODY_ROUTES = frozenset({"/v1/execute", "/v1/executions", "/mcp"})
+
+
+def route_path(scope: Scope) -> str:
+    """The path the app's router matches: without the root path the app is served under (a
+    mount, a server's `--root-path`), which the server may leave at the path's start."""
+    path: str = scope["path"]
+    root = scope.get("root_path") or ""
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
 
 
 def guarded(path: str) -> bool:
@@ -145,7 +156,7 @@ class Door:
         self.direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not guarded(scope["path"]):
+        if scope["type"] != "http" or not guarded(route_path(scope)):
             await self.app(scope, receive, send)
             return
         rid = request_id(scope)
@@ -153,7 +164,7 @@ class Door:
         token = logs.request_id.set(rid)
         # An execution's figures and line wait for the answer (not /mcp: its tools log their
         # own line after the execution's, and its answers may be streamed).
-        after = None if scope["path"].startswith("/mcp") else after_answer.AfterAnswer()
+        after = None if route_path(scope).startswith("/mcp") else after_answer.AfterAnswer()
         after_token = after_answer.waiting.set(after)
         started = time.perf_counter()
         status, reason_body = 500, bytearray()
@@ -289,7 +300,7 @@ class Door:
             route_obj: Any = scope.get("route")
             route = getattr(route_obj, "path", None)
             if not isinstance(route, str):
-                path = scope["path"].rstrip("/") or "/"
+                path = route_path(scope).rstrip("/") or "/"
                 route = path if path in _BODY_ROUTES else "unmatched"
             state = scope.get("state") or {}
             tenant_obj = state.get("tenant")
