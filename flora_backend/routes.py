@@ -375,8 +375,9 @@ async def complete_at_once(ctx: Ctx, session: AsyncSession, run: Run) -> None:
 
 @contextlib.asynccontextmanager
 async def starting(ctx: Ctx) -> AsyncIterator[AsyncSession]:
-    """A session whose transaction commits when the block ends, for a request that starts
-    runs: the files written for it at once (`Ctx.written`) are removed when it does not commit.
+    """A session whose transaction commits when the block ends, for a request that writes
+    files before or outside its transaction (a run's outputs, a library item's image): those
+    written at once (`Ctx.written`) are removed when it does not commit.
     A commit that was cancelled may have committed all the same: its files are kept (a file no
     row names is never served)."""
     async with ctx.sessions() as session:
@@ -1292,7 +1293,9 @@ async def library_folders_add_item(ctx: Ctx, args: tbl.LibraryAddItemArgs) -> di
         await own_library_folder(s, ctx, args.folder_id)
     if kind == "image" and args.source:
         file_row = await library_image(ctx, item_id, args.source)
-    async with ctx.sessions() as s, s.begin():
+    if file_row is not None:
+        ctx.written.append(file_row.filename)
+    async with starting(ctx) as s:  # the image removed if the item is not saved
         await own_library_folder(s, ctx, args.folder_id)
         await reserve_idempotency(s, ctx)
         if file_row is not None:
@@ -1713,14 +1716,19 @@ async def action_outputs(
     except actions.ActionInputError as exc:
         raise action_error(exc) from None
     outputs = []
-    for i, data in enumerate(pngs):
-        file_id = f"file_{suffix}{i}"
-        filename = f"{file_id}.png"
-        await ctx.backend.files.put(filename, data)
-        outputs.append(
-            {"output_id": f"out{suffix}{i}", "type": "imageUrl", "file_id": file_id,
-             "filename": filename, "content_type": "image/png", "size": len(data)}
-        )  # fmt: skip
+    try:
+        for i, data in enumerate(pngs):
+            file_id = f"file_{suffix}{i}"
+            filename = f"{file_id}.png"
+            await ctx.backend.files.put(filename, data)
+            ctx.written.append(filename)  # removed if the run is not started (`starting`)
+            outputs.append(
+                {"output_id": f"out{suffix}{i}", "type": "imageUrl", "file_id": file_id,
+                 "filename": filename, "content_type": "image/png", "size": len(data)}
+            )  # fmt: skip
+    except BaseException:  # the ones written before it: no run will name them
+        await asyncio.shield(remove_files(ctx.backend.files, list(ctx.written)))
+        raise
     return outputs
 
 
@@ -1735,7 +1743,7 @@ async def start_action_run(
     outputs = await action_outputs(ctx, action, inputs, params, run_id)
     created, started, due = runs.timeline(ctx.settings, ACTION_SECONDS)
     fail_code, fail_message = runs.plan_failure(ctx.settings, action.name)
-    async with ctx.sessions() as s, s.begin():
+    async with starting(ctx) as s:  # its files (`ctx.written`) removed if it does not commit
         await reserve_idempotency(s, ctx, run_id)
         await charge(s, ctx.workspace_id, action.credits)
         run = Run(

@@ -254,3 +254,41 @@ def pytest_collection_modifyitems(items):
             item.add_marker(
                 pytest.mark.filterwarnings("error::sqlalchemy.exc.SADeprecationWarning")
             )
+
+
+class FileServer:
+    """Serves `body` for any GET on 127.0.0.1 (a stand-in for a public image host)."""
+
+    def __init__(self, body: bytes, status: int = 200) -> None:
+        self.body, self.status, self.hits = body, status, 0
+
+    async def start(self) -> FileServer:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self
+
+    def url(self, path: str = "/fox.png") -> str:
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}{path}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        self.hits += 1
+        head = (
+            f"HTTP/1.1 {self.status} X\r\ncontent-type: image/png\r\n"
+            f"content-length: {len(self.body)}\r\nconnection: close\r\n\r\n"
+        )
+        writer.write(head.encode() + self.body)
+        await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def image_host():
+    servers = []
+
+    async def make(body: bytes, status: int = 200) -> FileServer:
+        servers.append(await FileServer(body, status).start())
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.server.close()
