@@ -186,6 +186,7 @@ class WarmPool:
         self._retry: asyncio.TimerHandle | None = None
         # Its last word on forking was that it could not (until a group of children comes).
         self._fork_failing = False
+        self._failed_forks = 0  # `failed` messages in this spell, for the line when it ends
         self.started_children = 0
         self.completed = 0
         self.kills = 0
@@ -394,7 +395,13 @@ class WarmPool:
             self._refuse(data, fds)
             return
         self._refused = False
-        self._fork_failing = False
+        if self._fork_failing:
+            log.warning(
+                "the sandbox zygote forks again, after %d requests it could not serve",
+                self._failed_forks,
+            )
+            self._fork_failing = False
+            self._failed_forks = 0
         self._pending_spawns = max(0, self._pending_spawns - len(pids))
         for i, pid in enumerate(pids):
             # Its kind given, not asked of the kernel (two system calls per child): the
@@ -423,10 +430,13 @@ class WarmPool:
         if fds or type(n) is not int or not 0 < n <= SPAWN_BATCH_MAX:
             self._refuse(data, fds)
             return
-        log.warning(
-            "the sandbox zygote could not fork %d children (%.40s); asking again in %.1f s",
-            n, str(message.get("errno")), SPAWN_RETRY_S,
-        )  # fmt: skip
+        self._failed_forks += 1
+        if not self._fork_failing:  # once a spell: it asks again every SPAWN_RETRY_S
+            log.warning(
+                "the sandbox zygote could not fork %d children (%.40s); asking again every "
+                "%.1f s until it can (a process or memory limit: see docs/deploy.md)",
+                n, str(message.get("errno")), SPAWN_RETRY_S,
+            )  # fmt: skip
         self._pending_spawns = max(0, self._pending_spawns - n)
         self._fork_failing = True
         if self._retry is None and self._loop is not None:
@@ -490,6 +500,7 @@ class WarmPool:
         self._pending_spawns = 0
         self._refused = False
         self._fork_failing = False
+        self._failed_forks = 0
         # Its warm children died with it (PDEATHSIG): none may be handed a script.
         while self._idle:
             child = self._idle.popleft()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
 import os
 import select
 import socket
@@ -224,3 +225,24 @@ async def test_the_pool_says_it_is_not_forking_until_a_group_comes() -> None:
         socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
         z.pool._on_control()
         assert z.pool.health()["forking"] is True
+
+
+async def test_a_spell_of_failed_forks_is_logged_once_and_its_end_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The pool asks again every SPAWN_RETRY_S while a limit lasts: one line when the spell
+    # starts, one when a group comes again, not two a second in between.
+    with fake_zygote() as z, caplog.at_level(logging.WARNING, logger="terrarium.pool"):
+        for _ in range(5):
+            z.zygote_end.send(b'{"op": "failed", "n": 1, "errno": "EAGAIN"}')
+            z.pool._on_control()
+        message = b'{"op": "children", "pids": [4242], "pidfds": false, "exits": []}'
+        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
+        z.pool._on_control()
+        z.zygote_end.send(b'{"op": "failed", "n": 2, "errno": "ENOMEM"}')
+        z.pool._on_control()
+    lines = [r.getMessage() for r in caplog.records if "fork" in r.getMessage()]
+    assert len(lines) == 3, lines
+    assert "could not fork 1 children (EAGAIN)" in lines[0]
+    assert "forks again, after 5 requests" in lines[1]
+    assert "could not fork 2 children (ENOMEM)" in lines[2]
