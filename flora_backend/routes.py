@@ -153,8 +153,8 @@ class Ctx:
     # `RunEngine.settle_soon` once the request's transaction has committed: finalized in the
     # background, or only kept for polls when completed as they started (`complete_at_once`).
     due_now: list[Run] = dataclasses.field(default_factory=list)
-    # Files written at once, outside the request's transaction (the disk), for the runs it
-    # completed as they started: removed again when it does not commit (`starting`).
+    # Files written at once, outside the request's transaction (the disk), for the rows it
+    # writes (`write_files`): removed again when it does not commit (`starting`).
     written: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -362,10 +362,7 @@ async def complete_at_once(ctx: Ctx, session: AsyncSession, run: Run) -> None:
     if made is None:
         return  # finalized in the background once committed (`RunEngine.settle_soon`)
     outputs, files, blobs = made
-    for name, data in blobs.items():
-        if engine.files.where != "database":  # not part of the transaction: written at once
-            ctx.written.append(name)
-        await engine.files.put(name, data, session)
+    await write_files(ctx, session, blobs)
     run.status, run.completed_at, run.outputs = "completed", run.created_at, outputs
     if run.callback_url:
         run.callback_state, run.callback_next_at = "pending", run.created_at
@@ -373,13 +370,26 @@ async def complete_at_once(ctx: Ctx, session: AsyncSession, run: Run) -> None:
         await session.execute(INSERT_FILES, [{"created_at": utcnow(), **row} for row in files])
 
 
+async def write_files(ctx: Ctx, session: AsyncSession, blobs: dict[str, bytes]) -> None:
+    """The files of rows `session` writes (in a `starting` block): part of its transaction
+    where the store is the database; else (the disk, with SQLite) written at once, each named
+    in `Ctx.written` before it is written, so that `starting` removes every one of them,
+    however far its write went, when the transaction does not commit."""
+    store = ctx.backend.files
+    for name, data in blobs.items():
+        if store.where != "database":
+            ctx.written.append(name)
+        await store.put(name, data, session)
+
+
 @contextlib.asynccontextmanager
 async def starting(ctx: Ctx) -> AsyncIterator[AsyncSession]:
     """A session whose transaction commits when the block ends, for a request that writes
-    files before or outside its transaction (a run's outputs, a library item's image): those
-    written at once (`Ctx.written`) are removed when it does not commit.
-    A commit that was cancelled may have committed all the same: its files are kept (a file no
-    row names is never served)."""
+    files for the rows it writes (a run's outputs, a library item's image; `write_files`):
+    those written at once (`Ctx.written`, only ever with SQLite) are removed when it does not
+    commit. A commit that was cancelled may have committed all the same: its files are kept (a
+    file no row names is never served). A commit that raised did not commit (SQLite); where a
+    lost connection leaves that unknown (PostgreSQL), the files are part of the transaction."""
     async with ctx.sessions() as session:
         committing = False
         try:
@@ -1291,11 +1301,12 @@ async def library_folders_add_item(ctx: Ctx, args: tbl.LibraryAddItemArgs) -> di
     file_row: File | None = None
     async with ctx.sessions() as s:
         await own_library_folder(s, ctx, args.folder_id)
+    image = b""
     if kind == "image" and args.source:
-        file_row = await library_image(ctx, item_id, args.source)
-    if file_row is not None:
-        ctx.written.append(file_row.filename)
+        file_row, image = await library_image(ctx, item_id, args.source)
     async with starting(ctx) as s:  # the image removed if the item is not saved
+        if file_row is not None:  # first: no write lock held meanwhile (SQLite)
+            await write_files(ctx, s, {file_row.filename: image})
         await own_library_folder(s, ctx, args.folder_id)
         await reserve_idempotency(s, ctx)
         if file_row is not None:
@@ -1321,9 +1332,10 @@ async def library_folders_add_item(ctx: Ctx, args: tbl.LibraryAddItemArgs) -> di
 LIBRARY_IMAGE_MAX_BYTES = 20 * 1024 * 1024
 
 
-async def library_image(ctx: Ctx, item_id: str, source: str) -> File:
-    """The image at `source` fetched (public https hosts only, no redirects, bounded) and
-    stored as a file; a source that is not a reachable image is a validation error."""
+async def library_image(ctx: Ctx, item_id: str, source: str) -> tuple[File, bytes]:
+    """The image at `source` fetched (public https hosts only, no redirects, bounded): its
+    file's row and bytes, for the caller to write with the item (`write_files`); a source that
+    is not a reachable image is a validation error."""
     try:
         target = await ctx.backend.run_engine().webhooks.check(source)
     except callback_urls.CallbackUrlRefused as exc:
@@ -1336,11 +1348,11 @@ async def library_image(ctx: Ctx, item_id: str, source: str) -> File:
     ext = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
     file_id = "file_" + item_id.replace("-", "")[:30]
     filename = f"{file_id}.{ext[content_type]}"
-    await ctx.backend.files.put(filename, data)
-    return File(
+    row = File(
         id=file_id, workspace_id=ctx.workspace_id, run_id=item_id, filename=filename,
         content_type=content_type, size=len(data), created_at=utcnow(),
     )  # fmt: skip
+    return row, data
 
 
 async def fetch_image(
@@ -1699,8 +1711,9 @@ async def read_input_url(ctx: Ctx, field: str, url: str) -> bytes:
 
 async def action_outputs(
     ctx: Ctx, action: actions.Action, inputs: list[str], params: dict[str, Any], run_id: str
-) -> list[dict[str, Any]]:
-    """Perform the action now and write its files; the run shows them when it completes."""
+) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+    """Perform the action now: its outputs and its files' bytes by name, for the caller to
+    write with the run (`write_files`); the run shows them when it completes."""
     count = len(inputs)
     if count < action.min_inputs or (action.max_inputs is not None and count > action.max_inputs):
         most = action.max_inputs if action.max_inputs is not None else "any number of"
@@ -1710,26 +1723,22 @@ async def action_outputs(
         if action.kind == "text":
             texts = actions.run_text_action(action, inputs, params)
             return [{"output_id": f"out{suffix}{i}", "type": "text", "text": t}
-                    for i, t in enumerate(texts)]  # fmt: skip
+                    for i, t in enumerate(texts)], {}  # fmt: skip
         blobs = [await read_input_url(ctx, f"inputs[{i}].url", u) for i, u in enumerate(inputs)]
         pngs = await asyncio.to_thread(actions.run_image_action, action, blobs, params)
     except actions.ActionInputError as exc:
         raise action_error(exc) from None
     outputs = []
-    try:
-        for i, data in enumerate(pngs):
-            file_id = f"file_{suffix}{i}"
-            filename = f"{file_id}.png"
-            await ctx.backend.files.put(filename, data)
-            ctx.written.append(filename)  # removed if the run is not started (`starting`)
-            outputs.append(
-                {"output_id": f"out{suffix}{i}", "type": "imageUrl", "file_id": file_id,
-                 "filename": filename, "content_type": "image/png", "size": len(data)}
-            )  # fmt: skip
-    except BaseException:  # the ones written before it: no run will name them
-        await asyncio.shield(remove_files(ctx.backend.files, list(ctx.written)))
-        raise
-    return outputs
+    made: dict[str, bytes] = {}
+    for i, data in enumerate(pngs):
+        file_id = f"file_{suffix}{i}"
+        filename = f"{file_id}.png"
+        made[filename] = data
+        outputs.append(
+            {"output_id": f"out{suffix}{i}", "type": "imageUrl", "file_id": file_id,
+             "filename": filename, "content_type": "image/png", "size": len(data)}
+        )  # fmt: skip
+    return outputs, made
 
 
 async def start_action_run(
@@ -1740,10 +1749,11 @@ async def start_action_run(
     project_id: str,
 ) -> dict[str, Any]:
     run_id = new_id("run_")
-    outputs = await action_outputs(ctx, action, inputs, params, run_id)
+    outputs, blobs = await action_outputs(ctx, action, inputs, params, run_id)
     created, started, due = runs.timeline(ctx.settings, ACTION_SECONDS)
     fail_code, fail_message = runs.plan_failure(ctx.settings, action.name)
-    async with starting(ctx) as s:  # its files (`ctx.written`) removed if it does not commit
+    async with starting(ctx) as s:  # its files removed if it does not commit
+        await write_files(ctx, s, blobs)  # first: no write lock held meanwhile (SQLite)
         await reserve_idempotency(s, ctx, run_id)
         await charge(s, ctx.workspace_id, action.credits)
         run = Run(

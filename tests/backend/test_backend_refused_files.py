@@ -5,8 +5,14 @@ the files would stay on the disk with no row naming them, one set per refused re
 
 from __future__ import annotations
 
+from asyncio import CancelledError
 from typing import Any
 
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from flora_backend.store import Run
 from tests.backend.test_backend_assets import png
 
 BLUR = "blur-image-browser"  # one credit, one image file per input
@@ -103,3 +109,90 @@ async def test_a_library_image_refused_as_a_duplicate_leaves_only_the_first_item
         assert again.status_code == 409, again.text
         assert host.hits == 2  # fetched and written again before the key was found used
     assert set(backend.files_dir.iterdir()) - kept == made
+
+
+def writes_then_fails(backend: Any, error: BaseException) -> list[str]:
+    """`backend.files.put` made to write its file and then raise `error` (a disk that fills
+    as the file is closed, a request cancelled while the write ends): the names it wrote."""
+    put = backend.files.put
+    wrote: list[str] = []
+
+    async def put_then_fail(name: str, data: bytes, session: Any = None) -> None:
+        await put(name, data, session)
+        wrote.append(name)
+        raise error
+
+    backend.files.put = put_then_fail
+    return wrote
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), CancelledError()])
+async def test_an_action_file_written_by_a_write_that_then_fails_is_removed(
+    new_backend, raw_for, error
+):
+    backend = await new_backend()
+    ws, key = await backend.default_credentials()
+    async with raw_for(backend, key) as raw:
+        url = await asset_url(raw, ws)
+        kept = sorted(backend.files_dir.iterdir())
+        wrote = writes_then_fails(backend, error)
+        try:
+            failed = await run_blur(raw, ws, url)
+            assert failed.status_code == 500, failed.text
+        except CancelledError:
+            assert isinstance(error, CancelledError)
+    assert len(wrote) == 1
+    assert sorted(backend.files_dir.iterdir()) == kept
+
+
+async def test_a_library_image_written_by_a_write_that_then_fails_is_removed(
+    new_backend, raw_for, image_host
+):
+    backend = await new_backend(callbacks_allow_private=True)
+    ws, key = await backend.default_credentials()
+    host = await image_host(png((12, 12)))
+    async with raw_for(backend, key) as raw:
+        folder = (await raw.post(f"workspaces/{ws}/library/folders", json={"name": "F"})).json()
+        items = f"workspaces/{ws}/library/folders/{folder['folder_id']}/items"
+        kept = sorted(backend.files_dir.iterdir())
+        wrote = writes_then_fails(backend, OSError(28, "No space left on device"))
+        failed = await raw.post(items, json={"type": "image", "source": host.url()})
+        assert failed.status_code == 500, failed.text
+    assert len(wrote) == 1
+    assert sorted(backend.files_dir.iterdir()) == kept
+
+
+@pytest.mark.postgres
+async def test_on_postgres_an_action_runs_files_stay_when_its_commit_fails_after_committing(
+    new_backend, raw_for, pg_url
+):
+    """A commit whose answer is lost (the connection drops as PostgreSQL commits) raises, yet
+    may have committed: the run it recorded must find its files. They are written in its
+    transaction, so they stand or fall with it."""
+    backend = await new_backend(database_url=pg_url)
+    assert backend.files.where == "database"
+    ws, key = await backend.default_credentials()
+
+    def mark(session: Session, _flush: Any, _objects: Any) -> None:
+        if any(isinstance(o, Run) and o.kind == "action" for o in session.new):
+            session.info["action_run"] = True
+
+    def lost_answer(session: Session) -> None:
+        if session.info.pop("action_run", False):
+            raise OSError("the connection was lost as the commit's answer came")
+
+    event.listen(Session, "before_flush", mark)
+    event.listen(Session, "after_commit", lost_answer)
+    try:
+        async with raw_for(backend, key) as raw:
+            url = await asset_url(raw, ws)
+            failed = await run_blur(raw, ws, url)
+            assert failed.status_code == 500, failed.text
+    finally:
+        event.remove(Session, "before_flush", mark)
+        event.remove(Session, "after_commit", lost_answer)
+    async with backend.sessions() as s:
+        run = (await s.execute(select(Run).where(Run.kind == "action"))).scalar_one()
+    prepared = run.inputs["prepared"]
+    assert len(prepared) == 1
+    assert await backend.files.read(prepared[0]["filename"]) is not None
