@@ -83,11 +83,16 @@ class DiskFiles:
         return self.directory / check_name(name)
 
     def _write(self, name: str, data: bytes) -> None:
-        """Atomically: a reader sees the whole file or none."""
+        """Atomically: a reader sees the whole file or none; a write that fails (a full disk)
+        leaves no part of it behind."""
         target = self.path(name)
         tmp = self.directory / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     async def put(self, name: str, data: bytes, session: AsyncSession | None = None) -> None:
         await asyncio.to_thread(self._write, name, data)

@@ -192,3 +192,17 @@ async def test_after_the_upgrade_old_files_are_adopted_and_new_ones_are_in_the_d
         (data_dir / "files" / "file_old0.png").unlink()
         async with httpx.AsyncClient(transport=b.transport(), base_url=BASE) as anyone:
             assert (await anyone.get("files/file_old0")).content == old
+
+
+async def test_a_disk_write_that_fails_leaves_no_part_of_its_file(tmp_path, monkeypatch):
+    store = files.DiskFiles(tmp_path)
+    real_write_bytes = Path.write_bytes
+
+    def fills_the_disk(self: Path, data: bytes) -> int:
+        real_write_bytes(self, data[:10])  # a part written, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", fills_the_disk)
+    with pytest.raises(OSError):
+        await store.put("file_abc0.png", b"x" * 100)
+    assert list(tmp_path.iterdir()) == []
