@@ -95,7 +95,21 @@ class DiskFiles:
             raise
 
     async def put(self, name: str, data: bytes, session: AsyncSession | None = None) -> None:
-        await asyncio.to_thread(self._write, name, data)
+        """Cancelled, it still returns only once its thread is done: a caller that removes the
+        file then (`routes.starting`) never races a rename that puts it back."""
+        loop = asyncio.get_running_loop()
+        write = loop.run_in_executor(None, self._write, name, data)
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            while not write.done():
+                try:
+                    await asyncio.shield(write)
+                except asyncio.CancelledError:
+                    continue  # cancelled again: the thread is still to be waited for
+                except Exception:  # noqa: BLE001 - its own failure; the cancellation goes on
+                    break
+            raise
 
     def _size(self, name: str) -> int | None:
         try:

@@ -5,7 +5,9 @@ way on both."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import threading
 from pathlib import Path
 
 import httpx
@@ -206,3 +208,32 @@ async def test_a_disk_write_that_fails_leaves_no_part_of_its_file(tmp_path, monk
     with pytest.raises(OSError):
         await store.put("file_abc0.png", b"x" * 100)
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_cancelled_disk_write_returns_only_once_its_file_is_in_place(tmp_path, monkeypatch):
+    # A caller that removes the file when it is cancelled (a request's files, `starting`) must
+    # not remove it before the write's thread renames it into place: it would stay, named by
+    # no row.
+    store = files.DiskFiles(tmp_path)
+    entered, release = threading.Event(), threading.Event()
+    real_write = store._write
+
+    def slow_write(name: str, data: bytes) -> None:
+        entered.set()
+        release.wait(10)
+        real_write(name, data)
+
+    monkeypatch.setattr(store, "_write", slow_write)
+    put = asyncio.create_task(store.put("file_abc0.png", b"x" * 100))
+    while not entered.is_set():
+        await asyncio.sleep(0.001)
+    put.cancel()
+    await asyncio.sleep(0.01)
+    assert not put.done()  # still waiting for the thread
+    put.cancel()  # a second cancellation does not let it go either
+    await asyncio.sleep(0.01)
+    assert not put.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await put
+    assert [p.name for p in tmp_path.iterdir()] == ["file_abc0.png"]  # in place: removable now
