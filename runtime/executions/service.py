@@ -107,25 +107,39 @@ def not_found(execution_id: str) -> NotFound:
 @dataclass(eq=False)
 class _Running:
     """An execution admitted on this replica and not yet ended: what a cancel request reaches.
-    `task` runs the script on a child; cancelling it kills the child (sandbox/pool.py)."""
+    `task` is the task running it while it awaits its script (the script runs in the task that
+    runs the execution, not in a task of its own); cancelling it there kills the child
+    (sandbox/pool.py). `cancels`: how many of the task's cancellations were asked for here,
+    for it to take back (`Task.uncancel`) once the script has ended."""
 
     tenant: Tenant
-    task: asyncio.Task[Outcome] | None = None
+    task: asyncio.Task[Any] | None = None
     # SQLite: set once its first row is in the database; the answer waits for it.
     first_row: asyncio.Future[None] | None = None
     cancel_requested: bool = False
     shut_down: bool = False  # the server's drain period ended before it did
+    cancels: int = 0
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     def cancel(self) -> None:
         self.cancel_requested = True
-        if self.task is not None:
-            self.task.cancel()
+        self._cancel_task()
 
     def shut_down_now(self) -> None:
         self.shut_down = True
-        if self.task is not None:
-            self.task.cancel()
+        self._cancel_task()
+
+    def _cancel_task(self) -> None:
+        if self.task is not None and self.task.cancel():
+            self.cancels += 1
+
+    def take_back(self, task: asyncio.Task[Any]) -> None:
+        """The script has ended: the cancellations asked for here are taken back, so only the
+        task's own (the server stopping, the caller gone) remain counted."""
+        self.task = None
+        while self.cancels:
+            self.cancels -= 1
+            task.uncancel()
 
     def end(self) -> None:
         self.ended.set()
@@ -472,8 +486,15 @@ class Executions:
             if running.cancel_requested:  # cancelled while it was queued
                 outcome = cancelled(execution_id, 0.0)
             else:
-                running.task = asyncio.create_task(
-                    self.runner.run(
+                # The script runs in this task (no task of its own: one task and one loop turn
+                # fewer per execution); a cancel asked for meanwhile cancels this task, and is
+                # taken back once the script has ended.
+                current = asyncio.current_task()
+                assert current is not None
+                own_before = current.cancelling()
+                running.task = current
+                try:
+                    outcome = await self.runner.run(
                         execution_id,
                         request.code,
                         inputs=request.inputs,
@@ -487,14 +508,10 @@ class Executions:
                             else tenant.max_cost_usd
                         ),
                         transport=request.transport,
-                    ),
-                    name=f"run {execution_id}",
-                )
-                try:
-                    outcome = await running.task
+                    )
                 except asyncio.CancelledError:
-                    current = asyncio.current_task()
-                    if current and current.cancelling():
+                    running.take_back(current)
+                    if current.cancelling() > own_before:
                         raise  # this task's own cancellation (server stopping, caller gone)
                     if running.shut_down:
                         raise ShuttingDown(shut_down_message(self.settings, execution_id)) from None
@@ -502,6 +519,8 @@ class Executions:
                         raise
                     elapsed_ms = (time.perf_counter() - started) * 1000
                     outcome = cancelled(execution_id, elapsed_ms)
+                finally:
+                    running.take_back(current)
             recorded = self.recorder.finish(tenant, execution_id, outcome)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):

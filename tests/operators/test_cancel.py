@@ -3,6 +3,7 @@ the child of a queued or running execution, synchronous or not, and record it `c
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
@@ -10,6 +11,7 @@ from typing import Any
 
 from runtime.adapters.mcp.tools import call_cancel
 from runtime.executions.outcome import ExecuteResponse
+from runtime.executions.request import ExecutionRequest
 
 _names = (f"cancel-{i}" for i in itertools.count())
 SLEEPER = "import time\ntime.sleep(20)\n1"
@@ -96,3 +98,36 @@ def test_the_mcp_cancel_tool_does_the_same_for_its_tenant(api):
     assert not done.is_error, done.content[0].text
     assert done.structured_content["status"] == "cancelled"
     assert "cancelled" in done.content[0].text
+
+
+def test_a_cancelled_sync_run_leaves_its_callers_task_as_it_was(api: Any) -> None:
+    """The script runs in the caller's own task: a cancel asked for while it runs is taken back
+    once the script has ended, so the caller is answered `cancelled` and goes on awaiting (its
+    task is not left cancelling)."""
+    tenant, _ = api.tenant(next(_names))
+    executions = api.executions
+
+    async def scenario() -> tuple[str, int]:
+        async def cancel_when_running() -> None:
+            while not (
+                ids := [
+                    execution_id
+                    for execution_id, running in executions._running.items()
+                    if running.tenant.id == tenant.id and running.task is not None
+                ]
+            ):
+                await asyncio.sleep(0.02)
+            await executions.cancel(tenant, ids[0])
+
+        canceller = asyncio.create_task(cancel_when_running())
+        body = await executions.run(tenant, ExecutionRequest(SLEEPER))
+        await canceller
+        task = asyncio.current_task()
+        assert task is not None
+        left = task.cancelling()
+        await asyncio.sleep(0.01)  # would raise CancelledError if a cancel were left pending
+        return body["status"], left
+
+    status, left = api.call(scenario)
+    assert status == "cancelled"
+    assert left == 0
