@@ -395,14 +395,16 @@ class WarmPool:
             self._refuse(data, fds)
             return
         self._refused = False
-        if self._fork_failing:
+        self._fork_failing = False
+        self._pending_spawns = max(0, self._pending_spawns - len(pids))
+        # A spell of failed forks ends with a group that leaves none of those asked for to
+        # come: a group cut short by the limit is followed by its `failed`, in the same spell.
+        if self._failed_forks and self._pending_spawns == 0:
             log.warning(
                 "the sandbox zygote forks again, after %d requests it could not serve",
                 self._failed_forks,
             )
-            self._fork_failing = False
             self._failed_forks = 0
-        self._pending_spawns = max(0, self._pending_spawns - len(pids))
         for i, pid in enumerate(pids):
             # Its kind given, not asked of the kernel (two system calls per child): the
             # zygote makes every channel with socketpair(AF_UNIX, SOCK_STREAM).
@@ -430,13 +432,13 @@ class WarmPool:
         if fds or type(n) is not int or not 0 < n <= SPAWN_BATCH_MAX:
             self._refuse(data, fds)
             return
-        self._failed_forks += 1
-        if not self._fork_failing:  # once a spell: it asks again every SPAWN_RETRY_S
+        if not self._failed_forks:  # once a spell: it asks again every SPAWN_RETRY_S
             log.warning(
                 "the sandbox zygote could not fork %d children (%.40s); asking again every "
                 "%.1f s until it can (a process or memory limit: see docs/deploy.md)",
                 n, str(message.get("errno")), SPAWN_RETRY_S,
             )  # fmt: skip
+        self._failed_forks += 1
         self._pending_spawns = max(0, self._pending_spawns - n)
         self._fork_failing = True
         if self._retry is None and self._loop is not None:

@@ -246,3 +246,31 @@ async def test_a_spell_of_failed_forks_is_logged_once_and_its_end_once(
     assert "could not fork 1 children (EAGAIN)" in lines[0]
     assert "forks again, after 5 requests" in lines[1]
     assert "could not fork 2 children (ENOMEM)" in lines[2]
+
+
+async def test_a_spell_whose_groups_come_cut_short_is_one_spell(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # At the process limit each retry forks a few (the zombies the zygote reaped freed their
+    # pids) and fails the rest: a group cut short, then its `failed`. That is the same spell:
+    # one line when it starts, one when a request is served whole, not two each retry.
+    with fake_zygote() as z, caplog.at_level(logging.WARNING, logger="terrarium.pool"):
+        pid = 5000
+        for _ in range(4):
+            z.pool._pending_spawns = 3  # asked for 3
+            message = b'{"op": "children", "pids": [%d], "pidfds": false, "exits": []}' % pid
+            socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
+            z.pool._on_control()
+            z.zygote_end.send(b'{"op": "failed", "n": 2, "errno": "EAGAIN"}')
+            z.pool._on_control()
+            assert z.pool.health()["forking"] is False
+            pid += 1
+        z.pool._pending_spawns = 1
+        message = b'{"op": "children", "pids": [%d], "pidfds": false, "exits": []}' % pid
+        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
+        z.pool._on_control()
+        assert z.pool.health()["forking"] is True
+    lines = [r.getMessage() for r in caplog.records if "fork" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert "could not fork 2 children (EAGAIN)" in lines[0]
+    assert "forks again, after 4 requests" in lines[1]
