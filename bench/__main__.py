@@ -903,7 +903,9 @@ def main(argv: list[str] | None = None) -> int:
         f"| server's open file descriptors / threads | {many['server_fds']:.0f} / "
         f"{many['server_threads']:.0f} |\n"
         f"| trivial execution meanwhile (POST /v1/execute), p50 / p99 | "
-        f"{fmt_ms(many['trivial_p50_ms'])} / {fmt_ms(many['trivial_p99_ms'])} |\n\n"
+        f"{fmt_ms(many['trivial_p50_ms'])} / {fmt_ms(many['trivial_p99_ms'])} |\n"
+        f"| the rest of the machine's CPU meanwhile (not the server, its zygote, the children "
+        f"it reaped or this client), share of all CPUs | {many['others_cpu_share']:.0%} |\n\n"
     )
     served = many["ok"] == count and many["all_running_s"] < sleep_s - 5
     rep.add(

@@ -1,4 +1,6 @@
-"""Private (USS) and proportional (PSS) memory of processes, from /proc/<pid>/smaps_rollup."""
+"""Private (USS) and proportional (PSS) memory of processes, from /proc/<pid>/smaps_rollup; and
+the CPU ticks of processes and of the whole machine, from /proc, to tell a figure's own cost from
+the rest of the machine's load in the same window."""
 
 from __future__ import annotations
 
@@ -53,3 +55,23 @@ def children(pid: int) -> list[int]:
     except OSError:
         pass
     return out
+
+
+def process_ticks(pid: int) -> int:
+    """Clock ticks of CPU `pid` used, its reaped children's included (utime, stime, cutime,
+    cstime); 0 if the pid is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return sum(int(f) for f in fields[11:15])
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every CPU since boot, from /proc/stat's first line (idle and
+    iowait are not busy)."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    total = sum(values[:8])  # guest time is counted inside user time already
+    return total - values[3] - values[4], total
