@@ -863,6 +863,9 @@ class _Exchange:
         self.expired = False  # the deadline (plus its grace) has passed
         self.wakeup: asyncio.Future[None] | None = None
         self.task: asyncio.Task[Any] | None = None
+        # The task's cancellations before it ran (it may be a request's own task, not a fresh
+        # one): the deadline's is told apart from any other by this count.
+        self.cancelling_before = 0
         self.context = contextvars.copy_context()  # host functions run in it, as in the task
         self.pending: tuple[frames.Call, Awaitable[Any]] | None = None  # begun in the callback
         self.timer: asyncio.TimerHandle | None = None  # the alarm, then the end of waiting
@@ -875,6 +878,7 @@ class _Exchange:
         except OSError as exc:  # it died after saying it was ready: nothing of the script ran
             raise _ChildGone(str(exc)) from None
         self.task = asyncio.current_task()
+        self.cancelling_before = self.task.cancelling() if self.task is not None else 0
         self.context = contextvars.copy_context()
         self.sent = self.loop.time()
         self.deadline = self.sent + self.limits.timeout_s + KILL_GRACE_S
@@ -1087,7 +1091,11 @@ class _Exchange:
         try:
             value = await (fn(frame.args) if begun is None else begun)
         except asyncio.CancelledError:
-            if self.expired and self.task is not None and self.task.uncancel() == 0:
+            if (
+                self.expired
+                and self.task is not None
+                and self.task.uncancel() <= self.cancelling_before
+            ):
                 return None  # our deadline, and nobody else's cancellation
             raise
         except Exception as exc:  # noqa: BLE001 - answered as _failed says

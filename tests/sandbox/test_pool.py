@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import signal
@@ -329,3 +330,30 @@ async def test_a_pool_stopped_as_its_zygote_dies_starts_no_new_one(monkeypatch):
     assert pool._restart_task is not None
     await pool._restart_task
     assert started == []
+
+
+async def test_a_host_call_past_the_deadline_times_out_in_a_task_cancelled_before():
+    # The execution may run in a caller's own task whose earlier cancellation was caught (its
+    # count above zero): the deadline's cancellation is still told apart from any other.
+    pool = WarmPool(sandbox_spec(), warm=1)
+    await pool.start()
+
+    async def slow(args):
+        await asyncio.sleep(30)
+
+    async def in_a_task_cancelled_before():
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(1)
+        assert task.cancelling() == 1
+        return await pool.execute(
+            "slow(None)", limits=Limits(timeout_s=0.5), host_functions={"slow": slow}
+        )
+
+    try:
+        result = await asyncio.wait_for(asyncio.create_task(in_a_task_cancelled_before()), 20)
+        assert result.status == "timeout", result
+    finally:
+        await pool.stop()
