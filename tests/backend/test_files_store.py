@@ -237,3 +237,31 @@ async def test_a_cancelled_disk_write_returns_only_once_its_file_is_in_place(tmp
     with pytest.raises(asyncio.CancelledError):
         await put
     assert [p.name for p in tmp_path.iterdir()] == ["file_abc0.png"]  # in place: removable now
+
+
+async def test_a_cancelled_disk_write_whose_thread_then_fails_is_still_cancelled(
+    tmp_path, monkeypatch
+):
+    # Its thread's failure after the cancellation is its own: the caller sees the cancellation
+    # (not the disk's error), only once the thread is done, and no part of the file is left.
+    store = files.DiskFiles(tmp_path)
+    entered, release = threading.Event(), threading.Event()
+    real_write_bytes = Path.write_bytes
+
+    def fills_the_disk(self: Path, data: bytes) -> int:
+        entered.set()
+        release.wait(10)
+        real_write_bytes(self, data[:10])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", fills_the_disk)
+    put = asyncio.create_task(store.put("file_abc0.png", b"x" * 100))
+    while not entered.is_set():
+        await asyncio.sleep(0.001)
+    put.cancel()
+    await asyncio.sleep(0.01)
+    assert not put.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await put
+    assert list(tmp_path.iterdir()) == []
