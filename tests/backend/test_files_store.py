@@ -240,8 +240,8 @@ async def test_a_cancelled_disk_write_returns_only_once_its_file_is_in_place(tmp
 
 
 async def test_a_cancelled_disk_write_whose_thread_then_fails_is_still_cancelled(
-    tmp_path, monkeypatch
-):
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Its thread's failure after the cancellation is its own: the caller sees the cancellation
     # (not the disk's error), only once the thread is done, and no part of the file is left.
     store = files.DiskFiles(tmp_path)

@@ -14,6 +14,7 @@ import pytest
 from client_surface.table import sandbox_spec
 from sandbox.limits import Limits
 from sandbox.pool import WarmPool
+from sandbox.result import ExecutionResult
 
 
 async def test_a_dead_zygote_is_restarted_and_executions_resume():
@@ -332,16 +333,16 @@ async def test_a_pool_stopped_as_its_zygote_dies_starts_no_new_one(monkeypatch):
     assert started == []
 
 
-async def test_a_host_call_past_the_deadline_times_out_in_a_task_cancelled_before():
+async def test_a_host_call_past_the_deadline_times_out_in_a_task_cancelled_before() -> None:
     # The execution may run in a caller's own task whose earlier cancellation was caught (its
     # count above zero): the deadline's cancellation is still told apart from any other.
     pool = WarmPool(sandbox_spec(), warm=1)
     await pool.start()
 
-    async def slow(args):
+    async def slow(args: Any) -> None:
         await asyncio.sleep(30)
 
-    async def in_a_task_cancelled_before():
+    async def in_a_task_cancelled_before() -> ExecutionResult:
         task = asyncio.current_task()
         assert task is not None
         task.cancel()
