@@ -390,6 +390,7 @@ async def starting(ctx: Ctx) -> AsyncIterator[AsyncSession]:
     commit. A commit that was cancelled may have committed all the same: its files are kept (a
     file no row names is never served). A commit that raised did not commit (SQLite); where a
     lost connection leaves that unknown (PostgreSQL), the files are part of the transaction."""
+    first = len(ctx.written)  # only this block's: an earlier block's files were committed
     async with ctx.sessions() as session:
         committing = False
         try:
@@ -397,8 +398,10 @@ async def starting(ctx: Ctx) -> AsyncIterator[AsyncSession]:
                 yield session
                 committing = True
         except BaseException as exc:
-            if ctx.written and (not committing or isinstance(exc, Exception)):
-                await asyncio.shield(remove_files(ctx.backend.files, list(ctx.written)))
+            mine = ctx.written[first:]
+            del ctx.written[first:]
+            if mine and (not committing or isinstance(exc, Exception)):
+                await asyncio.shield(remove_files(ctx.backend.files, mine))
             raise
 
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from flora_backend import routes
 from flora_backend.store import Run
 from tests.backend.test_backend_assets import png
 
@@ -196,3 +197,22 @@ async def test_on_postgres_an_action_runs_files_stay_when_its_commit_fails_after
     prepared = run.inputs["prepared"]
     assert len(prepared) == 1
     assert await backend.files.read(prepared[0]["filename"]) is not None
+
+
+async def test_a_failing_block_removes_only_its_own_files_not_an_earlier_committed_ones(
+    new_backend,
+):
+    # Two `starting` blocks in one request: the first commits, the second fails. Only the
+    # second's files go; the first's are named by committed rows.
+    backend = await new_backend()
+    ws, _ = await backend.default_credentials()
+    ctx = routes.Ctx(backend=backend, request=None, workspace_id=ws)  # type: ignore[arg-type]
+    async with routes.starting(ctx) as s:
+        await routes.write_files(ctx, s, {"file_first0.png": png()})
+    with pytest.raises(RuntimeError):
+        async with routes.starting(ctx) as s:
+            await routes.write_files(ctx, s, {"file_second0.png": png()})
+            raise RuntimeError("the second block fails")
+    names = sorted(p.name for p in backend.files_dir.iterdir())
+    assert "file_first0.png" in names and "file_second0.png" not in names
+    assert ctx.written == ["file_first0.png"]
