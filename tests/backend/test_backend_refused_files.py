@@ -5,7 +5,9 @@ the files would stay on the disk with no row naming them, one set per refused re
 
 from __future__ import annotations
 
+import contextlib
 from asyncio import CancelledError
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,6 +28,32 @@ async def asset_url(raw: Any, ws: str) -> str:
     return str(made.json()["url"])
 
 
+@contextlib.asynccontextmanager
+async def with_an_asset(
+    new_backend: Any, raw_for: Any, **settings: Any
+) -> AsyncIterator[tuple[Any, str, Any, str]]:
+    """A backend (`settings`), its default workspace, a client for it and an uploaded image's
+    URL: (backend, workspace id, client, url)."""
+    backend = await new_backend(**settings)
+    ws, key = await backend.default_credentials()
+    async with raw_for(backend, key) as raw:
+        yield backend, ws, raw, await asset_url(raw, ws)
+
+
+@contextlib.asynccontextmanager
+async def with_a_folder(
+    new_backend: Any, raw_for: Any, image_host: Any
+) -> AsyncIterator[tuple[Any, Any, str, Any]]:
+    """A backend that may fetch from this machine, a client, a library folder's items path and
+    an image host: (backend, client, items path, host)."""
+    backend = await new_backend(callbacks_allow_private=True)
+    ws, key = await backend.default_credentials()
+    host = await image_host(png((12, 12)))
+    async with raw_for(backend, key) as raw:
+        folder = (await raw.post(f"workspaces/{ws}/library/folders", json={"name": "F"})).json()
+        yield backend, raw, f"workspaces/{ws}/library/folders/{folder['folder_id']}/items", host
+
+
 async def run_blur(raw: Any, ws: str, url: str, **headers: str) -> Any:
     project = (await raw.post("projects", json={"name": "p", "workspace_id": ws})).json()
     body = {"action_id": BLUR, "inputs": [{"type": "image", "url": url}],
@@ -34,10 +62,7 @@ async def run_blur(raw: Any, ws: str, url: str, **headers: str) -> Any:
 
 
 async def test_an_action_run_refused_for_credits_leaves_no_file(new_backend, raw_for):
-    backend = await new_backend(initial_credits=0)
-    ws, key = await backend.default_credentials()
-    async with raw_for(backend, key) as raw:
-        url = await asset_url(raw, ws)
+    async with with_an_asset(new_backend, raw_for, initial_credits=0) as (backend, ws, raw, url):
         kept = sorted(backend.files_dir.iterdir())
         refused = await run_blur(raw, ws, url)
         assert refused.status_code == 402, refused.text
@@ -48,10 +73,7 @@ async def test_an_action_run_refused_for_credits_leaves_no_file(new_backend, raw
 async def test_an_action_run_refused_as_a_duplicate_leaves_only_the_first_runs_files(
     new_backend, raw_for
 ):
-    backend = await new_backend()
-    ws, key = await backend.default_credentials()
-    async with raw_for(backend, key) as raw:
-        url = await asset_url(raw, ws)
+    async with with_an_asset(new_backend, raw_for) as (backend, ws, raw, url):
         kept = set(backend.files_dir.iterdir())
         first = await run_blur(raw, ws, url, **{"idempotency-key": "blur-once"})
         assert first.status_code == 200, first.text
@@ -65,10 +87,7 @@ async def test_an_action_run_refused_as_a_duplicate_leaves_only_the_first_runs_f
 async def test_an_action_whose_second_file_cannot_be_written_leaves_neither(
     new_backend, raw_for, monkeypatch
 ):
-    backend = await new_backend()
-    ws, key = await backend.default_credentials()
-    async with raw_for(backend, key) as raw:
-        url = await asset_url(raw, ws)
+    async with with_an_asset(new_backend, raw_for) as (backend, ws, raw, url):
         kept = sorted(backend.files_dir.iterdir())
         put = backend.files.put
         puts = 0
@@ -94,12 +113,7 @@ async def test_an_action_whose_second_file_cannot_be_written_leaves_neither(
 async def test_a_library_image_refused_as_a_duplicate_leaves_only_the_first_items_file(
     new_backend, raw_for, image_host, monkeypatch
 ):
-    backend = await new_backend(callbacks_allow_private=True)
-    ws, key = await backend.default_credentials()
-    host = await image_host(png((12, 12)))
-    async with raw_for(backend, key) as raw:
-        folder = (await raw.post(f"workspaces/{ws}/library/folders", json={"name": "F"})).json()
-        items = f"workspaces/{ws}/library/folders/{folder['folder_id']}/items"
+    async with with_a_folder(new_backend, raw_for, image_host) as (backend, raw, items, host):
         body = {"type": "image", "source": host.url()}
         kept = set(backend.files_dir.iterdir())
         first = await raw.post(items, json=body, headers={"idempotency-key": "lib-once"})
@@ -131,10 +145,7 @@ def writes_then_fails(backend: Any, error: BaseException) -> list[str]:
 async def test_an_action_file_written_by_a_write_that_then_fails_is_removed(
     new_backend, raw_for, error
 ):
-    backend = await new_backend()
-    ws, key = await backend.default_credentials()
-    async with raw_for(backend, key) as raw:
-        url = await asset_url(raw, ws)
+    async with with_an_asset(new_backend, raw_for) as (backend, ws, raw, url):
         kept = sorted(backend.files_dir.iterdir())
         wrote = writes_then_fails(backend, error)
         try:
@@ -149,12 +160,7 @@ async def test_an_action_file_written_by_a_write_that_then_fails_is_removed(
 async def test_a_library_image_written_by_a_write_that_then_fails_is_removed(
     new_backend, raw_for, image_host
 ):
-    backend = await new_backend(callbacks_allow_private=True)
-    ws, key = await backend.default_credentials()
-    host = await image_host(png((12, 12)))
-    async with raw_for(backend, key) as raw:
-        folder = (await raw.post(f"workspaces/{ws}/library/folders", json={"name": "F"})).json()
-        items = f"workspaces/{ws}/library/folders/{folder['folder_id']}/items"
+    async with with_a_folder(new_backend, raw_for, image_host) as (backend, raw, items, host):
         kept = sorted(backend.files_dir.iterdir())
         wrote = writes_then_fails(backend, OSError(28, "No space left on device"))
         failed = await raw.post(items, json={"type": "image", "source": host.url()})

@@ -210,6 +210,20 @@ async def test_a_disk_write_that_fails_leaves_no_part_of_its_file(tmp_path, monk
     assert list(tmp_path.iterdir()) == []
 
 
+async def cancelled_while_writing(
+    store: files.DiskFiles, entered: threading.Event
+) -> asyncio.Task[None]:
+    """A put of `file_abc0.png` cancelled once its thread is writing (`entered`), and still
+    waiting for that thread a moment later."""
+    put = asyncio.create_task(store.put("file_abc0.png", b"x" * 100))
+    while not entered.is_set():
+        await asyncio.sleep(0.001)
+    put.cancel()
+    await asyncio.sleep(0.01)
+    assert not put.done()  # still waiting for the thread
+    return put
+
+
 async def test_a_cancelled_disk_write_returns_only_once_its_file_is_in_place(tmp_path, monkeypatch):
     # A caller that removes the file when it is cancelled (a request's files, `starting`) must
     # not remove it before the write's thread renames it into place: it would stay, named by
@@ -224,12 +238,7 @@ async def test_a_cancelled_disk_write_returns_only_once_its_file_is_in_place(tmp
         real_write(name, data)
 
     monkeypatch.setattr(store, "_write", slow_write)
-    put = asyncio.create_task(store.put("file_abc0.png", b"x" * 100))
-    while not entered.is_set():
-        await asyncio.sleep(0.001)
-    put.cancel()
-    await asyncio.sleep(0.01)
-    assert not put.done()  # still waiting for the thread
+    put = await cancelled_while_writing(store, entered)
     put.cancel()  # a second cancellation does not let it go either
     await asyncio.sleep(0.01)
     assert not put.done()
@@ -255,12 +264,7 @@ async def test_a_cancelled_disk_write_whose_thread_then_fails_is_still_cancelled
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Path, "write_bytes", fills_the_disk)
-    put = asyncio.create_task(store.put("file_abc0.png", b"x" * 100))
-    while not entered.is_set():
-        await asyncio.sleep(0.001)
-    put.cancel()
-    await asyncio.sleep(0.01)
-    assert not put.done()
+    put = await cancelled_while_writing(store, entered)
     release.set()
     with pytest.raises(asyncio.CancelledError):
         await put
