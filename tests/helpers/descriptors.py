@@ -31,12 +31,23 @@ def copies(sock: socket.socket | int) -> int:
     return count
 
 
+def children_message(pids: bytes, pidfds: bytes = b"false", exits: bytes = b"[]") -> bytes:
+    """A `children` message as the zygote writes it, its fields given as JSON text."""
+    return b'{"op": "children", "pids": [%s], "pidfds": %s, "exits": %s}' % (pids, pidfds, exits)
+
+
 @dataclass
 class FakeZygote:
     pool: WarmPool
     zygote_end: socket.socket  # what the zygote would write to
     channel: socket.socket  # the host's end of a child's channel, to send with a message
     other: socket.socket  # the child's end
+
+    def says(self, message: bytes, carried: int = 0, fds: list[int] | None = None) -> None:
+        """The zygote sends `message`, with `carried` copies of the channel (or `fds`), and the
+        pool reads it."""
+        socket.send_fds(self.zygote_end, [message], fds or [self.channel.fileno()] * carried)
+        self.pool._on_control()
 
 
 @contextlib.contextmanager

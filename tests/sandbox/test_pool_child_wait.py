@@ -5,10 +5,9 @@ killed and its descriptors closed."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 
-from descriptors import copies, fake_zygote
+from descriptors import children_message, copies, fake_zygote
 
 
 async def test_a_child_handed_over_as_its_waiter_is_cancelled_is_killed_and_closed() -> None:
@@ -19,11 +18,7 @@ async def test_a_child_handed_over_as_its_waiter_is_cancelled_is_killed_and_clos
             for _ in range(3):
                 await asyncio.sleep(0)
             assert z.pool._child_waiters  # it waits for a child
-            message = b'{"op": "children", "pids": [%d], "pidfds": false, "exits": []}' % (
-                stand_in.pid
-            )
-            socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
-            z.pool._on_control()  # the child is handed over ...
+            z.says(children_message(b"%d" % stand_in.pid), 1)  # the child is handed over ...
             taking.cancel()  # ... and the execution is cancelled in the same turn
             done, _ = await asyncio.wait([taking], timeout=10)  # a guard against hanging
             assert taking in done and taking.cancelled()

@@ -16,7 +16,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from descriptors import control_socket, copies, fake_zygote, zygote_messages
+from descriptors import children_message, control_socket, copies, fake_zygote, zygote_messages
 
 from sandbox import pool as pool_module
 from sandbox import zygote
@@ -71,8 +71,7 @@ async def test_the_pool_counts_them_off_and_asks_again_after_a_pause() -> None:
     with fake_zygote() as z:
         z.pool.warm = 4
         z.pool._pending_spawns = 4
-        z.zygote_end.send(b'{"op": "failed", "n": 3, "errno": "EAGAIN"}')
-        z.pool._on_control()
+        z.says(b'{"op": "failed", "n": 3, "errno": "EAGAIN"}')
         assert z.pool._pending_spawns == 1 and z.pool._retry is not None
         z.pool._asking = False  # the fake zygote's pool asks for nothing until now
         z.pool._replenish()  # an execution ends meanwhile: no request before the pause
@@ -94,8 +93,7 @@ async def test_no_request_goes_out_during_the_pause() -> None:
         z.pool._asking = False  # the fake zygote's pool asks for nothing until now
         z.pool._replenish()  # an execution ended: a request is scheduled for this turn
         assert z.pool._asking
-        z.zygote_end.send(b'{"op": "failed", "n": 3, "errno": "EAGAIN"}')
-        z.pool._on_control()  # in the same turn
+        z.says(b'{"op": "failed", "n": 3, "errno": "EAGAIN"}')  # in the same turn
         assert z.pool._retry is not None
         await asyncio.sleep(0)  # the scheduled request's turn
         z.pool._ctrl_full = True
@@ -123,8 +121,7 @@ async def test_a_failed_message_that_is_not_well_formed_is_refused(
 ) -> None:
     with fake_zygote() as z:
         z.pool._pending_spawns = 4
-        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()] * carried)
-        z.pool._on_control()
+        z.says(message, carried)
         assert copies(z.channel) == 1  # what it carried is closed
         assert z.pool._retry is None and z.pool._pending_spawns == 0
 
@@ -218,12 +215,10 @@ async def test_an_execution_that_gets_no_child_in_time_is_refused_as_unavailable
 async def test_the_pool_says_it_is_not_forking_until_a_group_comes() -> None:
     with fake_zygote() as z:
         assert z.pool.health()["forking"] is True
-        z.zygote_end.send(b'{"op": "failed", "n": 1, "errno": "EAGAIN"}')
-        z.pool._on_control()
+        z.says(b'{"op": "failed", "n": 1, "errno": "EAGAIN"}')
         assert z.pool.health()["forking"] is False
-        message = b'{"op": "children", "pids": [4242], "pidfds": false, "exits": []}'
-        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
-        z.pool._on_control()
+        message = children_message(b"4242")
+        z.says(message, 1)
         assert z.pool.health()["forking"] is True
 
 
@@ -234,13 +229,10 @@ async def test_a_spell_of_failed_forks_is_logged_once_and_its_end_once(
     # starts, one when a group comes again, not two a second in between.
     with fake_zygote() as z, caplog.at_level(logging.WARNING, logger="terrarium.pool"):
         for _ in range(5):
-            z.zygote_end.send(b'{"op": "failed", "n": 1, "errno": "EAGAIN"}')
-            z.pool._on_control()
-        message = b'{"op": "children", "pids": [4242], "pidfds": false, "exits": []}'
-        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
-        z.pool._on_control()
-        z.zygote_end.send(b'{"op": "failed", "n": 2, "errno": "ENOMEM"}')
-        z.pool._on_control()
+            z.says(b'{"op": "failed", "n": 1, "errno": "EAGAIN"}')
+        message = children_message(b"4242")
+        z.says(message, 1)
+        z.says(b'{"op": "failed", "n": 2, "errno": "ENOMEM"}')
     lines = [r.getMessage() for r in caplog.records if "fork" in r.getMessage()]
     assert len(lines) == 3, lines
     assert "could not fork 1 children (EAGAIN)" in lines[0]
@@ -258,17 +250,14 @@ async def test_a_spell_whose_groups_come_cut_short_is_one_spell(
         pid = 5000
         for _ in range(4):
             z.pool._pending_spawns = 3  # asked for 3
-            message = b'{"op": "children", "pids": [%d], "pidfds": false, "exits": []}' % pid
-            socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
-            z.pool._on_control()
-            z.zygote_end.send(b'{"op": "failed", "n": 2, "errno": "EAGAIN"}')
-            z.pool._on_control()
+            message = children_message(b"%d" % pid)
+            z.says(message, 1)
+            z.says(b'{"op": "failed", "n": 2, "errno": "EAGAIN"}')
             assert z.pool.health()["forking"] is False
             pid += 1
         z.pool._pending_spawns = 1
-        message = b'{"op": "children", "pids": [%d], "pidfds": false, "exits": []}' % pid
-        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
-        z.pool._on_control()
+        message = children_message(b"%d" % pid)
+        z.says(message, 1)
         assert z.pool.health()["forking"] is True
     lines = [r.getMessage() for r in caplog.records if "fork" in r.getMessage()]
     assert len(lines) == 2, lines

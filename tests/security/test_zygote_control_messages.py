@@ -12,15 +12,11 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from descriptors import copies, fake_zygote
+from descriptors import children_message, copies, fake_zygote
 
 from sandbox.pool import CONTROL_FDS_MAX, GROUP_MAX
 
 NOT_A_PROCESS = [b"-1", b"0", b"-4242", b"2147483648", b'"12"', b"12.0", b"true", b"null"]
-
-
-def _children(pids: bytes, pidfds: bytes = b"false", exits: bytes = b"[]") -> bytes:
-    return b'{"op": "children", "pids": [%s], "pidfds": %s, "exits": %s}' % (pids, pidfds, exits)
 
 
 @pytest.fixture
@@ -37,18 +33,16 @@ def pipes() -> Iterator[list[int]]:
 @pytest.mark.parametrize("pid", NOT_A_PROCESS)
 async def test_a_children_message_with_a_pid_that_is_not_a_process_is_refused(pid: bytes) -> None:
     with fake_zygote() as z:
-        socket.send_fds(z.zygote_end, [_children(pid)], [z.channel.fileno()])
-        z.pool._on_control()
+        z.says(children_message(pid), 1)
         assert not z.pool._idle, z.pool._idle
         assert copies(z.channel) == 1  # what it carried is closed
 
 
 async def test_one_bad_pid_refuses_the_whole_group(pipes: list[int]) -> None:
     with fake_zygote() as z:
-        message = _children(b"4242, 0", b"true")
+        message = children_message(b"4242, 0", b"true")
         fds = [z.channel.fileno(), pipes[0], z.channel.fileno(), pipes[1]]
-        socket.send_fds(z.zygote_end, [message], fds)
-        z.pool._on_control()
+        z.says(message, fds=fds)
         assert not z.pool._idle
         assert copies(z.channel) == 1 and copies(pipes[0]) == 1
 
@@ -56,17 +50,20 @@ async def test_one_bad_pid_refuses_the_whole_group(pipes: list[int]) -> None:
 @pytest.mark.parametrize(
     ("message", "carried"),
     [
-        (_children(b"4242"), 0),  # a child without its channel
-        (_children(b"4242"), 2),  # one descriptor too many
-        (_children(b"4242", b"true"), 1),  # its pidfd missing
-        (_children(b"4242, 4243", b"true"), 3),
-        (_children(b"4242, 4242"), 2),  # one process named twice
-        (_children(b""), 0),  # no child at all
-        (_children(b"4242", b"1"), 1),  # "pidfds" is not a boolean
-        (_children(b"4242", b"null"), 1),
+        (children_message(b"4242"), 0),  # a child without its channel
+        (children_message(b"4242"), 2),  # one descriptor too many
+        (children_message(b"4242", b"true"), 1),  # its pidfd missing
+        (children_message(b"4242, 4243", b"true"), 3),
+        (children_message(b"4242, 4242"), 2),  # one process named twice
+        (children_message(b""), 0),  # no child at all
+        (children_message(b"4242", b"1"), 1),  # "pidfds" is not a boolean
+        (children_message(b"4242", b"null"), 1),
         (b'{"op": "children", "pids": 4242, "pidfds": false, "exits": []}', 1),
         (b'{"op": "children", "pidfds": false}', 1),
-        (_children(b", ".join(b"%d" % (5000 + i) for i in range(GROUP_MAX + 1))), GROUP_MAX + 1),
+        (
+            children_message(b", ".join(b"%d" % (5000 + i) for i in range(GROUP_MAX + 1))),
+            GROUP_MAX + 1,
+        ),
     ],
 )
 async def test_a_children_message_whose_descriptors_do_not_match_is_refused(
@@ -74,8 +71,7 @@ async def test_a_children_message_whose_descriptors_do_not_match_is_refused(
 ) -> None:
     with fake_zygote() as z:
         z.pool._pending_spawns = 4
-        socket.send_fds(z.zygote_end, [message], [z.channel.fileno()] * carried)
-        z.pool._on_control()
+        z.says(message, carried)
         assert not z.pool._idle, z.pool._idle
         assert copies(z.channel) == 1
         assert z.pool._pending_spawns < 4  # asked for again
@@ -89,8 +85,7 @@ async def test_descriptors_beyond_what_the_host_reads_refuse_the_message(
         n = CONTROL_FDS_MAX // 2 + 1
         pids = b", ".join(b"%d" % (5000 + i) for i in range(n))
         fds = [fd for i in range(n) for fd in (z.channel.fileno(), pipes[i])]
-        socket.send_fds(z.zygote_end, [_children(pids, b"true")], fds)
-        z.pool._on_control()
+        z.says(children_message(pids, b"true"), fds=fds)
         assert not z.pool._idle
         assert copies(z.channel) == 1 and copies(pipes[0]) == 1
 
@@ -100,8 +95,7 @@ async def test_a_group_is_taken_each_child_with_its_channel_and_pidfd(pipes: lis
         other_a, other_b = socket.socketpair()
         try:
             fds = [z.channel.fileno(), pipes[0], other_a.fileno(), pipes[1]]
-            socket.send_fds(z.zygote_end, [_children(b"4242, 4243", b"true")], fds)
-            z.pool._on_control()
+            z.says(children_message(b"4242, 4243", b"true"), fds=fds)
             taken = list(z.pool._idle)
             assert [child.pid for child in taken] == [4242, 4243]
             assert os.path.sameopenfile(taken[0].sock.fileno(), z.channel.fileno())
@@ -115,8 +109,7 @@ async def test_a_group_is_taken_each_child_with_its_channel_and_pidfd(pipes: lis
 
 async def test_a_group_without_pidfds_is_taken() -> None:
     with fake_zygote() as z:
-        socket.send_fds(z.zygote_end, [_children(b"4242")], [z.channel.fileno()])
-        z.pool._on_control()
+        z.says(children_message(b"4242"), 1)
         assert [(child.pid, child.pidfd) for child in z.pool._idle] == [(4242, None)]
 
 
@@ -124,8 +117,7 @@ async def test_exit_reports_riding_with_a_group_are_read() -> None:
     with fake_zygote() as z:
         z.pool._running_pids.add(77)
         reports = b'[{"pid": 77, "code": 3, "signal": null, "cpu_ms": 2.5}, 5, {"pid": "x"}]'
-        socket.send_fds(z.zygote_end, [_children(b"4242", exits=reports)], [z.channel.fileno()])
-        z.pool._on_control()
+        z.says(children_message(b"4242", exits=reports), 1)
         assert [child.pid for child in z.pool._idle] == [4242]
         assert z.pool._exits[77]["code"] == 3 and list(z.pool.child_cpu_ms) == [2.5]
 
@@ -167,8 +159,7 @@ async def test_a_refused_message_leaves_the_pool_short_of_no_child(message: byte
         z.pool.warm = 8
         z.pool._pending_spawns = 8
         socket.send_fds(z.zygote_end, [message], [z.channel.fileno()])
-        socket.send_fds(z.zygote_end, [_children(b"4242")], [z.channel.fileno()])
-        z.pool._on_control()  # neither raises
+        z.says(children_message(b"4242"), 1)  # neither raises
         assert copies(z.channel) == 2  # the refused message's closed; the child's taken
         assert [child.pid for child in z.pool._idle] == [4242]
         assert z.pool._pending_spawns == 0

@@ -14,7 +14,7 @@ import resource
 import socket
 from collections.abc import Iterator
 
-from descriptors import FakeZygote, copies, fake_zygote
+from descriptors import FakeZygote, children_message, copies, fake_zygote
 
 
 @contextlib.contextmanager
@@ -34,7 +34,7 @@ def _out_of_descriptors(room: int) -> Iterator[None]:
 def _cut_short(z: FakeZygote, pid: int, pidfd: int) -> None:
     """A well-formed group of one child with its pidfd, read by a host with room for one
     descriptor: the kernel hands over the first and cuts the control data short."""
-    message = b'{"op": "children", "pids": [%d], "pidfds": true, "exits": []}' % pid
+    message = children_message(b"%d" % pid, b"true")
     socket.send_fds(z.zygote_end, [message], [z.channel.fileno(), pidfd])
     with _out_of_descriptors(1):
         z.pool._on_control()
@@ -87,9 +87,7 @@ async def test_a_group_taken_lets_the_next_refusal_ask_again() -> None:
             _cut_short(z, 5000, pidfd)
             await _turns()
             assert _requests(z.zygote_end) == ["spawn"]
-            message = b'{"op": "children", "pids": [4242], "pidfds": false, "exits": []}'
-            socket.send_fds(z.zygote_end, [message], [other_a.fileno()])
-            z.pool._on_control()
+            z.says(children_message(b"4242"), fds=[other_a.fileno()])
             assert [child.pid for child in z.pool._idle] == [4242]
             z.pool._idle.popleft().close()  # an execution took it ...
             z.pool._replenish()  # ... and ended
