@@ -283,11 +283,12 @@ def test_storable_replaces_what_json_and_the_database_cannot_hold():
     assert record_writer.storable("code_sha256", "0" * 64) == "0" * 64
 
 
-async def test_a_write_made_during_a_batchs_write_waits_its_own_linger_not_a_new_one(database):
-    """The linger runs from a batch's first write: one whose linger passed while the batch
-    before it was being written goes as soon as that write ends, not a whole linger later."""
-    engine, _sessions = database
-    writer = RecordWriter(engine, linger_s=0.05)
+def gated_writer(
+    engine: Any, linger_s: float, later_s: float = 0.0
+) -> tuple[RecordWriter, asyncio.Event, list[list[str]]]:
+    """A writer whose first batch is being written until the gate is set, each later one taking
+    `later_s`; with the gate, and the ids of each batch as its write began."""
+    writer = RecordWriter(engine, linger_s=linger_s)
     gate = asyncio.Event()
     begun: list[list[str]] = []
     write = writer._write
@@ -295,10 +296,20 @@ async def test_a_write_made_during_a_batchs_write_waits_its_own_linger_not_a_new
     async def gated(ops: list[Any]) -> None:
         begun.append([op["id"] for op in ops])
         if len(begun) == 1:
-            await gate.wait()  # the first batch is being written until the test says so
+            await gate.wait()
+        elif later_s:
+            await asyncio.sleep(later_s)
         await write(ops)
 
     writer._write = gated  # type: ignore[method-assign]
+    return writer, gate, begun
+
+
+async def test_a_write_made_during_a_batchs_write_waits_its_own_linger_not_a_new_one(database):
+    """The linger runs from a batch's first write: one whose linger passed while the batch
+    before it was being written goes as soon as that write ends, not a whole linger later."""
+    engine, _sessions = database
+    writer, gate, begun = gated_writer(engine, 0.05)
     writer.start()
     try:
         first, second = row(), row()
@@ -326,20 +337,7 @@ async def test_a_batch_taken_while_the_writer_stops_is_written_whole_not_cut_off
     batch be written before it ends the writer, it does not cancel it in the middle (its
     records would be lost, with nothing logged)."""
     engine, sessions = database
-    writer = RecordWriter(engine, linger_s=0.01)
-    gate = asyncio.Event()
-    begun: list[list[str]] = []
-    write = writer._write
-
-    async def slow(ops: list[Any]) -> None:
-        begun.append([op["id"] for op in ops])
-        if len(begun) == 1:
-            await gate.wait()  # the first batch is being written until the test says so
-        else:
-            await asyncio.sleep(0.05)  # the next one takes a while
-        await write(ops)
-
-    writer._write = slow  # type: ignore[method-assign]
+    writer, gate, begun = gated_writer(engine, 0.01, later_s=0.05)  # the next one takes a while
     writer.start()
     first, late = row(), row()
     writer.insert(first)
